@@ -1,0 +1,98 @@
+// avgpool.wgsl — average pooling, the student's (and CKKS's) pooling: fixed windows
+// (padding taps count as zeros and the divisor is KH*KW, PyTorch's count_include_pad=True)
+// and adaptive windows (output cell o covers [floor(o*H/OH), ceil((o+1)*H/OH)); OH=OW=1 is
+// global average pooling).
+//
+// Shapes:  forward:  x [N, C, H, W] -> y [N, C, OH, OW]
+//          backward: dy [N, C, OH, OW] -> dx [N, C, H, W]; each input gathers from the windows
+//                    that contain it (no atomics).
+// adaptive != 0 selects adaptive windows (KH, KW, stride, pad ignored). planes = N*C.
+// One thread per output (forward) / input (backward) element; 1-D grid split over x/y.
+
+struct Params {
+    planes: u32, H: u32, W: u32, OH: u32, OW: u32, KH: u32, KW: u32, stride: u32, pad: u32,
+    adaptive: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+
+// Window [lo, hi) of output cell o along an axis of input size n and output size on;
+// for fixed windows lo may be negative (padding).
+fn window(o: u32, n: u32, on: u32, k: u32) -> vec2<i32> {
+    if (p.adaptive != 0u) {
+        return vec2<i32>(i32((o * n) / on), i32(((o + 1u) * n + on - 1u) / on));
+    }
+    let lo = i32(o * p.stride) - i32(p.pad);
+    return vec2<i32>(lo, lo + i32(k));
+}
+
+// Output cells [lo, hi) along an axis whose windows may contain input position i.
+fn cells(i: i32, on: u32, k: u32) -> vec2<u32> {
+    if (p.adaptive != 0u) {
+        return vec2<u32>(0u, on);
+    }
+    let t = i + i32(p.pad);
+    var lo = 0u;
+    if (t >= i32(k)) {
+        lo = u32(t - i32(k)) / p.stride + 1u;
+    }
+    let hi = min(u32(t) / p.stride + 1u, on);
+    return vec2<u32>(lo, hi);
+}
+
+fn divisor(wh: vec2<i32>, ww: vec2<i32>) -> f32 {
+    if (p.adaptive != 0u) {
+        return f32((wh.y - wh.x) * (ww.y - ww.x));
+    }
+    return f32(p.KH * p.KW);
+}
+
+@compute @workgroup_size(256)
+fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.y * nwg.x * 256u + gid.x;
+    if (i >= p.planes * p.OH * p.OW) {
+        return;
+    }
+    let plane = i / (p.OH * p.OW);
+    let oh = (i / p.OW) % p.OH;
+    let ow = i % p.OW;
+    let wh = window(oh, p.H, p.OH, p.KH);
+    let ww = window(ow, p.W, p.OW, p.KW);
+    var s = 0.0;
+    for (var ih = max(wh.x, 0); ih < min(wh.y, i32(p.H)); ih++) {
+        for (var iw = max(ww.x, 0); iw < min(ww.y, i32(p.W)); iw++) {
+            s += src[(plane * p.H + u32(ih)) * p.W + u32(iw)];
+        }
+    }
+    dst[i] = s / divisor(wh, ww);
+}
+
+@compute @workgroup_size(256)
+fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.y * nwg.x * 256u + gid.x;
+    if (i >= p.planes * p.H * p.W) {
+        return;
+    }
+    let plane = i / (p.H * p.W);
+    let ih = i32((i / p.W) % p.H);
+    let iw = i32(i % p.W);
+    var s = 0.0;
+    let rh = cells(ih, p.OH, p.KH);
+    let rw = cells(iw, p.OW, p.KW);
+    for (var oh = rh.x; oh < rh.y; oh++) {
+        let wh = window(oh, p.H, p.OH, p.KH);
+        if (ih < wh.x || ih >= wh.y) {
+            continue;
+        }
+        for (var ow = rw.x; ow < rw.y; ow++) {
+            let ww = window(ow, p.W, p.OW, p.KW);
+            if (iw < ww.x || iw >= ww.y) {
+                continue;
+            }
+            s += src[(plane * p.OH + oh) * p.OW + ow] / divisor(wh, ww);
+        }
+    }
+    dst[i] = s;
+}

@@ -1,0 +1,78 @@
+// batchnorm.wgsl — BatchNorm2d (the student inserts it after pooling layers; under CKKS it folds
+// into the preceding convolution). Per-channel sums come from `reduce`; these kernels turn them
+// into statistics, normalise, and back-propagate.
+//
+// Shapes:  x, y, xhat, dy, dx  [N, C, HW]      gamma, beta, mean, var, invstd  [C]
+//          running_mean, running_var [C]       sdy, sdyx [C]  (sum of dy, sum of dy*xhat)
+//   stats:    mean, var (biased, from `reduce`) -> invstd = 1/sqrt(var + eps); running stats
+//             updated with momentum, the running variance unbiased by count/(count-1)
+//   eval_stats: invstd = 1/sqrt(running_var + eps)
+//   apply:    xhat = (x - mean[c]) * invstd[c];  y = gamma[c]*xhat + beta[c]
+//   backward: dx = gamma*invstd/count * (count*dy - sdy - xhat*sdyx)        (training mode)
+// count = N*HW. stats/eval_stats: one thread per channel; apply/backward: one per element,
+// 1-D grid split over x/y (256 threads a workgroup).
+
+struct Params { n: u32, C: u32, HW: u32, eps: f32, momentum: f32, count: f32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> gamma: array<f32>;
+@group(0) @binding(3) var<storage, read> beta: array<f32>;
+@group(0) @binding(4) var<storage, read> mean: array<f32>;
+@group(0) @binding(5) var<storage, read> var_: array<f32>;
+@group(0) @binding(6) var<storage, read_write> invstd: array<f32>;
+@group(0) @binding(7) var<storage, read_write> running_mean: array<f32>;
+@group(0) @binding(8) var<storage, read_write> running_var: array<f32>;
+@group(0) @binding(9) var<storage, read_write> y: array<f32>;
+@group(0) @binding(10) var<storage, read_write> xhat: array<f32>;
+@group(0) @binding(11) var<storage, read> sdy: array<f32>;
+@group(0) @binding(12) var<storage, read> sdyx: array<f32>;
+
+fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return gid.y * nwg.x * 256u + gid.x;
+}
+
+@compute @workgroup_size(256)
+fn stats(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    if (c >= p.C) {
+        return;
+    }
+    invstd[c] = 1.0 / sqrt(var_[c] + p.eps);
+    let unbiased = var_[c] * p.count / max(p.count - 1.0, 1.0);
+    running_mean[c] = (1.0 - p.momentum) * running_mean[c] + p.momentum * mean[c];
+    running_var[c] = (1.0 - p.momentum) * running_var[c] + p.momentum * unbiased;
+}
+
+@compute @workgroup_size(256)
+fn eval_stats(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    if (c >= p.C) {
+        return;
+    }
+    invstd[c] = 1.0 / sqrt(running_var[c] + p.eps);
+}
+
+@compute @workgroup_size(256)
+fn apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    if (i >= p.n) {
+        return;
+    }
+    let c = (i / p.HW) % p.C;
+    let h = (x[i] - mean[c]) * invstd[c];
+    xhat[i] = h;
+    y[i] = gamma[c] * h + beta[c];
+}
+
+// Here `x` is dy and `y` receives dx.
+@compute @workgroup_size(256)
+fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    if (i >= p.n) {
+        return;
+    }
+    let c = (i / p.HW) % p.C;
+    let k = gamma[c] * invstd[c] / p.count;
+    y[i] = k * (p.count * x[i] - sdy[c] - xhat[i] * sdyx[c]);
+}

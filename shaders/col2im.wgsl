@@ -1,0 +1,53 @@
+// col2im.wgsl — folds the gradient of an unfolded matrix back onto the image (the adjoint of
+// im2col): each input pixel gathers, in a fixed order, every (output position, tap) that read
+// it. A gather, not a scatter: no atomics, deterministic.
+//
+// Shapes:  dcol [P, K]  (P = nc*OH*OW for the chunk starting at image n0, K = C*KH*KW)
+//          dx   [N, C, H, W]; this dispatch writes images n0 .. n0+nc
+// One thread per dx element of the chunk; 1-D grid split over x/y (256 threads a workgroup).
+
+struct Params {
+    C: u32, H: u32, W: u32, KH: u32, KW: u32, stride: u32, pad: u32,
+    OH: u32, OW: u32, n0: u32, nc: u32, K: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> dcol: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.y * nwg.x * 256u + gid.x;
+    let chw = p.C * p.H * p.W;
+    if (i >= p.nc * chw) {
+        return;
+    }
+    let ni = i / chw;
+    let c = (i / (p.H * p.W)) % p.C;
+    let ih = (i / p.W) % p.H;
+    let iw = i % p.W;
+    var s = 0.0;
+    for (var kh = 0u; kh < p.KH; kh++) {
+        let th = i32(ih + p.pad) - i32(kh);
+        if (th < 0 || th % i32(p.stride) != 0) {
+            continue;
+        }
+        let oh = u32(th) / p.stride;
+        if (oh >= p.OH) {
+            continue;
+        }
+        for (var kw = 0u; kw < p.KW; kw++) {
+            let tw = i32(iw + p.pad) - i32(kw);
+            if (tw < 0 || tw % i32(p.stride) != 0) {
+                continue;
+            }
+            let ow = u32(tw) / p.stride;
+            if (ow >= p.OW) {
+                continue;
+            }
+            let row = (ni * p.OH + oh) * p.OW + ow;
+            s += dcol[row * p.K + (c * p.KH + kh) * p.KW + kw];
+        }
+    }
+    dx[(p.n0 * chw) + i] = s;
+}

@@ -1,0 +1,52 @@
+// elementwise.wgsl — the small element-wise helpers a training step needs: gradient
+// accumulation, scaling, sums of tensors and constant fills.
+//
+// Shapes (all 1-D views of n elements):
+//   accumulate: y[i] = beta*y[i] + alpha*x[i]     (x [n] read, y [n] read-write)
+//   add:        out[i] = alpha*x[i] + beta*z[i]  (x, z [n], out [n])
+//   affine:     out[i] = alpha*x[i] + beta       (x [n], out [n])
+//   fill:       y[i] = alpha                     (y [n])
+// One thread per element; 1-D grid split over x/y (256 threads a workgroup).
+
+struct Params { n: u32, alpha: f32, beta: f32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> z: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+
+fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return gid.y * nwg.x * 256u + gid.x;
+}
+
+@compute @workgroup_size(256)
+fn accumulate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    if (i < p.n) {
+        y[i] = p.beta * y[i] + p.alpha * x[i];
+    }
+}
+
+@compute @workgroup_size(256)
+fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    if (i < p.n) {
+        y[i] = p.alpha * x[i] + p.beta * z[i];
+    }
+}
+
+@compute @workgroup_size(256)
+fn affine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    if (i < p.n) {
+        y[i] = p.alpha * x[i] + p.beta;
+    }
+}
+
+@compute @workgroup_size(256)
+fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    if (i < p.n) {
+        y[i] = p.alpha;
+    }
+}

@@ -1,0 +1,88 @@
+// optim.wgsl — optimiser updates and gradient clipping, in place on parameter buffers.
+//   adam:  (PyTorch Adam; decoupled != 0 gives AdamW)
+//          g' = g + wd*p (L2) | p *= 1 - lr*wd (decoupled);  m = b1*m + (1-b1)*g';  v = b2*v + (1-b2)*g'^2
+//          p -= step_size * m / (sqrt(v) * inv_sqrt_bc2 + eps),  step_size = lr/(1 - b1^t),
+//          inv_sqrt_bc2 = 1/sqrt(1 - b2^t)  (bias corrections computed on the host in f64)
+//   sgd:   g' = g + wd*p;  m = momentum*m + g';  p -= lr * m   (momentum 0: p -= lr * g')
+//   clip_value: g = clamp(g, -clip, clip)
+//   norm_scale: scale[0] = min(1, max_norm / (sqrt(sum_t sumsq[t]) + 1e-6))   (one thread)
+//   scale_by:   g *= scale[0]
+// Shapes:  p, g, m, v [n];  sumsq [T] (per-tensor sums of squares from `reduce`);  scale [1]
+// One thread per element; 1-D grid split over x/y (256 threads a workgroup).
+
+struct Params {
+    n: u32, lr: f32, b1: f32, b2: f32, eps: f32, wd: f32, step_size: f32, inv_sqrt_bc2: f32,
+    decoupled: u32, momentum: f32, clip: f32, T: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> param: array<f32>;
+@group(0) @binding(2) var<storage, read_write> grad: array<f32>;
+@group(0) @binding(3) var<storage, read_write> m: array<f32>;
+@group(0) @binding(4) var<storage, read_write> v: array<f32>;
+@group(0) @binding(5) var<storage, read> sumsq: array<f32>;
+@group(0) @binding(6) var<storage, read_write> scale: array<f32>;
+
+fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return gid.y * nwg.x * 256u + gid.x;
+}
+
+@compute @workgroup_size(256)
+fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    if (i >= p.n) {
+        return;
+    }
+    var w = param[i];
+    var g = grad[i];
+    if (p.decoupled != 0u) {
+        w *= 1.0 - p.lr * p.wd;
+    } else {
+        g += p.wd * w;
+    }
+    let mi = p.b1 * m[i] + (1.0 - p.b1) * g;
+    let vi = p.b2 * v[i] + (1.0 - p.b2) * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    param[i] = w - p.step_size * mi / (sqrt(vi) * p.inv_sqrt_bc2 + p.eps);
+}
+
+@compute @workgroup_size(256)
+fn sgd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    if (i >= p.n) {
+        return;
+    }
+    let g = grad[i] + p.wd * param[i];
+    var step = g;
+    if (p.momentum != 0.0) {
+        step = p.momentum * m[i] + g;
+        m[i] = step;
+    }
+    param[i] -= p.lr * step;
+}
+
+@compute @workgroup_size(256)
+fn clip_value(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    if (i < p.n) {
+        grad[i] = clamp(grad[i], -p.clip, p.clip);
+    }
+}
+
+@compute @workgroup_size(1)
+fn norm_scale() {
+    var s = 0.0;
+    for (var t = 0u; t < p.T; t++) {
+        s += sumsq[t];
+    }
+    scale[0] = min(1.0, p.clip / (sqrt(s) + 1e-6));
+}
+
+@compute @workgroup_size(256)
+fn scale_by(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    if (i < p.n) {
+        grad[i] *= scale[0];
+    }
+}

@@ -1,0 +1,38 @@
+// quad.wgsl — the HE-friendly activation: a trainable quadratic y = c0 + c1*x + c2*x^2 with
+// per-layer coefficients, blended with ReLU for the smooth transition:
+//     y = r * (c0 + c1*x + c2*x^2) + (1 - r) * relu(x)        (r = 1: pure polynomial)
+// The coefficient gradients are reductions, done by `reduce` (modes 0, 1, 2 scaled by r):
+//     dc0 = r*sum(dy),  dc1 = r*sum(dy*x),  dc2 = r*sum(dy*x^2).
+//
+// Shapes:  coef [3] = (c0, c1, c2)
+//          forward:  x [n] -> y [n]
+//          backward: x [n], dy [n] -> dx [n],  dx = dy * (r*(c1 + 2*c2*x) + (1 - r)*(x > 0))
+// One thread per element; 1-D grid split over x/y (256 threads a workgroup).
+
+struct Params { n: u32, r: f32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> coef: array<f32>;
+@group(0) @binding(3) var<storage, read> dy: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(256)
+fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.y * nwg.x * 256u + gid.x;
+    if (i < p.n) {
+        let v = x[i];
+        let poly = (coef[2] * v + coef[1]) * v + coef[0];
+        out[i] = p.r * poly + (1.0 - p.r) * max(v, 0.0);
+    }
+}
+
+@compute @workgroup_size(256)
+fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.y * nwg.x * 256u + gid.x;
+    if (i < p.n) {
+        let v = x[i];
+        let slope = p.r * (2.0 * coef[2] * v + coef[1]) + (1.0 - p.r) * select(0.0, 1.0, v > 0.0);
+        out[i] = dy[i] * slope;
+    }
+}

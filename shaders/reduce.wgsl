@@ -1,0 +1,99 @@
+// reduce.wgsl — deterministic per-channel reductions (sums and maxima) in two passes: fixed
+// chunks reduced by fixed-shape trees in workgroup memory, then one tree over the chunks.
+// No float atomics: the same input gives the same bits on the same adapter.
+// Used for bias gradients, batch-norm statistics, quadratic-coefficient gradients, gradient
+// norms and metrics.
+//
+// Shapes:  x, y   [outer, C, inner]   (y only read by modes 1 and 2; bind x when unused)
+//          aux    [C]                 (mode 5 only; bind any buffer otherwise)
+//          part   [C, G]              partial results (G chunks per channel)
+//          out    out[off + c] = scale * reduce_j f(j)  over the outer*inner elements of channel c
+// Modes f: 0 x   1 x*y   2 x*y*y   3 max x (scale ignored)   4 x*x   5 (x - aux[c])^2
+// Pass `partial`: grid (G, C), 256 threads.  Pass `finish`: grid (C), 256 threads.
+
+struct Params {
+    outer: u32, C: u32, inner: u32, G: u32, mode: u32, scale: f32, off: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> y: array<f32>;
+@group(0) @binding(3) var<storage, read> aux: array<f32>;
+@group(0) @binding(4) var<storage, read_write> part: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+
+var<workgroup> tree: array<f32, 256>;
+
+fn combine(a: f32, b: f32) -> f32 {
+    if (p.mode == 3u) {
+        return max(a, b);
+    }
+    return a + b;
+}
+
+fn identity() -> f32 {
+    if (p.mode == 3u) {
+        return -3.4028235e38;
+    }
+    return 0.0;
+}
+
+fn term(c: u32, j: u32) -> f32 {
+    let idx = (j / p.inner) * p.C * p.inner + c * p.inner + j % p.inner;
+    let v = x[idx];
+    switch p.mode {
+        case 1u: { return v * y[idx]; }
+        case 2u: { let w = y[idx]; return v * w * w; }
+        case 4u: { return v * v; }
+        case 5u: { let d = v - aux[c]; return d * d; }
+        default: { return v; }
+    }
+}
+
+// Tree over the 256 values in `tree`; the result lands in tree[0].
+fn tree_reduce(t: u32) {
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        workgroupBarrier();
+        if (t < s) {
+            tree[t] = combine(tree[t], tree[t + s]);
+        }
+    }
+    workgroupBarrier();
+}
+
+@compute @workgroup_size(256)
+fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let g = wid.x;
+    let c = wid.y;
+    let L = p.outer * p.inner;
+    let chunk = (L + p.G - 1u) / p.G;
+    let start = g * chunk;
+    let end = min(start + chunk, L);
+    var acc = identity();
+    for (var j = start + t; j < end; j += 256u) {
+        acc = combine(acc, term(c, j));
+    }
+    tree[t] = acc;
+    tree_reduce(t);
+    if (t == 0u) {
+        part[c * p.G + g] = tree[0];
+    }
+}
+
+@compute @workgroup_size(256)
+fn finish(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let c = wid.x;
+    var acc = identity();
+    for (var g = t; g < p.G; g += 256u) {
+        acc = combine(acc, part[c * p.G + g]);
+    }
+    tree[t] = acc;
+    tree_reduce(t);
+    if (t == 0u) {
+        var r = tree[0];
+        if (p.mode != 3u) {
+            r *= p.scale;
+        }
+        out[p.off + c] = r;
+    }
+}

@@ -1,0 +1,75 @@
+//! Kernel benchmarks shared by `cargo bench` and `heft bench`: GFLOP/s of the GEMM at 1024³ and
+//! of conv2d forward/backward at AlexNet's conv1–conv5 shapes (batch 8, 224×224 input).
+//! Wall-clock per run (submit + wait), median of `reps` after one warm-up run.
+
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::ops::{conv2d, matmul};
+use crate::tensor::Tensor;
+use std::time::Instant;
+
+pub struct Row {
+    pub name: String,
+    pub gflop: f64,
+    pub median_ms: f64,
+}
+
+impl Row {
+    pub fn gflops(&self) -> f64 {
+        self.gflop / (self.median_ms / 1e3)
+    }
+}
+
+fn time(gpu: &Gpu, reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?;
+    gpu.sync()?;
+    let mut ms = Vec::new();
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        f()?;
+        gpu.sync()?;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    ms.sort_by(|a, b| a.total_cmp(b));
+    Ok(ms[ms.len() / 2])
+}
+
+fn filled(gpu: &Gpu, shape: &[usize], seed: u32) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let data: Vec<f32> = (0..n as u32).map(|i| ((i.wrapping_mul(2654435761) ^ seed) % 1000) as f32 / 1000.0 - 0.5).collect();
+    Tensor::from_f32(gpu, &data, shape)
+}
+
+/// (name, in channels, out channels, kernel, stride, pad, input size) of AlexNet's convolutions.
+pub const ALEXNET_CONVS: [(&str, usize, usize, usize, usize, usize, usize); 5] = [
+    ("conv1", 3, 64, 11, 4, 2, 224),
+    ("conv2", 64, 192, 5, 1, 2, 27),
+    ("conv3", 192, 384, 3, 1, 1, 13),
+    ("conv4", 384, 256, 3, 1, 1, 13),
+    ("conv5", 256, 256, 3, 1, 1, 13),
+];
+
+pub fn run(gpu: &Gpu, reps: usize, batch: usize, mut report: impl FnMut(&Row)) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    let mut push = |row: Row| {
+        report(&row);
+        rows.push(row);
+    };
+    let n = 1024;
+    let (a, b) = (filled(gpu, &[n, n], 1)?, filled(gpu, &[n, n], 2)?);
+    let ms = time(gpu, reps, || matmul::matmul_nt(&a, &b).map(drop))?;
+    push(Row { name: "matmul 1024x1024x1024".into(), gflop: 2.0 * (n * n * n) as f64 / 1e9, median_ms: ms });
+    for (name, ci, co, k, s, p, hw) in ALEXNET_CONVS {
+        let x = filled(gpu, &[batch, ci, hw, hw], 3)?;
+        let w = filled(gpu, &[co, ci, k, k], 4)?;
+        let bias = filled(gpu, &[co], 5)?;
+        let o = (hw + 2 * p - k) / s + 1;
+        let gflop = 2.0 * (batch * co * o * o * ci * k * k) as f64 / 1e9;
+        let ms = time(gpu, reps, || conv2d::forward(&x, &w, Some(&bias), s, p).map(drop))?;
+        push(Row { name: format!("conv2d fwd  {name} b{batch} {ci}->{co} k{k} s{s} {hw}px"), gflop, median_ms: ms });
+        let dy = filled(gpu, &[batch, co, o, o], 6)?;
+        let ms = time(gpu, reps, || conv2d::backward(&x, &w, &dy, s, p, true).map(drop))?;
+        push(Row { name: format!("conv2d bwd  {name} (dx+dw+db)"), gflop: 2.0 * gflop, median_ms: ms });
+    }
+    Ok(rows)
+}

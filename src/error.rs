@@ -1,0 +1,55 @@
+//! The one error type of heft. Every message says what went wrong and what to do next;
+//! `main` prints it without a backtrace.
+
+use std::fmt;
+
+#[derive(Debug)]
+pub enum Error {
+    /// No GPU adapter could be found (or none matched the requested name).
+    NoAdapter(String),
+    /// The adapter was found but a device could not be created from it.
+    Device(String),
+    /// An operation got tensors of the wrong shape, dtype or size.
+    Shape { op: &'static str, msg: String },
+    /// A tensor (or a piece of work) exceeds a device limit and cannot be split.
+    TooLarge { op: &'static str, what: String, bytes: u64, limit: u64 },
+    /// wgpu reported a validation or out-of-memory error.
+    Gpu(String),
+    /// Anything the user asked for that makes no sense (bad argument values, ...).
+    Invalid(String),
+    /// File-system errors, with the path involved.
+    Io { path: String, err: std::io::Error },
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn shape(op: &'static str, msg: impl Into<String>) -> Self {
+        Error::Shape { op, msg: msg.into() }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NoAdapter(m) => write!(
+                f,
+                "no GPU adapter: {m}. On headless Linux install a Vulkan driver \
+                 (`apt-get install -y mesa-vulkan-drivers libvulkan1` gives the CPU driver lavapipe); \
+                 list adapters with `heft adapters`"
+            ),
+            Error::Device(m) => write!(f, "could not open the GPU device: {m}"),
+            Error::Shape { op, msg } => write!(f, "{op}: {msg}"),
+            Error::TooLarge { op, what, bytes, limit } => write!(
+                f,
+                "{op}: {what} needs {bytes} bytes but the device allows {limit}; \
+                 use a smaller batch or input size"
+            ),
+            Error::Gpu(m) => write!(f, "GPU error: {m}"),
+            Error::Invalid(m) => write!(f, "{m}"),
+            Error::Io { path, err } => write!(f, "{path}: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

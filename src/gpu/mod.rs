@@ -1,0 +1,445 @@
+//! GPU runtime: adapter choice, device limits, the pipeline cache (each WGSL file compiled once),
+//! a buffer pool (a training loop reuses buffers instead of allocating every step), and batched
+//! dispatch: all kernels of a step are recorded into one command encoder and submitted together;
+//! the small per-dispatch parameter blocks live in one uniform arena written once per submit.
+
+pub mod shaders;
+
+use crate::error::{Error, Result};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub use shaders::SHADERS;
+
+/// Bytes reserved per dispatch for its parameter block (`var<uniform> p`).
+const PARAM_SLOT: u64 = 256;
+/// Parameter blocks per submit; the recorder flushes when the arena is full.
+const PARAM_SLOTS: u64 = 4096;
+
+/// A bound buffer of a dispatch: `binding` index in group 0 (binding 0 is the parameter block).
+pub type Binding<'a> = (u32, &'a wgpu::Buffer);
+
+struct Recorder {
+    encoder: Option<wgpu::CommandEncoder>,
+    params: Vec<u8>,
+    dispatches: u64,
+}
+
+struct Kernel {
+    pipeline: wgpu::ComputePipeline,
+    /// Bindings the entry point uses (binding 0 is the uniform parameter block).
+    bindings: Vec<u32>,
+}
+
+pub struct GpuInner {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    modules: Mutex<HashMap<&'static str, (wgpu::ShaderModule, naga::Module, naga::valid::ModuleInfo)>>,
+    kernels: Mutex<HashMap<(&'static str, &'static str), Arc<Kernel>>>,
+    pool: Mutex<HashMap<(u64, bool), Vec<wgpu::Buffer>>>,
+    rec: Mutex<Recorder>,
+    params: wgpu::Buffer,
+    dummy: wgpu::Buffer,
+    error: Arc<Mutex<Option<String>>>,
+}
+
+/// Handle to the GPU: cheap to clone, shared by all tensors created from it.
+#[derive(Clone)]
+pub struct Gpu(pub(crate) Arc<GpuInner>);
+
+/// Options for picking an adapter.
+#[derive(Clone, Debug, Default)]
+pub struct AdapterChoice {
+    /// Case-insensitive substring of the adapter name (falls back to `WGPU_ADAPTER_NAME`).
+    pub name: Option<String>,
+    /// Prefer a low-power adapter instead of the default high-performance one.
+    pub low_power: bool,
+}
+
+fn instance() -> wgpu::Instance {
+    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+}
+
+/// Every adapter wgpu can see (honours `WGPU_BACKEND`).
+pub fn list_adapters() -> Vec<wgpu::AdapterInfo> {
+    let inst = instance();
+    pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()))
+        .iter()
+        .map(|a| a.get_info())
+        .collect()
+}
+
+impl Gpu {
+    /// Open the adapter chosen by `choice` (high-performance by default).
+    pub fn new(choice: &AdapterChoice) -> Result<Gpu> {
+        let inst = instance();
+        let wanted = choice
+            .name
+            .clone()
+            .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok())
+            .filter(|s| !s.is_empty());
+        let adapter = match wanted {
+            Some(name) => {
+                let all = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()));
+                let names: Vec<String> =
+                    all.iter().map(|a| format!("{} ({:?})", a.get_info().name, a.get_info().backend)).collect();
+                all.into_iter()
+                    .find(|a| a.get_info().name.to_lowercase().contains(&name.to_lowercase()))
+                    .ok_or_else(|| {
+                        Error::NoAdapter(format!(
+                            "no adapter name contains {name:?}; available: [{}]",
+                            names.join(", ")
+                        ))
+                    })?
+            }
+            None => {
+                let power = if choice.low_power {
+                    wgpu::PowerPreference::LowPower
+                } else {
+                    wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance)
+                };
+                pollster::block_on(inst.request_adapter(&wgpu::RequestAdapterOptions {
+                    power_preference: power,
+                    ..Default::default()
+                }))
+                .map_err(|e| Error::NoAdapter(e.to_string()))?
+            }
+        };
+        let info = adapter.get_info();
+        // Ask for everything the adapter offers: wgpu's defaults cap workgroups at 256 threads,
+        // 16 KiB shared memory and small storage bindings.
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("heft"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::Device(format!("{} ({:?}): {e}", info.name, info.backend)))?;
+        let error = Arc::new(Mutex::new(None::<String>));
+        let sink = error.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut slot = sink.lock().unwrap();
+            if slot.is_none() {
+                *slot = Some(e.to_string());
+            }
+        }));
+        let params = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("params"),
+            size: PARAM_SLOT * PARAM_SLOTS,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let dummy = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("unused binding"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        Ok(Gpu(Arc::new(GpuInner {
+            device,
+            queue,
+            info,
+            limits,
+            modules: Mutex::new(HashMap::new()),
+            kernels: Mutex::new(HashMap::new()),
+            pool: Mutex::new(HashMap::new()),
+            rec: Mutex::new(Recorder { encoder: None, params: Vec::new(), dispatches: 0 }),
+            params,
+            dummy,
+            error,
+        })))
+    }
+
+    pub fn info(&self) -> &wgpu::AdapterInfo {
+        &self.0.info
+    }
+
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.0.limits
+    }
+
+    /// One line naming the adapter, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)`.
+    pub fn describe(&self) -> String {
+        let i = &self.0.info;
+        format!("{} ({:?}, {:?}, driver {} {})", i.name, i.backend, i.device_type, i.driver, i.driver_info)
+    }
+
+    /// Largest byte size a single storage binding may have.
+    pub fn max_binding(&self) -> u64 {
+        self.0.limits.max_storage_buffer_binding_size.min(self.0.limits.max_buffer_size)
+    }
+
+    /// A tiny read-only buffer to bind where a kernel's optional input is unused.
+    pub fn dummy(&self) -> &wgpu::Buffer {
+        &self.0.dummy
+    }
+
+    /// Total number of dispatches recorded since the device was opened (for profiling).
+    pub fn dispatch_count(&self) -> u64 {
+        self.0.rec.lock().unwrap().dispatches
+    }
+
+    /// Fails with `TooLarge` when `bytes` cannot be bound as one storage buffer.
+    pub fn check_binding(&self, op: &'static str, what: &str, bytes: u64) -> Result<()> {
+        let limit = self.max_binding();
+        if bytes > limit {
+            return Err(Error::TooLarge { op, what: what.to_string(), bytes, limit });
+        }
+        Ok(())
+    }
+
+    /// Split `n` workgroups over x and y so that neither exceeds the device limit.
+    pub fn grid(&self, n: u64) -> Result<[u32; 3]> {
+        let max = self.0.limits.max_compute_workgroups_per_dimension as u64;
+        let n = n.max(1);
+        if n <= max {
+            return Ok([n as u32, 1, 1]);
+        }
+        let y = n.div_ceil(max);
+        if y > max {
+            return Err(Error::TooLarge {
+                op: "dispatch",
+                what: format!("{n} workgroups"),
+                bytes: n,
+                limit: max * max,
+            });
+        }
+        Ok([max as u32, y as u32, 1])
+    }
+
+    // ---- buffers -------------------------------------------------------------------------
+
+    /// A storage buffer of at least `bytes` bytes from the pool (contents undefined).
+    pub(crate) fn take_buffer(&self, bytes: u64, readback: bool) -> Result<wgpu::Buffer> {
+        let size = bytes.max(16).div_ceil(16) * 16;
+        if size > self.0.limits.max_buffer_size {
+            return Err(Error::TooLarge {
+                op: "alloc",
+                what: "buffer".into(),
+                bytes: size,
+                limit: self.0.limits.max_buffer_size,
+            });
+        }
+        if let Some(b) = self.0.pool.lock().unwrap().get_mut(&(size, readback)).and_then(|v| v.pop()) {
+            return Ok(b);
+        }
+        let usage = if readback {
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST
+        } else {
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST
+        };
+        let buf = self.0.device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size,
+            usage,
+            mapped_at_creation: false,
+        });
+        self.check_error()?;
+        Ok(buf)
+    }
+
+    pub(crate) fn give_buffer(&self, buf: wgpu::Buffer, readback: bool) {
+        self.0.pool.lock().unwrap().entry((buf.size(), readback)).or_default().push(buf);
+    }
+
+    /// Drop every pooled buffer (memory returns to the driver).
+    pub fn trim(&self) {
+        self.0.pool.lock().unwrap().clear();
+    }
+
+    /// Write host bytes into `buf`. Pending kernels are submitted first: `write_buffer` runs
+    /// before the commands of the next submit, and a pooled buffer may still be read by them.
+    pub(crate) fn write(&self, buf: &wgpu::Buffer, offset: u64, bytes: &[u8]) -> Result<()> {
+        self.flush()?;
+        self.0.queue.write_buffer(buf, offset, bytes);
+        Ok(())
+    }
+
+    /// Zero `bytes` bytes of `buf`, in order with the recorded kernels.
+    pub(crate) fn clear(&self, buf: &wgpu::Buffer, bytes: u64) {
+        let mut rec = self.0.rec.lock().unwrap();
+        let enc = self.encoder(&mut rec);
+        enc.clear_buffer(buf, 0, Some(bytes.div_ceil(4) * 4));
+    }
+
+    /// Copy `bytes` bytes between buffers, in order with the recorded kernels.
+    pub(crate) fn copy(&self, src: &wgpu::Buffer, dst: &wgpu::Buffer, bytes: u64) {
+        let mut rec = self.0.rec.lock().unwrap();
+        let enc = self.encoder(&mut rec);
+        enc.copy_buffer_to_buffer(src, 0, dst, 0, Some(bytes.div_ceil(4) * 4));
+    }
+
+    /// Read `bytes` bytes of `buf` back to the host (submits and waits).
+    pub(crate) fn read(&self, buf: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        let bytes4 = bytes.div_ceil(4) * 4;
+        let staging = self.take_buffer(bytes4, true)?;
+        {
+            let mut rec = self.0.rec.lock().unwrap();
+            let enc = self.encoder(&mut rec);
+            enc.copy_buffer_to_buffer(buf, 0, &staging, 0, Some(bytes4));
+        }
+        self.flush()?;
+        let slice = staging.slice(0..bytes4);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.0
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        rx.recv()
+            .map_err(|_| Error::Gpu("buffer map callback never ran".into()))?
+            .map_err(|e| Error::Gpu(format!("reading a buffer back: {e}")))?;
+        let out = {
+            let view = slice.get_mapped_range().map_err(|e| Error::Gpu(e.to_string()))?;
+            view[..bytes as usize].to_vec()
+        };
+        staging.unmap();
+        self.give_buffer(staging, true);
+        self.check_error()?;
+        Ok(out)
+    }
+
+    // ---- kernels -------------------------------------------------------------------------
+
+    fn kernel(&self, shader: &'static str, entry: &'static str) -> Result<Arc<Kernel>> {
+        if let Some(k) = self.0.kernels.lock().unwrap().get(&(shader, entry)) {
+            return Ok(k.clone());
+        }
+        let mut modules = self.0.modules.lock().unwrap();
+        if !modules.contains_key(shader) {
+            let src = SHADERS
+                .iter()
+                .find(|(n, _)| *n == shader)
+                .map(|(_, s)| *s)
+                .ok_or_else(|| Error::Invalid(format!("unknown shader {shader}")))?;
+            let (module, info) = shaders::parse(shader, src)?;
+            let sm = self.0.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(shader),
+                source: wgpu::ShaderSource::Wgsl(src.into()),
+            });
+            modules.insert(shader, (sm, module, info));
+        }
+        let (sm, module, info) = &modules[shader];
+        let bindings = shaders::used_bindings(module, info, entry)
+            .ok_or_else(|| Error::Invalid(format!("shader {shader} has no entry point {entry}")))?;
+        let pipeline = self.0.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: None,
+            module: sm,
+            entry_point: Some(entry),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        drop(modules);
+        self.check_error()?;
+        let k = Arc::new(Kernel { pipeline, bindings });
+        self.0.kernels.lock().unwrap().insert((shader, entry), k.clone());
+        Ok(k)
+    }
+
+    fn encoder<'a>(&self, rec: &'a mut Recorder) -> &'a mut wgpu::CommandEncoder {
+        rec.encoder.get_or_insert_with(|| {
+            self.0.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
+        })
+    }
+
+    /// Record one dispatch of `shader::entry` with parameter words `params` (bound at binding 0)
+    /// and the storage buffers `bufs`. Buffers the entry point does not use are ignored; a used
+    /// binding that is missing is an error.
+    pub fn dispatch(
+        &self,
+        shader: &'static str,
+        entry: &'static str,
+        params: &[u32],
+        bufs: &[Binding<'_>],
+        groups: [u32; 3],
+    ) -> Result<()> {
+        assert!(params.len() * 4 <= PARAM_SLOT as usize, "parameter block too large");
+        let k = self.kernel(shader, entry)?;
+        let layout = k.pipeline.get_bind_group_layout(0);
+        let mut rec = self.0.rec.lock().unwrap();
+        if rec.params.len() as u64 >= PARAM_SLOT * PARAM_SLOTS {
+            self.submit(&mut rec);
+        }
+        let offset = rec.params.len() as u64;
+        let mut block = vec![0u8; PARAM_SLOT as usize];
+        block[..params.len() * 4].copy_from_slice(bytemuck::cast_slice(params));
+        rec.params.extend_from_slice(&block);
+        let mut entries = Vec::new();
+        for &b in &k.bindings {
+            if b == 0 {
+                entries.push(wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &self.0.params,
+                        offset,
+                        size: wgpu::BufferSize::new(PARAM_SLOT),
+                    }),
+                });
+                continue;
+            }
+            let buf = bufs.iter().find(|(i, _)| *i == b).map(|(_, buf)| *buf).ok_or_else(|| {
+                Error::Invalid(format!("{shader}::{entry}: binding {b} was not provided"))
+            })?;
+            if buf.size() > self.max_binding() {
+                return Err(Error::TooLarge {
+                    op: shader,
+                    what: format!("a tensor bound to {shader}::{entry}"),
+                    bytes: buf.size(),
+                    limit: self.max_binding(),
+                });
+            }
+            entries.push(wgpu::BindGroupEntry { binding: b, resource: buf.as_entire_binding() });
+        }
+        let bg = self.0.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &layout,
+            entries: &entries,
+        });
+        rec.dispatches += 1;
+        let enc = self.encoder(&mut rec);
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes: None });
+        pass.set_pipeline(&k.pipeline);
+        pass.set_bind_group(0, &bg, &[]);
+        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        Ok(())
+    }
+
+    fn submit(&self, rec: &mut Recorder) {
+        if let Some(enc) = rec.encoder.take() {
+            if !rec.params.is_empty() {
+                self.0.queue.write_buffer(&self.0.params, 0, &rec.params);
+                rec.params.clear();
+            }
+            self.0.queue.submit([enc.finish()]);
+        }
+    }
+
+    /// Submit everything recorded so far.
+    pub fn flush(&self) -> Result<()> {
+        self.submit(&mut self.0.rec.lock().unwrap());
+        self.check_error()
+    }
+
+    /// Submit and wait until the GPU is idle.
+    pub fn sync(&self) -> Result<()> {
+        self.flush()?;
+        self.0
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.check_error()
+    }
+
+    fn check_error(&self) -> Result<()> {
+        match self.0.error.lock().unwrap().take() {
+            Some(e) => Err(Error::Gpu(e)),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! heft — HE-Friendly Training: a GPU-native (wgpu/WGSL) training engine for networks that can
+//! later run under homomorphic encryption (CKKS).
+//!
+//! Layers: `gpu` (device, pipelines, buffer pool, batched dispatch) → `tensor` (GPU tensors) →
+//! `ops` (one wrapper per WGSL kernel, forward and backward) → `tape` (autograd).
+//! `reference` holds a plain-Rust CPU version of every kernel, for tests and `heft check`.
+
+pub mod bench;
+pub mod error;
+pub mod gpu;
+pub mod nn;
+pub mod ops;
+pub mod optim;
+pub mod reference;
+pub mod tape;
+pub mod tensor;
+
+pub use error::{Error, Result};
+pub use gpu::{AdapterChoice, Gpu};
+pub use tensor::{DType, Tensor};

@@ -1,0 +1,3 @@
+//! Layers and models on top of the tape.
+
+pub mod functional;

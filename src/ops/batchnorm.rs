@@ -1,0 +1,123 @@
+//! Wrapper of `shaders/batchnorm.wgsl`: BatchNorm2d in training mode (batch statistics, running
+//! averages updated in place) and eval mode (running statistics), and its backward.
+
+use super::reduce::{channel_sums, reduce_into, Mode};
+use super::{f, grid_1d, u};
+use crate::error::{Error, Result};
+use crate::tensor::{DType, Tensor};
+
+/// What the backward needs from a training-mode forward.
+pub struct Saved {
+    pub xhat: Tensor,
+    pub invstd: Tensor,
+}
+
+fn dims(x: &Tensor, gamma: &Tensor) -> Result<(usize, usize, usize)> {
+    const OP: &str = "batchnorm";
+    x.expect_dtype(OP, "input", DType::F32)?;
+    if x.shape().len() < 2 {
+        return Err(Error::shape(OP, format!("input {:?} needs a channel dimension", x.shape())));
+    }
+    let (n, c) = (x.shape()[0], x.shape()[1]);
+    let hw = x.numel() / (n * c);
+    gamma.expect_shape(OP, "weight", &[c])?;
+    Ok((n, c, hw))
+}
+
+fn params(n: usize, c: usize, hw: usize, eps: f32, momentum: f32) -> Result<[u32; 6]> {
+    Ok([u("batchnorm", n * c * hw)?, u("batchnorm", c)?, u("batchnorm", hw)?, f(eps), f(momentum), f((n * hw) as f32)])
+}
+
+fn apply(x: &Tensor, gamma: &Tensor, beta: &Tensor, mean: &Tensor, invstd: &Tensor, p: &[u32]) -> Result<(Tensor, Tensor)> {
+    let gpu = x.gpu();
+    let y = Tensor::empty(gpu, x.shape(), DType::F32)?;
+    let xhat = Tensor::empty(gpu, x.shape(), DType::F32)?;
+    let bind = [
+        (1, x.buffer()),
+        (2, gamma.buffer()),
+        (3, beta.buffer()),
+        (4, mean.buffer()),
+        (6, invstd.buffer()),
+        (9, y.buffer()),
+        (10, xhat.buffer()),
+    ];
+    gpu.dispatch("batchnorm", "apply", p, &bind, grid_1d(gpu, x.numel())?)?;
+    Ok((y, xhat))
+}
+
+/// Training mode: normalise with batch statistics; update the running averages in place
+/// (momentum as in PyTorch, running variance unbiased).
+pub fn forward_train(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    running_mean: &Tensor,
+    running_var: &Tensor,
+    eps: f32,
+    momentum: f32,
+) -> Result<(Tensor, Saved)> {
+    let (n, c, hw) = dims(x, gamma)?;
+    beta.expect_shape("batchnorm", "bias", &[c])?;
+    running_mean.expect_shape("batchnorm", "running mean", &[c])?;
+    running_var.expect_shape("batchnorm", "running var", &[c])?;
+    let gpu = x.gpu();
+    let count = (n * hw) as f32;
+    let mean = channel_sums(x, n, c, hw, Mode::Sum, 1.0 / count)?;
+    let var = Tensor::empty(gpu, &[c], DType::F32)?;
+    reduce_into(x, None, Some(&mean), (n, c, hw), Mode::CenteredSq, 1.0 / count, &var, 0)?;
+    let invstd = Tensor::empty(gpu, &[c], DType::F32)?;
+    let p = params(n, c, hw, eps, momentum)?;
+    let bind = [
+        (4, mean.buffer()),
+        (5, var.buffer()),
+        (6, invstd.buffer()),
+        (7, running_mean.buffer()),
+        (8, running_var.buffer()),
+    ];
+    gpu.dispatch("batchnorm", "stats", &p, &bind, [c.div_ceil(256) as u32, 1, 1])?;
+    let (y, xhat) = apply(x, gamma, beta, &mean, &invstd, &p)?;
+    Ok((y, Saved { xhat, invstd }))
+}
+
+/// Eval mode: normalise with the running statistics.
+pub fn forward_eval(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    running_mean: &Tensor,
+    running_var: &Tensor,
+    eps: f32,
+) -> Result<Tensor> {
+    let (n, c, hw) = dims(x, gamma)?;
+    running_var.expect_shape("batchnorm", "running var", &[c])?;
+    let gpu = x.gpu();
+    let invstd = Tensor::empty(gpu, &[c], DType::F32)?;
+    let p = params(n, c, hw, eps, 0.0)?;
+    gpu.dispatch("batchnorm", "eval_stats", &p, &[(6, invstd.buffer()), (8, running_var.buffer())], [c.div_ceil(256) as u32, 1, 1])?;
+    Ok(apply(x, gamma, beta, running_mean, &invstd, &p)?.0)
+}
+
+/// Training-mode backward: (dx, dgamma, dbeta).
+pub fn backward(dy: &Tensor, gamma: &Tensor, saved: &Saved) -> Result<(Tensor, Tensor, Tensor)> {
+    let (n, c, hw) = dims(dy, gamma)?;
+    if dy.shape() != saved.xhat.shape() {
+        return Err(Error::shape("batchnorm backward", format!("dy {:?} vs input {:?}", dy.shape(), saved.xhat.shape())));
+    }
+    let gpu = dy.gpu();
+    let sdy = channel_sums(dy, n, c, hw, Mode::Sum, 1.0)?;
+    let sdyx = Tensor::empty(gpu, &[c], DType::F32)?;
+    reduce_into(dy, Some(&saved.xhat), None, (n, c, hw), Mode::Dot, 1.0, &sdyx, 0)?;
+    let dx = Tensor::empty(gpu, dy.shape(), DType::F32)?;
+    let p = params(n, c, hw, 0.0, 0.0)?;
+    let bind = [
+        (1, dy.buffer()),
+        (2, gamma.buffer()),
+        (6, saved.invstd.buffer()),
+        (9, dx.buffer()),
+        (10, saved.xhat.buffer()),
+        (11, sdy.buffer()),
+        (12, sdyx.buffer()),
+    ];
+    gpu.dispatch("batchnorm", "backward", &p, &bind, grid_1d(gpu, dy.numel())?)?;
+    Ok((dx, sdyx, sdy))
+}

@@ -1,0 +1,55 @@
+//! Wrapper of `shaders/concat.wgsl`: concatenation along channels (NCHW) and its backward split.
+
+use super::{grid_1d, u};
+use crate::error::{Error, Result};
+use crate::tensor::{DType, Tensor};
+
+/// Copy channels s0..s0+cn of src [N, CS, HW] into channels d0.. of dst [N, CD, HW].
+fn copy(src: &Tensor, s0: usize, dst: &Tensor, d0: usize, cn: usize) -> Result<()> {
+    const OP: &str = "concat";
+    let (n, cs, cd) = (src.shape()[0], src.shape()[1], dst.shape()[1]);
+    let hw = src.numel() / (n * cs);
+    let p = [u(OP, n)?, u(OP, hw)?, u(OP, cs)?, u(OP, s0)?, u(OP, cd)?, u(OP, d0)?, u(OP, cn)?];
+    let gpu = src.gpu();
+    gpu.dispatch("concat", "main", &p, &[(1, src.buffer()), (2, dst.buffer())], grid_1d(gpu, n * cn * hw)?)
+}
+
+/// Concatenate NCHW tensors along channels.
+pub fn forward(parts: &[&Tensor]) -> Result<Tensor> {
+    const OP: &str = "concat";
+    let first = parts.first().ok_or_else(|| Error::shape(OP, "nothing to concatenate"))?;
+    first.expect_rank(OP, "input", 4)?;
+    let s = first.shape();
+    let mut c = 0;
+    for t in parts {
+        t.expect_dtype(OP, "input", DType::F32)?;
+        if t.shape().len() != 4 || t.shape()[0] != s[0] || t.shape()[2..] != s[2..] {
+            return Err(Error::shape(OP, format!("{:?} does not match {:?} outside the channel axis", t.shape(), s)));
+        }
+        c += t.shape()[1];
+    }
+    let out = Tensor::empty(first.gpu(), &[s[0], c, s[2], s[3]], DType::F32)?;
+    let mut d0 = 0;
+    for t in parts {
+        copy(t, 0, &out, d0, t.shape()[1])?;
+        d0 += t.shape()[1];
+    }
+    Ok(out)
+}
+
+/// Split dy along channels into pieces of the given channel counts (the backward of `forward`).
+pub fn backward(dy: &Tensor, channels: &[usize]) -> Result<Vec<Tensor>> {
+    let s = dy.shape();
+    if channels.iter().sum::<usize>() != s[1] {
+        return Err(Error::shape("concat backward", format!("channels {channels:?} do not add up to {:?}", s)));
+    }
+    let mut s0 = 0;
+    let mut out = Vec::new();
+    for &c in channels {
+        let t = Tensor::empty(dy.gpu(), &[s[0], c, s[2], s[3]], DType::F32)?;
+        copy(dy, s0, &t, 0, c)?;
+        s0 += c;
+        out.push(t);
+    }
+    Ok(out)
+}

@@ -1,0 +1,117 @@
+//! Conv2d forward and backward (input, weight, bias), built from `im2col`, `pack`, `matmul`,
+//! `col2im` and `reduce`. Images are processed in chunks so that no unfolded matrix exceeds the
+//! device's storage-binding limit (AlexNet conv1 at batch 64 would need ~281 MB at once).
+
+use super::im2col::{im2col, ConvGeom};
+use super::matmul::{matmul_into, pad4, Bias, OutMap};
+use super::pack::{pack, View};
+use super::{col2im::col2im, out_size, reduce};
+use crate::error::{Error, Result};
+use crate::tensor::{DType, Tensor};
+
+/// Largest unfolded matrix one chunk may create (also capped by the binding limit).
+const CHUNK_BYTES: u64 = 256 << 20;
+
+/// Check shapes and compute the geometry of `x` [N, C, H, W] * `w` [Co, C, KH, KW].
+pub fn geometry(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Result<ConvGeom> {
+    const OP: &str = "conv2d";
+    x.expect_rank(OP, "input", 4)?;
+    w.expect_rank(OP, "weight", 4)?;
+    x.expect_dtype(OP, "input", DType::F32)?;
+    let (xs, ws) = (x.shape(), w.shape());
+    if xs[1] != ws[1] {
+        return Err(Error::shape(OP, format!("input {xs:?} has {} channels, weight {ws:?} expects {}", xs[1], ws[1])));
+    }
+    let oh = out_size(OP, xs[2], ws[2], stride, pad)?;
+    let ow = out_size(OP, xs[3], ws[3], stride, pad)?;
+    Ok(ConvGeom { n: xs[0], c: xs[1], h: xs[2], w: xs[3], kh: ws[2], kw: ws[3], stride, pad, oh, ow })
+}
+
+/// Images per chunk so that a [nc*OH*OW, width] matrix fits the binding limit.
+fn chunk(x: &Tensor, g: &ConvGeom, width: usize) -> Result<usize> {
+    let gpu = x.gpu();
+    let limit = gpu.max_binding().min(CHUNK_BYTES);
+    let per_image = (g.ohw() * width * 4) as u64;
+    gpu.check_binding("conv2d", "the input", x.bytes())?;
+    if per_image > limit {
+        return Err(Error::TooLarge { op: "conv2d", what: "the unfolded input of one image".into(), bytes: per_image, limit });
+    }
+    Ok(((limit / per_image) as usize).clamp(1, g.n))
+}
+
+/// y [N, Co, OH, OW] = conv(x, w) + b.
+pub fn forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: usize, pad: usize) -> Result<Tensor> {
+    let g = geometry(x, w, stride, pad)?;
+    let co = w.shape()[0];
+    if let Some(b) = b {
+        b.expect_shape("conv2d", "bias", &[co])?;
+    }
+    let (k, kp) = (g.k(), pad4(g.k()));
+    let gpu = x.gpu();
+    let wp = super::pack::pad_cols(&w.reshape(&[co, k])?, kp)?;
+    let y = Tensor::empty(gpu, &[g.n, co, g.oh, g.ow], DType::F32)?;
+    gpu.check_binding("conv2d", "the output", y.bytes())?;
+    let nc = chunk(x, &g, kp)?;
+    let bias = b.map_or(Bias::None, Bias::Rows);
+    for n0 in (0..g.n).step_by(nc) {
+        let nc = nc.min(g.n - n0);
+        let col = im2col(x, &g, n0, nc, false, kp)?;
+        let map = OutMap { sm: g.ohw(), g: g.ohw(), sg: co * g.ohw(), sn: 1, base: n0 * co * g.ohw() };
+        matmul_into(&wp, &col, co, nc * g.ohw(), kp, bias, &y, map, false)?;
+    }
+    Ok(y)
+}
+
+/// Gradients of conv2d: (dx if `need_dx`, dw [Co, C, KH, KW], db [Co]).
+pub fn backward(
+    x: &Tensor,
+    w: &Tensor,
+    dy: &Tensor,
+    stride: usize,
+    pad: usize,
+    need_dx: bool,
+) -> Result<(Option<Tensor>, Tensor, Tensor)> {
+    let g = geometry(x, w, stride, pad)?;
+    let co = w.shape()[0];
+    dy.expect_shape("conv2d backward", "dy", &[g.n, co, g.oh, g.ow])?;
+    let gpu = x.gpu();
+    let (k, ohw) = (g.k(), g.ohw());
+    let cop = pad4(co);
+    // Wᵀ as [K, Co] padded: operand B of the input gradient.
+    let wt = if need_dx { Some(pack(w, k, co, cop, View::transposed(k))?) } else { None };
+    let dx = if need_dx { Some(Tensor::empty(gpu, &[g.n, g.c, g.h, g.w], DType::F32)?) } else { None };
+    let dw = Tensor::empty(gpu, &[co, g.c, g.kh, g.kw], DType::F32)?;
+    // Chunk width: the widest unfolded matrix per image (P rows of K or of Co values).
+    let nc = chunk(x, &g, k.max(cop))?;
+    for (i, n0) in (0..g.n).step_by(nc).enumerate() {
+        let nc = nc.min(g.n - n0);
+        let p = nc * ohw;
+        let pp = pad4(p);
+        // dW[co, k] += sum_p dY[co, p] * col[k, p]
+        let dy_cp = pack(
+            dy,
+            co,
+            p,
+            pp,
+            View { base: n0 * co * ohw, gr: usize::MAX >> 1, sgr: 0, sr: ohw, gk: ohw, sgk: co * ohw, sk: 1 },
+        )?;
+        let col_t = im2col(x, &g, n0, nc, true, pp)?;
+        matmul_into(&dy_cp, &col_t, co, k, pp, Bias::None, &dw, OutMap::row_major(k), i > 0)?;
+        drop((dy_cp, col_t));
+        if let (Some(wt), Some(dx)) = (&wt, &dx) {
+            // dcol[p, k] = sum_co dY[co, p] * W[co, k]; then fold back onto the images.
+            let dy_pc = pack(
+                dy,
+                p,
+                co,
+                cop,
+                View { base: n0 * co * ohw, gr: ohw, sgr: co * ohw, sr: 1, gk: usize::MAX >> 1, sgk: 0, sk: ohw },
+            )?;
+            let dcol = Tensor::empty(gpu, &[p, k], DType::F32)?;
+            matmul_into(&dy_pc, wt, p, k, cop, Bias::None, &dcol, OutMap::row_major(k), false)?;
+            col2im(&dcol, &g, n0, nc, dx)?;
+        }
+    }
+    let db = reduce::channel_sums(dy, g.n, co, ohw, reduce::Mode::Sum, 1.0)?;
+    Ok((dx, dw, db))
+}

@@ -1,0 +1,40 @@
+//! Wrapper of `shaders/distill.wgsl`: T^2 * KL(softmax(teacher/T) || softmax(student/T)),
+//! averaged over the batch.
+
+use super::reduce::{reduce_into, Mode};
+use super::{f, grid_1d, u};
+use crate::error::{Error, Result};
+use crate::tensor::{DType, Tensor};
+
+fn check(student: &Tensor, teacher: &Tensor, t: f32) -> Result<(usize, usize)> {
+    student.expect_rank("distill", "student logits", 2)?;
+    teacher.expect_shape("distill", "teacher logits", student.shape())?;
+    if !(t > 0.0 && t.is_finite()) {
+        return Err(Error::shape("distill", format!("temperature {t} must be positive")));
+    }
+    Ok((student.shape()[0], student.shape()[1]))
+}
+
+/// Returns the loss [1].
+pub fn forward(student: &Tensor, teacher: &Tensor, t: f32) -> Result<Tensor> {
+    let (n, c) = check(student, teacher, t)?;
+    let gpu = student.gpu();
+    let rows = Tensor::empty(gpu, &[n], DType::F32)?;
+    let p = [u("distill", n)?, u("distill", c)?, f(t)];
+    let bind = [(1, student.buffer()), (2, teacher.buffer()), (4, rows.buffer())];
+    gpu.dispatch("distill", "rows", &p, &bind, grid_1d(gpu, n)?)?;
+    let loss = Tensor::empty(gpu, &[1], DType::F32)?;
+    reduce_into(&rows, None, None, (1, 1, n), Mode::Sum, t * t / n as f32, &loss, 0)?;
+    Ok(loss)
+}
+
+/// dstudent for upstream gradient `g` [1].
+pub fn backward(student: &Tensor, teacher: &Tensor, t: f32, g: &Tensor) -> Result<Tensor> {
+    let (n, c) = check(student, teacher, t)?;
+    let gpu = student.gpu();
+    let ds = Tensor::empty(gpu, &[n, c], DType::F32)?;
+    let p = [u("distill", n)?, u("distill", c)?, f(t)];
+    let bind = [(1, student.buffer()), (2, teacher.buffer()), (3, g.buffer()), (4, ds.buffer())];
+    gpu.dispatch("distill", "backward", &p, &bind, grid_1d(gpu, n * c)?)?;
+    Ok(ds)
+}

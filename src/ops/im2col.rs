@@ -1,0 +1,62 @@
+//! Wrapper of `shaders/im2col.wgsl`: unfold the receptive fields of a chunk of images.
+
+use super::{grid_1d, u};
+use crate::error::Result;
+use crate::tensor::{DType, Tensor};
+
+/// Geometry of a 2-D convolution (square stride and padding, no dilation or groups).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeom {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: usize,
+    pub pad: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl ConvGeom {
+    pub fn k(&self) -> usize {
+        self.c * self.kh * self.kw
+    }
+    pub fn ohw(&self) -> usize {
+        self.oh * self.ow
+    }
+}
+
+/// Unfold images `n0 .. n0+nc` of `x` [N, C, H, W].
+/// `transposed == false`: returns [P, kp] (P = nc*OH*OW, columns K.. zero);
+/// `transposed == true`:  returns [K, pp] (columns P.. zero).
+pub fn im2col(x: &Tensor, g: &ConvGeom, n0: usize, nc: usize, transposed: bool, padded: usize) -> Result<Tensor> {
+    const OP: &str = "im2col";
+    let gpu = x.gpu();
+    let p = nc * g.ohw();
+    let k = g.k();
+    let shape = if transposed { [k, padded] } else { [p, padded] };
+    gpu.check_binding(OP, "the unfolded input", (shape[0] * shape[1] * 4) as u64)?;
+    let col = Tensor::empty(gpu, &shape, DType::F32)?;
+    let (kp, pp) = if transposed { (k, padded) } else { (padded, p) };
+    let params = [
+        u(OP, g.c)?,
+        u(OP, g.h)?,
+        u(OP, g.w)?,
+        u(OP, g.kh)?,
+        u(OP, g.kw)?,
+        u(OP, g.stride)?,
+        u(OP, g.pad)?,
+        u(OP, g.oh)?,
+        u(OP, g.ow)?,
+        u(OP, n0)?,
+        u(OP, p)?,
+        u(OP, k)?,
+        u(OP, kp)?,
+        u(OP, pp)?,
+        transposed as u32,
+    ];
+    gpu.dispatch("im2col", "main", &params, &[(1, x.buffer()), (2, col.buffer())], grid_1d(gpu, shape[0] * shape[1])?)?;
+    Ok(col)
+}

@@ -1,0 +1,104 @@
+//! Wrapper of `shaders/matmul.wgsl`: C[m, n] = sum_k A[m, k] * B[n, k] ("NT" GEMM, K padded to 4).
+
+use super::{pack, u};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::tensor::{DType, Tensor};
+
+/// Where the GEMM writes C[m, n]: `base + m*sm + (n / g)*sg + (n % g)*sn`.
+#[derive(Clone, Copy, Debug)]
+pub struct OutMap {
+    pub sm: usize,
+    pub g: usize,
+    pub sg: usize,
+    pub sn: usize,
+    pub base: usize,
+}
+
+impl OutMap {
+    pub fn row_major(n: usize) -> OutMap {
+        OutMap { sm: n, g: n, sg: 0, sn: 1, base: 0 }
+    }
+}
+
+#[derive(Clone, Copy)]
+pub enum Bias<'a> {
+    None,
+    /// bias[m] added to row m.
+    Rows(&'a Tensor),
+    /// bias[n] added to column n.
+    Cols(&'a Tensor),
+}
+
+/// The raw GEMM: `a` is [m, kp] and `b` is [n, kp] with kp a multiple of 4 (already padded).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_into(
+    a: &Tensor,
+    b: &Tensor,
+    m: usize,
+    n: usize,
+    kp: usize,
+    bias: Bias<'_>,
+    c: &Tensor,
+    map: OutMap,
+    accumulate: bool,
+) -> Result<()> {
+    const OP: &str = "matmul";
+    let gpu = a.gpu();
+    if kp % 4 != 0 || a.numel() < m * kp || b.numel() < n * kp {
+        return Err(Error::shape(OP, format!("operands {:?} x {:?} do not hold [{m},{kp}] x [{n},{kp}]", a.shape(), b.shape())));
+    }
+    for (t, name) in [(a, "A"), (b, "B"), (c, "C")] {
+        gpu.check_binding(OP, name, t.bytes())?;
+    }
+    let (mode, bias_buf) = match bias {
+        Bias::None => (0, gpu.dummy()),
+        Bias::Rows(t) => (1, t.buffer()),
+        Bias::Cols(t) => (2, t.buffer()),
+    };
+    let params = [
+        u(OP, m)?,
+        u(OP, n)?,
+        u(OP, kp / 4)?,
+        u(OP, map.sm)?,
+        u(OP, map.g.max(1))?,
+        u(OP, map.sg)?,
+        u(OP, map.sn)?,
+        u(OP, map.base)?,
+        mode,
+        accumulate as u32,
+    ];
+    let gx = n.div_ceil(64) as u64;
+    let gy = m.div_ceil(64) as u64;
+    let max = gpu.limits().max_compute_workgroups_per_dimension as u64;
+    if gx > max || gy > max {
+        return Err(Error::TooLarge { op: OP, what: format!("a {m}x{n} output"), bytes: gx.max(gy), limit: max });
+    }
+    let bind = [(1, a.buffer()), (2, b.buffer()), (3, bias_buf), (4, c.buffer())];
+    gpu.dispatch("matmul", "main", &params, &bind, [gx as u32, gy as u32, 1])
+}
+
+/// Round `k` up to a multiple of 4.
+pub fn pad4(k: usize) -> usize {
+    k.div_ceil(4) * 4
+}
+
+/// C = A · Bᵀ for A [M, K] and B [N, K] (both row-major); returns [M, N].
+pub fn matmul_nt(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    const OP: &str = "matmul";
+    a.expect_rank(OP, "A", 2)?;
+    b.expect_rank(OP, "B", 2)?;
+    a.expect_dtype(OP, "A", DType::F32)?;
+    b.expect_dtype(OP, "B", DType::F32)?;
+    let (m, k) = (a.shape()[0], a.shape()[1]);
+    let n = b.shape()[0];
+    if b.shape()[1] != k {
+        return Err(Error::shape(OP, format!("A {:?} and B {:?} differ in K", a.shape(), b.shape())));
+    }
+    let gpu: &Gpu = a.gpu();
+    let ap = pack::pad_cols(a, pad4(k))?;
+    let bp = pack::pad_cols(b, pad4(k))?;
+    let c = Tensor::empty(gpu, &[m, n], DType::F32)?;
+    matmul_into(&ap, &bp, m, n, pad4(k), Bias::None, &c, OutMap::row_major(n), false)?;
+    Ok(c)
+}

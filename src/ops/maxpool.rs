@@ -1,0 +1,64 @@
+//! Wrapper of `shaders/maxpool.wgsl`: 2-D max pooling with arg-max indices for backward.
+
+use super::{grid_1d, out_size, u};
+use crate::error::Result;
+use crate::tensor::{DType, Tensor};
+
+/// Window geometry shared by max and average pooling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool {
+    pub kernel: usize,
+    pub stride: usize,
+    pub pad: usize,
+}
+
+pub(crate) fn pool_shape(op: &'static str, x: &Tensor, pool: Pool) -> Result<[usize; 4]> {
+    x.expect_rank(op, "input", 4)?;
+    x.expect_dtype(op, "input", DType::F32)?;
+    let s = x.shape();
+    if pool.pad * 2 > pool.kernel {
+        return Err(crate::Error::shape(op, format!("padding {} exceeds half the kernel {}", pool.pad, pool.kernel)));
+    }
+    let oh = out_size(op, s[2], pool.kernel, pool.stride, pool.pad)?;
+    let ow = out_size(op, s[3], pool.kernel, pool.stride, pool.pad)?;
+    Ok([s[0], s[1], oh, ow])
+}
+
+fn params(x_shape: &[usize], out: &[usize; 4], pool: Pool) -> Result<[u32; 9]> {
+    const OP: &str = "maxpool";
+    Ok([
+        u(OP, x_shape[0] * x_shape[1])?,
+        u(OP, x_shape[2])?,
+        u(OP, x_shape[3])?,
+        u(OP, out[2])?,
+        u(OP, out[3])?,
+        u(OP, pool.kernel)?,
+        u(OP, pool.kernel)?,
+        u(OP, pool.stride)?,
+        u(OP, pool.pad)?,
+    ])
+}
+
+/// Returns (y, argmax indices as u32 [N, C, OH, OW]).
+pub fn forward(x: &Tensor, pool: Pool) -> Result<(Tensor, Tensor)> {
+    let os = pool_shape("maxpool", x, pool)?;
+    let gpu = x.gpu();
+    let y = Tensor::empty(gpu, &os, DType::F32)?;
+    let idx = Tensor::empty(gpu, &os, DType::U32)?;
+    let p = params(x.shape(), &os, pool)?;
+    let bind = [(1, x.buffer()), (2, y.buffer()), (3, idx.buffer())];
+    gpu.dispatch("maxpool", "forward", &p, &bind, grid_1d(gpu, y.numel())?)?;
+    Ok((y, idx))
+}
+
+pub fn backward(x_shape: &[usize], idx: &Tensor, dy: &Tensor, pool: Pool) -> Result<Tensor> {
+    let gpu = dy.gpu();
+    idx.expect_dtype("maxpool backward", "indices", DType::U32)?;
+    let os = [dy.shape()[0], dy.shape()[1], dy.shape()[2], dy.shape()[3]];
+    idx.expect_shape("maxpool backward", "indices", &os)?;
+    let dx = Tensor::empty(gpu, x_shape, DType::F32)?;
+    let p = params(x_shape, &os, pool)?;
+    let bind = [(4, dy.buffer()), (5, idx.buffer()), (6, dx.buffer())];
+    gpu.dispatch("maxpool", "backward", &p, &bind, grid_1d(gpu, dx.numel())?)?;
+    Ok(dx)
+}

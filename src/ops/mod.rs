@@ -1,0 +1,50 @@
+//! One Rust wrapper per WGSL kernel (same name as its `shaders/<name>.wgsl`), plus the two
+//! composite ops built from them (`conv2d`, `linear`). Wrappers check shapes and device limits
+//! and return `Error`s naming the op; they record dispatches without waiting for the GPU.
+
+pub mod avgpool;
+pub mod batchnorm;
+pub mod col2im;
+pub mod concat;
+pub mod conv2d;
+pub mod cross_entropy;
+pub mod distill;
+pub mod dropout;
+pub mod elementwise;
+pub mod im2col;
+pub mod linear;
+pub mod matmul;
+pub mod maxpool;
+pub mod optim;
+pub mod pack;
+pub mod quad;
+pub mod reduce;
+pub mod relu;
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+
+/// Workgroups for a 1-D kernel of `n` threads at 256 threads a workgroup, split over x/y.
+pub(crate) fn grid_1d(gpu: &Gpu, n: usize) -> Result<[u32; 3]> {
+    gpu.grid((n as u64).div_ceil(256))
+}
+
+/// `usize` → `u32` for kernel parameters, failing (instead of wrapping) on huge sizes.
+pub(crate) fn u(op: &'static str, v: usize) -> Result<u32> {
+    u32::try_from(v).map_err(|_| Error::TooLarge { op, what: "an index".into(), bytes: v as u64, limit: u32::MAX as u64 })
+}
+
+pub(crate) fn f(v: f32) -> u32 {
+    v.to_bits()
+}
+
+/// Output size of a window sweep: floor((n + 2*pad - k) / stride) + 1, checked.
+pub(crate) fn out_size(op: &'static str, n: usize, k: usize, stride: usize, pad: usize) -> Result<usize> {
+    if stride == 0 || k == 0 {
+        return Err(Error::shape(op, format!("kernel {k} and stride {stride} must be positive")));
+    }
+    if n + 2 * pad < k {
+        return Err(Error::shape(op, format!("input size {n} (+2*{pad} padding) is smaller than the kernel {k}")));
+    }
+    Ok((n + 2 * pad - k) / stride + 1)
+}

@@ -1,0 +1,107 @@
+//! Wrapper of `shaders/optim.wgsl`: Adam/AdamW and SGD with momentum, in place; gradient
+//! clipping by value and by global norm (the norm is reduced on the GPU, nothing is read back).
+
+use super::reduce::{reduce_into, Mode};
+use super::{f, grid_1d, u};
+use crate::error::{Error, Result};
+use crate::tensor::{DType, Tensor};
+
+#[derive(Clone, Copy, Debug)]
+pub struct AdamCfg {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+    /// AdamW-style decoupled weight decay instead of L2 added to the gradient.
+    pub decoupled: bool,
+}
+
+impl Default for AdamCfg {
+    fn default() -> Self {
+        AdamCfg { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, decoupled: false }
+    }
+}
+
+fn same(op: &'static str, a: &Tensor, b: &Tensor, what: &str) -> Result<()> {
+    if a.numel() != b.numel() {
+        return Err(Error::shape(op, format!("{what} {:?} does not match parameter {:?}", b.shape(), a.shape())));
+    }
+    Ok(())
+}
+
+/// One Adam step (`step` counts from 1) on `param` with moments `m`, `v`.
+pub fn adam(param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, cfg: &AdamCfg, step: u64) -> Result<()> {
+    const OP: &str = "adam";
+    for (t, w) in [(grad, "gradient"), (m, "first moment"), (v, "second moment")] {
+        same(OP, param, t, w)?;
+    }
+    if step == 0 {
+        return Err(Error::shape(OP, "steps count from 1"));
+    }
+    let bc1 = 1.0 - (cfg.beta1 as f64).powf(step as f64);
+    let bc2 = 1.0 - (cfg.beta2 as f64).powf(step as f64);
+    let p = [
+        u(OP, param.numel())?,
+        f(cfg.lr),
+        f(cfg.beta1),
+        f(cfg.beta2),
+        f(cfg.eps),
+        f(cfg.weight_decay),
+        f((cfg.lr as f64 / bc1) as f32),
+        f((1.0 / bc2.sqrt()) as f32),
+        cfg.decoupled as u32,
+        0,
+        0,
+        0,
+    ];
+    let gpu = param.gpu();
+    let bind = [(1, param.buffer()), (2, grad.buffer()), (3, m.buffer()), (4, v.buffer())];
+    gpu.dispatch("optim", "adam", &p, &bind, grid_1d(gpu, param.numel())?)
+}
+
+/// One SGD step; `buf` is the momentum buffer (ignored when momentum is 0).
+pub fn sgd(param: &Tensor, grad: &Tensor, buf: &Tensor, lr: f32, momentum: f32, weight_decay: f32) -> Result<()> {
+    const OP: &str = "sgd";
+    same(OP, param, grad, "gradient")?;
+    same(OP, param, buf, "momentum buffer")?;
+    let p = [u(OP, param.numel())?, f(lr), 0, 0, 0, f(weight_decay), 0, 0, 0, f(momentum), 0, 0];
+    let gpu = param.gpu();
+    let bind = [(1, param.buffer()), (2, grad.buffer()), (3, buf.buffer())];
+    gpu.dispatch("optim", "sgd", &p, &bind, grid_1d(gpu, param.numel())?)
+}
+
+/// Clamp every gradient element to [-clip, clip].
+pub fn clip_value(grad: &Tensor, clip: f32) -> Result<()> {
+    if !(clip > 0.0) {
+        return Err(Error::shape("clip_value", format!("clip value {clip} must be positive")));
+    }
+    let p = [u("clip_value", grad.numel())?, 0, 0, 0, 0, 0, 0, 0, 0, 0, f(clip), 0];
+    let gpu = grad.gpu();
+    gpu.dispatch("optim", "clip_value", &p, &[(2, grad.buffer())], grid_1d(gpu, grad.numel())?)
+}
+
+/// Scale all gradients together so their global L2 norm is at most `max_norm` (PyTorch's
+/// clip_grad_norm_). Returns the [1] scale factor tensor that was applied.
+pub fn clip_norm(grads: &[&Tensor], max_norm: f32) -> Result<Tensor> {
+    const OP: &str = "clip_norm";
+    let first = grads.first().ok_or_else(|| Error::shape(OP, "no gradients"))?;
+    if !(max_norm > 0.0) {
+        return Err(Error::shape(OP, format!("max norm {max_norm} must be positive")));
+    }
+    let gpu = first.gpu();
+    let sumsq = Tensor::empty(gpu, &[grads.len()], DType::F32)?;
+    for (i, g) in grads.iter().enumerate() {
+        reduce_into(g, None, None, (1, 1, g.numel()), Mode::SumSq, 1.0, &sumsq, i)?;
+    }
+    let scale = Tensor::empty(gpu, &[1], DType::F32)?;
+    let mut p = [0u32; 12];
+    p[10] = f(max_norm);
+    p[11] = u(OP, grads.len())?;
+    gpu.dispatch("optim", "norm_scale", &p, &[(5, sumsq.buffer()), (6, scale.buffer())], [1, 1, 1])?;
+    for g in grads {
+        p[0] = u(OP, g.numel())?;
+        gpu.dispatch("optim", "scale_by", &p, &[(2, g.buffer()), (6, scale.buffer())], grid_1d(gpu, g.numel())?)?;
+    }
+    Ok(scale)
+}

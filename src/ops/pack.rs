@@ -1,0 +1,72 @@
+//! Wrapper of `shaders/pack.wgsl`: a strided 2-D view of a tensor written out as a dense,
+//! zero-padded row-major matrix (the operand layout of `matmul`).
+
+use super::{grid_1d, u};
+use crate::error::{Error, Result};
+use crate::tensor::{DType, Tensor};
+
+/// Element (r, k) of the view is `src[base + (r/gr)*sgr + (r%gr)*sr + (k/gk)*sgk + (k%gk)*sk]`.
+#[derive(Clone, Copy, Debug)]
+pub struct View {
+    pub base: usize,
+    pub gr: usize,
+    pub sgr: usize,
+    pub sr: usize,
+    pub gk: usize,
+    pub sgk: usize,
+    pub sk: usize,
+}
+
+impl View {
+    /// Plain row-major [rows, cols] matrix.
+    pub fn rows(cols: usize) -> View {
+        View { base: 0, gr: usize::MAX >> 1, sgr: 0, sr: cols, gk: usize::MAX >> 1, sgk: 0, sk: 1 }
+    }
+    /// Transpose of a row-major [rows, cols] matrix: element (r, k) = src[k, r].
+    pub fn transposed(cols: usize) -> View {
+        View { base: 0, gr: usize::MAX >> 1, sgr: 0, sr: 1, gk: usize::MAX >> 1, sgk: 0, sk: cols }
+    }
+}
+
+/// Pack `rows` x `k` elements of the view into a new [rows, kp] tensor (columns k.. are 0).
+pub fn pack(src: &Tensor, rows: usize, k: usize, kp: usize, v: View) -> Result<Tensor> {
+    const OP: &str = "pack";
+    src.expect_dtype(OP, "src", DType::F32)?;
+    if kp < k {
+        return Err(Error::shape(OP, format!("padded width {kp} < width {k}")));
+    }
+    let gpu = src.gpu();
+    gpu.check_binding(OP, "packed operand", (rows * kp * 4) as u64)?;
+    gpu.check_binding(OP, "source", src.bytes())?;
+    let dst = Tensor::empty(gpu, &[rows, kp], DType::F32)?;
+    let clamp = |x: usize| u(OP, x.min(u32::MAX as usize));
+    let params = [
+        u(OP, rows)?,
+        u(OP, k)?,
+        u(OP, kp)?,
+        u(OP, v.base)?,
+        clamp(v.gr)?,
+        u(OP, v.sgr)?,
+        u(OP, v.sr)?,
+        clamp(v.gk)?,
+        u(OP, v.sgk)?,
+        u(OP, v.sk)?,
+    ];
+    gpu.dispatch("pack", "main", &params, &[(1, src.buffer()), (2, dst.buffer())], grid_1d(gpu, rows * kp)?)?;
+    Ok(dst)
+}
+
+/// A [rows, cols] matrix with its columns zero-padded to `kp` (returned as is when cols == kp).
+pub fn pad_cols(x: &Tensor, kp: usize) -> Result<Tensor> {
+    let (rows, cols) = (x.shape()[0], x.numel() / x.shape()[0]);
+    if cols == kp {
+        return x.reshape(&[rows, cols]);
+    }
+    pack(x, rows, cols, kp, View::rows(cols))
+}
+
+/// Transpose of a [rows, cols] matrix, its columns (the old rows) zero-padded to `kp`.
+pub fn transpose_padded(x: &Tensor, kp: usize) -> Result<Tensor> {
+    let (rows, cols) = (x.shape()[0], x.numel() / x.shape()[0]);
+    pack(x, cols, rows, kp, View::transposed(cols))
+}

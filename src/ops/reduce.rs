@@ -1,0 +1,97 @@
+//! Wrapper of `shaders/reduce.wgsl`: deterministic per-channel sums and maxima of a tensor viewed
+//! as [outer, C, inner] (two passes, fixed trees, no atomics).
+
+use super::{f, u};
+use crate::error::{Error, Result};
+use crate::tensor::{DType, Tensor};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// sum x
+    Sum = 0,
+    /// sum x*y
+    Dot = 1,
+    /// sum x*y*y
+    DotSq = 2,
+    /// max x
+    Max = 3,
+    /// sum x*x
+    SumSq = 4,
+    /// sum (x - aux[c])^2
+    CenteredSq = 5,
+}
+
+/// Chunks per channel: about 2048 elements (8 per thread) per workgroup, at most 1024 chunks.
+fn chunks(len: usize) -> usize {
+    len.div_ceil(2048).clamp(1, 1024)
+}
+
+/// out[off + c] = scale * reduce over the outer*inner elements of channel c.
+/// `y` is read by `Dot`/`DotSq` (same layout as x), `aux` [C] by `CenteredSq`.
+#[allow(clippy::too_many_arguments)]
+pub fn reduce_into(
+    x: &Tensor,
+    y: Option<&Tensor>,
+    aux: Option<&Tensor>,
+    (outer, c, inner): (usize, usize, usize),
+    mode: Mode,
+    scale: f32,
+    out: &Tensor,
+    off: usize,
+) -> Result<()> {
+    const OP: &str = "reduce";
+    x.expect_dtype(OP, "x", DType::F32)?;
+    if outer * c * inner != x.numel() {
+        return Err(Error::shape(OP, format!("{:?} is not [{outer}, {c}, {inner}]", x.shape())));
+    }
+    if let Some(y) = y {
+        if y.numel() != x.numel() {
+            return Err(Error::shape(OP, format!("y {:?} differs from x {:?}", y.shape(), x.shape())));
+        }
+    } else if matches!(mode, Mode::Dot | Mode::DotSq) {
+        return Err(Error::shape(OP, "this mode needs a second tensor"));
+    }
+    match aux {
+        Some(a) if a.numel() != c => return Err(Error::shape(OP, format!("aux {:?} is not [{c}]", a.shape()))),
+        None if mode == Mode::CenteredSq => return Err(Error::shape(OP, "CenteredSq needs per-channel centres")),
+        _ => {}
+    }
+    if out.numel() < off + c {
+        return Err(Error::shape(OP, format!("output {:?} too small for {c} values at {off}", out.shape())));
+    }
+    let gpu = x.gpu();
+    gpu.check_binding(OP, "x", x.bytes())?;
+    let g = chunks(outer * inner);
+    let part = Tensor::empty(gpu, &[c, g], DType::F32)?;
+    let params = [u(OP, outer)?, u(OP, c)?, u(OP, inner)?, u(OP, g)?, mode as u32, f(scale), u(OP, off)?];
+    let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    if c > max {
+        return Err(Error::TooLarge { op: OP, what: format!("{c} channels"), bytes: c as u64, limit: max as u64 });
+    }
+    let bind = [
+        (1, x.buffer()),
+        (2, y.unwrap_or(x).buffer()),
+        (3, aux.unwrap_or(x).buffer()),
+        (4, part.buffer()),
+        (5, out.buffer()),
+    ];
+    gpu.dispatch("reduce", "partial", &params, &bind, [g as u32, c as u32, 1])?;
+    gpu.dispatch("reduce", "finish", &params, &bind, [c as u32, 1, 1])
+}
+
+/// Per-channel reduction into a new [C] tensor.
+pub fn channel_sums(x: &Tensor, outer: usize, c: usize, inner: usize, mode: Mode, scale: f32) -> Result<Tensor> {
+    let out = Tensor::empty(x.gpu(), &[c], DType::F32)?;
+    reduce_into(x, None, None, (outer, c, inner), mode, scale, &out, 0)?;
+    Ok(out)
+}
+
+/// Sum of all elements, as a [1] tensor.
+pub fn sum(x: &Tensor) -> Result<Tensor> {
+    channel_sums(x, 1, 1, x.numel(), Mode::Sum, 1.0)
+}
+
+/// Maximum of all elements, as a [1] tensor.
+pub fn max(x: &Tensor) -> Result<Tensor> {
+    channel_sums(x, 1, 1, x.numel(), Mode::Max, 1.0)
+}

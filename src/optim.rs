@@ -1,0 +1,91 @@
+//! Optimisers over tape gradients: Adam/AdamW and SGD with momentum, with per-kind learning
+//! rates (activation coefficients get their own, as in the paper's recipe) and optional
+//! gradient clipping by value or by global norm. State lives on the GPU; nothing is read back.
+
+use crate::error::Result;
+use crate::ops::optim::{self as kernels, AdamCfg};
+use crate::ops::elementwise;
+use crate::tape::{Grads, Param, ParamId, ParamKind};
+use crate::tensor::Tensor;
+use std::collections::HashMap;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Clip {
+    None,
+    /// Clamp every gradient element to [-v, v].
+    Value(f32),
+    /// Scale all gradients so their global L2 norm is at most v.
+    Norm(f32),
+}
+
+/// Apply `clip` to the gradients of `params` (in place).
+pub fn clip(params: &[&Param], grads: &Grads, clip: Clip) -> Result<()> {
+    let gs: Vec<&Tensor> = params.iter().filter_map(|p| grads.get(&p.id)).collect();
+    match clip {
+        Clip::None => Ok(()),
+        Clip::Value(v) => gs.iter().try_for_each(|g| kernels::clip_value(g, v)),
+        Clip::Norm(v) if !gs.is_empty() => kernels::clip_norm(&gs, v).map(drop),
+        Clip::Norm(_) => Ok(()),
+    }
+}
+
+pub enum Optimizer {
+    Adam { cfg: AdamCfg, state: HashMap<ParamId, (Tensor, Tensor)>, step: u64 },
+    Sgd { momentum: f32, weight_decay: f32, state: HashMap<ParamId, Tensor> },
+}
+
+/// Optimiser with its learning rates: `lr` for every parameter, `coef_lr` for activation
+/// coefficients (None: same as `lr`).
+pub struct Trainer {
+    pub opt: Optimizer,
+    pub lr: f32,
+    pub coef_lr: Option<f32>,
+    pub clip: Clip,
+}
+
+impl Trainer {
+    pub fn adam(cfg: AdamCfg) -> Trainer {
+        Trainer { lr: cfg.lr, opt: Optimizer::Adam { cfg, state: HashMap::new(), step: 0 }, coef_lr: None, clip: Clip::None }
+    }
+
+    pub fn sgd(lr: f32, momentum: f32, weight_decay: f32) -> Trainer {
+        Trainer { lr, opt: Optimizer::Sgd { momentum, weight_decay, state: HashMap::new() }, coef_lr: None, clip: Clip::None }
+    }
+
+    fn lr_of(&self, p: &Param) -> f32 {
+        match (p.kind, self.coef_lr) {
+            (ParamKind::ActCoef, Some(lr)) => lr,
+            _ => self.lr,
+        }
+    }
+
+    /// Clip, then update every non-frozen parameter that has a gradient.
+    pub fn step(&mut self, params: &[&Param], grads: &Grads) -> Result<()> {
+        clip(params, grads, self.clip)?;
+        if let Optimizer::Adam { step, .. } = &mut self.opt {
+            *step += 1;
+        }
+        for p in params.iter().filter(|p| !p.frozen) {
+            let Some(g) = grads.get(&p.id) else { continue };
+            let lr = self.lr_of(p);
+            match &mut self.opt {
+                Optimizer::Adam { cfg, state, step } => {
+                    let gpu = p.value.gpu();
+                    if !state.contains_key(&p.id) {
+                        let zeros = || elementwise::full(gpu, p.value.shape(), 0.0);
+                        state.insert(p.id, (zeros()?, zeros()?));
+                    }
+                    let (m, v) = &state[&p.id];
+                    kernels::adam(&p.value, g, m, v, &AdamCfg { lr, ..*cfg }, *step)?;
+                }
+                Optimizer::Sgd { momentum, weight_decay, state, .. } => {
+                    if !state.contains_key(&p.id) {
+                        state.insert(p.id, elementwise::full(p.value.gpu(), p.value.shape(), 0.0)?);
+                    }
+                    kernels::sgd(&p.value, g, &state[&p.id], lr, *momentum, *weight_decay)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

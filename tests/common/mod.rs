@@ -1,0 +1,90 @@
+//! Shared test helpers: one GPU per test binary, a seeded RNG, and tolerance checks
+//! `|gpu - ref| <= atol + rtol*|ref|` that report the worst error.
+#![allow(dead_code)]
+
+use heft::{AdapterChoice, Gpu, Tensor};
+use std::sync::OnceLock;
+
+pub fn gpu() -> Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| match Gpu::new(&AdapterChoice::default()) {
+        Ok(g) => g,
+        Err(e) => panic!("tests need a GPU adapter (lavapipe is enough): {e}"),
+    })
+    .clone()
+}
+
+/// SplitMix64: small, seeded, good enough for test data.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E3779B97F4A7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [-1, 1), rounded to f32 so GPU and CPU see the same value.
+    pub fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32 as f64
+    }
+    pub fn vec(&mut self, n: usize) -> Vec<f64> {
+        (0..n).map(|_| self.uniform()).collect()
+    }
+    pub fn below(&mut self, n: u32) -> u32 {
+        (self.next_u64() % n as u64) as u32
+    }
+}
+
+pub fn f32s(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
+}
+
+pub fn upload(v: &[f64], shape: &[usize]) -> Tensor {
+    Tensor::from_f32(&gpu(), &f32s(v), shape).expect("upload")
+}
+
+pub fn download(t: &Tensor) -> Vec<f64> {
+    t.to_f32().expect("download").into_iter().map(|v| v as f64).collect()
+}
+
+/// Assert every element is within tolerance; returns the largest absolute error.
+pub fn assert_close(what: &str, got: &[f64], want: &[f64], atol: f64, rtol: f64) -> f64 {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let mut worst = 0.0f64;
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let err = (g - w).abs();
+        assert!(err <= atol + rtol * w.abs(), "{what}[{i}]: got {g}, want {w} (err {err:e}, tol {atol:e} + {rtol:e}*|ref|)");
+        worst = worst.max(err);
+    }
+    worst
+}
+
+/// Reduction/convolution tolerance of DESIGN.md.
+pub fn assert_close_red(what: &str, got: &[f64], want: &[f64]) -> f64 {
+    assert_close(what, got, want, 1e-5, 1e-4)
+}
+
+/// Central finite difference of scalar `f` at `x`, for every coordinate.
+pub fn numeric_grad(x: &[f64], eps: f64, f: impl Fn(&[f64]) -> f64) -> Vec<f64> {
+    let mut xp = x.to_vec();
+    (0..x.len())
+        .map(|i| {
+            let orig = xp[i];
+            xp[i] = orig + eps;
+            let hi = f(&xp);
+            xp[i] = orig - eps;
+            let lo = f(&xp);
+            xp[i] = orig;
+            (hi - lo) / (2.0 * eps)
+        })
+        .collect()
+}
+
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}

@@ -1,0 +1,82 @@
+//! conv2d (im2col + matmul + col2im + reduce) vs the direct CPU convolution, and a
+//! finite-difference check of the reference gradients.
+
+use crate::common::*;
+use heft::ops::{col2im, conv2d, im2col};
+use heft::reference::conv2d::{self as rconv, Geom};
+use heft::reference;
+
+fn cases() -> Vec<Geom> {
+    let g = |n, c, h, w, co, k, stride, pad| Geom { n, c, h, w, co, kh: k, kw: k, stride, pad };
+    vec![
+        g(1, 1, 5, 5, 1, 3, 1, 0),
+        g(2, 3, 9, 7, 5, 3, 2, 1),
+        g(3, 4, 11, 11, 6, 5, 1, 2),
+        g(2, 3, 23, 23, 8, 11, 4, 5), // AlexNet conv1 geometry, shrunk
+        g(1, 5, 6, 8, 3, 1, 1, 0),    // 1x1 (SqueezeNet squeeze/expand)
+    ]
+}
+
+#[test]
+fn conv2d_forward_and_backward_match_reference() {
+    let mut rng = Rng::new(3);
+    for g in cases() {
+        let x = rng.vec(g.n * g.c * g.h * g.w);
+        let w = rng.vec(g.co * g.c * g.kh * g.kw);
+        let b = rng.vec(g.co);
+        let (xt, wt, bt) = (upload(&x, &[g.n, g.c, g.h, g.w]), upload(&w, &[g.co, g.c, g.kh, g.kw]), upload(&b, &[g.co]));
+        let y = conv2d::forward(&xt, &wt, Some(&bt), g.stride, g.pad).unwrap();
+        assert_eq!(y.shape(), &[g.n, g.co, g.oh(), g.ow()]);
+        assert_close_red(&format!("conv2d {g:?}"), &download(&y), &rconv::forward(&x, &w, Some(&b), &g));
+        let dy = rng.vec(y.numel());
+        let (dx, dw, db) = conv2d::backward(&xt, &wt, &upload(&dy, y.shape()), g.stride, g.pad, true).unwrap();
+        let (rdx, rdw, rdb) = rconv::backward(&x, &w, &dy, &g);
+        assert_close_red("conv2d dx", &download(&dx.unwrap()), &rdx);
+        assert_close_red("conv2d dw", &download(&dw), &rdw);
+        assert_close_red("conv2d db", &download(&db), &rdb);
+    }
+}
+
+#[test]
+fn im2col_and_col2im_match_reference() {
+    let mut rng = Rng::new(4);
+    let g = Geom { n: 2, c: 3, h: 7, w: 6, co: 1, kh: 3, kw: 3, stride: 2, pad: 1 };
+    let x = rng.vec(g.n * g.c * g.h * g.w);
+    let xt = upload(&x, &[g.n, g.c, g.h, g.w]);
+    let geom = conv2d::geometry(&xt, &upload(&vec![0.0; 27], &[1, 3, 3, 3]), 2, 1).unwrap();
+    let k = g.c * 9;
+    let col = im2col::im2col(&xt, &geom, 0, 2, false, k).unwrap();
+    let rcol = reference::im2col::im2col(&x, &g);
+    assert_close("im2col", &download(&col), &rcol, 0.0, 0.0);
+    let dx = heft::Tensor::zeros(&gpu(), &[g.n, g.c, g.h, g.w]).unwrap();
+    col2im::col2im(&col, &geom, 0, 2, &dx).unwrap();
+    assert_close_red("col2im", &download(&dx), &reference::col2im::col2im(&rcol, &g));
+}
+
+#[test]
+fn conv2d_reference_gradients_match_finite_differences() {
+    let mut rng = Rng::new(5);
+    let g = Geom { n: 2, c: 2, h: 5, w: 4, co: 3, kh: 3, kw: 3, stride: 2, pad: 1 };
+    let x = rng.vec(g.n * g.c * g.h * g.w);
+    let w = rng.vec(g.co * g.c * 9);
+    let b = rng.vec(g.co);
+    let r = rng.vec(g.n * g.co * g.oh() * g.ow());
+    let (dx, dw, db) = rconv::backward(&x, &w, &r, &g);
+    let loss = |x: &[f64], w: &[f64], b: &[f64]| dot(&r, &rconv::forward(x, w, Some(b), &g));
+    assert_close("fd dx", &dx, &numeric_grad(&x, 1e-6, |x| loss(x, &w, &b)), 1e-7, 1e-6);
+    assert_close("fd dw", &dw, &numeric_grad(&w, 1e-6, |w| loss(&x, w, &b)), 1e-7, 1e-6);
+    assert_close("fd db", &db, &numeric_grad(&b, 1e-6, |b| loss(&x, &w, b)), 1e-7, 1e-6);
+}
+
+#[test]
+fn conv2d_rejects_bad_shapes_with_clear_errors() {
+    let x = upload(&[0.0; 2 * 3 * 4 * 4], &[2, 3, 4, 4]);
+    let w = upload(&[0.0; 4 * 2 * 3 * 3], &[4, 2, 3, 3]);
+    let e = conv2d::forward(&x, &w, None, 1, 0).unwrap_err().to_string();
+    assert!(e.contains("conv2d") && e.contains("3 channels"), "{e}");
+    let w = upload(&[0.0; 4 * 3 * 5 * 5], &[4, 3, 5, 5]);
+    let e = conv2d::forward(&x, &w, None, 1, 0).unwrap_err().to_string();
+    assert!(e.contains("smaller than the kernel"), "{e}");
+    let e = conv2d::forward(&x, &w, None, 0, 2).unwrap_err().to_string();
+    assert!(e.contains("must be positive"), "{e}");
+}

@@ -1,0 +1,102 @@
+//! reduce, elementwise, dropout and concat vs the CPU reference.
+
+use crate::common::*;
+use heft::ops::reduce::{self, Mode};
+use heft::ops::{concat, dropout, elementwise};
+use heft::reference;
+
+#[test]
+fn reduce_modes_match_reference() {
+    let mut rng = Rng::new(50);
+    for &(o, c, i) in &[(1, 1, 1), (3, 5, 7), (1, 1, 100_000), (64, 3, 1000), (2, 300, 2)] {
+        let (x, y, aux) = (rng.vec(o * c * i), rng.vec(o * c * i), rng.vec(c));
+        let (xt, yt, at) = (upload(&x, &[o * c * i]), upload(&y, &[o * c * i]), upload(&aux, &[c]));
+        let modes: [(Mode, Box<dyn Fn(usize, usize) -> f64>); 6] = [
+            (Mode::Sum, Box::new(|j, _| x[j])),
+            (Mode::Dot, Box::new(|j, _| x[j] * y[j])),
+            (Mode::DotSq, Box::new(|j, _| x[j] * y[j] * y[j])),
+            (Mode::Max, Box::new(|j, _| x[j])),
+            (Mode::SumSq, Box::new(|j, _| x[j] * x[j])),
+            (Mode::CenteredSq, Box::new(|j, ch| (x[j] - aux[ch]).powi(2))),
+        ];
+        for (mode, f) in modes {
+            let out = heft::Tensor::zeros(&gpu(), &[c + 1]).unwrap();
+            reduce::reduce_into(&xt, Some(&yt), Some(&at), (o, c, i), mode, 0.5, &out, 1).unwrap();
+            let want = reference::reduce::channel_reduce(&x, (o, c, i), mode == Mode::Max, 0.5, f);
+            let got = download(&out);
+            assert_eq!(got[0], 0.0, "offset respected");
+            let n = (o * i) as f64;
+            assert_close(&format!("reduce {mode:?} {o}x{c}x{i}"), &got[1..], &want, 1e-6 * n.sqrt(), 1e-5);
+        }
+    }
+}
+
+#[test]
+fn reduce_is_deterministic() {
+    let mut rng = Rng::new(51);
+    let x = upload(&rng.vec(300_001), &[300_001]);
+    let a = reduce::sum(&x).unwrap().to_f32().unwrap();
+    let b = reduce::sum(&x).unwrap().to_f32().unwrap();
+    assert_eq!(a[0].to_bits(), b[0].to_bits());
+}
+
+#[test]
+fn elementwise_ops_match_reference() {
+    let mut rng = Rng::new(52);
+    let (x, y) = (rng.vec(1001), rng.vec(1001));
+    let (xt, yt) = (upload(&x, &[1001]), upload(&y, &[1001]));
+    let want = reference::elementwise::axpby(0.5, &x, -2.0, &y);
+    assert_close("add", &download(&elementwise::add(&xt, &yt, 0.5, -2.0).unwrap()), &want, 1e-6, 1e-6);
+    assert_close("affine", &download(&elementwise::affine(&xt, 3.0, 1.0).unwrap()), &reference::elementwise::affine(&x, 3.0, 1.0), 1e-6, 1e-6);
+    elementwise::accumulate(&yt, &xt, 0.5, -2.0).unwrap();
+    assert_close("accumulate", &download(&yt), &want, 1e-6, 1e-6);
+    elementwise::fill(&yt, 7.0).unwrap();
+    assert!(download(&yt).iter().all(|&v| v == 7.0));
+}
+
+#[test]
+fn dropout_matches_reference_mask_and_rate() {
+    let mut rng = Rng::new(53);
+    let x: Vec<f64> = rng.vec(20_000).iter().map(|v| v + 2.0).collect();
+    let xt = upload(&x, &[20_000]);
+    let y = download(&dropout::apply(&xt, 0.3, 77).unwrap());
+    let want = reference::dropout::apply(&x, 0.3, 77, dropout::threshold(0.3));
+    assert_close("dropout", &y, &want, 1e-6, 1e-6);
+    let rate = y.iter().filter(|v| **v == 0.0).count() as f64 / y.len() as f64;
+    assert!((rate - 0.3).abs() < 0.02, "drop rate {rate}");
+    let again = download(&dropout::apply(&xt, 0.3, 77).unwrap());
+    assert_eq!(y, again, "same seed, same mask");
+    assert_ne!(y, download(&dropout::apply(&xt, 0.3, 78).unwrap()), "other seed, other mask");
+}
+
+#[test]
+fn concat_and_split_match_reference() {
+    let mut rng = Rng::new(54);
+    let (n, hw) = (2, 3 * 5);
+    let (a, b) = (rng.vec(n * 4 * hw), rng.vec(n * 6 * hw));
+    let (at, bt) = (upload(&a, &[n, 4, 3, 5]), upload(&b, &[n, 6, 3, 5]));
+    let y = concat::forward(&[&at, &bt]).unwrap();
+    assert_eq!(y.shape(), &[n, 10, 3, 5]);
+    assert_close("concat", &download(&y), &reference::concat::forward(&[(&a, 4), (&b, 6)], n, hw), 0.0, 0.0);
+    let parts = concat::backward(&y, &[4, 6]).unwrap();
+    assert_close("split a", &download(&parts[0]), &a, 0.0, 0.0);
+    assert_close("split b", &download(&parts[1]), &b, 0.0, 0.0);
+    let e = concat::forward(&[&at, &upload(&[0.0; 8], &[1, 2, 2, 2])]).unwrap_err();
+    assert!(e.to_string().contains("does not match"), "{e}");
+}
+
+#[test]
+fn tensors_over_the_binding_limit_give_a_clear_error() {
+    let gpu = gpu();
+    let limit = gpu.max_binding();
+    if limit > 512 << 20 || limit >= gpu.limits().max_buffer_size {
+        eprintln!("skipped: this adapter binds {limit} bytes; the test needs a binding limit below the buffer limit");
+        return;
+    }
+    let n = (limit / 4 + 1024) as usize;
+    let big = heft::Tensor::empty(&gpu, &[n], heft::DType::F32).unwrap();
+    let e = heft::ops::relu::forward(&big).unwrap_err().to_string();
+    assert!(e.contains("relu") && e.contains("the device allows"), "{e}");
+    let e = heft::Tensor::empty(&gpu, &[0, 3], heft::DType::F32).unwrap_err().to_string();
+    assert!(e.contains("zero-sized"), "{e}");
+}

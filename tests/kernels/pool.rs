@@ -1,0 +1,66 @@
+//! Max, average and adaptive average pooling vs the CPU reference.
+
+use crate::common::*;
+use heft::ops::avgpool::{self, AvgPool};
+use heft::ops::maxpool::{self, Pool};
+use heft::reference::{avgpool as ravg, maxpool as rmax};
+
+const CASES: [(usize, usize, usize, usize, usize, usize, usize); 4] = [
+    // n, c, h, w, kernel, stride, pad
+    (1, 1, 4, 4, 2, 2, 0),
+    (2, 3, 7, 9, 3, 2, 1),
+    (3, 2, 13, 13, 3, 2, 0), // AlexNet pooling geometry
+    (1, 4, 6, 5, 3, 1, 1),
+];
+
+#[test]
+fn maxpool_matches_reference() {
+    let mut rng = Rng::new(20);
+    for (n, c, h, w, k, s, p) in CASES {
+        let x = rng.vec(n * c * h * w);
+        let pool = Pool { kernel: k, stride: s, pad: p };
+        let (y, idx) = maxpool::forward(&upload(&x, &[n, c, h, w]), pool).unwrap();
+        let (ry, ridx) = rmax::forward(&x, n * c, h, w, k, s, p);
+        assert_close("maxpool y", &download(&y), &ry, 0.0, 0.0);
+        assert_eq!(idx.to_u32().unwrap(), ridx.iter().map(|&i| i as u32).collect::<Vec<_>>());
+        let dy = rng.vec(y.numel());
+        let dx = maxpool::backward(&[n, c, h, w], &idx, &upload(&dy, y.shape()), pool).unwrap();
+        assert_close("maxpool dx", &download(&dx), &rmax::backward(&dy, &ridx, n * c, h, w), 1e-6, 0.0);
+    }
+}
+
+#[test]
+fn avgpool_matches_reference() {
+    let mut rng = Rng::new(21);
+    for (n, c, h, w, k, s, p) in CASES {
+        let x = rng.vec(n * c * h * w);
+        let kind = AvgPool::Window(Pool { kernel: k, stride: s, pad: p });
+        let y = avgpool::forward(&upload(&x, &[n, c, h, w]), kind).unwrap();
+        let (oh, ow) = (y.shape()[2], y.shape()[3]);
+        let fixed = Some((k, s, p));
+        assert_close("avgpool y", &download(&y), &ravg::forward(&x, n * c, h, w, oh, ow, fixed), 1e-6, 1e-6);
+        let dy = rng.vec(y.numel());
+        let dx = avgpool::backward(&[n, c, h, w], &upload(&dy, y.shape()), kind).unwrap();
+        assert_close("avgpool dx", &download(&dx), &ravg::backward(&dy, n * c, h, w, oh, ow, fixed), 1e-6, 1e-6);
+    }
+}
+
+#[test]
+fn adaptive_avgpool_matches_reference() {
+    let mut rng = Rng::new(22);
+    for &(n, c, h, w, oh, ow) in &[(2, 3, 13, 13, 6, 6), (1, 2, 7, 5, 3, 2), (2, 4, 5, 5, 1, 1)] {
+        let x = rng.vec(n * c * h * w);
+        let kind = AvgPool::Adaptive(oh, ow);
+        let y = avgpool::forward(&upload(&x, &[n, c, h, w]), kind).unwrap();
+        assert_close("adaptive y", &download(&y), &ravg::forward(&x, n * c, h, w, oh, ow, None), 1e-6, 1e-6);
+        let dy = rng.vec(y.numel());
+        let dx = avgpool::backward(&[n, c, h, w], &upload(&dy, y.shape()), kind).unwrap();
+        assert_close("adaptive dx", &download(&dx), &ravg::backward(&dy, n * c, h, w, oh, ow, None), 1e-6, 1e-6);
+    }
+}
+
+#[test]
+fn pooling_rejects_too_small_inputs() {
+    let e = maxpool::forward(&upload(&[0.0; 4], &[1, 1, 2, 2]), Pool { kernel: 3, stride: 2, pad: 0 }).unwrap_err();
+    assert!(e.to_string().contains("smaller than the kernel"), "{e}");
+}
