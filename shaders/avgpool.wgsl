@@ -1,5 +1,6 @@
 // avgpool.wgsl — average pooling, the student's (and CKKS's) pooling: fixed windows
-// (padding taps count as zeros and the divisor is KH*KW, PyTorch's count_include_pad=True)
+// (padding taps count as zeros, PyTorch's count_include_pad=True: the divisor is the window
+// clipped to the padded input, KH*KW except for the extra windows of ceil mode)
 // and adaptive windows (output cell o covers [floor(o*H/OH), ceil((o+1)*H/OH)); OH=OW=1 is
 // global average pooling).
 //
@@ -46,7 +47,9 @@ fn divisor(wh: vec2<i32>, ww: vec2<i32>) -> f32 {
     if (p.adaptive != 0u) {
         return f32((wh.y - wh.x) * (ww.y - ww.x));
     }
-    return f32(p.KH * p.KW);
+    let hh = min(wh.y, i32(p.H + p.pad)) - wh.x;
+    let hw = min(ww.y, i32(p.W + p.pad)) - ww.x;
+    return f32(hh * hw);
 }
 
 @compute @workgroup_size(256)

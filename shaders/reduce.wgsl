@@ -9,6 +9,7 @@
 //          part   [C, G]              partial results (G chunks per channel)
 //          out    out[off + c] = scale * reduce_j f(j)  over the outer*inner elements of channel c
 // Modes f: 0 x   1 x*y   2 x*y*y   3 max x (scale ignored)   4 x*x   5 (x - aux[c])^2
+//          6 min x (scale ignored)
 // Pass `partial`: grid (G, C), 256 threads.  Pass `finish`: grid (C), 256 threads.
 
 struct Params {
@@ -28,12 +29,18 @@ fn combine(a: f32, b: f32) -> f32 {
     if (p.mode == 3u) {
         return max(a, b);
     }
+    if (p.mode == 6u) {
+        return min(a, b);
+    }
     return a + b;
 }
 
 fn identity() -> f32 {
     if (p.mode == 3u) {
         return -3.4028235e38;
+    }
+    if (p.mode == 6u) {
+        return 3.4028235e38;
     }
     return 0.0;
 }
@@ -91,7 +98,7 @@ fn finish(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     tree_reduce(t);
     if (t == 0u) {
         var r = tree[0];
-        if (p.mode != 3u) {
+        if (p.mode != 3u && p.mode != 6u) {
             r *= p.scale;
         }
         out[p.off + c] = r;

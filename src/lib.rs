@@ -6,14 +6,18 @@
 //! `reference` holds a plain-Rust CPU version of every kernel, for tests and `heft check`.
 
 pub mod bench;
+pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod reference;
+pub mod report;
+pub mod rng;
 pub mod tape;
 pub mod tensor;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use gpu::{AdapterChoice, Gpu};

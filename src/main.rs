@@ -1,7 +1,17 @@
-//! The `heft` command line.
+//! The `heft` command line: data synthesis, teacher and student training, evaluation, model
+//! summaries, the end-to-end demo, and kernel benchmarks.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use heft::data::{image::Normalize, open_splits, synth, Dataset};
+use heft::nn::checkpoint::{self, LoadMode};
+use heft::nn::convert::{to_student, Schedule};
+use heft::nn::layers::ActKind;
+use heft::nn::model::{Arch, Model, ModelConfig, StudentConfig};
+use heft::optim::Clip;
+use heft::report::metrics::format_summary;
+use heft::train::{self, Data, Recipe, RunResult};
 use heft::{AdapterChoice, Error, Gpu, Result};
+use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
 #[command(name = "heft", version, about = "HE-Friendly Training: GPU-native training of networks that run under CKKS")]
@@ -16,6 +26,82 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Synthesise a dataset, train a small teacher, distil its HE-friendly student, compare.
+    Demo {
+        /// Output folder (default runs/demo-<UTC time>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Epochs of each phase.
+        #[arg(long, default_value_t = 6)]
+        epochs: usize,
+    },
+    /// Write a synthetic chest-scan-like dataset (folder per class, train/val/test).
+    Synth {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 2)]
+        classes: usize,
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        /// Images per class in train, val and test.
+        #[arg(long, default_value_t = 300)]
+        train: usize,
+        #[arg(long, default_value_t = 60)]
+        val: usize,
+        #[arg(long, default_value_t = 60)]
+        test: usize,
+        #[arg(long, default_value_t = 123)]
+        seed: u64,
+    },
+    /// Train the ReLU teacher.
+    TrainTeacher {
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        recipe: RecipeArgs,
+        /// Start from a torchvision-named safetensors file (e.g. ImageNet AlexNet); tensors that
+        /// do not fit (head, input size) keep their fresh values and are reported.
+        #[arg(long)]
+        pretrained: Option<PathBuf>,
+    },
+    /// Convert a teacher into its HE-friendly student and distil the teacher into it.
+    TrainStudent {
+        /// The teacher checkpoint (teacher.safetensors with teacher.json beside it).
+        #[arg(long)]
+        teacher: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(flatten)]
+        student: StudentArgs,
+        #[command(flatten)]
+        recipe: RecipeArgs,
+    },
+    /// Evaluate a checkpoint: accuracy, per-class precision/recall/F1, confusion matrix.
+    Eval {
+        #[arg(long)]
+        model: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long, value_enum, default_value_t = Split::Test)]
+        split: Split,
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+    },
+    /// Layers, output shapes, parameters, FLOPs and activation count of a model.
+    Summary {
+        /// Summarise this checkpoint instead of a fresh model.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        #[command(flatten)]
+        model: ModelArgs,
+        #[arg(long, default_value_t = 2)]
+        classes: usize,
+        /// Show the HE-friendly student of the model.
+        #[arg(long)]
+        student: bool,
+    },
     /// List the GPU adapters wgpu can see.
     Adapters,
     /// GFLOP/s of the GEMM (1024³) and of conv2d forward/backward at AlexNet's conv1–conv5 shapes.
@@ -29,12 +115,401 @@ enum Cmd {
     },
 }
 
-fn gpu(cli: &Cli) -> Result<Gpu> {
-    Gpu::new(&AdapterChoice { name: cli.adapter.clone(), low_power: false })
+#[derive(Clone, Copy, ValueEnum)]
+enum Split {
+    Train,
+    Val,
+    Test,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    /// root/{train,val,test}/<class>/*.png|jpg, or root/<class>/... (split 70/15/15)
+    Folder,
+    /// COVIDx CXR: root/<split>_split.txt (`patient_id filename label source`), images in root/<split>/
+    Cxr,
+    /// COVIDx CT-2A: root/<split>_COVIDx_CT-2A.txt (`filename class xmin ymin xmax ymax`), images in root/2A_images/
+    Ct,
+}
+
+#[derive(Args)]
+struct DataArgs {
+    /// Dataset root.
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Folder)]
+    format: Format,
+    /// Image folder for the label-file formats (default: see --format).
+    #[arg(long)]
+    images: Option<PathBuf>,
+    /// Stop at the first unreadable image instead of skipping it.
+    #[arg(long)]
+    strict: bool,
+    /// Seed of the split (when the dataset has none), shuffling, augmentation and init.
+    #[arg(long, default_value_t = 123)]
+    seed: u64,
+}
+
+#[derive(Args)]
+struct ModelArgs {
+    #[arg(long = "model", value_enum, default_value_t = Arch::Alexnet)]
+    arch: Arch,
+    /// Input size in pixels (images are resized to it).
+    #[arg(long, default_value_t = 64)]
+    input: usize,
+    /// Input channels: 1 (grayscale) or 3.
+    #[arg(long, default_value_t = 1)]
+    channels: usize,
+    /// Channel multiplier (1 = torchvision widths).
+    #[arg(long, default_value_t = 1.0)]
+    width: f32,
+    /// AlexNet hidden fully-connected size.
+    #[arg(long, default_value_t = 4096)]
+    hidden: usize,
+    /// AlexNet conv1 padding (5 as in the paper's AlexNet-FHE; torchvision uses 2).
+    #[arg(long, default_value_t = 5)]
+    conv1_pad: usize,
+}
+
+#[derive(Args)]
+struct StudentArgs {
+    /// Activation replacing ReLU.
+    #[arg(long, value_enum, default_value_t = ActArg::Poly)]
+    act: ActArg,
+    /// Initial polynomial coefficients c0,c1,c2 (c0 + c1·x + c2·x²).
+    #[arg(long, default_value = "0,0.5,0.05", value_parser = parse_coefs)]
+    init: [f32; 3],
+    /// Do not insert BatchNorm (AlexNet: after pooling; SqueezeNet: after convolutions).
+    #[arg(long)]
+    no_bn: bool,
+    /// When activations switch to polynomials.
+    #[arg(long, value_enum, default_value_t = ScheduleArg::All)]
+    schedule: ScheduleArg,
+    /// First epoch (from 0) of the layer-by-layer or smooth schedule.
+    #[arg(long, default_value_t = 0)]
+    start: usize,
+    /// Epochs per activation of the layer-by-layer or smooth schedule.
+    #[arg(long, default_value_t = 1)]
+    every: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ActArg {
+    Poly,
+    Square,
+    ApproxRelu,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ScheduleArg {
+    All,
+    Layer,
+    Smooth,
+}
+
+#[derive(Args)]
+struct RecipeArgs {
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f32,
+    #[arg(long, default_value_t = 5e-4)]
+    weight_decay: f32,
+    /// Learning rate of the activation coefficients (student).
+    #[arg(long, default_value_t = 2e-4)]
+    coef_lr: f32,
+    /// Clamp gradients to [-v, v].
+    #[arg(long, conflicts_with = "clip_norm")]
+    clip_value: Option<f32>,
+    /// Scale gradients to a global L2 norm of at most v.
+    #[arg(long)]
+    clip_norm: Option<f32>,
+    /// Distillation weight α (student).
+    #[arg(long, default_value_t = 0.1)]
+    alpha: f32,
+    /// Distillation temperature T (student).
+    #[arg(long, default_value_t = 10.0)]
+    temperature: f32,
+    /// Range-awareness loss weight (student; 0 = off).
+    #[arg(long, default_value_t = 0.0)]
+    range_weight: f32,
+    /// Range bound R of the range-awareness loss.
+    #[arg(long, default_value_t = 10.0)]
+    range: f32,
+    #[arg(long)]
+    no_augment: bool,
+    #[arg(long)]
+    no_class_weights: bool,
+    #[arg(long)]
+    continue_with_nans: bool,
+    /// Output folder (default runs/<phase>-<UTC time>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Replace checkpoints already in --out.
+    #[arg(long)]
+    overwrite: bool,
+    /// No progress bars or per-epoch lines.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn parse_coefs(s: &str) -> std::result::Result<[f32; 3], String> {
+    let v: Vec<f32> = s.split(',').map(|t| t.trim().parse::<f32>()).collect::<std::result::Result<_, _>>().map_err(|e| format!("{s:?}: {e}"))?;
+    <[f32; 3]>::try_from(v).map_err(|v| format!("expected three numbers c0,c1,c2, got {}", v.len()))
+}
+
+fn gpu(cli_adapter: &Option<String>) -> Result<Gpu> {
+    let gpu = Gpu::new(&AdapterChoice { name: cli_adapter.clone(), low_power: false })?;
+    eprintln!("adapter: {}", gpu.describe());
+    Ok(gpu)
+}
+
+/// UTC time as YYYYMMDD-HHMMSS (for default run folders).
+fn timestamp() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (days, rem) = ((secs / 86400) as i64, secs % 86400);
+    // civil-from-days (proleptic Gregorian)
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+fn out_dir(given: &Option<PathBuf>, phase: &str) -> PathBuf {
+    given.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{phase}-{}", timestamp())))
+}
+
+/// Refuse to replace an existing checkpoint unless asked to.
+fn guard(out: &Path, phase: &str, overwrite: bool) -> Result<()> {
+    let ckpt = out.join(format!("{phase}.safetensors"));
+    if ckpt.exists() && !overwrite {
+        return Err(Error::Invalid(format!("{} already exists; choose another --out or pass --overwrite", ckpt.display())));
+    }
+    Ok(())
+}
+
+fn same_classes(splits: &[&Dataset]) -> Result<()> {
+    for s in splits {
+        if s.classes != splits[0].classes {
+            return Err(Error::Invalid(format!("the splits have different classes: {:?} vs {:?}", splits[0].classes, s.classes)));
+        }
+    }
+    Ok(())
+}
+
+fn load_data(a: &DataArgs) -> Result<Data> {
+    let root = &a.data;
+    if !root.exists() {
+        return Err(Error::Invalid(format!("dataset folder {} does not exist", root.display())));
+    }
+    let (train, val, test) = match a.format {
+        Format::Folder => open_splits(root, a.seed)?,
+        Format::Cxr | Format::Ct => {
+            let label = |split: &str| match a.format {
+                Format::Cxr => root.join(format!("{split}_split.txt")),
+                _ => root.join(format!("{split}_COVIDx_CT-2A.txt")),
+            };
+            let images = |split: &str| match (&a.images, a.format) {
+                (Some(p), _) => p.clone(),
+                (None, Format::Cxr) => root.join(split),
+                (None, _) => root.join("2A_images"),
+            };
+            let open = |split: &str, classes: Option<&[String]>| match a.format {
+                Format::Cxr => Dataset::covidx_cxr(&label(split), &images(split), classes),
+                _ => Dataset::covidx_ct(&label(split), &images(split), classes),
+            };
+            let train = open("train", None)?;
+            let classes = train.classes.clone();
+            let test = open("test", Some(&classes))?;
+            if label("val").exists() {
+                (train, open("val", Some(&classes))?, test)
+            } else {
+                // no validation list: hold out 15% of train (seeded, stratified)
+                let (tr, va, _) = train.split(0.85, 0.15, a.seed);
+                (tr, va, test)
+            }
+        }
+    };
+    same_classes(&[&train, &val, &test])?;
+    eprintln!(
+        "data: {} classes {:?}; train {}, val {}, test {} images",
+        train.classes.len(),
+        train.classes,
+        train.len(),
+        val.len(),
+        test.len()
+    );
+    Ok(Data { train, val, test, norm: Normalize::default(), strict: a.strict })
+}
+
+fn recipe(r: &RecipeArgs, seed: u64) -> Result<Recipe> {
+    if r.epochs == 0 || r.batch == 0 {
+        return Err(Error::Invalid("--epochs and --batch must be at least 1".into()));
+    }
+    if !(r.lr > 0.0 && r.coef_lr >= 0.0 && r.weight_decay >= 0.0) {
+        return Err(Error::Invalid("learning rates must be positive and the weight decay non-negative".into()));
+    }
+    let clip = match (r.clip_value, r.clip_norm) {
+        (Some(v), _) if v > 0.0 => Clip::Value(v),
+        (_, Some(v)) if v > 0.0 => Clip::Norm(v),
+        (None, None) => Clip::None,
+        _ => return Err(Error::Invalid("clipping thresholds must be positive".into())),
+    };
+    Ok(Recipe {
+        epochs: r.epochs,
+        batch: r.batch,
+        lr: r.lr,
+        weight_decay: r.weight_decay,
+        coef_lr: r.coef_lr,
+        clip,
+        seed,
+        augment: !r.no_augment,
+        class_weights: !r.no_class_weights,
+        kd_alpha: r.alpha,
+        kd_t: r.temperature,
+        range_weight: r.range_weight,
+        range_r: r.range,
+        continue_with_nans: r.continue_with_nans,
+        progress: !r.quiet,
+        ..Recipe::default()
+    })
+}
+
+fn model_config(m: &ModelArgs, classes: Vec<String>) -> ModelConfig {
+    ModelConfig { width: m.width, hidden: m.hidden, conv1_pad: m.conv1_pad, ..ModelConfig::new(m.arch, classes, m.channels, m.input) }
+}
+
+fn student_config(s: &StudentArgs) -> (StudentConfig, Schedule) {
+    let act = match s.act {
+        ActArg::Poly => ActKind::Poly,
+        ActArg::Square => ActKind::Square,
+        ActArg::ApproxRelu => ActKind::ApproxRelu,
+    };
+    let schedule = match s.schedule {
+        ScheduleArg::All => Schedule::AllAtOnce,
+        ScheduleArg::Layer => Schedule::LayerByLayer { start: s.start, every: s.every },
+        ScheduleArg::Smooth => Schedule::Smooth { start: s.start, every: s.every },
+    };
+    (StudentConfig { act, init: s.init, batchnorm: !s.no_bn }, schedule)
+}
+
+fn report(phase: &str, r: &RunResult) {
+    println!(
+        "{phase}: best epoch {} (val macro-F1 {:.4}); test accuracy {:.4}, macro-F1 {:.4}; {:.1} s; checkpoint {}",
+        r.best_epoch,
+        r.best_val.macro_f1,
+        r.test.summary.accuracy,
+        r.test.summary.macro_f1,
+        r.seconds,
+        r.checkpoint.display()
+    );
+    println!("{}", format_summary(&r.test.summary));
+}
+
+fn demo(gpu: &Gpu, out: &Path, epochs: usize) -> Result<()> {
+    if out.join("teacher.safetensors").exists() {
+        return Err(Error::Invalid(format!("{} already holds a run; choose another --out", out.display())));
+    }
+    let t0 = std::time::Instant::now();
+    let data_dir = out.join("data");
+    println!("1/3 synthesising a 2-class dataset (64x64 grayscale, labelled synthetic) in {}", data_dir.display());
+    synth::generate(&data_dir, 2, 64, (320, 80, 100), 123)?;
+    let data = load_data(&DataArgs { data: data_dir, format: Format::Folder, images: None, strict: false, seed: 123 })?;
+    let cfg = ModelConfig { width: 0.25, hidden: 256, ..ModelConfig::new(Arch::Alexnet, data.train.classes.clone(), 1, 64) };
+    let mut teacher = Model::teacher(gpu, cfg, 123)?;
+    println!("2/3 training the ReLU teacher (AlexNet, width x0.25, hidden 256; {} parameters)", teacher.param_count());
+    let r = Recipe { epochs, batch: 32, ..Recipe::default() };
+    let tr = train::train(&mut teacher, None, &data, &r, out, "teacher")?;
+    println!("3/3 converting to the HE-friendly student (avg-pool, BN, trainable x² polynomials) and distilling");
+    let scfg = StudentConfig { act: ActKind::Poly, init: [0.0, 0.5, 0.05], batchnorm: true };
+    let mut student = to_student(&teacher, &scfg)?;
+    let rs = Recipe { lr: 1e-4, clip: Clip::Value(1.0), ..r };
+    let sr = train::train(&mut student, Some(&teacher), &data, &rs, out, "student")?;
+    let (t, s) = (&tr.test.summary, &sr.test.summary);
+    println!("\n{:<10} {:>10} {:>10}", "test set", "accuracy", "macro-F1");
+    println!("{:<10} {:>10.4} {:>10.4}", "teacher", t.accuracy, t.macro_f1);
+    println!("{:<10} {:>10.4} {:>10.4}", "student", s.accuracy, s.macro_f1);
+    println!("{:<10} {:>+10.4} {:>+10.4}", "gap", s.accuracy - t.accuracy, s.macro_f1 - t.macro_f1);
+    println!("\ndemo took {:.0} s; checkpoints, metrics (*.jsonl) and plots (*.png) are in {}", t0.elapsed().as_secs_f64(), out.display());
+    Ok(())
 }
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
+        Cmd::Demo { ref out, epochs } => {
+            let out = out_dir(out, "demo");
+            demo(&gpu(&cli.adapter)?, &out, epochs)?;
+        }
+        Cmd::Synth { out, classes, size, train, val, test, seed } => {
+            synth::generate(&out, classes, size, (train, val, test), seed)?;
+            println!("wrote a synthetic {classes}-class dataset ({size}x{size}) to {}", out.display());
+        }
+        Cmd::TrainTeacher { ref data, ref model, ref recipe, ref pretrained } => {
+            let out = out_dir(&recipe.out, "teacher");
+            guard(&out, "teacher", recipe.overwrite)?;
+            let d = load_data(data)?;
+            let r = self::recipe(recipe, data.seed)?;
+            let gpu = gpu(&cli.adapter)?;
+            let mut m = Model::teacher(&gpu, model_config(model, d.train.classes.clone()), data.seed)?;
+            if let Some(p) = pretrained {
+                let rep = checkpoint::load_state(&mut m, p, LoadMode::Pretrained)?;
+                eprintln!("pretrained {}: {}", p.display(), rep.describe());
+            }
+            let res = train::train(&mut m, None, &d, &r, &out, "teacher")?;
+            report("teacher", &res);
+        }
+        Cmd::TrainStudent { ref teacher, ref data, ref student, ref recipe } => {
+            let out = out_dir(&recipe.out, "student");
+            guard(&out, "student", recipe.overwrite)?;
+            let d = load_data(data)?;
+            let mut r = self::recipe(recipe, data.seed)?;
+            let gpu = gpu(&cli.adapter)?;
+            let t = checkpoint::load(&gpu, teacher)?;
+            let (scfg, schedule) = student_config(student);
+            r.schedule = schedule;
+            let mut s = to_student(&t, &scfg)?;
+            let res = train::train(&mut s, Some(&t), &d, &r, &out, "student")?;
+            report("student", &res);
+        }
+        Cmd::Eval { ref model, ref data, split, batch } => {
+            let d = load_data(data)?;
+            let gpu = gpu(&cli.adapter)?;
+            let m = checkpoint::load(&gpu, model)?;
+            let ds = match split {
+                Split::Train => &d.train,
+                Split::Val => &d.val,
+                Split::Test => &d.test,
+            };
+            let e = train::evaluate(&m, &d, ds, batch.max(1))?;
+            println!("loss {:.4}\n{}", e.loss, format_summary(&e.summary));
+            for r in &e.ranges {
+                println!("activation {:<36} input range [{:.3}, {:.3}]", r.name, r.min, r.max);
+            }
+        }
+        Cmd::Summary { ref checkpoint, ref model, classes, student } => {
+            let gpu = gpu(&cli.adapter)?;
+            let m = match checkpoint {
+                Some(p) => checkpoint::load(&gpu, p)?,
+                None => {
+                    let names = (0..classes).map(|i| format!("class{i}")).collect();
+                    let t = Model::teacher(&gpu, model_config(model, names), 0)?;
+                    if student {
+                        to_student(&t, &StudentConfig { act: ActKind::Poly, init: [0.0, 0.5, 0.05], batchnorm: true })?
+                    } else {
+                        t
+                    }
+                }
+            };
+            print!("{}", heft::nn::summary::format(&m)?);
+        }
         Cmd::Adapters => {
             let all = heft::gpu::list_adapters();
             if all.is_empty() {
@@ -48,11 +523,8 @@ fn run(cli: Cli) -> Result<()> {
             if reps == 0 || batch == 0 {
                 return Err(Error::Invalid("--reps and --batch must be at least 1".into()));
             }
-            let gpu = gpu(&cli)?;
-            println!("adapter: {}", gpu.describe());
-            heft::bench::run(&gpu, reps, batch, |r| {
-                println!("{:<48} {:>9.1} ms {:>8.2} GFLOP/s", r.name, r.median_ms, r.gflops())
-            })?;
+            let gpu = gpu(&cli.adapter)?;
+            heft::bench::run(&gpu, reps, batch, |r| println!("{:<48} {:>9.1} ms {:>8.2} GFLOP/s", r.name, r.median_ms, r.gflops()))?;
         }
     }
     Ok(())

@@ -14,7 +14,7 @@ macro_rules! shaders {
 
 shaders!(
     "matmul", "pack", "im2col", "col2im", "reduce", "elementwise", "relu", "quad", "maxpool", "avgpool",
-    "batchnorm", "dropout", "concat", "cross_entropy", "distill", "optim",
+    "batchnorm", "dropout", "concat", "cross_entropy", "distill", "optim", "range",
 );
 
 /// Parse and validate a WGSL source with naga; errors carry naga's annotated report.

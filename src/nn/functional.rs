@@ -136,3 +136,10 @@ pub fn distill(tape: &mut Tape, student: &Var, teacher: &Tensor, t: f32) -> Resu
     let (s, tc) = (student.value.clone(), teacher.clone());
     tape.record(loss, &[student], move |g| Ok(vec![Some(ops::distill::backward(&s, &tc, t, g)?)]))
 }
+
+/// Range-awareness penalty max(max x − R, −R − min x, 0) of an activation's input ([1]).
+pub fn range_penalty(tape: &mut Tape, x: &Var, r: f32) -> Result<Var> {
+    let (loss, mm) = ops::range::forward(&x.value, r)?;
+    let xv = x.value.clone();
+    tape.record(loss, &[x], move |g| Ok(vec![Some(ops::range::backward(&xv, &mm, r, g)?)]))
+}

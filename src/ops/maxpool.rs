@@ -4,12 +4,30 @@ use super::{grid_1d, out_size, u};
 use crate::error::Result;
 use crate::tensor::{DType, Tensor};
 
-/// Window geometry shared by max and average pooling.
+/// Window geometry shared by max and average pooling. `ceil` rounds the output size up
+/// (PyTorch's ceil_mode; the last window must still start inside the input or left padding).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pool {
     pub kernel: usize,
     pub stride: usize,
     pub pad: usize,
+    pub ceil: bool,
+}
+
+impl Pool {
+    pub fn new(kernel: usize, stride: usize) -> Pool {
+        Pool { kernel, stride, pad: 0, ceil: false }
+    }
+
+    /// Output size along an axis of size n.
+    pub fn out(&self, op: &'static str, n: usize) -> Result<usize> {
+        let floor = out_size(op, n, self.kernel, self.stride, self.pad)?;
+        if !self.ceil || (n + 2 * self.pad - self.kernel) % self.stride == 0 {
+            return Ok(floor);
+        }
+        // one more window, unless it would start past the input and its left padding
+        Ok(if floor * self.stride >= n + self.pad { floor } else { floor + 1 })
+    }
 }
 
 pub(crate) fn pool_shape(op: &'static str, x: &Tensor, pool: Pool) -> Result<[usize; 4]> {
@@ -19,8 +37,7 @@ pub(crate) fn pool_shape(op: &'static str, x: &Tensor, pool: Pool) -> Result<[us
     if pool.pad * 2 > pool.kernel {
         return Err(crate::Error::shape(op, format!("padding {} exceeds half the kernel {}", pool.pad, pool.kernel)));
     }
-    let oh = out_size(op, s[2], pool.kernel, pool.stride, pool.pad)?;
-    let ow = out_size(op, s[3], pool.kernel, pool.stride, pool.pad)?;
+    let (oh, ow) = (pool.out(op, s[2])?, pool.out(op, s[3])?);
     Ok([s[0], s[1], oh, ow])
 }
 

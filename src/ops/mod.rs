@@ -18,6 +18,7 @@ pub mod maxpool;
 pub mod optim;
 pub mod pack;
 pub mod quad;
+pub mod range;
 pub mod reduce;
 pub mod relu;
 

@@ -19,6 +19,8 @@ pub enum Mode {
     SumSq = 4,
     /// sum (x - aux[c])^2
     CenteredSq = 5,
+    /// min x
+    Min = 6,
 }
 
 /// Chunks per channel: about 2048 elements (8 per thread) per workgroup, at most 1024 chunks.

@@ -1,8 +1,8 @@
 //! CPU reference of `maxpool` (padding counts as -inf; first maximum wins).
 
-/// Returns (y, argmax within the plane as ih*W + iw).
-pub fn forward(x: &[f64], planes: usize, h: usize, w: usize, k: usize, s: usize, p: usize) -> (Vec<f64>, Vec<usize>) {
-    let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+/// Returns (y, argmax within the plane as ih*W + iw) for output size (oh, ow).
+#[allow(clippy::too_many_arguments)]
+pub fn forward(x: &[f64], planes: usize, h: usize, w: usize, oh: usize, ow: usize, k: usize, s: usize, p: usize) -> (Vec<f64>, Vec<usize>) {
     let mut y = Vec::new();
     let mut idx = Vec::new();
     for pl in 0..planes {

@@ -53,3 +53,17 @@ fn quad_rejects_bad_ratio_and_coefficients() {
     assert!(quad::forward(&x, &upload(&[0.0; 3], &[3]), 1.5).unwrap_err().to_string().contains("blend ratio"));
     assert!(quad::forward(&x, &upload(&[0.0; 2], &[2]), 1.0).unwrap_err().to_string().contains("coefficients"));
 }
+
+#[test]
+fn range_penalty_matches_reference() {
+    let mut rng = Rng::new(33);
+    for (scale, r) in [(1.0, 10.0), (20.0, 10.0), (20.0, 3.0)] {
+        let mut x: Vec<f64> = rng.vec(999).iter().map(|v| v * scale).collect();
+        x[17] = -scale * 1.5; // a clear minimum
+        let xt = upload(&x, &[999]);
+        let (loss, mm) = heft::ops::range::forward(&xt, r as f32).unwrap();
+        assert_close("range loss", &download(&loss), &[heft::reference::range::forward(&x, r)], 1e-5, 1e-6);
+        let dx = heft::ops::range::backward(&xt, &mm, r as f32, &upload(&[1.0], &[1])).unwrap();
+        assert_close("range dx", &download(&dx), &heft::reference::range::backward(&x, r), 0.0, 0.0);
+    }
+}

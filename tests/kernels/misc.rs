@@ -11,7 +11,8 @@ fn reduce_modes_match_reference() {
     for &(o, c, i) in &[(1, 1, 1), (3, 5, 7), (1, 1, 100_000), (64, 3, 1000), (2, 300, 2)] {
         let (x, y, aux) = (rng.vec(o * c * i), rng.vec(o * c * i), rng.vec(c));
         let (xt, yt, at) = (upload(&x, &[o * c * i]), upload(&y, &[o * c * i]), upload(&aux, &[c]));
-        let modes: [(Mode, Box<dyn Fn(usize, usize) -> f64>); 6] = [
+        let modes: [(Mode, Box<dyn Fn(usize, usize) -> f64>); 7] = [
+            (Mode::Min, Box::new(|j, _| -x[j])),
             (Mode::Sum, Box::new(|j, _| x[j])),
             (Mode::Dot, Box::new(|j, _| x[j] * y[j])),
             (Mode::DotSq, Box::new(|j, _| x[j] * y[j] * y[j])),
@@ -22,7 +23,11 @@ fn reduce_modes_match_reference() {
         for (mode, f) in modes {
             let out = heft::Tensor::zeros(&gpu(), &[c + 1]).unwrap();
             reduce::reduce_into(&xt, Some(&yt), Some(&at), (o, c, i), mode, 0.5, &out, 1).unwrap();
-            let want = reference::reduce::channel_reduce(&x, (o, c, i), mode == Mode::Max, 0.5, f);
+            let extreme = matches!(mode, Mode::Max | Mode::Min);
+            let mut want = reference::reduce::channel_reduce(&x, (o, c, i), extreme, 0.5, f);
+            if mode == Mode::Min {
+                want.iter_mut().for_each(|v| *v = -*v); // min x = -max(-x)
+            }
             let got = download(&out);
             assert_eq!(got[0], 0.0, "offset respected");
             let n = (o * i) as f64;

@@ -5,22 +5,24 @@ use heft::ops::avgpool::{self, AvgPool};
 use heft::ops::maxpool::{self, Pool};
 use heft::reference::{avgpool as ravg, maxpool as rmax};
 
-const CASES: [(usize, usize, usize, usize, usize, usize, usize); 4] = [
-    // n, c, h, w, kernel, stride, pad
-    (1, 1, 4, 4, 2, 2, 0),
-    (2, 3, 7, 9, 3, 2, 1),
-    (3, 2, 13, 13, 3, 2, 0), // AlexNet pooling geometry
-    (1, 4, 6, 5, 3, 1, 1),
+const CASES: [(usize, usize, usize, usize, usize, usize, usize, bool); 6] = [
+    // n, c, h, w, kernel, stride, pad, ceil
+    (1, 1, 4, 4, 2, 2, 0, false),
+    (2, 3, 7, 9, 3, 2, 1, false),
+    (3, 2, 13, 13, 3, 2, 0, false), // AlexNet pooling geometry
+    (1, 4, 6, 5, 3, 1, 1, false),
+    (2, 2, 8, 8, 3, 2, 0, true), // SqueezeNet ceil_mode: 8 -> 4 (floor gives 3)
+    (1, 3, 7, 6, 3, 2, 1, true),
 ];
 
 #[test]
 fn maxpool_matches_reference() {
     let mut rng = Rng::new(20);
-    for (n, c, h, w, k, s, p) in CASES {
+    for (n, c, h, w, k, s, p, ceil) in CASES {
         let x = rng.vec(n * c * h * w);
-        let pool = Pool { kernel: k, stride: s, pad: p };
+        let pool = Pool { kernel: k, stride: s, pad: p, ceil };
         let (y, idx) = maxpool::forward(&upload(&x, &[n, c, h, w]), pool).unwrap();
-        let (ry, ridx) = rmax::forward(&x, n * c, h, w, k, s, p);
+        let (ry, ridx) = rmax::forward(&x, n * c, h, w, y.shape()[2], y.shape()[3], k, s, p);
         assert_close("maxpool y", &download(&y), &ry, 0.0, 0.0);
         assert_eq!(idx.to_u32().unwrap(), ridx.iter().map(|&i| i as u32).collect::<Vec<_>>());
         let dy = rng.vec(y.numel());
@@ -32,9 +34,9 @@ fn maxpool_matches_reference() {
 #[test]
 fn avgpool_matches_reference() {
     let mut rng = Rng::new(21);
-    for (n, c, h, w, k, s, p) in CASES {
+    for (n, c, h, w, k, s, p, ceil) in CASES {
         let x = rng.vec(n * c * h * w);
-        let kind = AvgPool::Window(Pool { kernel: k, stride: s, pad: p });
+        let kind = AvgPool::Window(Pool { kernel: k, stride: s, pad: p, ceil });
         let y = avgpool::forward(&upload(&x, &[n, c, h, w]), kind).unwrap();
         let (oh, ow) = (y.shape()[2], y.shape()[3]);
         let fixed = Some((k, s, p));
@@ -60,7 +62,17 @@ fn adaptive_avgpool_matches_reference() {
 }
 
 #[test]
+fn ceil_mode_output_sizes_follow_pytorch() {
+    // torch.nn.MaxPool2d(3, 2, ceil_mode=True): 111 -> 55, 55 -> 27, 27 -> 13, 8 -> 4; 7 (pad 1) -> 4
+    let p = Pool { kernel: 3, stride: 2, pad: 0, ceil: true };
+    for (n, want) in [(111, 55), (55, 27), (27, 13), (8, 4), (13, 6)] {
+        assert_eq!(p.out("test", n).unwrap(), want, "n = {n}");
+    }
+    assert_eq!(Pool { pad: 1, ..p }.out("test", 7).unwrap(), 4);
+}
+
+#[test]
 fn pooling_rejects_too_small_inputs() {
-    let e = maxpool::forward(&upload(&[0.0; 4], &[1, 1, 2, 2]), Pool { kernel: 3, stride: 2, pad: 0 }).unwrap_err();
+    let e = maxpool::forward(&upload(&[0.0; 4], &[1, 1, 2, 2]), Pool::new(3, 2)).unwrap_err();
     assert!(e.to_string().contains("smaller than the kernel"), "{e}");
 }

@@ -1,0 +1,41 @@
+// range.wgsl — the range-awareness penalty that keeps an activation's inputs inside [-R, R]
+// (a polynomial approximates ReLU only on a bounded range; under CKKS large values also
+// overflow the scale):  loss = max(max(x) - R, -R - min(x), 0)   (IBM's L1 hinge, per layer).
+// The extremes come from `reduce` (modes max and min).
+//
+// Shapes:  mm [2] = (max x, min x);  loss [1];  g [1] upstream gradient;  x, dx [n]
+//   forward:  loss[0] from mm                                           (one thread)
+//   backward: the active term's gradient goes to the element(s) equal to the extreme:
+//             dx[i] = g * ([x_i == max] if the max term is active) - g * ([x_i == min] if the
+//             min term is active); 0 when the penalty is 0.
+// backward: one thread per element; 1-D grid split over x/y (256 threads a workgroup).
+
+struct Params { n: u32, R: f32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> mm: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> g: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(1)
+fn forward() {
+    out[0] = max(max(mm[0] - p.R, -p.R - mm[1]), 0.0);
+}
+
+@compute @workgroup_size(256)
+fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.y * nwg.x * 256u + gid.x;
+    if (i >= p.n) {
+        return;
+    }
+    let hi = mm[0] - p.R;
+    let lo = -p.R - mm[1];
+    var d = 0.0;
+    if (hi > 0.0 && hi >= lo && x[i] == mm[0]) {
+        d = g[0];
+    } else if (lo > 0.0 && lo > hi && x[i] == mm[1]) {
+        d = -g[0];
+    }
+    out[i] = d;
+}

@@ -1,0 +1,36 @@
+//! Wrapper of `shaders/range.wgsl`: the range-awareness penalty max(max x − R, −R − min x, 0)
+//! and its (sub)gradient, plus the min/max of a tensor.
+
+use super::reduce::{reduce_into, Mode};
+use super::{f, grid_1d, u};
+use crate::error::{Error, Result};
+use crate::tensor::{DType, Tensor};
+
+/// [max x, min x] as a [2] tensor.
+pub fn minmax(x: &Tensor) -> Result<Tensor> {
+    let mm = Tensor::empty(x.gpu(), &[2], DType::F32)?;
+    reduce_into(x, None, None, (1, 1, x.numel()), Mode::Max, 1.0, &mm, 0)?;
+    reduce_into(x, None, None, (1, 1, x.numel()), Mode::Min, 1.0, &mm, 1)?;
+    Ok(mm)
+}
+
+/// Returns (loss [1], mm [2]).
+pub fn forward(x: &Tensor, r: f32) -> Result<(Tensor, Tensor)> {
+    if !(r > 0.0) {
+        return Err(Error::shape("range", format!("range bound {r} must be positive")));
+    }
+    let mm = minmax(x)?;
+    let loss = Tensor::empty(x.gpu(), &[1], DType::F32)?;
+    let p = [u("range", x.numel())?, f(r)];
+    x.gpu().dispatch("range", "forward", &p, &[(1, mm.buffer()), (4, loss.buffer())], [1, 1, 1])?;
+    Ok((loss, mm))
+}
+
+pub fn backward(x: &Tensor, mm: &Tensor, r: f32, g: &Tensor) -> Result<Tensor> {
+    let gpu = x.gpu();
+    let dx = Tensor::empty(gpu, x.shape(), DType::F32)?;
+    let p = [u("range", x.numel())?, f(r)];
+    let bind = [(1, mm.buffer()), (2, x.buffer()), (3, g.buffer()), (4, dx.buffer())];
+    gpu.dispatch("range", "backward", &p, &bind, grid_1d(gpu, x.numel())?)?;
+    Ok(dx)
+}

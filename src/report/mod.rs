@@ -1,0 +1,11 @@
+//! Reports of a training run, on the host (no GPU): classification metrics (`metrics`), the
+//! JSON-lines metrics log (`log`) and PNG charts with a built-in bitmap font (`plot`).
+
+mod font;
+pub mod log;
+pub mod metrics;
+pub mod plot;
+
+pub use log::{read_jsonl, MetricsLog};
+pub use metrics::{format_summary, ClassStats, Confusion, Summary};
+pub use plot::{confusion_png, line_chart};
