@@ -32,7 +32,7 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
         /// Epochs of each phase.
-        #[arg(long, default_value_t = 6)]
+        #[arg(long, default_value_t = 12)]
         epochs: usize,
     },
     /// Write a synthetic chest-scan-like dataset (folder per class, train/val/test).
@@ -52,6 +52,9 @@ enum Cmd {
         test: usize,
         #[arg(long, default_value_t = 123)]
         seed: u64,
+        /// How strongly the classes show (1 = default task; larger is easier).
+        #[arg(long, default_value_t = 1.0)]
+        strength: f32,
     },
     /// Train the ReLU teacher.
     TrainTeacher {
@@ -421,7 +424,7 @@ fn demo(gpu: &Gpu, out: &Path, epochs: usize) -> Result<()> {
     let t0 = std::time::Instant::now();
     let data_dir = out.join("data");
     println!("1/3 synthesising a 2-class dataset (64x64 grayscale, labelled synthetic) in {}", data_dir.display());
-    synth::generate(&data_dir, 2, 64, (320, 80, 100), 123)?;
+    synth::generate(&data_dir, 2, 64, (320, 80, 100), 123, 1.5)?;
     let data = load_data(&DataArgs { data: data_dir, format: Format::Folder, images: None, strict: false, seed: 123 })?;
     let cfg = ModelConfig { width: 0.25, hidden: 256, ..ModelConfig::new(Arch::Alexnet, data.train.classes.clone(), 1, 64) };
     let mut teacher = Model::teacher(gpu, cfg, 123)?;
@@ -448,8 +451,8 @@ fn run(cli: Cli) -> Result<()> {
             let out = out_dir(out, "demo");
             demo(&gpu(&cli.adapter)?, &out, epochs)?;
         }
-        Cmd::Synth { out, classes, size, train, val, test, seed } => {
-            synth::generate(&out, classes, size, (train, val, test), seed)?;
+        Cmd::Synth { out, classes, size, train, val, test, seed, strength } => {
+            synth::generate(&out, classes, size, (train, val, test), seed, strength)?;
             println!("wrote a synthetic {classes}-class dataset ({size}x{size}) to {}", out.display());
         }
         Cmd::TrainTeacher { ref data, ref model, ref recipe, ref pretrained } => {

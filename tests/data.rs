@@ -336,7 +336,7 @@ fn synth_structure_determinism_and_class_statistics() {
     let t = Tmp::new("synth");
     let out = t.path("a");
     let started = std::time::Instant::now();
-    synth::generate(&out, 3, 48, (40, 2, 3), 11).unwrap();
+    synth::generate(&out, 3, 48, (40, 2, 3), 11, 1.0).unwrap();
     assert!(started.elapsed().as_secs_f64() < 5.0);
     let readme = std::fs::read_to_string(out.join("README.txt")).unwrap();
     assert!(readme.contains("SYNTHETIC") && readme.contains("seed: 11"), "{readme}");
@@ -348,13 +348,13 @@ fn synth_structure_determinism_and_class_statistics() {
 
     // Same seed, same bytes; regenerating into an earlier synthetic folder replaces it.
     let other = t.path("b");
-    synth::generate(&other, 3, 48, (40, 2, 3), 11).unwrap();
-    synth::generate(&out, 3, 48, (40, 2, 3), 11).unwrap();
+    synth::generate(&other, 3, 48, (40, 2, 3), 11, 1.0).unwrap();
+    synth::generate(&out, 3, 48, (40, 2, 3), 11, 1.0).unwrap();
     for s in tr.samples.iter().chain(&va.samples).chain(&te.samples) {
         let rel = s.path.strip_prefix(&out).unwrap();
         assert_eq!(std::fs::read(&s.path).unwrap(), std::fs::read(other.join(rel)).unwrap());
     }
-    synth::generate(&other, 2, 48, (1, 1, 1), 12).unwrap();
+    synth::generate(&other, 2, 48, (1, 1, 1), 12, 1.0).unwrap();
     assert!(!other.join("train/2_diffuse").exists(), "stale classes must go");
     assert_ne!(std::fs::read(other.join("train/0_normal/00000.png")).unwrap(), std::fs::read(&tr.samples[0].path).unwrap());
 
@@ -370,11 +370,11 @@ fn synth_structure_determinism_and_class_statistics() {
     assert!(sd[1] > sd[0] + 0.01 && sd[2] > sd[0] + 0.008, "lung std {sd:?}");
 
     for (classes, size) in [(4, 64), (1, 64), (2, 8)] {
-        assert!(synth::generate(&t.path("bad"), classes, size, (1, 1, 1), 0).is_err());
+        assert!(synth::generate(&t.path("bad"), classes, size, (1, 1, 1), 0, 1.0).is_err());
     }
     std::fs::create_dir_all(t.path("mine")).unwrap();
     std::fs::write(t.path("mine/keep.txt"), "user data").unwrap();
-    let e = err_text(synth::generate(&t.path("mine"), 2, 32, (1, 1, 1), 0));
+    let e = err_text(synth::generate(&t.path("mine"), 2, 32, (1, 1, 1), 0, 1.0));
     assert!(e.contains("not a heft synthetic dataset"), "{e}");
     assert!(t.path("mine/keep.txt").exists());
 }

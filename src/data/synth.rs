@@ -32,8 +32,8 @@ const GAIN: (f32, f32) = (0.85, 1.15);
 const OFFSET: (f32, f32) = (-0.06, 0.06);
 const NOISE_SD: (f32, f32) = (0.015, 0.03);
 const LESIONS_MAX: usize = 4;
-const LESION_RADIUS: (f32, f32) = (0.025, 0.055);
-const LESION_LEVEL: (f32, f32) = (0.12, 0.28);
+const LESION_RADIUS: (f32, f32) = (0.04, 0.07);
+const LESION_LEVEL: (f32, f32) = (0.18, 0.36);
 const DIFFUSE_LEVEL: (f32, f32) = (0.10, 0.18);
 const DIFFUSE_CELL_PX: usize = 4;
 
@@ -50,7 +50,12 @@ pub fn class_names(classes: usize) -> Vec<String> {
 /// Writes `out/{train,val,test}/<class>/<index>.png` (8-bit gray, `size`×`size`) with
 /// `per_class` = (train, val, test) images per class, and `out/README.txt` describing the data.
 /// `out` must be new, empty, or an earlier synthetic dataset (whose splits are replaced).
-pub fn generate(out: &Path, classes: usize, size: usize, per_class: (usize, usize, usize), seed: u64) -> Result<()> {
+/// `strength` scales the level of what the classes add (lesions, mottling): 1 is the default
+/// task; larger values make it easier (tests use 2 to learn in a few epochs).
+pub fn generate(out: &Path, classes: usize, size: usize, per_class: (usize, usize, usize), seed: u64, strength: f32) -> Result<()> {
+    if !(strength > 0.0 && strength <= 10.0) {
+        return Err(Error::Invalid(format!("synthetic class strength {strength} is out of range (0, 10]")));
+    }
     if classes != 2 && classes != 3 {
         return Err(Error::Invalid(format!("synthetic data has 2 or 3 classes, not {classes}")));
     }
@@ -66,7 +71,7 @@ pub fn generate(out: &Path, classes: usize, size: usize, per_class: (usize, usiz
             std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
             for i in 0..counts[s] {
                 let mut rng = Rng::new(derive(&[seed, s as u64, k as u64, i as u64]));
-                let pixels = render(k, size, &mut rng);
+                let pixels = render(k, size, strength, &mut rng);
                 let mut png = Vec::new();
                 PngEncoder::new(&mut png)
                     .write_image(&pixels, size as u32, size as u32, ExtendedColorType::L8)
@@ -77,7 +82,7 @@ pub fn generate(out: &Path, classes: usize, size: usize, per_class: (usize, usiz
         }
     }
     let path = out.join("README.txt");
-    std::fs::write(&path, readme(&names, size, counts, seed)).map_err(|e| io_err(&path, e))
+    std::fs::write(&path, readme(&names, size, counts, seed, strength)).map_err(|e| io_err(&path, e))
 }
 
 fn io_err(path: &Path, err: std::io::Error) -> Error {
@@ -110,12 +115,12 @@ fn prepare_out(out: &Path) -> Result<()> {
     Ok(())
 }
 
-fn readme(names: &[String], size: usize, counts: [usize; 3], seed: u64) -> String {
+fn readme(names: &[String], size: usize, counts: [usize; 3], seed: u64, strength: f32) -> String {
     format!(
         "{README_MARK} — SYNTHETIC images, not medical data.\n\
          Generated procedurally by heft (src/data/synth.rs) for demos and tests; it says nothing\n\
          about real scans. Regenerate it with the same parameters and seed to get the same bytes.\n\n\
-         seed: {seed}\nclasses (label order): {names}\nimages: {size}x{size}, 8-bit grayscale PNG\n\
+         seed: {seed}\nclass strength: {strength} (scales the lesion and mottling levels below)\nclasses (label order): {names}\nimages: {size}x{size}, 8-bit grayscale PNG\n\
          images per class: train {}, val {}, test {}\nlayout: {{train,val,test}}/<class>/<index>.png\n\n\
          generator (uniform ranges; positions and lengths as fractions of the image size):\n\
          background level {BACKGROUND}\n\
@@ -190,7 +195,7 @@ fn coords(i: usize, size: usize) -> (f32, f32) {
 }
 
 /// One image of class `kind` (0 normal, 1 lesion, 2 diffuse), row-major 8-bit.
-fn render(kind: usize, size: usize, rng: &mut Rng) -> Vec<u8> {
+fn render(kind: usize, size: usize, strength: f32, rng: &mut Rng) -> Vec<u8> {
     let body = Ellipse { cx: r(rng, BODY_CX), cy: r(rng, BODY_CY), rx: r(rng, BODY_RX), ry: r(rng, BODY_RY) };
     let body_level = r(rng, BODY_LEVEL);
     let lungs = [-1.0, 1.0].map(|side: f32| Ellipse {
@@ -211,7 +216,7 @@ fn render(kind: usize, size: usize, rng: &mut Rng) -> Vec<u8> {
         for _ in 0..1 + rng.below(LESIONS_MAX) {
             let lung = lungs[rng.below(2)];
             let (bx, by) = lung.point_inside(0.75, rng);
-            let (mut radius, mut level) = (r(rng, LESION_RADIUS), r(rng, LESION_LEVEL));
+            let (mut radius, mut level) = (r(rng, LESION_RADIUS), strength * r(rng, LESION_LEVEL));
             if rng.uniform() < 0.5 {
                 (radius, level) = (radius * 1.6, level * 0.5);
             }
@@ -222,7 +227,7 @@ fn render(kind: usize, size: usize, rng: &mut Rng) -> Vec<u8> {
             }
         }
     } else if kind == 2 {
-        let level = r(rng, DIFFUSE_LEVEL);
+        let level = strength * r(rng, DIFFUSE_LEVEL);
         let mottle = value_noise((size / DIFFUSE_CELL_PX).max(2), size, rng);
         for (e, m) in extra.iter_mut().zip(mottle) {
             *e = level * ((m - 0.4) / 0.6).max(0.0);

@@ -79,7 +79,14 @@ pub fn to_student(teacher: &Model, cfg: &StudentConfig) -> Result<Model> {
                 let (squeeze_c, squeeze_act) = conv(&f.squeeze, &f.squeeze_act)?;
                 let (expand1, expand1_act) = conv(&f.expand1, &f.expand1_act)?;
                 let (expand3, expand3_act) = conv(&f.expand3, &f.expand3_act)?;
-                layers.push(Layer::Fire(Box::new(Fire { squeeze: squeeze_c, squeeze_act, expand1, expand1_act, expand3, expand3_act })));
+                let bn = if cfg.batchnorm {
+                    let bn = |c: &Conv| BatchNorm::new(&gpu, &format!("{}.bn", c.name), c.out_channels());
+                    Some(Box::new([bn(&squeeze_c)?, bn(&expand1)?, bn(&expand3)?]))
+                } else {
+                    None
+                };
+                let fire = Fire { squeeze: squeeze_c, squeeze_act, expand1, expand1_act, expand3, expand3_act, bn };
+                layers.push(Layer::Fire(Box::new(fire)));
             }
         }
     }

@@ -175,6 +175,7 @@ impl Model {
                     for (c, a) in [(&f.squeeze, &f.squeeze_act), (&f.expand1, &f.expand1_act), (&f.expand3, &f.expand3_act)] {
                         out.extend([Some(&c.w), c.b.as_ref(), a.coef.as_ref()].into_iter().flatten());
                     }
+                    out.extend(f.bn.iter().flat_map(|bns| bns.iter().flat_map(|b| [&b.gamma, &b.beta])));
                 }
                 _ => {}
             }
@@ -182,14 +183,24 @@ impl Model {
         out
     }
 
+    /// Every batch norm of the model, in order.
+    pub fn batchnorms(&self) -> Vec<&BatchNorm> {
+        self.layers
+            .iter()
+            .flat_map(|l| match l {
+                Layer::BatchNorm(b) => vec![b],
+                Layer::Fire(f) => f.bn.iter().flat_map(|bns| bns.iter()).collect(),
+                _ => vec![],
+            })
+            .collect()
+    }
+
     /// Every named tensor of the state dict: parameters and batch-norm running statistics.
     pub fn state(&self) -> Vec<(String, &Tensor)> {
         let mut out: Vec<(String, &Tensor)> = self.params().into_iter().map(|p| (p.name.clone(), &p.value)).collect();
-        for l in &self.layers {
-            if let Layer::BatchNorm(b) = l {
-                out.push((format!("{}.running_mean", b.name), &b.running_mean));
-                out.push((format!("{}.running_var", b.name), &b.running_var));
-            }
+        for b in self.batchnorms() {
+            out.push((format!("{}.running_mean", b.name), &b.running_mean));
+            out.push((format!("{}.running_var", b.name), &b.running_var));
         }
         out
     }
@@ -270,6 +281,7 @@ fn fire(gpu: &Gpu, rng: &mut Rng, name: &str, cin: usize, sq: usize, e1: usize, 
         expand1_act: Activation::relu(&format!("{name}.expand1x1_activation")),
         expand3: Conv::new(gpu, rng, &format!("{name}.expand3x3"), sq, e3, 3, 1, 1)?,
         expand3_act: Activation::relu(&format!("{name}.expand3x3_activation")),
+        bn: None,
     })))
 }
 

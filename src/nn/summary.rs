@@ -52,9 +52,11 @@ pub fn rows(model: &Model) -> Result<Vec<Row>> {
             Layer::Flatten => ("".into(), "Flatten".into(), 0, 0),
             Layer::Fire(f) => {
                 let params = [&f.squeeze, &f.expand1, &f.expand3].iter().map(|c| c.w.value.numel() + c.out_channels()).sum::<usize>()
-                    + [&f.squeeze_act, &f.expand1_act, &f.expand3_act].iter().filter_map(|a| a.coef.as_ref()).map(|c| c.value.numel()).sum::<usize>();
+                    + [&f.squeeze_act, &f.expand1_act, &f.expand3_act].iter().filter_map(|a| a.coef.as_ref()).map(|c| c.value.numel()).sum::<usize>()
+                    + f.bn.iter().flat_map(|b| b.iter()).map(|b| 2 * b.gamma.value.numel()).sum::<usize>();
                 let name = f.squeeze.name.trim_end_matches(".squeeze").to_string();
-                (name, "Fire (3 conv, 3 act)".into(), params, fire_flops(f, s, &prev))
+                let kind = if f.bn.is_some() { "Fire (3 conv+BN, 3 act)" } else { "Fire (3 conv, 3 act)" };
+                (name, kind.into(), params, fire_flops(f, s, &prev))
             }
         };
         rows.push(Row { name, kind, shape: s.clone(), params, flops });

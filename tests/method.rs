@@ -1,0 +1,199 @@
+//! The method end to end on tiny synthetic data: conversion keeps the teacher's weights and
+//! changes exactly the HE-unfriendly parts, schedules give the expected ratios, checkpoints
+//! round-trip bit-exactly, torchvision-named weights load, and a teacher and its distilled
+//! student both learn above chance.
+
+mod common;
+
+use common::*;
+use heft::data::{image::Normalize, synth, Dataset};
+use heft::nn::checkpoint::{self, LoadMode};
+use heft::nn::convert::{to_student, Schedule};
+use heft::nn::layers::{ActKind, Layer};
+use heft::nn::model::{Arch, Model, ModelConfig, StudentConfig};
+use heft::ops::avgpool::AvgPool;
+use heft::optim::Clip;
+use heft::train::{self, Data, Recipe};
+use std::path::PathBuf;
+
+fn tmp(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("heft-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    p
+}
+
+fn small(arch: Arch, input: usize) -> ModelConfig {
+    ModelConfig { width: 0.125, hidden: 64, ..ModelConfig::new(arch, vec!["a".into(), "b".into()], 1, input) }
+}
+
+fn student_cfg() -> StudentConfig {
+    StudentConfig { act: ActKind::Poly, init: [0.0, 0.5, 0.05], batchnorm: true }
+}
+
+fn state_bits(m: &Model) -> Vec<(String, Vec<u32>)> {
+    m.state().into_iter().map(|(n, t)| (n, t.to_f32().unwrap().iter().map(|v| v.to_bits()).collect())).collect()
+}
+
+#[test]
+fn conversion_keeps_weights_and_replaces_pools_and_activations() {
+    let gpu = gpu();
+    for (arch, input, bns) in [(Arch::Alexnet, 64, 3), (Arch::Squeezenet11, 64, 1 + 8 * 3), (Arch::Squeezenet10, 64, 1 + 8 * 3)] {
+        let teacher = Model::teacher(&gpu, small(arch, input), 1).unwrap();
+        let student = to_student(&teacher, &student_cfg()).unwrap();
+        let t = state_bits(&teacher);
+        let s: std::collections::HashMap<_, _> = state_bits(&student).into_iter().collect();
+        for (name, bits) in &t {
+            assert_eq!(s.get(name), Some(bits), "{arch:?}: {name} was not copied bit for bit");
+        }
+        let count = |m: &Model, f: &dyn Fn(&Layer) -> bool| m.layers.iter().filter(|l| f(l)).count();
+        assert_eq!(count(&student, &|l| matches!(l, Layer::MaxPool(_))), 0);
+        assert_eq!(count(&student, &|l| matches!(l, Layer::AvgPool(AvgPool::Window(_)))), 3);
+        assert_eq!(student.batchnorms().len(), bns, "{arch:?} batch norms");
+        let acts = student.activations();
+        assert_eq!(acts.len(), teacher.activations().len());
+        assert_eq!(acts.len(), if arch == Arch::Alexnet { 7 } else { 26 });
+        for a in acts {
+            assert_eq!(a.kind, ActKind::Poly);
+            assert_eq!(a.coef.as_ref().unwrap().value.to_f32().unwrap(), vec![0.0, 0.5, 0.05]);
+        }
+        // the teacher is untouched and still a teacher
+        assert!(teacher.activations().iter().all(|a| a.coef.is_none()));
+        assert!(to_student(&student, &student_cfg()).is_err());
+    }
+}
+
+#[test]
+fn schedules_give_the_expected_ratios() {
+    let n = 3;
+    assert_eq!(Schedule::AllAtOnce.ratios(n, 0), vec![1.0; 3]);
+    let lbl = Schedule::LayerByLayer { start: 1, every: 2 };
+    // output-side activation first: epoch 1 -> last layer, epoch 3 -> middle, epoch 5 -> first
+    let want: [(usize, [f32; 3]); 6] =
+        [(0, [0.0, 0.0, 0.0]), (1, [0.0, 0.0, 1.0]), (2, [0.0, 0.0, 1.0]), (3, [0.0, 1.0, 1.0]), (5, [1.0, 1.0, 1.0]), (9, [1.0, 1.0, 1.0])];
+    for (epoch, r) in want {
+        assert_eq!(lbl.ratios(n, epoch), r, "layer by layer, epoch {epoch}");
+    }
+    assert_eq!(lbl.done_at(n), 5);
+    let smooth = Schedule::Smooth { start: 0, every: 2 };
+    let want: [(usize, [f32; 3]); 6] =
+        [(0, [0.0, 0.0, 0.5]), (1, [0.0, 0.0, 1.0]), (2, [0.0, 0.5, 1.0]), (3, [0.0, 1.0, 1.0]), (4, [0.5, 1.0, 1.0]), (5, [1.0, 1.0, 1.0])];
+    for (epoch, r) in want {
+        assert_eq!(smooth.ratios(n, epoch), r, "smooth, epoch {epoch}");
+    }
+    assert_eq!(smooth.done_at(n), 5);
+}
+
+#[test]
+fn checkpoints_round_trip_bit_exactly() {
+    let gpu = gpu();
+    let dir = tmp("ckpt");
+    std::fs::create_dir_all(&dir).unwrap();
+    let teacher = Model::teacher(&gpu, small(Arch::Squeezenet11, 64), 2).unwrap();
+    let student = to_student(&teacher, &student_cfg()).unwrap();
+    let x = upload(&Rng::new(3).vec(2 * 64 * 64), &[2, 1, 64, 64]);
+    for (m, name) in [(&teacher, "t.safetensors"), (&student, "s.safetensors")] {
+        let path = dir.join(name);
+        checkpoint::save(m, &path).unwrap();
+        let back = checkpoint::load(&gpu, &path).unwrap();
+        assert_eq!(back.config, m.config);
+        assert_eq!(state_bits(&back), state_bits(m));
+        let (a, b) = (m.infer(&x).unwrap().to_f32().unwrap(), back.infer(&x).unwrap().to_f32().unwrap());
+        assert_eq!(a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), b.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    }
+    // a checkpoint of another architecture is refused with the names that differ
+    std::fs::copy(dir.join("t.safetensors"), dir.join("other.safetensors")).unwrap();
+    let mut other = Model::teacher(&gpu, small(Arch::Alexnet, 64), 0).unwrap();
+    let e = checkpoint::load_state(&mut other, &dir.join("other.safetensors"), LoadMode::Strict).unwrap_err().to_string();
+    assert!(e.contains("missing") && e.contains("features.0.weight"), "{e}");
+    let e = checkpoint::load(&gpu, &dir.join("absent.safetensors")).err().unwrap().to_string();
+    assert!(e.contains("absent.json"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A safetensors file with torchvision's names and shapes (random values), as a user would
+/// convert from `torchvision.models.squeezenet1_1(weights=...)`.
+fn torchvision_squeezenet11(path: &std::path::Path) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let mut rng = Rng::new(9);
+    let mut t: Vec<(String, Vec<usize>)> = vec![("features.0.weight".into(), vec![64, 3, 3, 3]), ("features.0.bias".into(), vec![64])];
+    for (i, cin, sq, e) in [(3, 64, 16, 64), (4, 128, 16, 64), (6, 128, 32, 128), (7, 256, 32, 128), (9, 256, 48, 192), (10, 384, 48, 192), (11, 384, 64, 256), (12, 512, 64, 256)] {
+        t.push((format!("features.{i}.squeeze.weight"), vec![sq, cin, 1, 1]));
+        t.push((format!("features.{i}.squeeze.bias"), vec![sq]));
+        t.push((format!("features.{i}.expand1x1.weight"), vec![e, sq, 1, 1]));
+        t.push((format!("features.{i}.expand1x1.bias"), vec![e]));
+        t.push((format!("features.{i}.expand3x3.weight"), vec![e, sq, 3, 3]));
+        t.push((format!("features.{i}.expand3x3.bias"), vec![e]));
+    }
+    t.push(("classifier.1.weight".into(), vec![1000, 512, 1, 1]));
+    t.push(("classifier.1.bias".into(), vec![1000]));
+    let data: Vec<(String, Vec<usize>, Vec<f32>)> = t.into_iter().map(|(n, s)| {
+        let v = rng.vec(s.iter().product()).into_iter().map(|x| x as f32 * 0.1).collect();
+        (n, s, v)
+    }).collect();
+    let bytes: Vec<Vec<u8>> = data.iter().map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = data
+        .iter()
+        .zip(&bytes)
+        .map(|((n, s, _), b)| (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap()))
+        .collect();
+    safetensors::serialize_to_file(views, None, path).unwrap();
+    data
+}
+
+#[test]
+fn torchvision_named_weights_load_with_a_report() {
+    let gpu = gpu();
+    let dir = tmp("tv");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("squeezenet1_1.safetensors");
+    let data = torchvision_squeezenet11(&path);
+    // 3-channel, 2-class model: everything but the 1000-class head loads
+    let cfg = ModelConfig::new(Arch::Squeezenet11, vec!["a".into(), "b".into()], 3, 64);
+    let mut m = Model::teacher(&gpu, cfg.clone(), 0).unwrap();
+    let rep = checkpoint::load_state(&mut m, &path, LoadMode::Pretrained).unwrap();
+    assert_eq!(rep.loaded.len(), 2 + 8 * 6);
+    assert_eq!(rep.misshaped.len(), 2, "{}", rep.describe());
+    assert!(rep.misshaped[0].starts_with("classifier.1."), "{}", rep.describe());
+    let w = m.state().into_iter().find(|(n, _)| n == "features.3.expand3x3.weight").unwrap().1.to_f32().unwrap();
+    assert_eq!(w, data.iter().find(|(n, ..)| n == "features.3.expand3x3.weight").unwrap().2);
+    // strict mode refuses the same file, naming the head
+    let mut m = Model::teacher(&gpu, cfg.clone(), 0).unwrap();
+    let e = checkpoint::load_state(&mut m, &path, LoadMode::Strict).unwrap_err().to_string();
+    assert!(e.contains("classifier.1.weight"), "{e}");
+    // 1-channel model: conv1's RGB weights are summed over colours
+    let mut m = Model::teacher(&gpu, ModelConfig { in_channels: 1, ..cfg }, 0).unwrap();
+    let rep = checkpoint::load_state(&mut m, &path, LoadMode::Pretrained).unwrap();
+    assert_eq!(rep.to_gray, vec!["features.0.weight".to_string()]);
+    let gray = m.state().into_iter().find(|(n, _)| n == "features.0.weight").unwrap().1.to_f32().unwrap();
+    let rgb = &data[0].2;
+    for (i, g) in gray.iter().enumerate() {
+        let (o, k) = (i / 9, i % 9);
+        let want: f32 = (0..3).map(|c| rgb[o * 27 + c * 9 + k]).sum();
+        assert!((g - want).abs() < 1e-6);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn teacher_and_distilled_student_learn_above_chance() {
+    let gpu = gpu();
+    let dir = tmp("e2e");
+    synth::generate(&dir.join("data"), 2, 64, (120, 40, 60), 5, 3.0).unwrap(); // an easy task: learnt in 6 epochs
+    let open = |s: &str| Dataset::folder(&dir.join("data").join(s)).unwrap();
+    let data = Data { train: open("train"), val: open("val"), test: open("test"), norm: Normalize::default(), strict: true };
+    let cfg = ModelConfig { width: 0.25, hidden: 128, ..ModelConfig::new(Arch::Alexnet, data.train.classes.clone(), 1, 64) };
+    let mut teacher = Model::teacher(&gpu, cfg, 5).unwrap();
+    let recipe = Recipe { epochs: 6, batch: 24, seed: 5, progress: false, augment: false, ..Recipe::default() };
+    let t = train::train(&mut teacher, None, &data, &recipe, &dir, "teacher").unwrap();
+    assert!(t.test.summary.accuracy > 0.6, "teacher test accuracy {}", t.test.summary.accuracy);
+    let mut student = to_student(&teacher, &student_cfg()).unwrap();
+    let rs = Recipe { lr: 1e-4, clip: Clip::Value(1.0), ..recipe };
+    let s = train::train(&mut student, Some(&teacher), &data, &rs, &dir, "student").unwrap();
+    assert!(s.test.summary.accuracy > 0.6, "student test accuracy {}", s.test.summary.accuracy);
+    let log = heft::report::log::read_jsonl(&dir.join("student_metrics.jsonl")).unwrap();
+    let losses: Vec<f64> = log.iter().filter_map(|r| r["train_loss"].as_f64()).collect();
+    assert!(losses.last().unwrap() < &losses[0], "student loss did not fall: {losses:?}");
+    for f in ["teacher.safetensors", "teacher.json", "student.safetensors", "student_loss.png", "student_confusion.png"] {
+        assert!(dir.join(f).exists(), "{f} missing");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

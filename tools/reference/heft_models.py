@@ -1,0 +1,141 @@
+"""PyTorch twins of heft's models (same layers, same state-dict names), for golden files and
+side-by-side checks. Written for heft; mirrors src/nn/model.rs and src/nn/convert.rs.
+
+AlexNet: torchvision layout, conv1 padding `conv1_pad`, no adaptive pooling (the classifier
+input is whatever the features give), `width` multiplies the channel counts, `hidden` is the
+fully-connected size. Student: MaxPool -> AvgPool (same window), BatchNorm after each pool
+(`features.<i>.bn`), ReLU -> c0 + c1 x + c2 x^2 with coefficients `<name>.coef` = [c0, c1, c2].
+SqueezeNet 1.0/1.1: torchvision layout with ceil-mode pools; the student puts BatchNorm after
+every feature convolution (`<conv>.bn`).
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Poly(nn.Module):
+    """r * (c0 + c1 x + c2 x^2) + (1 - r) * relu(x)."""
+
+    def __init__(self, init=(0.0, 0.5, 0.05), ratio=1.0):
+        super().__init__()
+        self.coef = nn.Parameter(torch.tensor(init, dtype=torch.float32))
+        self.ratio = ratio
+
+    def forward(self, x):
+        c = self.coef
+        poly = (c[2] * x + c[1]) * x + c[0]
+        return self.ratio * poly + (1.0 - self.ratio) * F.relu(x)
+
+
+class PoolBN(nn.Module):
+    """A pooling layer followed by BatchNorm (state-dict names `<i>.bn.*`)."""
+
+    def __init__(self, pool, channels):
+        super().__init__()
+        self.pool = pool
+        self.bn = nn.BatchNorm2d(channels)
+
+    def forward(self, x):
+        return self.bn(self.pool(x))
+
+
+class ConvBN(nn.Module):
+    """A convolution followed by BatchNorm; its weights keep the conv's own names."""
+
+    def __init__(self, conv, channels):
+        super().__init__()
+        self.conv = conv
+        self.bn = nn.BatchNorm2d(channels)
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+
+    def _load_from_state_dict(self, sd, prefix, *args):
+        for k in ("weight", "bias"):
+            if prefix + k in sd:
+                sd[prefix + "conv." + k] = sd.pop(prefix + k)
+        super()._load_from_state_dict(sd, prefix, *args)
+
+    def _save_to_state_dict(self, dest, prefix, keep_vars):
+        self.conv._save_to_state_dict(dest, prefix, keep_vars)
+        self.bn._save_to_state_dict(dest, prefix + "bn.", keep_vars)
+
+
+def scaled(c, width):
+    return max(1, round(c * width))
+
+
+class Net(nn.Module):
+    """features -> flatten -> classifier (AlexNet) or features -> classifier -> flatten (SqueezeNet)."""
+
+    def __init__(self, features, classifier, flatten_first):
+        super().__init__()
+        self.features = features
+        self.classifier = classifier
+        self.flatten_first = flatten_first
+
+    def forward(self, x):
+        x = self.features(x)
+        if self.flatten_first:
+            return self.classifier(torch.flatten(x, 1))
+        return torch.flatten(self.classifier(x), 1)
+
+
+def alexnet(classes=2, in_ch=1, size=64, width=1.0, hidden=4096, conv1_pad=5, dropout=0.5, student=None):
+    w = lambda c: scaled(c, width)
+    c1, c2, c3, c4, c5 = w(64), w(192), w(384), w(256), w(256)
+    act = (lambda: nn.ReLU()) if student is None else (lambda: Poly(student["init"]))
+
+    def pool(ch):
+        if student is None:
+            return nn.MaxPool2d(3, 2)
+        return PoolBN(nn.AvgPool2d(3, 2), ch) if student.get("batchnorm", True) else nn.AvgPool2d(3, 2)
+
+    features = nn.Sequential(
+        nn.Conv2d(in_ch, c1, 11, 4, conv1_pad), act(), pool(c1),
+        nn.Conv2d(c1, c2, 5, 1, 2), act(), pool(c2),
+        nn.Conv2d(c2, c3, 3, 1, 1), act(),
+        nn.Conv2d(c3, c4, 3, 1, 1), act(),
+        nn.Conv2d(c4, c5, 3, 1, 1), act(), pool(c5),
+    )
+    with torch.no_grad():
+        flat = features.eval()(torch.zeros(1, in_ch, size, size)).numel()
+    classifier = nn.Sequential(
+        nn.Dropout(dropout), nn.Linear(flat, hidden), act(),
+        nn.Dropout(dropout), nn.Linear(hidden, hidden), act(),
+        nn.Linear(hidden, classes),
+    )
+    return Net(features, classifier, flatten_first=True)
+
+
+class Fire(nn.Module):
+    def __init__(self, cin, sq, e1, e3, act, bn):
+        super().__init__()
+        conv = lambda i, o, k, p: ConvBN(nn.Conv2d(i, o, k, padding=p), o) if bn else nn.Conv2d(i, o, k, padding=p)
+        self.squeeze = conv(cin, sq, 1, 0)
+        self.squeeze_activation = act()
+        self.expand1x1 = conv(sq, e1, 1, 0)
+        self.expand1x1_activation = act()
+        self.expand3x3 = conv(sq, e3, 3, 1)
+        self.expand3x3_activation = act()
+
+    def forward(self, x):
+        x = self.squeeze_activation(self.squeeze(x))
+        return torch.cat([self.expand1x1_activation(self.expand1x1(x)), self.expand3x3_activation(self.expand3x3(x))], 1)
+
+
+def squeezenet(version="1_1", classes=2, in_ch=1, width=1.0, dropout=0.5, student=None):
+    w = lambda c: scaled(c, width)
+    act = (lambda: nn.ReLU()) if student is None else (lambda: Poly(student["init"]))
+    bn = student is not None and student.get("batchnorm", True)
+    pool = (lambda: nn.MaxPool2d(3, 2, ceil_mode=True)) if student is None else (lambda: nn.AvgPool2d(3, 2, ceil_mode=True))
+    conv1 = lambda o, k: ConvBN(nn.Conv2d(in_ch, o, k, 2), o) if bn else nn.Conv2d(in_ch, o, k, 2)
+    f = lambda i, s, e: Fire(w(i), w(s), w(e), w(e), act, bn)
+    if version == "1_0":
+        layers = [conv1(w(96), 7), act(), pool(), f(96, 16, 64), f(128, 16, 64), f(128, 32, 128), pool(),
+                  f(256, 32, 128), f(256, 48, 192), f(384, 48, 192), f(384, 64, 256), pool(), f(512, 64, 256)]
+    else:
+        layers = [conv1(w(64), 3), act(), pool(), f(64, 16, 64), f(128, 16, 64), pool(), f(128, 32, 128),
+                  f(256, 32, 128), pool(), f(256, 48, 192), f(384, 48, 192), f(384, 64, 256), f(512, 64, 256)]
+    classifier = nn.Sequential(nn.Dropout(dropout), nn.Conv2d(w(512), classes, 1), act(), nn.AdaptiveAvgPool2d(1))
+    return Net(nn.Sequential(*layers), classifier, flatten_first=False)
