@@ -2,10 +2,12 @@
 // is dropped iff hash(s, i) < prob * 2^32. Forward and backward apply the same mask (same seed),
 // so no mask is stored. Kept elements are scaled by 1/(1 - prob).
 //
-// Shapes:  x [n] -> y [n]  (backward: dy [n] -> dx [n], same kernel and seed)
+// Shapes:  x [n] -> y [n]  (backward: dy [n] -> dx [n], same kernel and seed); a dispatch may
+//          cover a chunk of a larger tensor starting at element `base` (the mask depends on
+//          base + i, so chunking does not change it)
 // One thread per element; 1-D grid split over x/y (256 threads a workgroup).
 
-struct Params { n: u32, seed: u32, threshold: u32, scale: f32 }
+struct Params { n: u32, seed: u32, threshold: u32, scale: f32, base: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -22,7 +24,7 @@ fn hash(a: u32) -> u32 {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.y * nwg.x * 256u + gid.x;
     if (i < p.n) {
-        let r = hash(i ^ hash(p.seed));
+        let r = hash((p.base + i) ^ hash(p.seed));
         y[i] = select(x[i] * p.scale, 0.0, r < p.threshold);
     }
 }

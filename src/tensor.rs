@@ -30,6 +30,8 @@ pub struct Tensor {
     shape: Vec<usize>,
     dtype: DType,
     storage: Arc<Storage>,
+    /// Byte offset of a view into its storage (0 for whole tensors).
+    offset: u64,
 }
 
 impl std::fmt::Debug for Tensor {
@@ -50,12 +52,12 @@ impl Tensor {
         }
         let bytes = numel_of(shape) as u64 * 4;
         let buf = gpu.take_buffer(bytes, false)?;
-        Ok(Tensor { shape: shape.to_vec(), dtype, storage: Arc::new(Storage { buf: Some(buf), gpu: gpu.clone() }) })
+        Ok(Tensor { shape: shape.to_vec(), dtype, storage: Arc::new(Storage { buf: Some(buf), gpu: gpu.clone() }), offset: 0 })
     }
 
     pub fn zeros(gpu: &Gpu, shape: &[usize]) -> Result<Tensor> {
         let t = Tensor::empty(gpu, shape, DType::F32)?;
-        gpu.clear(t.buffer(), t.bytes());
+        gpu.clear(t.bind());
         Ok(t)
     }
 
@@ -64,7 +66,7 @@ impl Tensor {
             return Err(Error::shape("upload", format!("{} values for shape {shape:?}", data.len())));
         }
         let t = Tensor::empty(gpu, shape, DType::F32)?;
-        gpu.write(t.buffer(), 0, bytemuck::cast_slice(data))?;
+        gpu.write(t.buffer(), t.offset, bytemuck::cast_slice(data))?;
         Ok(t)
     }
 
@@ -73,7 +75,7 @@ impl Tensor {
             return Err(Error::shape("upload", format!("{} values for shape {shape:?}", data.len())));
         }
         let t = Tensor::empty(gpu, shape, DType::U32)?;
-        gpu.write(t.buffer(), 0, bytemuck::cast_slice(data))?;
+        gpu.write(t.buffer(), t.offset, bytemuck::cast_slice(data))?;
         Ok(t)
     }
 
@@ -82,14 +84,14 @@ impl Tensor {
         if data.len() != self.numel() || self.dtype != DType::F32 {
             return Err(Error::shape("write", format!("{} f32 values into {:?}", data.len(), self)));
         }
-        self.gpu().write(self.buffer(), 0, bytemuck::cast_slice(data))
+        self.gpu().write(self.buffer(), self.offset, bytemuck::cast_slice(data))
     }
 
     pub fn to_f32(&self) -> Result<Vec<f32>> {
         if self.dtype != DType::F32 {
             return Err(Error::shape("download", format!("{self:?} is not f32")));
         }
-        let bytes = self.gpu().read(self.buffer(), self.bytes())?;
+        let bytes = self.gpu().read(self.bind())?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
@@ -97,14 +99,14 @@ impl Tensor {
         if self.dtype != DType::U32 {
             return Err(Error::shape("download", format!("{self:?} is not u32")));
         }
-        let bytes = self.gpu().read(self.buffer(), self.bytes())?;
+        let bytes = self.gpu().read(self.bind())?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
     /// A copy in a fresh buffer.
     pub fn deep_clone(&self) -> Result<Tensor> {
         let t = Tensor::empty(self.gpu(), &self.shape, self.dtype)?;
-        self.gpu().copy(self.buffer(), t.buffer(), self.bytes());
+        self.gpu().copy(self.bind(), t.bind());
         Ok(t)
     }
 
@@ -113,7 +115,23 @@ impl Tensor {
         if numel_of(shape) != self.numel() {
             return Err(Error::shape("reshape", format!("{:?} cannot be viewed as {shape:?}", self.shape)));
         }
-        Ok(Tensor { shape: shape.to_vec(), dtype: self.dtype, storage: self.storage.clone() })
+        Ok(Tensor { shape: shape.to_vec(), dtype: self.dtype, storage: self.storage.clone(), offset: self.offset })
+    }
+
+    /// A view of `shape` starting `start` elements into this tensor (no copy). The start must
+    /// fall on the device's storage offset alignment (`Gpu::chunk_elems` chunks do).
+    pub fn view(&self, start: usize, shape: &[usize]) -> Result<Tensor> {
+        let align = (self.gpu().limits().min_storage_buffer_offset_alignment as u64).max(4);
+        let offset = self.offset + start as u64 * 4;
+        if start + numel_of(shape) > self.numel() || offset % align != 0 {
+            return Err(Error::shape("view", format!("{shape:?} at element {start} of {:?} (offset {offset} must be a multiple of {align})", self.shape)));
+        }
+        Ok(Tensor { shape: shape.to_vec(), dtype: self.dtype, storage: self.storage.clone(), offset })
+    }
+
+    /// The byte range of this tensor, for binding to a kernel.
+    pub fn bind(&self) -> crate::gpu::Bind<'_> {
+        crate::gpu::Bind { buf: self.buffer(), offset: self.offset, size: self.bytes() }
     }
 
     pub fn shape(&self) -> &[usize] {
@@ -134,7 +152,7 @@ impl Tensor {
     pub fn buffer(&self) -> &wgpu::Buffer {
         self.storage.buf.as_ref().expect("storage buffer is present until drop")
     }
-    /// True when both tensors share one buffer.
+    /// True when both tensors share one buffer (views of one tensor do).
     pub fn same_storage(&self, other: &Tensor) -> bool {
         Arc::ptr_eq(&self.storage, &other.storage)
     }

@@ -16,8 +16,16 @@ const PARAM_SLOT: u64 = 256;
 /// Parameter blocks per submit; the recorder flushes when the arena is full.
 const PARAM_SLOTS: u64 = 4096;
 
+/// A byte range of a buffer bound to a kernel (a whole tensor or a view of one).
+#[derive(Clone, Copy)]
+pub struct Bind<'a> {
+    pub buf: &'a wgpu::Buffer,
+    pub offset: u64,
+    pub size: u64,
+}
+
 /// A bound buffer of a dispatch: `binding` index in group 0 (binding 0 is the parameter block).
-pub type Binding<'a> = (u32, &'a wgpu::Buffer);
+pub type Binding<'a> = (u32, Bind<'a>);
 
 struct Recorder {
     encoder: Option<wgpu::CommandEncoder>,
@@ -173,8 +181,15 @@ impl Gpu {
     }
 
     /// A tiny read-only buffer to bind where a kernel's optional input is unused.
-    pub fn dummy(&self) -> &wgpu::Buffer {
-        &self.0.dummy
+    pub fn dummy(&self) -> Bind<'_> {
+        Bind { buf: &self.0.dummy, offset: 0, size: 16 }
+    }
+
+    /// Largest number of f32 elements a chunk of a split 1-D operation may bind, a multiple of
+    /// the storage offset alignment so that every chunk starts on an aligned byte offset.
+    pub fn chunk_elems(&self) -> usize {
+        let align = (self.0.limits.min_storage_buffer_offset_alignment as u64).max(4) / 4;
+        ((self.max_binding() / 4) / align * align) as usize
     }
 
     /// Total number of dispatches recorded since the device was opened (for profiling).
@@ -258,28 +273,29 @@ impl Gpu {
         Ok(())
     }
 
-    /// Zero `bytes` bytes of `buf`, in order with the recorded kernels.
-    pub(crate) fn clear(&self, buf: &wgpu::Buffer, bytes: u64) {
+    /// Zero a byte range, in order with the recorded kernels.
+    pub(crate) fn clear(&self, b: Bind<'_>) {
         let mut rec = self.0.rec.lock().unwrap();
         let enc = self.encoder(&mut rec);
-        enc.clear_buffer(buf, 0, Some(bytes.div_ceil(4) * 4));
+        enc.clear_buffer(b.buf, b.offset, Some(b.size.div_ceil(4) * 4));
     }
 
-    /// Copy `bytes` bytes between buffers, in order with the recorded kernels.
-    pub(crate) fn copy(&self, src: &wgpu::Buffer, dst: &wgpu::Buffer, bytes: u64) {
+    /// Copy one byte range onto another of the same size, in order with the recorded kernels.
+    pub(crate) fn copy(&self, src: Bind<'_>, dst: Bind<'_>) {
         let mut rec = self.0.rec.lock().unwrap();
         let enc = self.encoder(&mut rec);
-        enc.copy_buffer_to_buffer(src, 0, dst, 0, Some(bytes.div_ceil(4) * 4));
+        enc.copy_buffer_to_buffer(src.buf, src.offset, dst.buf, dst.offset, Some(src.size.div_ceil(4) * 4));
     }
 
-    /// Read `bytes` bytes of `buf` back to the host (submits and waits).
-    pub(crate) fn read(&self, buf: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+    /// Read a byte range back to the host (submits and waits).
+    pub(crate) fn read(&self, b: Bind<'_>) -> Result<Vec<u8>> {
+        let (buf, offset, bytes) = (b.buf, b.offset, b.size);
         let bytes4 = bytes.div_ceil(4) * 4;
         let staging = self.take_buffer(bytes4, true)?;
         {
             let mut rec = self.0.rec.lock().unwrap();
             let enc = self.encoder(&mut rec);
-            enc.copy_buffer_to_buffer(buf, 0, &staging, 0, Some(bytes4));
+            enc.copy_buffer_to_buffer(buf, offset, &staging, 0, Some(bytes4));
         }
         self.flush()?;
         let slice = staging.slice(0..bytes4);
@@ -383,18 +399,25 @@ impl Gpu {
                 });
                 continue;
             }
-            let buf = bufs.iter().find(|(i, _)| *i == b).map(|(_, buf)| *buf).ok_or_else(|| {
+            let buf = bufs.iter().find(|(i, _)| *i == b).map(|(_, bind)| *bind).ok_or_else(|| {
                 Error::Invalid(format!("{shader}::{entry}: binding {b} was not provided"))
             })?;
-            if buf.size() > self.max_binding() {
+            if buf.size > self.max_binding() {
                 return Err(Error::TooLarge {
                     op: shader,
                     what: format!("a tensor bound to {shader}::{entry}"),
-                    bytes: buf.size(),
+                    bytes: buf.size,
                     limit: self.max_binding(),
                 });
             }
-            entries.push(wgpu::BindGroupEntry { binding: b, resource: buf.as_entire_binding() });
+            entries.push(wgpu::BindGroupEntry {
+                binding: b,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: buf.buf,
+                    offset: buf.offset,
+                    size: wgpu::BufferSize::new(buf.size.div_ceil(4) * 4),
+                }),
+            });
         }
         let bg = self.0.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,

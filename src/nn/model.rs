@@ -268,9 +268,22 @@ fn alexnet(gpu: &Gpu, rng: &mut Rng, cfg: &ModelConfig) -> Result<Vec<Layer>> {
         Layer::Dropout(cfg.dropout),
         Layer::Linear(Linear::new(gpu, rng, "classifier.4", cfg.hidden, cfg.hidden)?),
         Layer::Act(Activation::relu("classifier.5")),
-        Layer::Linear(Linear::new(gpu, rng, "classifier.6", cfg.hidden, cfg.classes)?),
+        Layer::Linear(small_head(Linear::new(gpu, rng, "classifier.6", cfg.hidden, cfg.classes)?, rng)?),
     ]);
     Ok(layers)
+}
+
+/// The classifier head starts small, N(0, 0.01²) (torchvision's SqueezeNet head init): He
+/// init there gives logits in the hundreds at 224 px and a first loss of ~150.
+fn reinit_small(w: Param, rng: &mut Rng) -> Result<Param> {
+    let data: Vec<f32> = (0..w.value.numel()).map(|_| 0.01 * rng.normal()).collect();
+    w.value.write_f32(&data)?;
+    Ok(w)
+}
+
+fn small_head(mut l: Linear, rng: &mut Rng) -> Result<Linear> {
+    l.w = reinit_small(l.w, rng)?;
+    Ok(l)
 }
 
 fn fire(gpu: &Gpu, rng: &mut Rng, name: &str, cin: usize, sq: usize, e1: usize, e3: usize) -> Result<Layer> {
@@ -311,14 +324,8 @@ fn squeezenet(gpu: &Gpu, rng: &mut Rng, cfg: &ModelConfig) -> Result<Vec<Layer>>
             layers.push(fire(gpu, rng, &format!("features.{idx}"), w(cin), w(sq), w(e), w(e))?);
         }
     }
-    // final classifier conv: torchvision initialises it N(0, 0.01), bias 0
-    let cin = w(512);
-    let head = Conv::new(gpu, rng, "classifier.1", cin, cfg.classes, 1, 1, 0)?;
-    let data: Vec<f32> = (0..cfg.classes * cin).map(|_| 0.01 * rng.normal()).collect();
-    head.w.value.write_f32(&data)?;
-    if let Some(b) = &head.b {
-        crate::ops::elementwise::fill(&b.value, 0.0)?;
-    }
+    let mut head = Conv::new(gpu, rng, "classifier.1", w(512), cfg.classes, 1, 1, 0)?;
+    head.w = reinit_small(head.w, rng)?;
     layers.extend([
         Layer::Dropout(cfg.dropout),
         Layer::Conv(head),

@@ -52,7 +52,7 @@ pub fn forward(x: &Tensor, kind: AvgPool) -> Result<Tensor> {
     let gpu = x.gpu();
     let y = Tensor::empty(gpu, &os, DType::F32)?;
     let p = params(x.shape(), &os, kind)?;
-    gpu.dispatch("avgpool", "forward", &p, &[(1, x.buffer()), (2, y.buffer())], grid_1d(gpu, y.numel())?)?;
+    gpu.dispatch("avgpool", "forward", &p, &[(1, x.bind()), (2, y.bind())], grid_1d(gpu, y.numel())?)?;
     Ok(y)
 }
 
@@ -61,6 +61,6 @@ pub fn backward(x_shape: &[usize], dy: &Tensor, kind: AvgPool) -> Result<Tensor>
     dy.expect_rank("avgpool backward", "dy", 4)?;
     let dx = Tensor::empty(gpu, x_shape, DType::F32)?;
     let p = params(x_shape, dy.shape(), kind)?;
-    gpu.dispatch("avgpool", "backward", &p, &[(1, dy.buffer()), (2, dx.buffer())], grid_1d(gpu, dx.numel())?)?;
+    gpu.dispatch("avgpool", "backward", &p, &[(1, dy.bind()), (2, dx.bind())], grid_1d(gpu, dx.numel())?)?;
     Ok(dx)
 }

@@ -33,13 +33,13 @@ fn apply(x: &Tensor, gamma: &Tensor, beta: &Tensor, mean: &Tensor, invstd: &Tens
     let y = Tensor::empty(gpu, x.shape(), DType::F32)?;
     let xhat = Tensor::empty(gpu, x.shape(), DType::F32)?;
     let bind = [
-        (1, x.buffer()),
-        (2, gamma.buffer()),
-        (3, beta.buffer()),
-        (4, mean.buffer()),
-        (6, invstd.buffer()),
-        (9, y.buffer()),
-        (10, xhat.buffer()),
+        (1, x.bind()),
+        (2, gamma.bind()),
+        (3, beta.bind()),
+        (4, mean.bind()),
+        (6, invstd.bind()),
+        (9, y.bind()),
+        (10, xhat.bind()),
     ];
     gpu.dispatch("batchnorm", "apply", p, &bind, grid_1d(gpu, x.numel())?)?;
     Ok((y, xhat))
@@ -68,11 +68,11 @@ pub fn forward_train(
     let invstd = Tensor::empty(gpu, &[c], DType::F32)?;
     let p = params(n, c, hw, eps, momentum)?;
     let bind = [
-        (4, mean.buffer()),
-        (5, var.buffer()),
-        (6, invstd.buffer()),
-        (7, running_mean.buffer()),
-        (8, running_var.buffer()),
+        (4, mean.bind()),
+        (5, var.bind()),
+        (6, invstd.bind()),
+        (7, running_mean.bind()),
+        (8, running_var.bind()),
     ];
     gpu.dispatch("batchnorm", "stats", &p, &bind, [c.div_ceil(256) as u32, 1, 1])?;
     let (y, xhat) = apply(x, gamma, beta, &mean, &invstd, &p)?;
@@ -93,7 +93,7 @@ pub fn forward_eval(
     let gpu = x.gpu();
     let invstd = Tensor::empty(gpu, &[c], DType::F32)?;
     let p = params(n, c, hw, eps, 0.0)?;
-    gpu.dispatch("batchnorm", "eval_stats", &p, &[(6, invstd.buffer()), (8, running_var.buffer())], [c.div_ceil(256) as u32, 1, 1])?;
+    gpu.dispatch("batchnorm", "eval_stats", &p, &[(6, invstd.bind()), (8, running_var.bind())], [c.div_ceil(256) as u32, 1, 1])?;
     Ok(apply(x, gamma, beta, running_mean, &invstd, &p)?.0)
 }
 
@@ -110,13 +110,13 @@ pub fn backward(dy: &Tensor, gamma: &Tensor, saved: &Saved) -> Result<(Tensor, T
     let dx = Tensor::empty(gpu, dy.shape(), DType::F32)?;
     let p = params(n, c, hw, 0.0, 0.0)?;
     let bind = [
-        (1, dy.buffer()),
-        (2, gamma.buffer()),
-        (6, saved.invstd.buffer()),
-        (9, dx.buffer()),
-        (10, saved.xhat.buffer()),
-        (11, sdy.buffer()),
-        (12, sdyx.buffer()),
+        (1, dy.bind()),
+        (2, gamma.bind()),
+        (6, saved.invstd.bind()),
+        (9, dx.bind()),
+        (10, saved.xhat.bind()),
+        (11, sdy.bind()),
+        (12, sdyx.bind()),
     ];
     gpu.dispatch("batchnorm", "backward", &p, &bind, grid_1d(gpu, dy.numel())?)?;
     Ok((dx, sdyx, sdy))

@@ -11,7 +11,7 @@ fn copy(src: &Tensor, s0: usize, dst: &Tensor, d0: usize, cn: usize) -> Result<(
     let hw = src.numel() / (n * cs);
     let p = [u(OP, n)?, u(OP, hw)?, u(OP, cs)?, u(OP, s0)?, u(OP, cd)?, u(OP, d0)?, u(OP, cn)?];
     let gpu = src.gpu();
-    gpu.dispatch("concat", "main", &p, &[(1, src.buffer()), (2, dst.buffer())], grid_1d(gpu, n * cn * hw)?)
+    gpu.dispatch("concat", "main", &p, &[(1, src.bind()), (2, dst.bind())], grid_1d(gpu, n * cn * hw)?)
 }
 
 /// Concatenate NCHW tensors along channels.

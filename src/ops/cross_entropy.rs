@@ -34,12 +34,12 @@ pub fn forward(logits: &Tensor, labels: &Tensor, weights: &Tensor) -> Result<(Te
     let gpu = logits.gpu();
     let rows = Tensor::empty(gpu, &[2, n], DType::F32)?;
     let p = [u("cross_entropy", n)?, u("cross_entropy", c)?];
-    let bind = [(1, logits.buffer()), (2, labels.buffer()), (3, weights.buffer()), (6, rows.buffer())];
+    let bind = [(1, logits.bind()), (2, labels.bind()), (3, weights.bind()), (6, rows.bind())];
     gpu.dispatch("cross_entropy", "rows", &p, &bind, grid_1d(gpu, n)?)?;
     let sums = Tensor::empty(gpu, &[2], DType::F32)?;
     reduce_into(&rows, None, None, (1, 2, n), Mode::Sum, 1.0, &sums, 0)?;
     let loss = Tensor::empty(gpu, &[1], DType::F32)?;
-    gpu.dispatch("cross_entropy", "finish", &p, &[(4, sums.buffer()), (6, loss.buffer())], [1, 1, 1])?;
+    gpu.dispatch("cross_entropy", "finish", &p, &[(4, sums.bind()), (6, loss.bind())], [1, 1, 1])?;
     Ok((loss, Saved { sums }))
 }
 
@@ -51,12 +51,12 @@ pub fn backward(logits: &Tensor, labels: &Tensor, weights: &Tensor, saved: &Save
     let dl = Tensor::empty(gpu, &[n, c], DType::F32)?;
     let p = [u("cross_entropy", n)?, u("cross_entropy", c)?];
     let bind = [
-        (1, logits.buffer()),
-        (2, labels.buffer()),
-        (3, weights.buffer()),
-        (4, saved.sums.buffer()),
-        (5, g.buffer()),
-        (6, dl.buffer()),
+        (1, logits.bind()),
+        (2, labels.bind()),
+        (3, weights.bind()),
+        (4, saved.sums.bind()),
+        (5, g.bind()),
+        (6, dl.bind()),
     ];
     gpu.dispatch("cross_entropy", "backward", &p, &bind, grid_1d(gpu, n * c)?)?;
     Ok(dl)

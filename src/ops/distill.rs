@@ -21,7 +21,7 @@ pub fn forward(student: &Tensor, teacher: &Tensor, t: f32) -> Result<Tensor> {
     let gpu = student.gpu();
     let rows = Tensor::empty(gpu, &[n], DType::F32)?;
     let p = [u("distill", n)?, u("distill", c)?, f(t)];
-    let bind = [(1, student.buffer()), (2, teacher.buffer()), (4, rows.buffer())];
+    let bind = [(1, student.bind()), (2, teacher.bind()), (4, rows.bind())];
     gpu.dispatch("distill", "rows", &p, &bind, grid_1d(gpu, n)?)?;
     let loss = Tensor::empty(gpu, &[1], DType::F32)?;
     reduce_into(&rows, None, None, (1, 1, n), Mode::Sum, t * t / n as f32, &loss, 0)?;
@@ -34,7 +34,7 @@ pub fn backward(student: &Tensor, teacher: &Tensor, t: f32, g: &Tensor) -> Resul
     let gpu = student.gpu();
     let ds = Tensor::empty(gpu, &[n, c], DType::F32)?;
     let p = [u("distill", n)?, u("distill", c)?, f(t)];
-    let bind = [(1, student.buffer()), (2, teacher.buffer()), (3, g.buffer()), (4, ds.buffer())];
+    let bind = [(1, student.bind()), (2, teacher.bind()), (3, g.bind()), (4, ds.bind())];
     gpu.dispatch("distill", "backward", &p, &bind, grid_1d(gpu, n * c)?)?;
     Ok(ds)
 }

@@ -1,7 +1,7 @@
 //! Wrapper of `shaders/dropout.wgsl`: seeded inverted dropout; the backward is the same kernel
 //! with the same seed applied to dy.
 
-use super::{f, grid_1d, u};
+use super::{f, for_chunks, grid_1d, u};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 
@@ -18,7 +18,10 @@ pub fn apply(x: &Tensor, prob: f32, seed: u32) -> Result<Tensor> {
     x.expect_dtype("dropout", "x", DType::F32)?;
     let gpu = x.gpu();
     let y = Tensor::empty(gpu, x.shape(), DType::F32)?;
-    let p = [u("dropout", x.numel())?, seed, threshold(prob), f(1.0 / (1.0 - prob))];
-    gpu.dispatch("dropout", "main", &p, &[(1, x.buffer()), (2, y.buffer())], grid_1d(gpu, x.numel())?)?;
+    for_chunks(gpu, x.numel(), |s, n| {
+        let (xv, yv) = (x.view(s, &[n])?, y.view(s, &[n])?);
+        let p = [u("dropout", n)?, seed, threshold(prob), f(1.0 / (1.0 - prob)), u("dropout", s)?];
+        gpu.dispatch("dropout", "main", &p, &[(1, xv.bind()), (2, yv.bind())], grid_1d(gpu, n)?)
+    })?;
     Ok(y)
 }

@@ -1,6 +1,7 @@
-//! Wrapper of `shaders/elementwise.wgsl`: accumulate, add, affine and fill.
+//! Wrapper of `shaders/elementwise.wgsl`: accumulate, add, affine and fill (split into chunks
+//! over the binding limit).
 
-use super::{f, grid_1d, u};
+use super::{f, for_chunks, grid_1d, u};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 
@@ -11,41 +12,46 @@ fn same_len(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
     Ok(())
 }
 
+/// Dispatch `entry` over chunks; `x`, `z` (inputs, optional) and `y` (output) have n elements.
+fn run(entry: &'static str, x: Option<&Tensor>, z: Option<&Tensor>, y: &Tensor, alpha: f32, beta: f32) -> Result<()> {
+    let gpu = y.gpu();
+    for_chunks(gpu, y.numel(), |s, n| {
+        let view = |t: Option<&Tensor>| t.map(|t| t.view(s, &[n])).transpose();
+        let (xv, zv, yv) = (view(x)?, view(z)?, y.view(s, &[n])?);
+        let mut bind = vec![(3, yv.bind())];
+        bind.extend(xv.as_ref().map(|t| (1, t.bind())));
+        bind.extend(zv.as_ref().map(|t| (2, t.bind())));
+        gpu.dispatch("elementwise", entry, &[u(entry, n)?, f(alpha), f(beta)], &bind, grid_1d(gpu, n)?)
+    })
+}
+
 /// y = beta*y + alpha*x, in place (gradient accumulation).
 pub fn accumulate(y: &Tensor, x: &Tensor, alpha: f32, beta: f32) -> Result<()> {
     same_len("accumulate", y, x)?;
     if y.same_storage(x) {
         return Err(Error::shape("accumulate", "x and y must be different buffers"));
     }
-    let gpu = y.gpu();
-    let p = [u("accumulate", y.numel())?, f(alpha), f(beta)];
-    gpu.dispatch("elementwise", "accumulate", &p, &[(1, x.buffer()), (3, y.buffer())], grid_1d(gpu, y.numel())?)
+    run("accumulate", Some(x), None, y, alpha, beta)
 }
 
 /// alpha*x + beta*z, as a new tensor shaped like x.
 pub fn add(x: &Tensor, z: &Tensor, alpha: f32, beta: f32) -> Result<Tensor> {
     same_len("add", x, z)?;
-    let gpu = x.gpu();
-    let out = Tensor::empty(gpu, x.shape(), DType::F32)?;
-    let p = [u("add", x.numel())?, f(alpha), f(beta)];
-    gpu.dispatch("elementwise", "add", &p, &[(1, x.buffer()), (2, z.buffer()), (3, out.buffer())], grid_1d(gpu, x.numel())?)?;
+    let out = Tensor::empty(x.gpu(), x.shape(), DType::F32)?;
+    run("add", Some(x), Some(z), &out, alpha, beta)?;
     Ok(out)
 }
 
 /// alpha*x + beta, as a new tensor shaped like x.
 pub fn affine(x: &Tensor, alpha: f32, beta: f32) -> Result<Tensor> {
-    let gpu = x.gpu();
-    let out = Tensor::empty(gpu, x.shape(), DType::F32)?;
-    let p = [u("affine", x.numel())?, f(alpha), f(beta)];
-    gpu.dispatch("elementwise", "affine", &p, &[(1, x.buffer()), (3, out.buffer())], grid_1d(gpu, x.numel())?)?;
+    let out = Tensor::empty(x.gpu(), x.shape(), DType::F32)?;
+    run("affine", Some(x), None, &out, alpha, beta)?;
     Ok(out)
 }
 
 /// Set every element of y to `value`.
 pub fn fill(y: &Tensor, value: f32) -> Result<()> {
-    let gpu = y.gpu();
-    let p = [u("fill", y.numel())?, f(value), 0];
-    gpu.dispatch("elementwise", "fill", &p, &[(3, y.buffer())], grid_1d(gpu, y.numel())?)
+    run("fill", None, None, y, value, 0.0)
 }
 
 /// A new tensor of `shape` filled with `value`.

@@ -1,11 +1,14 @@
 //! Linear layer y = x·Wᵀ + b (W [out, in], torchvision layout), forward and backward through
-//! `pack` + `matmul`.
+//! `pack` + `matmul`. A weight over the binding limit (AlexNet's fc6 at 224 px: 4096×9216,
+//! 151 MB) is processed in blocks of output rows, each bound as a view.
 
 use super::matmul::{matmul_into, pad4, Bias, OutMap};
 use super::pack::{pack, pad_cols, View};
 use super::reduce::{channel_sums, Mode};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
+
+const ALL: usize = usize::MAX >> 1;
 
 fn dims(x: &Tensor, w: &Tensor) -> Result<(usize, usize, usize)> {
     const OP: &str = "linear";
@@ -18,17 +21,33 @@ fn dims(x: &Tensor, w: &Tensor) -> Result<(usize, usize, usize)> {
     Ok((n, i, w.shape()[0]))
 }
 
+/// Blocks (first row, rows) of W's `out` rows such that a block of `width` padded columns fits
+/// one binding; block starts are multiples of the offset alignment.
+fn row_blocks(w: &Tensor, width: usize) -> Result<Vec<(usize, usize)>> {
+    let gpu = w.gpu();
+    let (out, step) = (w.shape()[0], ((gpu.limits().min_storage_buffer_offset_alignment as usize) / 4).max(1));
+    let rows = (gpu.chunk_elems() / width.max(1)) / step * step;
+    if rows == 0 {
+        return Err(Error::TooLarge { op: "linear", what: format!("{step} weight rows of {width} values"), bytes: (step * width * 4) as u64, limit: gpu.max_binding() });
+    }
+    Ok((0..out).step_by(rows).map(|o0| (o0, rows.min(out - o0))).collect())
+}
+
 /// y [N, out] = x [N, in] · Wᵀ + b.
 pub fn forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
     let (n, i, o) = dims(x, w)?;
     if let Some(b) = b {
         b.expect_shape("linear", "bias", &[o])?;
     }
-    let gpu = x.gpu();
     let ip = pad4(i);
-    let (xp, wp) = (pad_cols(x, ip)?, pad_cols(w, ip)?);
-    let y = Tensor::empty(gpu, &[n, o], DType::F32)?;
-    matmul_into(&xp, &wp, n, o, ip, b.map_or(Bias::None, Bias::Cols), &y, OutMap::row_major(o), false)?;
+    let xp = pad_cols(x, ip)?;
+    let y = Tensor::empty(x.gpu(), &[n, o], DType::F32)?;
+    for (o0, rows) in row_blocks(w, ip)? {
+        let wp = pad_cols(&w.view(o0 * i, &[rows, i])?, ip)?;
+        let bv = b.map(|b| b.view(o0, &[rows])).transpose()?;
+        let map = OutMap { sm: o, g: rows, sg: 0, sn: 1, base: o0 };
+        matmul_into(&xp, &wp, n, rows, ip, bv.as_ref().map_or(Bias::None, Bias::Cols), &y, map, false)?;
+    }
     Ok(y)
 }
 
@@ -37,21 +56,23 @@ pub fn backward(x: &Tensor, w: &Tensor, dy: &Tensor, need_dx: bool) -> Result<(O
     let (n, i, o) = dims(x, w)?;
     dy.expect_shape("linear backward", "dy", &[n, o])?;
     let gpu = x.gpu();
-    let dx = if need_dx {
-        // dx [N, in] = dy [N, out] · W [out, in]  →  A = dy (k = out), B = Wᵀ [in, out]
-        let op = pad4(o);
-        let (a, b) = (pad_cols(dy, op)?, pack(w, i, o, op, View::transposed(i))?);
-        let dx = Tensor::empty(gpu, &[n, i], DType::F32)?;
-        matmul_into(&a, &b, n, i, op, Bias::None, &dx, OutMap::row_major(i), false)?;
-        Some(dx)
-    } else {
-        None
-    };
-    // dW [out, in] = dyᵀ [out, N] · x [N, in]  →  A = dyᵀ, B = xᵀ [in, N]
     let np = pad4(n);
-    let (a, b) = (pack(dy, o, n, np, View::transposed(o))?, pack(x, i, n, np, View::transposed(i))?);
+    let xt = pack(x, i, n, np, View::transposed(i))?; // xᵀ [in, N]: operand B of dW
+    let dx = if need_dx { Some(Tensor::empty(gpu, &[n, i], DType::F32)?) } else { None };
     let dw = Tensor::empty(gpu, &[o, i], DType::F32)?;
-    matmul_into(&a, &b, o, i, np, Bias::None, &dw, OutMap::row_major(i), false)?;
+    for (block, (o0, rows)) in row_blocks(w, i.max(np))?.into_iter().enumerate() {
+        // dW[o0..o0+rows] = dy[:, o0..]ᵀ · x
+        let dyt = pack(dy, rows, n, np, View { base: o0, gr: ALL, sgr: 0, sr: 1, gk: ALL, sgk: 0, sk: o })?;
+        let dwv = dw.view(o0 * i, &[rows, i])?;
+        matmul_into(&dyt, &xt, rows, i, np, Bias::None, &dwv, OutMap::row_major(i), false)?;
+        if let Some(dx) = &dx {
+            // dx += dy[:, o0..] · W[o0..]: A = dy block [N, rows], B = W blockᵀ [in, rows]
+            let rp = pad4(rows);
+            let a = pack(dy, n, rows, rp, View { base: o0, gr: ALL, sgr: 0, sr: o, gk: ALL, sgk: 0, sk: 1 })?;
+            let b = pack(&w.view(o0 * i, &[rows, i])?, i, rows, rp, View::transposed(i))?;
+            matmul_into(&a, &b, n, i, rp, Bias::None, dx, OutMap::row_major(i), block > 0)?;
+        }
+    }
     let db = channel_sums(dy, n, o, 1, Mode::Sum, 1.0)?;
     Ok((dx, dw, db))
 }

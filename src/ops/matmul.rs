@@ -53,8 +53,8 @@ pub fn matmul_into(
     }
     let (mode, bias_buf) = match bias {
         Bias::None => (0, gpu.dummy()),
-        Bias::Rows(t) => (1, t.buffer()),
-        Bias::Cols(t) => (2, t.buffer()),
+        Bias::Rows(t) => (1, t.bind()),
+        Bias::Cols(t) => (2, t.bind()),
     };
     let params = [
         u(OP, m)?,
@@ -74,7 +74,7 @@ pub fn matmul_into(
     if gx > max || gy > max {
         return Err(Error::TooLarge { op: OP, what: format!("a {m}x{n} output"), bytes: gx.max(gy), limit: max });
     }
-    let bind = [(1, a.buffer()), (2, b.buffer()), (3, bias_buf), (4, c.buffer())];
+    let bind = [(1, a.bind()), (2, b.bind()), (3, bias_buf), (4, c.bind())];
     gpu.dispatch("matmul", "main", &params, &bind, [gx as u32, gy as u32, 1])
 }
 

@@ -63,7 +63,7 @@ pub fn forward(x: &Tensor, pool: Pool) -> Result<(Tensor, Tensor)> {
     let y = Tensor::empty(gpu, &os, DType::F32)?;
     let idx = Tensor::empty(gpu, &os, DType::U32)?;
     let p = params(x.shape(), &os, pool)?;
-    let bind = [(1, x.buffer()), (2, y.buffer()), (3, idx.buffer())];
+    let bind = [(1, x.bind()), (2, y.bind()), (3, idx.bind())];
     gpu.dispatch("maxpool", "forward", &p, &bind, grid_1d(gpu, y.numel())?)?;
     Ok((y, idx))
 }
@@ -75,7 +75,7 @@ pub fn backward(x_shape: &[usize], idx: &Tensor, dy: &Tensor, pool: Pool) -> Res
     idx.expect_shape("maxpool backward", "indices", &os)?;
     let dx = Tensor::empty(gpu, x_shape, DType::F32)?;
     let p = params(x_shape, &os, pool)?;
-    let bind = [(4, dy.buffer()), (5, idx.buffer()), (6, dx.buffer())];
+    let bind = [(4, dy.bind()), (5, idx.bind()), (6, dx.bind())];
     gpu.dispatch("maxpool", "backward", &p, &bind, grid_1d(gpu, dx.numel())?)?;
     Ok(dx)
 }

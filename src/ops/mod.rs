@@ -49,3 +49,17 @@ pub(crate) fn out_size(op: &'static str, n: usize, k: usize, stride: usize, pad:
     }
     Ok((n + 2 * pad - k) / stride + 1)
 }
+
+/// Run `f(start, len)` over consecutive chunks of `n` elements, each small enough to bind and
+/// starting on an aligned offset: element-wise kernels on tensors over the binding limit (e.g.
+/// AlexNet's 151 MB fc6 weight and its Adam moments) run as several dispatches of views.
+pub(crate) fn for_chunks(gpu: &Gpu, n: usize, mut f: impl FnMut(usize, usize) -> Result<()>) -> Result<()> {
+    let max = gpu.chunk_elems().max(1);
+    let mut start = 0;
+    while start < n {
+        let len = max.min(n - start);
+        f(start, len)?;
+        start += len;
+    }
+    Ok(())
+}

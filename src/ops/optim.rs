@@ -2,7 +2,7 @@
 //! clipping by value and by global norm (the norm is reduced on the GPU, nothing is read back).
 
 use super::reduce::{reduce_into, Mode};
-use super::{f, grid_1d, u};
+use super::{f, for_chunks, grid_1d, u};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 
@@ -41,8 +41,8 @@ pub fn adam(param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, cfg: &AdamCfg
     }
     let bc1 = 1.0 - (cfg.beta1 as f64).powf(step as f64);
     let bc2 = 1.0 - (cfg.beta2 as f64).powf(step as f64);
-    let p = [
-        u(OP, param.numel())?,
+    let mut p = [
+        0,
         f(cfg.lr),
         f(cfg.beta1),
         f(cfg.beta2),
@@ -55,9 +55,18 @@ pub fn adam(param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, cfg: &AdamCfg
         0,
         0,
     ];
-    let gpu = param.gpu();
-    let bind = [(1, param.buffer()), (2, grad.buffer()), (3, m.buffer()), (4, v.buffer())];
-    gpu.dispatch("optim", "adam", &p, &bind, grid_1d(gpu, param.numel())?)
+    chunked("adam", &mut p, &[param, grad, m, v])
+}
+
+/// Run `optim::entry` over chunks of the tensors, bound in order from binding 1.
+fn chunked(entry: &'static str, p: &mut [u32; 12], ts: &[&Tensor]) -> Result<()> {
+    let gpu = ts[0].gpu();
+    for_chunks(gpu, ts[0].numel(), |s, n| {
+        p[0] = u(entry, n)?;
+        let views = ts.iter().map(|t| t.view(s, &[n])).collect::<Result<Vec<_>>>()?;
+        let bind: Vec<_> = views.iter().enumerate().map(|(i, v)| (i as u32 + 1, v.bind())).collect();
+        gpu.dispatch("optim", entry, p, &bind, grid_1d(gpu, n)?)
+    })
 }
 
 /// One SGD step; `buf` is the momentum buffer (ignored when momentum is 0).
@@ -65,10 +74,8 @@ pub fn sgd(param: &Tensor, grad: &Tensor, buf: &Tensor, lr: f32, momentum: f32, 
     const OP: &str = "sgd";
     same(OP, param, grad, "gradient")?;
     same(OP, param, buf, "momentum buffer")?;
-    let p = [u(OP, param.numel())?, f(lr), 0, 0, 0, f(weight_decay), 0, 0, 0, f(momentum), 0, 0];
-    let gpu = param.gpu();
-    let bind = [(1, param.buffer()), (2, grad.buffer()), (3, buf.buffer())];
-    gpu.dispatch("optim", "sgd", &p, &bind, grid_1d(gpu, param.numel())?)
+    let mut p = [0, f(lr), 0, 0, 0, f(weight_decay), 0, 0, 0, f(momentum), 0, 0];
+    chunked("sgd", &mut p, &[param, grad, buf])
 }
 
 /// Clamp every gradient element to [-clip, clip].
@@ -76,9 +83,11 @@ pub fn clip_value(grad: &Tensor, clip: f32) -> Result<()> {
     if !(clip > 0.0) {
         return Err(Error::shape("clip_value", format!("clip value {clip} must be positive")));
     }
-    let p = [u("clip_value", grad.numel())?, 0, 0, 0, 0, 0, 0, 0, 0, 0, f(clip), 0];
     let gpu = grad.gpu();
-    gpu.dispatch("optim", "clip_value", &p, &[(2, grad.buffer())], grid_1d(gpu, grad.numel())?)
+    for_chunks(gpu, grad.numel(), |s, n| {
+        let p = [u("clip_value", n)?, 0, 0, 0, 0, 0, 0, 0, 0, 0, f(clip), 0];
+        gpu.dispatch("optim", "clip_value", &p, &[(2, grad.view(s, &[n])?.bind())], grid_1d(gpu, n)?)
+    })
 }
 
 /// Scale all gradients together so their global L2 norm is at most `max_norm` (PyTorch's
@@ -98,10 +107,12 @@ pub fn clip_norm(grads: &[&Tensor], max_norm: f32) -> Result<Tensor> {
     let mut p = [0u32; 12];
     p[10] = f(max_norm);
     p[11] = u(OP, grads.len())?;
-    gpu.dispatch("optim", "norm_scale", &p, &[(5, sumsq.buffer()), (6, scale.buffer())], [1, 1, 1])?;
+    gpu.dispatch("optim", "norm_scale", &p, &[(5, sumsq.bind()), (6, scale.bind())], [1, 1, 1])?;
     for g in grads {
-        p[0] = u(OP, g.numel())?;
-        gpu.dispatch("optim", "scale_by", &p, &[(2, g.buffer()), (6, scale.buffer())], grid_1d(gpu, g.numel())?)?;
+        for_chunks(gpu, g.numel(), |s, n| {
+            p[0] = u(OP, n)?;
+            gpu.dispatch("optim", "scale_by", &p, &[(2, g.view(s, &[n])?.bind()), (6, scale.bind())], grid_1d(gpu, n)?)
+        })?;
     }
     Ok(scale)
 }

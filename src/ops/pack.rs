@@ -52,7 +52,7 @@ pub fn pack(src: &Tensor, rows: usize, k: usize, kp: usize, v: View) -> Result<T
         u(OP, v.sgk)?,
         u(OP, v.sk)?,
     ];
-    gpu.dispatch("pack", "main", &params, &[(1, src.buffer()), (2, dst.buffer())], grid_1d(gpu, rows * kp)?)?;
+    gpu.dispatch("pack", "main", &params, &[(1, src.bind()), (2, dst.bind())], grid_1d(gpu, rows * kp)?)?;
     Ok(dst)
 }
 

@@ -2,7 +2,7 @@
 //! coefficient gradients reduced deterministically by `reduce`.
 
 use super::reduce::{reduce_into, Mode};
-use super::{f, grid_1d, u};
+use super::{f, for_chunks, grid_1d, u};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 
@@ -20,8 +20,11 @@ pub fn forward(x: &Tensor, coef: &Tensor, r: f32) -> Result<Tensor> {
     check(x, coef, r)?;
     let gpu = x.gpu();
     let y = Tensor::empty(gpu, x.shape(), DType::F32)?;
-    let p = [u("quad", x.numel())?, f(r)];
-    gpu.dispatch("quad", "forward", &p, &[(1, x.buffer()), (2, coef.buffer()), (4, y.buffer())], grid_1d(gpu, x.numel())?)?;
+    for_chunks(gpu, x.numel(), |s, n| {
+        let (xv, yv) = (x.view(s, &[n])?, y.view(s, &[n])?);
+        let bind = [(1, xv.bind()), (2, coef.bind()), (4, yv.bind())];
+        gpu.dispatch("quad", "forward", &[u("quad", n)?, f(r)], &bind, grid_1d(gpu, n)?)
+    })?;
     Ok(y)
 }
 
@@ -33,9 +36,11 @@ pub fn backward(x: &Tensor, coef: &Tensor, r: f32, dy: &Tensor) -> Result<(Tenso
     }
     let gpu = x.gpu();
     let dx = Tensor::empty(gpu, x.shape(), DType::F32)?;
-    let p = [u("quad", x.numel())?, f(r)];
-    let bind = [(1, x.buffer()), (2, coef.buffer()), (3, dy.buffer()), (4, dx.buffer())];
-    gpu.dispatch("quad", "backward", &p, &bind, grid_1d(gpu, x.numel())?)?;
+    for_chunks(gpu, x.numel(), |s, n| {
+        let (xv, dyv, dxv) = (x.view(s, &[n])?, dy.view(s, &[n])?, dx.view(s, &[n])?);
+        let bind = [(1, xv.bind()), (2, coef.bind()), (3, dyv.bind()), (4, dxv.bind())];
+        gpu.dispatch("quad", "backward", &[u("quad", n)?, f(r)], &bind, grid_1d(gpu, n)?)
+    })?;
     let dcoef = Tensor::empty(gpu, &[3], DType::F32)?;
     let dims = (1, 1, x.numel());
     reduce_into(dy, None, None, dims, Mode::Sum, r, &dcoef, 0)?;

@@ -22,7 +22,7 @@ pub fn forward(x: &Tensor, r: f32) -> Result<(Tensor, Tensor)> {
     let mm = minmax(x)?;
     let loss = Tensor::empty(x.gpu(), &[1], DType::F32)?;
     let p = [u("range", x.numel())?, f(r)];
-    x.gpu().dispatch("range", "forward", &p, &[(1, mm.buffer()), (4, loss.buffer())], [1, 1, 1])?;
+    x.gpu().dispatch("range", "forward", &p, &[(1, mm.bind()), (4, loss.bind())], [1, 1, 1])?;
     Ok((loss, mm))
 }
 
@@ -30,7 +30,7 @@ pub fn backward(x: &Tensor, mm: &Tensor, r: f32, g: &Tensor) -> Result<Tensor> {
     let gpu = x.gpu();
     let dx = Tensor::empty(gpu, x.shape(), DType::F32)?;
     let p = [u("range", x.numel())?, f(r)];
-    let bind = [(1, mm.buffer()), (2, x.buffer()), (3, g.buffer()), (4, dx.buffer())];
+    let bind = [(1, mm.bind()), (2, x.bind()), (3, g.bind()), (4, dx.bind())];
     gpu.dispatch("range", "backward", &p, &bind, grid_1d(gpu, x.numel())?)?;
     Ok(dx)
 }

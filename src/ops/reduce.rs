@@ -62,6 +62,20 @@ pub fn reduce_into(
         return Err(Error::shape(OP, format!("output {:?} too small for {c} values at {off}", out.shape())));
     }
     let gpu = x.gpu();
+    if outer * c == 1 && x.bytes() > gpu.max_binding() {
+        // a whole-tensor reduction over the binding limit: reduce each chunk, then the chunks
+        let mut parts = Vec::new();
+        super::for_chunks(gpu, inner, |s, n| {
+            parts.push((x.view(s, &[n])?, y.map(|y| y.view(s, &[n])).transpose()?));
+            Ok(())
+        })?;
+        let tmp = Tensor::empty(gpu, &[parts.len()], DType::F32)?;
+        for (i, (xv, yv)) in parts.iter().enumerate() {
+            reduce_into(xv, yv.as_ref(), aux, (1, 1, xv.numel()), mode, scale, &tmp, i)?;
+        }
+        let combine = if matches!(mode, Mode::Max | Mode::Min) { mode } else { Mode::Sum };
+        return reduce_into(&tmp, None, None, (1, 1, parts.len()), combine, 1.0, out, off);
+    }
     gpu.check_binding(OP, "x", x.bytes())?;
     let g = chunks(outer * inner);
     let part = Tensor::empty(gpu, &[c, g], DType::F32)?;
@@ -71,11 +85,11 @@ pub fn reduce_into(
         return Err(Error::TooLarge { op: OP, what: format!("{c} channels"), bytes: c as u64, limit: max as u64 });
     }
     let bind = [
-        (1, x.buffer()),
-        (2, y.unwrap_or(x).buffer()),
-        (3, aux.unwrap_or(x).buffer()),
-        (4, part.buffer()),
-        (5, out.buffer()),
+        (1, x.bind()),
+        (2, y.unwrap_or(x).bind()),
+        (3, aux.unwrap_or(x).bind()),
+        (4, part.bind()),
+        (5, out.bind()),
     ];
     gpu.dispatch("reduce", "partial", &params, &bind, [g as u32, c as u32, 1])?;
     gpu.dispatch("reduce", "finish", &params, &bind, [c as u32, 1, 1])

@@ -1,6 +1,6 @@
-//! Wrapper of `shaders/relu.wgsl`.
+//! Wrapper of `shaders/relu.wgsl` (split into chunks over the binding limit).
 
-use super::{grid_1d, u};
+use super::{for_chunks, grid_1d, u};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 
@@ -8,8 +8,10 @@ pub fn forward(x: &Tensor) -> Result<Tensor> {
     x.expect_dtype("relu", "x", DType::F32)?;
     let gpu = x.gpu();
     let y = Tensor::empty(gpu, x.shape(), DType::F32)?;
-    let p = [u("relu", x.numel())?];
-    gpu.dispatch("relu", "forward", &p, &[(1, x.buffer()), (3, y.buffer())], grid_1d(gpu, x.numel())?)?;
+    for_chunks(gpu, x.numel(), |s, n| {
+        let (xv, yv) = (x.view(s, &[n])?, y.view(s, &[n])?);
+        gpu.dispatch("relu", "forward", &[u("relu", n)?], &[(1, xv.bind()), (3, yv.bind())], grid_1d(gpu, n)?)
+    })?;
     Ok(y)
 }
 
@@ -19,7 +21,9 @@ pub fn backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
     }
     let gpu = x.gpu();
     let dx = Tensor::empty(gpu, x.shape(), DType::F32)?;
-    let p = [u("relu", x.numel())?];
-    gpu.dispatch("relu", "backward", &p, &[(1, x.buffer()), (2, dy.buffer()), (3, dx.buffer())], grid_1d(gpu, x.numel())?)?;
+    for_chunks(gpu, x.numel(), |s, n| {
+        let (xv, dyv, dxv) = (x.view(s, &[n])?, dy.view(s, &[n])?, dx.view(s, &[n])?);
+        gpu.dispatch("relu", "backward", &[u("relu", n)?], &[(1, xv.bind()), (2, dyv.bind()), (3, dxv.bind())], grid_1d(gpu, n)?)
+    })?;
     Ok(dx)
 }

@@ -90,18 +90,52 @@ fn concat_and_split_match_reference() {
     assert!(e.to_string().contains("does not match"), "{e}");
 }
 
+/// Work over the storage-binding limit (128 MiB on lavapipe) is split: element-wise ops,
+/// whole-tensor reductions, the linear layer (by blocks of weight rows) and Adam; ops that
+/// cannot be split refuse with an error naming the kernel and the sizes.
 #[test]
-fn tensors_over_the_binding_limit_give_a_clear_error() {
+fn work_over_the_binding_limit_is_split_or_refused_clearly() {
     let gpu = gpu();
     let limit = gpu.max_binding();
     if limit > 512 << 20 || limit >= gpu.limits().max_buffer_size {
         eprintln!("skipped: this adapter binds {limit} bytes; the test needs a binding limit below the buffer limit");
         return;
     }
-    let n = (limit / 4 + 1024) as usize;
-    let big = heft::Tensor::empty(&gpu, &[n], heft::DType::F32).unwrap();
-    let e = heft::ops::relu::forward(&big).unwrap_err().to_string();
-    assert!(e.contains("relu") && e.contains("the device allows"), "{e}");
+    let mut rng = Rng::new(55);
+    // linear with a weight just over the limit: [out, in] with in = 8192
+    let (n, i) = (2usize, 8192usize);
+    let o = (limit as usize / 4 / i) + 70;
+    let x = rng.vec(n * i);
+    let w: Vec<f64> = (0..o * i).map(|k| ((k % 1013) as f64 / 1013.0 - 0.5) as f32 as f64).collect();
+    let dy = rng.vec(n * o);
+    let (xt, wt, dyt) = (upload(&x, &[n, i]), upload(&w, &[o, i]), upload(&dy, &[n, o]));
+    assert!(wt.bytes() > limit);
+    let y = heft::ops::linear::forward(&xt, &wt, None).unwrap();
+    // 8192-term f32 dot products whose sums cancel: tolerance on the scale of the terms
+    assert_close("big linear y", &download(&y), &reference::linear::forward(&x, &w, None, n, i, o), 1e-4, 1e-4);
+    let (dx, dw, _) = heft::ops::linear::backward(&xt, &wt, &dyt, true).unwrap();
+    let (rdx, rdw, _) = reference::linear::backward(&x, &w, &dy, n, i, o);
+    assert_close("big linear dx", &download(&dx.unwrap()), &rdx, 1e-4, 1e-4);
+    assert_close_red("big linear dw", &download(&dw), &rdw);
+    // element-wise, reductions and Adam over the same big tensors
+    let r = download(&heft::ops::relu::forward(&wt).unwrap());
+    assert_close("big relu", &r, &reference::relu::forward(&w), 0.0, 0.0);
+    let s = download(&reduce::sum(&wt).unwrap())[0];
+    assert_close("big sum", &[s], &[w.iter().sum::<f64>()], 1.0, 1e-4);
+    let m = heft::ops::elementwise::full(&gpu, &[o, i], 0.0).unwrap();
+    let v = heft::ops::elementwise::full(&gpu, &[o, i], 0.0).unwrap();
+    let cfg = heft::ops::optim::AdamCfg { lr: 0.1, ..Default::default() };
+    heft::ops::optim::adam(&wt, &dw, &m, &v, &cfg, 1).unwrap();
+    let after = download(&wt);
+    for k in [0, 1, o * i / 2, o * i - 1] {
+        // first Adam step moves each weight by lr * sign(g) (|m̂|/sqrt(v̂) = 1)
+        let want = w[k] - 0.1 * rdw[k].signum();
+        assert!((after[k] - want).abs() < 1e-4 || rdw[k] == 0.0, "adam[{k}]: {} vs {want}", after[k]);
+    }
+    // concat binds whole tensors: refused with a clear error
+    let big4 = wt.reshape(&[1, o, i, 1]).unwrap();
+    let e = heft::ops::concat::forward(&[&big4, &big4]).unwrap_err().to_string();
+    assert!(e.contains("concat") && e.contains("the device allows"), "{e}");
     let e = heft::Tensor::empty(&gpu, &[0, 3], heft::DType::F32).unwrap_err().to_string();
     assert!(e.contains("zero-sized"), "{e}");
 }
