@@ -6,6 +6,7 @@
 //! `reference` holds a plain-Rust CPU version of every kernel, for tests and `heft check`.
 
 pub mod bench;
+pub mod check;
 pub mod data;
 pub mod error;
 pub mod gpu;

@@ -39,26 +39,16 @@ class PoolBN(nn.Module):
         return self.bn(self.pool(x))
 
 
-class ConvBN(nn.Module):
-    """A convolution followed by BatchNorm; its weights keep the conv's own names."""
+class ConvBN(nn.Conv2d):
+    """A convolution followed by BatchNorm. It is the Conv2d itself (so its weights keep the
+    conv's own names, `<name>.weight`/`.bias`) with the BatchNorm as child `<name>.bn`."""
 
-    def __init__(self, conv, channels):
-        super().__init__()
-        self.conv = conv
-        self.bn = nn.BatchNorm2d(channels)
+    def __init__(self, cin, cout, k, stride=1, padding=0):
+        super().__init__(cin, cout, k, stride, padding)
+        self.bn = nn.BatchNorm2d(cout)
 
     def forward(self, x):
-        return self.bn(self.conv(x))
-
-    def _load_from_state_dict(self, sd, prefix, *args):
-        for k in ("weight", "bias"):
-            if prefix + k in sd:
-                sd[prefix + "conv." + k] = sd.pop(prefix + k)
-        super()._load_from_state_dict(sd, prefix, *args)
-
-    def _save_to_state_dict(self, dest, prefix, keep_vars):
-        self.conv._save_to_state_dict(dest, prefix, keep_vars)
-        self.bn._save_to_state_dict(dest, prefix + "bn.", keep_vars)
+        return self.bn(super().forward(x))
 
 
 def scaled(c, width):
@@ -111,7 +101,7 @@ def alexnet(classes=2, in_ch=1, size=64, width=1.0, hidden=4096, conv1_pad=5, dr
 class Fire(nn.Module):
     def __init__(self, cin, sq, e1, e3, act, bn):
         super().__init__()
-        conv = lambda i, o, k, p: ConvBN(nn.Conv2d(i, o, k, padding=p), o) if bn else nn.Conv2d(i, o, k, padding=p)
+        conv = lambda i, o, k, p: ConvBN(i, o, k, padding=p) if bn else nn.Conv2d(i, o, k, padding=p)
         self.squeeze = conv(cin, sq, 1, 0)
         self.squeeze_activation = act()
         self.expand1x1 = conv(sq, e1, 1, 0)
@@ -129,7 +119,7 @@ def squeezenet(version="1_1", classes=2, in_ch=1, width=1.0, dropout=0.5, studen
     act = (lambda: nn.ReLU()) if student is None else (lambda: Poly(student["init"]))
     bn = student is not None and student.get("batchnorm", True)
     pool = (lambda: nn.MaxPool2d(3, 2, ceil_mode=True)) if student is None else (lambda: nn.AvgPool2d(3, 2, ceil_mode=True))
-    conv1 = lambda o, k: ConvBN(nn.Conv2d(in_ch, o, k, 2), o) if bn else nn.Conv2d(in_ch, o, k, 2)
+    conv1 = lambda o, k: ConvBN(in_ch, o, k, 2) if bn else nn.Conv2d(in_ch, o, k, 2)
     f = lambda i, s, e: Fire(w(i), w(s), w(e), w(e), act, bn)
     if version == "1_0":
         layers = [conv1(w(96), 7), act(), pool(), f(96, 16, 64), f(128, 16, 64), f(128, 32, 128), pool(),

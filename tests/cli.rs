@@ -1,0 +1,62 @@
+//! The command line on bad input: a clear one-line error and exit code 1, never a panic trace;
+//! nothing the user had is overwritten.
+
+use std::process::Command;
+
+fn heft(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_heft")).args(args).env("XDG_RUNTIME_DIR", std::env::temp_dir()).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("heft-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+fn assert_clean_error(args: &[&str], needle: &str) {
+    let (code, _, err) = heft(args);
+    assert_eq!(code, 1, "{args:?}: {err}");
+    assert!(err.contains("error: ") && err.contains(needle), "{args:?}: {err}");
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{args:?} panicked: {err}");
+}
+
+#[test]
+fn bad_inputs_give_clear_errors() {
+    let dir = tmp("bad");
+    let d = dir.display().to_string();
+    assert_clean_error(&["train-teacher", "--data", &format!("{d}/nope"), "--out", &format!("{d}/o")], "does not exist");
+    // a corrupt teacher checkpoint, a missing model (with valid data)
+    let ds = format!("{d}/ds");
+    assert_eq!(heft(&["synth", "--out", &ds, "--size", "32", "--train", "2", "--val", "1", "--test", "1"]).0, 0);
+    std::fs::write(dir.join("t.safetensors"), b"not safetensors").unwrap();
+    std::fs::write(dir.join("t.json"), b"{ not json").unwrap();
+    assert_clean_error(&["train-student", "--teacher", &format!("{d}/t.safetensors"), "--data", &ds, "--out", &format!("{d}/o")], "not a heft model config");
+    assert_clean_error(&["eval", "--model", &format!("{d}/missing.safetensors"), "--data", &ds], "missing.json");
+    // an empty class folder
+    std::fs::create_dir_all(dir.join("data/a")).unwrap();
+    std::fs::create_dir_all(dir.join("data/b")).unwrap();
+    assert_clean_error(&["train-teacher", "--data", &format!("{d}/data"), "--out", &format!("{d}/o")], "data/a");
+    assert_clean_error(&["synth", "--out", &format!("{d}/s"), "--classes", "5"], "2 or 3 classes");
+    assert_clean_error(&["--adapter", "no-such-gpu", "bench"], "no adapter name contains");
+    assert_clean_error(&["summary", "--model", "alexnet", "--input", "32"], "AlexNet cannot take 32 px input");
+    assert_clean_error(&["check", "--against", &format!("{d}/t.safetensors")], "t.safetensors");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn existing_runs_are_not_overwritten() {
+    let dir = tmp("keep");
+    let d = dir.display().to_string();
+    std::fs::write(dir.join("teacher.safetensors"), b"precious").unwrap();
+    assert_clean_error(&["train-teacher", "--data", &d, "--out", &d], "already exists");
+    assert_clean_error(&["demo", "--out", &d], "already holds a run");
+    assert_eq!(std::fs::read(dir.join("teacher.safetensors")).unwrap(), b"precious");
+    // synth refuses a folder with other files in it
+    std::fs::write(dir.join("notes.txt"), b"mine").unwrap();
+    let (code, _, err) = heft(&["synth", "--out", &d]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(std::fs::read(dir.join("notes.txt")).unwrap(), b"mine");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,248 @@
+"""Golden files for heft's Rust tests, computed with PyTorch (CPU).
+
+Writes to data/reference/ (see data/reference/README.md):
+  kernels.safetensors          per-op cases `<case>/<tensor>`: conv2d, linear, max/avg pooling,
+                               relu, quad, blend, batchnorm, cross-entropy, distillation, Adam,
+                               AdamW, SGD. Inputs are drawn in float32 (seed 0); everything else
+                               is computed in float64 from those float32 values, stored float32.
+  <arch>_<teacher|student>.safetensors
+                               a whole model (heft_models.py, float32, seed 1): initial weights,
+                               input, logits, loss, gradients, and 3 Adam steps' losses.
+
+Every file's `__metadata__` maps each case name to a JSON string of its parameters (model files:
+one key per config field) plus `torch_version` and `command`. Deterministic; run from the repo
+root:  /work/v/bin/python tools/reference/make_golden.py
+"""
+import copy
+import json
+import os
+import struct
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import save
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import heft_models  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+OUT = os.path.join(ROOT, "data", "reference")
+COMMAND = "python " + os.path.relpath(os.path.abspath(__file__), ROOT)
+
+
+class Golden:
+    """Collects `<case>/<tensor>` float32 tensors and per-case JSON metadata for one file."""
+
+    def __init__(self):
+        self.tensors, self.meta = {}, {}
+
+    def case(self, name, params=None, **tensors):
+        assert name not in self.meta, name
+        self.meta[name] = json.dumps(params or {})
+        for k, v in tensors.items():
+            self.tensors[f"{name}/{k}"] = v.detach().to(torch.float32).contiguous()
+
+    def save(self, fname, meta=None):
+        meta = dict(self.meta if meta is None else meta, torch_version=torch.__version__, command=COMMAND)
+        blob = save(self.tensors, metadata=meta)
+        # safetensors writes __metadata__ in hash order: sort it so the bytes are reproducible
+        n = struct.unpack("<Q", blob[:8])[0]
+        header = json.loads(blob[8:8 + n])
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+        h = json.dumps(header, separators=(",", ":")).encode()
+        h += b" " * (-len(h) % 8)
+        with open(os.path.join(OUT, fname), "wb") as f:
+            f.write(struct.pack("<Q", len(h)) + h + blob[8 + n:])
+
+
+def randn(*shape, scale=1.0, shift=0.0):
+    """float32 draw (the stored values), returned as float64 for the computation."""
+    return (torch.randn(*shape) * scale + shift).to(torch.float32).double()
+
+
+def distinct(*shape):
+    """randn without ties (max pooling's argmax must be unique)."""
+    x = randn(*shape)
+    assert x.unique().numel() == x.numel()
+    return x
+
+
+def grads(out, inputs, dy=None):
+    """d(out)/d(inputs) with upstream dy (None: a scalar output, upstream 1)."""
+    return torch.autograd.grad(out, inputs, grad_outputs=dy)
+
+
+def req(*ts):
+    return [t.clone().requires_grad_(True) for t in ts]
+
+
+def kernels():
+    torch.manual_seed(0)
+    g = Golden()
+
+    for name, xs, ws, stride, pad in [
+        ("conv2d.k3s1p1", (2, 3, 9, 9), (4, 3, 3, 3), 1, 1),
+        ("conv2d.k5s2p2", (1, 2, 11, 11), (3, 2, 5, 5), 2, 2),
+        ("conv2d.k11s4p5", (2, 3, 23, 23), (5, 3, 11, 11), 4, 5),
+        ("conv2d.k1s1p0", (2, 5, 6, 7), (4, 5, 1, 1), 1, 0),
+    ]:
+        x, w, b = req(randn(*xs), randn(*ws), randn(ws[0]))
+        y = F.conv2d(x, w, b, stride=stride, padding=pad)
+        dy = randn(*y.shape)
+        dx, dw, db = grads(y, (x, w, b), dy)
+        g.case(name, {"stride": stride, "pad": pad}, x=x, w=w, b=b, y=y, dy=dy, dx=dx, dw=dw, db=db)
+
+    x, w, b = req(randn(3, 10), randn(7, 10), randn(7))
+    y = F.linear(x, w, b)
+    dy = randn(*y.shape)
+    dx, dw, db = grads(y, (x, w, b), dy)
+    g.case("linear.a", {}, x=x, w=w, b=b, y=y, dy=dy, dx=dx, dw=dw, db=db)
+
+    windows = [("k3s2", (2, 3, 9, 9), 3, 2, 0, False), ("k3s2ceil", (1, 2, 8, 8), 3, 2, 0, True),
+               ("k2s2p1", (1, 2, 6, 6), 2, 2, 1, False)]
+    for kind, pool in [("maxpool", F.max_pool2d), ("avgpool", F.avg_pool2d)]:
+        for suffix, xs, k, s, p, ceil in windows:
+            (x,) = req(distinct(*xs) if kind == "maxpool" else randn(*xs))
+            y = pool(x, k, s, p, ceil_mode=ceil)  # avg: count_include_pad=True (default)
+            dy = randn(*y.shape)
+            (dx,) = grads(y, (x,), dy)
+            g.case(f"{kind}.{suffix}", {"kernel": k, "stride": s, "pad": p, "ceil": ceil}, x=x, y=y, dy=dy, dx=dx)
+    for name, xs, o in [("avgpool.adaptive6", (2, 3, 13, 13), 6), ("avgpool.global", (2, 4, 5, 5), 1)]:
+        (x,) = req(randn(*xs))
+        y = F.adaptive_avg_pool2d(x, o)
+        dy = randn(*y.shape)
+        (dx,) = grads(y, (x,), dy)
+        g.case(name, {"adaptive": [o, o]}, x=x, y=y, dy=dy, dx=dx)
+
+    (x,) = req(randn(4, 50, scale=2.0))
+    y = F.relu(x)
+    dy = randn(*y.shape)
+    (dx,) = grads(y, (x,), dy)
+    g.case("relu.a", {}, x=x, y=y, dy=dy, dx=dx)
+
+    for name, coef, r in [("quad.a", [0.1, 0.5, 0.25], 1.0), ("blend.r03", [0.2, -0.3, 0.7], 0.3)]:
+        x, c = req(randn(3, 40, scale=2.0), torch.tensor(coef, dtype=torch.float32).double())
+        poly = c[0] + c[1] * x + c[2] * x * x
+        y = poly if r == 1.0 else r * poly + (1.0 - r) * F.relu(x)
+        dy = randn(*y.shape)
+        dx, dc = grads(y, (x, c), dy)
+        g.case(name, {"ratio": r}, x=x, coef=c, y=y, dy=dy, dx=dx, dcoef=dc)
+
+    eps, mom = 1e-5, 0.1
+    x, w, b = req(randn(4, 3, 5, 5, scale=3.0, shift=1.0), randn(3), randn(3))
+    rm, rv = torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
+    y = F.batch_norm(x, rm, rv, w, b, training=True, momentum=mom, eps=eps)  # updates rm, rv
+    dy = randn(*y.shape)
+    dx, dw, db = grads(y, (x, w, b), dy)
+    g.case("batchnorm.train", {"eps": eps, "momentum": mom}, x=x, weight=w, bias=b, y=y, dy=dy, dx=dx,
+           dweight=dw, dbias=db, running_mean=rm, running_var=rv)
+    x, w, b, rm = randn(4, 3, 5, 5, scale=3.0, shift=1.0), randn(3), randn(3), randn(3)
+    rv = (torch.rand(3) + 0.5).to(torch.float32).double()
+    y = F.batch_norm(x, rm, rv, w, b, training=False, momentum=mom, eps=eps)
+    g.case("batchnorm.eval", {"eps": eps, "momentum": mom}, x=x, weight=w, bias=b, running_mean=rm,
+           running_var=rv, y=y)
+
+    (logits,) = req(randn(6, 3, scale=3.0))
+    labels = torch.randperm(6) % 3  # every class present
+    weights = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
+    loss = F.cross_entropy(logits, labels, weight=weights)
+    (dl,) = grads(loss, (logits,))
+    g.case("ce.weighted", {}, logits=logits, labels=labels.double(), weights=weights, loss=loss.reshape(1), dlogits=dl)
+
+    for name, T in [("kd.t4", 4.0), ("kd.t10", 10.0)]:
+        s, t = req(randn(5, 3, scale=3.0))[0], randn(5, 3, scale=3.0)
+        loss = T * T * F.kl_div(F.log_softmax(s / T, 1), F.softmax(t / T, 1), reduction="batchmean")
+        (ds,) = grads(loss, (s,))
+        g.case(name, {"T": T}, student=s, teacher=t, loss=loss.reshape(1), dstudent=ds)
+
+    adam = {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8}
+    for name, cls, hp in [("adam.wd", torch.optim.Adam, dict(adam, weight_decay=5e-4)),
+                          ("adamw.wd", torch.optim.AdamW, dict(adam, weight_decay=1e-2)),
+                          ("sgd.momentum", torch.optim.SGD, {"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-3})]:
+        p0, gs = randn(50), [randn(50) for _ in range(3)]
+        p = nn.Parameter(p0.clone())
+        opt = cls([p], **{k: tuple(v) if k == "betas" else v for k, v in hp.items()})
+        for gi in gs:
+            p.grad = gi.clone()
+            opt.step()
+        st = opt.state[p]
+        out = {"m3": st["exp_avg"], "v3": st["exp_avg_sq"]} if "exp_avg" in st else {"buf3": st["momentum_buffer"]}
+        g.case(name, hp, p0=p0, g1=gs[0], g2=gs[1], g3=gs[2], p3=p, **out)
+
+    g.save("kernels.safetensors")
+    return g
+
+
+STUDENT = {"init": (0.0, 0.5, 0.05), "batchnorm": True}
+
+
+def build(arch, student):
+    cfg = dict(classes=2, in_ch=1, width=0.25, dropout=0.0, student=STUDENT if student else None)
+    if arch == "alexnet":
+        return heft_models.alexnet(size=64, hidden=256, conv1_pad=5, **cfg)
+    return heft_models.squeezenet("1_1", **cfg)
+
+
+def model_file(arch, student):
+    torch.manual_seed(1)
+    model = build(arch, student)
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+    model.train()
+    x = torch.randn(2, 1, 64, 64)
+    labels = torch.tensor([0, 1])
+    cw = torch.tensor([1.0, 1.0])
+    init = copy.deepcopy(model)
+    t = {f"weights/{k}": v.clone() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    names = [n for n, _ in model.named_parameters()]
+    assert all(f"weights/{n}" in t for n in names), "parameter names differ from state-dict names"
+
+    logits = model(x)
+    loss = F.cross_entropy(logits, labels, weight=cw)
+    gs = torch.autograd.grad(loss, list(model.parameters()))
+    t.update({f"grad/{n}": gr for n, gr in zip(names, gs)})
+    t.update(x=x, labels=labels.float(), logits=logits.detach(), loss=loss.detach().reshape(1))
+
+    opt = torch.optim.Adam(init.parameters(), lr=1e-3, weight_decay=5e-4)
+    traj = []
+    for _ in range(3):
+        opt.zero_grad()
+        step_loss = F.cross_entropy(init(x), labels, weight=cw)
+        step_loss.backward()
+        traj.append(step_loss.item())
+        opt.step()
+    assert traj[0] == loss.item()
+    t["trajectory"] = torch.tensor(traj, dtype=torch.float32)
+
+    meta = {"arch": arch, "student": student, "width": 0.25, "hidden": 256, "input": 64, "batch": 2,
+            "classes": 2, "in_ch": 1, "conv1_pad": 5, "dropout": 0.0, "class_weights": [1.0, 1.0],
+            "adam": {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 5e-4}}
+    if student:
+        meta.update(student_init=list(STUDENT["init"]), student_batchnorm=STUDENT["batchnorm"])
+    meta = {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
+    g = Golden()
+    g.tensors = {k: v.detach().to(torch.float32).contiguous() for k, v in t.items()}
+    fname = f"{arch}_{'student' if student else 'teacher'}.safetensors"
+    g.save(fname, meta)
+    nw = sum(k.startswith("weights/") for k in t)
+    print(f"{fname}: {nw} state tensors, {len(names)} params, loss {loss.item():.6f}, trajectory {traj}")
+    return g
+
+
+def main():
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    os.makedirs(OUT, exist_ok=True)
+    g = kernels()
+    print(f"kernels.safetensors: {len(g.meta)} cases, {len(g.tensors)} tensors")
+    for arch in ("alexnet", "squeezenet1_1"):
+        for student in (False, True):
+            model_file(arch, student)
+
+
+if __name__ == "__main__":
+    main()
