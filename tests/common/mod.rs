@@ -14,29 +14,22 @@ pub fn gpu() -> Gpu {
     .clone()
 }
 
-/// SplitMix64: small, seeded, good enough for test data.
-pub struct Rng(u64);
+/// Seeded test data on top of heft's SplitMix64.
+pub struct Rng(heft::rng::Rng);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E3779B97F4A7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
-        z ^ (z >> 31)
+        Rng(heft::rng::Rng::new(seed))
     }
     /// Uniform in [-1, 1), rounded to f32 so GPU and CPU see the same value.
     pub fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32 as f64
+        ((self.0.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32 as f64
     }
     pub fn vec(&mut self, n: usize) -> Vec<f64> {
         (0..n).map(|_| self.uniform()).collect()
     }
     pub fn below(&mut self, n: u32) -> u32 {
-        (self.next_u64() % n as u64) as u32
+        self.0.below(n as usize) as u32
     }
 }
 
