@@ -5,9 +5,10 @@
 //
 // Shapes:  mm [2] = (max x, min x);  loss [1];  g [1] upstream gradient;  x, dx [n]
 //   forward:  loss[0] from mm                                           (one thread)
-//   backward: the active term's gradient goes to the element(s) equal to the extreme:
-//             dx[i] = g * ([x_i == max] if the max term is active) - g * ([x_i == min] if the
-//             min term is active); 0 when the penalty is 0.
+//   backward: only the larger of the two terms is active (the max term on a tie); its
+//             gradient goes to every element equal to that extreme:
+//             dx[i] = g if the max term is active and x_i == max(x),
+//                    -g if the min term is active and x_i == min(x), else 0 (0 when loss = 0).
 // backward: one thread per element; 1-D grid split over x/y (256 threads a workgroup).
 
 struct Params { n: u32, R: f32 }

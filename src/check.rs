@@ -285,11 +285,7 @@ fn golden_model(gpu: &Gpu, g: &Golden) -> Result<Model> {
     if !missing.is_empty() {
         return Err(Error::Invalid(format!("the golden file lacks weights for: {}", missing.join(", "))));
     }
-    for a in model.activations_mut() {
-        if a.coef.is_some() {
-            a.ratio = 1.0;
-        }
-    }
+    model.finish_transition();
     Ok(model)
 }
 

@@ -11,8 +11,9 @@ pub enum Error {
     Device(String),
     /// An operation got tensors of the wrong shape, dtype or size.
     Shape { op: &'static str, msg: String },
-    /// A tensor (or a piece of work) exceeds a device limit and cannot be split.
-    TooLarge { op: &'static str, what: String, bytes: u64, limit: u64 },
+    /// A tensor (or a piece of work) exceeds a device limit and cannot be split; `unit` names
+    /// what `size` and `limit` count ("bytes", "workgroups", ...).
+    TooLarge { op: &'static str, what: String, size: u64, limit: u64, unit: &'static str },
     /// wgpu reported a validation or out-of-memory error.
     Gpu(String),
     /// Anything the user asked for that makes no sense (bad argument values, ...).
@@ -40,9 +41,9 @@ impl fmt::Display for Error {
             ),
             Error::Device(m) => write!(f, "could not open the GPU device: {m}"),
             Error::Shape { op, msg } => write!(f, "{op}: {msg}"),
-            Error::TooLarge { op, what, bytes, limit } => write!(
+            Error::TooLarge { op, what, size, limit, unit } => write!(
                 f,
-                "{op}: {what} needs {bytes} bytes but the device allows {limit}; \
+                "{op}: {what} needs {size} {unit} but the device allows {limit}; \
                  use a smaller batch or input size"
             ),
             Error::Gpu(m) => write!(f, "GPU error: {m}"),

@@ -280,7 +280,7 @@ fn parse_coefs(s: &str) -> std::result::Result<[f32; 3], String> {
 }
 
 fn gpu(cli_adapter: &Option<String>) -> Result<Gpu> {
-    let gpu = Gpu::new(&AdapterChoice { name: cli_adapter.clone(), low_power: false })?;
+    let gpu = Gpu::new(&AdapterChoice { name: cli_adapter.clone() })?;
     eprintln!("adapter: {}", gpu.describe());
     Ok(gpu)
 }
@@ -376,6 +376,9 @@ fn recipe(r: &RecipeArgs, seed: u64) -> Result<Recipe> {
     if !(r.lr > 0.0 && r.coef_lr >= 0.0 && r.weight_decay >= 0.0) {
         return Err(Error::Invalid("learning rates must be positive and the weight decay non-negative".into()));
     }
+    if !(r.temperature > 0.0 && r.range > 0.0 && r.alpha >= 0.0 && r.range_weight >= 0.0) {
+        return Err(Error::Invalid("--temperature and --range must be positive, --alpha and --range-weight non-negative".into()));
+    }
     let clip = match (r.clip_value, r.clip_norm) {
         (Some(v), _) if v > 0.0 => Clip::Value(v),
         (_, Some(v)) if v > 0.0 => Clip::Norm(v),
@@ -406,7 +409,10 @@ fn model_config(m: &ModelArgs, classes: Vec<String>) -> ModelConfig {
     ModelConfig { width: m.width, hidden: m.hidden, conv1_pad: m.conv1_pad, ..ModelConfig::new(m.arch, classes, m.channels, m.input) }
 }
 
-fn student_config(s: &StudentArgs) -> (StudentConfig, Schedule) {
+fn student_config(s: &StudentArgs) -> Result<(StudentConfig, Schedule)> {
+    if s.every == 0 {
+        return Err(Error::Invalid("--every must be at least 1".into()));
+    }
     let act = match s.act {
         ActArg::Poly => ActKind::Poly,
         ActArg::Square => ActKind::Square,
@@ -417,7 +423,7 @@ fn student_config(s: &StudentArgs) -> (StudentConfig, Schedule) {
         ScheduleArg::Layer => Schedule::LayerByLayer { start: s.start, every: s.every },
         ScheduleArg::Smooth => Schedule::Smooth { start: s.start, every: s.every },
     };
-    (StudentConfig { act, init: s.init, batchnorm: !s.no_bn }, schedule)
+    Ok((StudentConfig { act, init: s.init, batchnorm: !s.no_bn }, schedule))
 }
 
 fn report(phase: &str, r: &RunResult) {
@@ -464,6 +470,9 @@ fn demo(gpu: &Gpu, out: &Path, epochs: usize) -> Result<()> {
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Demo { ref out, epochs } => {
+            if epochs == 0 {
+                return Err(Error::Invalid("--epochs must be at least 1".into()));
+            }
             let out = out_dir(out, "demo");
             demo(&gpu(&cli.adapter)?, &out, epochs)?;
         }
@@ -492,7 +501,7 @@ fn run(cli: Cli) -> Result<()> {
             let mut r = self::recipe(recipe, data.seed)?;
             let gpu = gpu(&cli.adapter)?;
             let t = checkpoint::load(&gpu, teacher)?;
-            let (scfg, schedule) = student_config(student);
+            let (scfg, schedule) = student_config(student)?;
             r.schedule = schedule;
             let mut s = to_student(&t, &scfg)?;
             let res = train::train(&mut s, Some(&t), &d, &r, &out, "student")?;
@@ -502,6 +511,9 @@ fn run(cli: Cli) -> Result<()> {
             let d = load_data(data)?;
             let gpu = gpu(&cli.adapter)?;
             let m = checkpoint::load(&gpu, model)?;
+            if d.test.classes != m.config.class_names {
+                return Err(Error::Invalid(format!("the data's classes {:?} differ from the model's {:?}", d.test.classes, m.config.class_names)));
+            }
             let ds = match split {
                 Split::Train => &d.train,
                 Split::Val => &d.val,

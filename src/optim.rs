@@ -30,7 +30,9 @@ pub fn clip(params: &[&Param], grads: &Grads, clip: Clip) -> Result<()> {
 }
 
 pub enum Optimizer {
-    Adam { cfg: AdamCfg, state: HashMap<ParamId, (Tensor, Tensor)>, step: u64 },
+    /// Per parameter: first and second moments and its own step count (as PyTorch keeps them:
+    /// a coefficient that starts training late gets the bias correction of its first step).
+    Adam { cfg: AdamCfg, state: HashMap<ParamId, (Tensor, Tensor, u64)> },
     Sgd { momentum: f32, weight_decay: f32, state: HashMap<ParamId, Tensor> },
 }
 
@@ -45,7 +47,7 @@ pub struct Trainer {
 
 impl Trainer {
     pub fn adam(cfg: AdamCfg) -> Trainer {
-        Trainer { lr: cfg.lr, opt: Optimizer::Adam { cfg, state: HashMap::new(), step: 0 }, coef_lr: None, clip: Clip::None }
+        Trainer { lr: cfg.lr, opt: Optimizer::Adam { cfg, state: HashMap::new() }, coef_lr: None, clip: Clip::None }
     }
 
     pub fn sgd(lr: f32, momentum: f32, weight_decay: f32) -> Trainer {
@@ -62,20 +64,18 @@ impl Trainer {
     /// Clip, then update every non-frozen parameter that has a gradient.
     pub fn step(&mut self, params: &[&Param], grads: &Grads) -> Result<()> {
         clip(params, grads, self.clip)?;
-        if let Optimizer::Adam { step, .. } = &mut self.opt {
-            *step += 1;
-        }
         for p in params.iter().filter(|p| !p.frozen) {
             let Some(g) = grads.get(&p.id) else { continue };
             let lr = self.lr_of(p);
             match &mut self.opt {
-                Optimizer::Adam { cfg, state, step } => {
+                Optimizer::Adam { cfg, state } => {
                     let gpu = p.value.gpu();
                     if !state.contains_key(&p.id) {
                         let zeros = || elementwise::full(gpu, p.value.shape(), 0.0);
-                        state.insert(p.id, (zeros()?, zeros()?));
+                        state.insert(p.id, (zeros()?, zeros()?, 0));
                     }
-                    let (m, v) = &state[&p.id];
+                    let Some((m, v, step)) = state.get_mut(&p.id) else { continue };
+                    *step += 1;
                     kernels::adam(&p.value, g, m, v, &AdamCfg { lr, ..*cfg }, *step)?;
                 }
                 Optimizer::Sgd { momentum, weight_decay, state, .. } => {

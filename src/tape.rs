@@ -87,10 +87,6 @@ impl Tape {
         Tape { enabled: false, nodes: Vec::new() }
     }
 
-    pub fn grad_enabled(&self) -> bool {
-        self.enabled
-    }
-
     /// Put a parameter on the tape (a constant when frozen or when gradients are off).
     pub fn param(&mut self, p: &Param) -> Var {
         if !self.enabled || p.frozen {

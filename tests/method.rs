@@ -197,3 +197,38 @@ fn teacher_and_distilled_student_learn_above_chance() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn odd_widths_build_and_bad_settings_are_refused() {
+    let gpu = gpu();
+    for arch in [Arch::Squeezenet10, Arch::Squeezenet11] {
+        // 0.35 rounds 2·w(64) = 44 but w(128) = 45: channels must follow what is produced
+        let cfg = ModelConfig { width: 0.35, ..small(arch, 64) };
+        let m = Model::teacher(&gpu, cfg, 0).unwrap();
+        let x = upload(&Rng::new(1).vec(2 * 64 * 64), &[2, 1, 64, 64]);
+        assert_eq!(m.infer(&x).unwrap().shape(), &[2, 2]);
+    }
+    let e = Model::teacher(&gpu, ModelConfig { input: 8, ..small(Arch::Alexnet, 64) }, 0).err().unwrap().to_string();
+    assert!(e.contains("out of range"), "{e}");
+    let e = Model::teacher(&gpu, small(Arch::Alexnet, 32), 0).err().unwrap().to_string();
+    assert!(e.contains("cannot take 32 px"), "{e}");
+    // training-mode batch norm on one value per channel
+    let (x, one, zero) = (upload(&[1.0, 2.0], &[1, 2, 1, 1]), upload(&[1.0, 1.0], &[2]), upload(&[0.0, 0.0], &[2]));
+    let e = heft::ops::batchnorm::forward_train(&x, &one, &zero, &zero, &one, 1e-5, 0.1).err().unwrap().to_string();
+    assert!(e.contains("two or more values per channel"), "{e}");
+}
+
+#[test]
+fn a_schedule_longer_than_the_run_is_refused() {
+    let gpu = gpu();
+    let dir = tmp("short");
+    synth::generate(&dir.join("data"), 2, 64, (2, 2, 2), 1, 1.0).unwrap();
+    let open = |s: &str| Dataset::folder(&dir.join("data").join(s)).unwrap();
+    let data = Data { train: open("train"), val: open("val"), test: open("test"), norm: Normalize::default(), strict: true };
+    let cfg = ModelConfig { width: 0.125, hidden: 32, ..ModelConfig::new(Arch::Alexnet, data.train.classes.clone(), 1, 64) };
+    let mut student = to_student(&Model::teacher(&gpu, cfg, 1).unwrap(), &student_cfg()).unwrap();
+    let recipe = Recipe { epochs: 10, schedule: Schedule::Smooth { start: 0, every: 2 }, progress: false, ..Recipe::default() };
+    let e = train::train(&mut student, None, &data, &recipe, &dir, "student").err().unwrap().to_string();
+    assert!(e.contains("only in epoch 14") && e.contains("more than 13"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -30,7 +30,6 @@ pub type Binding<'a> = (u32, Bind<'a>);
 struct Recorder {
     encoder: Option<wgpu::CommandEncoder>,
     params: Vec<u8>,
-    dispatches: u64,
 }
 
 struct Kernel {
@@ -62,8 +61,6 @@ pub struct Gpu(pub(crate) Arc<GpuInner>);
 pub struct AdapterChoice {
     /// Case-insensitive substring of the adapter name (falls back to `WGPU_ADAPTER_NAME`).
     pub name: Option<String>,
-    /// Prefer a low-power adapter instead of the default high-performance one.
-    pub low_power: bool,
 }
 
 fn instance() -> wgpu::Instance {
@@ -103,11 +100,7 @@ impl Gpu {
                     })?
             }
             None => {
-                let power = if choice.low_power {
-                    wgpu::PowerPreference::LowPower
-                } else {
-                    wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance)
-                };
+                let power = wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance);
                 pollster::block_on(inst.request_adapter(&wgpu::RequestAdapterOptions {
                     power_preference: power,
                     ..Default::default()
@@ -154,7 +147,7 @@ impl Gpu {
             modules: Mutex::new(HashMap::new()),
             kernels: Mutex::new(HashMap::new()),
             pool: Mutex::new(HashMap::new()),
-            rec: Mutex::new(Recorder { encoder: None, params: Vec::new(), dispatches: 0 }),
+            rec: Mutex::new(Recorder { encoder: None, params: Vec::new() }),
             params,
             dummy,
             error,
@@ -192,16 +185,11 @@ impl Gpu {
         ((self.max_binding() / 4) / align * align) as usize
     }
 
-    /// Total number of dispatches recorded since the device was opened (for profiling).
-    pub fn dispatch_count(&self) -> u64 {
-        self.0.rec.lock().unwrap().dispatches
-    }
-
     /// Fails with `TooLarge` when `bytes` cannot be bound as one storage buffer.
     pub fn check_binding(&self, op: &'static str, what: &str, bytes: u64) -> Result<()> {
         let limit = self.max_binding();
         if bytes > limit {
-            return Err(Error::TooLarge { op, what: what.to_string(), bytes, limit });
+            return Err(Error::TooLarge { op, what: what.to_string(), size: bytes, limit, unit: "bytes" });
         }
         Ok(())
     }
@@ -217,9 +205,10 @@ impl Gpu {
         if y > max {
             return Err(Error::TooLarge {
                 op: "dispatch",
-                what: format!("{n} workgroups"),
-                bytes: n,
+                what: "a 1-D grid".into(),
+                size: n,
                 limit: max * max,
+                unit: "workgroups",
             });
         }
         Ok([max as u32, y as u32, 1])
@@ -233,9 +222,10 @@ impl Gpu {
         if size > self.0.limits.max_buffer_size {
             return Err(Error::TooLarge {
                 op: "alloc",
-                what: "buffer".into(),
-                bytes: size,
+                what: "a buffer".into(),
+                size,
                 limit: self.0.limits.max_buffer_size,
+                unit: "bytes",
             });
         }
         if let Some(b) = self.0.pool.lock().unwrap().get_mut(&(size, readback)).and_then(|v| v.pop()) {
@@ -258,11 +248,6 @@ impl Gpu {
 
     pub(crate) fn give_buffer(&self, buf: wgpu::Buffer, readback: bool) {
         self.0.pool.lock().unwrap().entry((buf.size(), readback)).or_default().push(buf);
-    }
-
-    /// Drop every pooled buffer (memory returns to the driver).
-    pub fn trim(&self) {
-        self.0.pool.lock().unwrap().clear();
     }
 
     /// Write host bytes into `buf`. Pending kernels are submitted first: `write_buffer` runs
@@ -406,8 +391,9 @@ impl Gpu {
                 return Err(Error::TooLarge {
                     op: shader,
                     what: format!("a tensor bound to {shader}::{entry}"),
-                    bytes: buf.size,
+                    size: buf.size,
                     limit: self.max_binding(),
+                    unit: "bytes",
                 });
             }
             entries.push(wgpu::BindGroupEntry {
@@ -424,7 +410,6 @@ impl Gpu {
             layout: &layout,
             entries: &entries,
         });
-        rec.dispatches += 1;
         let enc = self.encoder(&mut rec);
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes: None });
         pass.set_pipeline(&k.pipeline);

@@ -219,6 +219,10 @@ impl Layer {
 }
 
 fn he_normal(gpu: &Gpu, rng: &mut Rng, name: &str, shape: &[usize], fan_in: usize) -> Result<Param> {
+    let bytes = shape.iter().try_fold(4u64, |a, &d| a.checked_mul(d as u64)).unwrap_or(u64::MAX);
+    if bytes > gpu.limits().max_buffer_size {
+        return Err(crate::Error::TooLarge { op: "model", what: format!("{name} {shape:?}"), size: bytes, limit: gpu.limits().max_buffer_size, unit: "bytes" });
+    }
     let std = (2.0 / fan_in as f32).sqrt();
     let data: Vec<f32> = (0..shape.iter().product()).map(|_| std * rng.normal()).collect();
     Ok(Param::new(name, ParamKind::Weight, Tensor::from_f32(gpu, &data, shape)?))

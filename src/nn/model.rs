@@ -29,7 +29,7 @@ pub struct StudentConfig {
     pub act: ActKind,
     /// Initial [c0, c1, c2] of trainable polynomials.
     pub init: [f32; 3],
-    /// BatchNorm after every pooling layer.
+    /// BatchNorm after AlexNet's pooling layers or after SqueezeNet's feature convolutions.
     pub batchnorm: bool,
 }
 
@@ -124,6 +124,13 @@ impl Model {
         }
         if !(config.in_channels == 1 || config.in_channels == 3) {
             return Err(Error::Invalid(format!("input channels must be 1 or 3, got {}", config.in_channels)));
+        }
+        let c = &config;
+        if !(16..=4096).contains(&c.input) || !(c.width > 0.0 && c.width <= 8.0) || !(1..=65536).contains(&c.hidden) || c.conv1_pad > 10 || !(0.0..1.0).contains(&c.dropout) {
+            return Err(Error::Invalid(format!(
+                "model settings out of range: input {} (16..4096 px), width {} (0..8], hidden {} (1..65536), conv1 padding {} (0..10), dropout {} [0, 1)",
+                c.input, c.width, c.hidden, c.conv1_pad, c.dropout
+            )));
         }
         let mut rng = Rng::new(seed);
         let layers = match config.arch {
@@ -230,6 +237,15 @@ impl Model {
             .collect()
     }
 
+    /// Every polynomial activation at ratio 1 (the student as deployed under HE).
+    pub fn finish_transition(&mut self) {
+        for a in self.activations_mut() {
+            if a.coef.is_some() {
+                a.ratio = 1.0;
+            }
+        }
+    }
+
     pub fn param_count(&self) -> usize {
         self.params().iter().map(|p| p.value.numel()).sum()
     }
@@ -302,29 +318,33 @@ fn squeezenet(gpu: &Gpu, rng: &mut Rng, cfg: &ModelConfig) -> Result<Vec<Layer>>
     let w = |c| scaled(c, cfg.width);
     let pool = || Layer::MaxPool(Pool { kernel: 3, stride: 2, pad: 0, ceil: true });
     // (index, in, squeeze, expand) of each fire module, and where the pools sit
-    let (conv1, fires, pools): (Layer, Vec<(usize, usize, usize, usize)>, Vec<usize>) = if cfg.arch == Arch::Squeezenet10 {
+    let (conv1, fires, pools): (Conv, Vec<(usize, usize, usize, usize)>, Vec<usize>) = if cfg.arch == Arch::Squeezenet10 {
         (
-            Layer::Conv(Conv::new(gpu, rng, "features.0", cfg.in_channels, w(96), 7, 2, 0)?),
+            Conv::new(gpu, rng, "features.0", cfg.in_channels, w(96), 7, 2, 0)?,
             vec![(3, 96, 16, 64), (4, 128, 16, 64), (5, 128, 32, 128), (7, 256, 32, 128), (8, 256, 48, 192), (9, 384, 48, 192), (10, 384, 64, 256), (12, 512, 64, 256)],
             vec![2, 6, 11],
         )
     } else {
         (
-            Layer::Conv(Conv::new(gpu, rng, "features.0", cfg.in_channels, w(64), 3, 2, 0)?),
+            Conv::new(gpu, rng, "features.0", cfg.in_channels, w(64), 3, 2, 0)?,
             vec![(3, 64, 16, 64), (4, 128, 16, 64), (6, 128, 32, 128), (7, 256, 32, 128), (9, 256, 48, 192), (10, 384, 48, 192), (11, 384, 64, 256), (12, 512, 64, 256)],
             vec![2, 5, 8],
         )
     };
-    let mut layers = vec![conv1, Layer::Act(Activation::relu("features.1"))];
+    // channels actually produced so far (rounding of the width multiplier can make
+    // 2·w(e) differ from w(2e))
+    let mut ch = conv1.out_channels();
+    let mut layers = vec![Layer::Conv(conv1), Layer::Act(Activation::relu("features.1"))];
     let mut fires = fires.into_iter();
     for i in 2..=12 {
         if pools.contains(&i) {
             layers.push(pool());
-        } else if let Some((idx, cin, sq, e)) = fires.next() {
-            layers.push(fire(gpu, rng, &format!("features.{idx}"), w(cin), w(sq), w(e), w(e))?);
+        } else if let Some((idx, _, sq, e)) = fires.next() {
+            layers.push(fire(gpu, rng, &format!("features.{idx}"), ch, w(sq), w(e), w(e))?);
+            ch = 2 * w(e);
         }
     }
-    let mut head = Conv::new(gpu, rng, "classifier.1", w(512), cfg.classes, 1, 1, 0)?;
+    let mut head = Conv::new(gpu, rng, "classifier.1", ch, cfg.classes, 1, 1, 0)?;
     head.w = reinit_small(head.w, rng)?;
     layers.extend([
         Layer::Dropout(cfg.dropout),

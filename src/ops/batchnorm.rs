@@ -57,6 +57,9 @@ pub fn forward_train(
     momentum: f32,
 ) -> Result<(Tensor, Saved)> {
     let (n, c, hw) = dims(x, gamma)?;
+    if n * hw < 2 {
+        return Err(Error::shape("batchnorm", format!("training mode needs two or more values per channel, input {:?} has one; use a batch of 2 or more", x.shape())));
+    }
     beta.expect_shape("batchnorm", "bias", &[c])?;
     running_mean.expect_shape("batchnorm", "running mean", &[c])?;
     running_var.expect_shape("batchnorm", "running var", &[c])?;

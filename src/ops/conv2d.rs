@@ -27,16 +27,17 @@ pub fn geometry(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Result<Con
     Ok(ConvGeom { n: xs[0], c: xs[1], h: xs[2], w: xs[3], kh: ws[2], kw: ws[3], stride, pad, oh, ow })
 }
 
-/// Images per chunk so that a [nc*OH*OW, width] matrix fits the binding limit.
+/// Images per chunk so that a [nc*OH*OW (padded to 4), width] matrix fits the binding limit.
 fn chunk(x: &Tensor, g: &ConvGeom, width: usize) -> Result<usize> {
     let gpu = x.gpu();
     let limit = gpu.max_binding().min(CHUNK_BYTES);
     let per_image = (g.ohw() * width * 4) as u64;
+    let pad = (3 * width * 4) as u64; // pad4 of the row count adds up to 3 rows
     gpu.check_binding("conv2d", "the input", x.bytes())?;
-    if per_image > limit {
-        return Err(Error::TooLarge { op: "conv2d", what: "the unfolded input of one image".into(), bytes: per_image, limit });
+    if per_image + pad > limit {
+        return Err(Error::TooLarge { op: "conv2d", what: "the unfolded input of one image".into(), size: per_image + pad, limit, unit: "bytes" });
     }
-    Ok(((limit / per_image) as usize).clamp(1, g.n))
+    Ok((((limit - pad) / per_image) as usize).clamp(1, g.n))
 }
 
 /// y [N, Co, OH, OW] = conv(x, w) + b.

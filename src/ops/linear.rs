@@ -28,7 +28,7 @@ fn row_blocks(w: &Tensor, width: usize) -> Result<Vec<(usize, usize)>> {
     let (out, step) = (w.shape()[0], ((gpu.limits().min_storage_buffer_offset_alignment as usize) / 4).max(1));
     let rows = (gpu.chunk_elems() / width.max(1)) / step * step;
     if rows == 0 {
-        return Err(Error::TooLarge { op: "linear", what: format!("{step} weight rows of {width} values"), bytes: (step * width * 4) as u64, limit: gpu.max_binding() });
+        return Err(Error::TooLarge { op: "linear", what: format!("{step} weight rows of {width} values"), size: (step * width * 4) as u64, limit: gpu.max_binding(), unit: "bytes" });
     }
     Ok((0..out).step_by(rows).map(|o0| (o0, rows.min(out - o0))).collect())
 }

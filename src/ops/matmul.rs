@@ -72,7 +72,7 @@ pub fn matmul_into(
     let gy = m.div_ceil(64) as u64;
     let max = gpu.limits().max_compute_workgroups_per_dimension as u64;
     if gx > max || gy > max {
-        return Err(Error::TooLarge { op: OP, what: format!("a {m}x{n} output"), bytes: gx.max(gy), limit: max });
+        return Err(Error::TooLarge { op: OP, what: format!("a {m}x{n} output"), size: gx.max(gy), limit: max, unit: "workgroups per dimension" });
     }
     let bind = [(1, a.bind()), (2, b.bind()), (3, bias_buf), (4, c.bind())];
     gpu.dispatch("matmul", "main", &params, &bind, [gx as u32, gy as u32, 1])

@@ -32,7 +32,7 @@ pub(crate) fn grid_1d(gpu: &Gpu, n: usize) -> Result<[u32; 3]> {
 
 /// `usize` → `u32` for kernel parameters, failing (instead of wrapping) on huge sizes.
 pub(crate) fn u(op: &'static str, v: usize) -> Result<u32> {
-    u32::try_from(v).map_err(|_| Error::TooLarge { op, what: "an index".into(), bytes: v as u64, limit: u32::MAX as u64 })
+    u32::try_from(v).map_err(|_| Error::TooLarge { op, what: "an index".into(), size: v as u64, limit: u32::MAX as u64, unit: "elements" })
 }
 
 pub(crate) fn f(v: f32) -> u32 {

@@ -82,7 +82,7 @@ pub fn reduce_into(
     let params = [u(OP, outer)?, u(OP, c)?, u(OP, inner)?, u(OP, g)?, mode as u32, f(scale), u(OP, off)?];
     let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
     if c > max {
-        return Err(Error::TooLarge { op: OP, what: format!("{c} channels"), bytes: c as u64, limit: max as u64 });
+        return Err(Error::TooLarge { op: OP, what: "the channel count".into(), size: c as u64, limit: max as u64, unit: "channels" });
     }
     let bind = [
         (1, x.bind()),

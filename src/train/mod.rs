@@ -24,7 +24,8 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Hyper-parameters of one training run (defaults: the paper's recipe, see DESIGN.md).
+/// Hyper-parameters of one training run (defaults: the paper's recipe, see DESIGN.md, except
+/// the batch: 32 instead of 200, for small GPUs and lavapipe).
 #[derive(Clone, Debug, Serialize)]
 pub struct Recipe {
     pub epochs: usize,
@@ -88,7 +89,8 @@ pub struct Data {
 }
 
 impl Data {
-    /// Training order (shuffled, augmented when asked) or evaluation order.
+    /// Training order (shuffled, augmented when asked) or evaluation order. A training epoch
+    /// drops a last batch of a single image: batch norm needs two values per channel.
     fn loader(&self, ds: &Dataset, model: &Model, batch: usize, train: Option<(Option<Augment>, u64, u64)>) -> Loader {
         let (augment, seed, epoch) = train.unwrap_or((None, 0, 0));
         let cfg = LoaderCfg {
@@ -100,7 +102,7 @@ impl Data {
             norm: self.norm,
             seed,
             strict: self.strict,
-            drop_last: false,
+            drop_last: train.is_some() && ds.len() % batch == 1,
         };
         Loader::new(ds, cfg, epoch)
     }
@@ -185,6 +187,20 @@ pub fn train(model: &mut Model, teacher: Option<&Model>, data: &Data, recipe: &R
     if data.train.is_empty() || data.val.is_empty() {
         return Err(Error::Invalid("training needs non-empty train and validation sets".into()));
     }
+    if recipe.epochs == 0 {
+        return Err(Error::Invalid("training needs at least one epoch".into()));
+    }
+    // a student is only a candidate for "best" once every activation is fully polynomial
+    let n_act = model.activations().len();
+    let first_candidate = if model.config.student.is_some() { recipe.schedule.done_at(n_act) } else { 0 };
+    if first_candidate >= recipe.epochs {
+        return Err(Error::Invalid(format!(
+            "the {:?} schedule makes the last of {n_act} activations polynomial only in epoch {}; train for more than {} epochs",
+            recipe.schedule,
+            first_candidate + 1,
+            first_candidate
+        )));
+    }
     if data.train.classes != model.config.class_names {
         return Err(Error::Invalid(format!("the data's classes {:?} differ from the model's {:?}", data.train.classes, model.config.class_names)));
     }
@@ -201,7 +217,6 @@ pub fn train(model: &mut Model, teacher: Option<&Model>, data: &Data, recipe: &R
     let (mut plateau_best, mut bad_epochs) = (f64::INFINITY, 0usize);
     let mut history: (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) = Default::default();
     let start = Instant::now();
-    let n_act = model.activations().len();
     for epoch in 0..recipe.epochs {
         let ratios = if model.config.student.is_some() { recipe.schedule.ratios(n_act, epoch) } else { vec![] };
         for (a, r) in model.activations_mut().into_iter().zip(&ratios) {
@@ -230,17 +245,23 @@ pub fn train(model: &mut Model, teacher: Option<&Model>, data: &Data, recipe: &R
                 let pen = F::range_penalty(&mut tape, &input, recipe.range_r)?;
                 loss = F::add(&mut tape, &loss, &pen, 1.0, recipe.range_weight)?;
             }
+            let l = loss.value.to_f32()?[0];
+            if !l.is_finite() {
+                if !recipe.continue_with_nans {
+                    return Err(Error::Invalid(format!(
+                        "{phase}: the loss became {l} at epoch {} step {step}; lower --lr, clip gradients (--clip-value 1) \
+                         or pass --continue-with-nans. The best checkpoint so far is {}",
+                        epoch + 1,
+                        ckpt.display()
+                    )));
+                }
+                // skip the update: non-finite gradients would poison the weights and moments
+                step += 1;
+                bar.inc(b.n as u64);
+                continue;
+            }
             let grads = tape.backward(&loss)?;
             trainer.step(&model.params(), &grads)?;
-            let l = loss.value.to_f32()?[0];
-            if !l.is_finite() && !recipe.continue_with_nans {
-                return Err(Error::Invalid(format!(
-                    "{phase}: the loss became {l} at epoch {} step {step}; lower --lr, clip gradients (--clip-value 1) \
-                     or pass --continue-with-nans. The best checkpoint so far is {}",
-                    epoch + 1,
-                    ckpt.display()
-                )));
-            }
             conf.add_batch(&b.labels, &logits.value.to_f32()?, model.config.classes)?;
             loss_sum += l as f64 * b.n as f64;
             seen += b.n;
@@ -255,7 +276,8 @@ pub fn train(model: &mut Model, teacher: Option<&Model>, data: &Data, recipe: &R
         let train_secs = t0.elapsed().as_secs_f64();
         let val = evaluate(model, data, &data.val, recipe.batch)?;
         let train_loss = loss_sum / seen as f64;
-        let improved = val.summary.macro_f1 > best_f1 || (val.summary.macro_f1 == best_f1 && val.loss < best_loss);
+        let candidate = epoch >= first_candidate;
+        let improved = candidate && (val.summary.macro_f1 > best_f1 || (val.summary.macro_f1 == best_f1 && val.loss < best_loss));
         if improved {
             (best_f1, best_loss, best_epoch) = (val.summary.macro_f1, val.loss, epoch + 1);
             best_val = Some(val.summary.clone());
@@ -267,7 +289,10 @@ pub fn train(model: &mut Model, teacher: Option<&Model>, data: &Data, recipe: &R
         } else {
             bad_epochs += 1;
             if bad_epochs > recipe.plateau.1 {
-                trainer.lr = (trainer.lr * recipe.plateau.0).max(recipe.plateau.2);
+                // like ReduceLROnPlateau: every group's rate, never below the floor
+                let cut = |lr: f32| if lr > recipe.plateau.2 { (lr * recipe.plateau.0).max(recipe.plateau.2) } else { lr };
+                trainer.lr = cut(trainer.lr);
+                trainer.coef_lr = trainer.coef_lr.map(cut);
                 bad_epochs = 0;
             }
         }
@@ -298,19 +323,20 @@ pub fn train(model: &mut Model, teacher: Option<&Model>, data: &Data, recipe: &R
         history.3.push(val.summary.accuracy);
     }
     checkpoint::load_state(model, &ckpt, LoadMode::Strict)?;
-    for a in model.activations_mut() {
-        if a.coef.is_some() {
-            a.ratio = 1.0;
-        }
-    }
+    model.finish_transition();
     let test = evaluate(model, data, &data.test, recipe.batch)?;
-    plot::line_chart(&out.join(format!("{phase}_loss.png")), &format!("{phase} loss"), &[("train", &history.0), ("val", &history.1)])?;
-    plot::line_chart(&out.join(format!("{phase}_accuracy.png")), &format!("{phase} accuracy"), &[("train", &history.2), ("val", &history.3)])?;
     let mut conf = Confusion::new(&model.config.class_names);
     conf.counts = test.summary.confusion.clone();
-    plot::confusion_png(&out.join(format!("{phase}_confusion.png")), &format!("{phase} test confusion"), &conf)?;
+    let plots = [
+        plot::line_chart(&out.join(format!("{phase}_loss.png")), &format!("{phase} loss"), &[("train", &history.0), ("val", &history.1)]),
+        plot::line_chart(&out.join(format!("{phase}_accuracy.png")), &format!("{phase} accuracy"), &[("train", &history.2), ("val", &history.3)]),
+        plot::confusion_png(&out.join(format!("{phase}_confusion.png")), &format!("{phase} test confusion"), &conf),
+    ];
+    for e in plots.into_iter().filter_map(|r| r.err()) {
+        eprintln!("warning: a plot was not written: {e}");
+    }
     log.write(&json!({ "phase": phase, "test": test.summary, "test_loss": test.loss, "act_ranges": test.ranges, "best_epoch": best_epoch }))?;
-    let best_val = best_val.ok_or_else(|| Error::Invalid("no epoch was trained (epochs = 0)".into()))?;
+    let best_val = best_val.ok_or_else(|| Error::Invalid("no epoch produced a checkpoint".into()))?;
     Ok(RunResult { best_epoch, best_val, test, checkpoint: ckpt, seconds: start.elapsed().as_secs_f64() })
 }
 
