@@ -10,6 +10,7 @@ pub mod check;
 pub mod data;
 pub mod error;
 pub mod gpu;
+pub mod he;
 pub mod nn;
 pub mod ops;
 pub mod optim;

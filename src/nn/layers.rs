@@ -160,14 +160,16 @@ pub struct Ctx {
     pub seed: u32,
     /// When set, the input of every activation is kept here (range statistics, range loss).
     pub act_inputs: Option<Vec<(String, Var)>>,
+    /// When set, the output of every layer is kept here (largest intermediate value).
+    pub outputs: Option<Vec<Var>>,
 }
 
 impl Ctx {
     pub fn eval() -> Ctx {
-        Ctx { training: false, seed: 0, act_inputs: None }
+        Ctx { training: false, seed: 0, act_inputs: None, outputs: None }
     }
     pub fn train(seed: u32) -> Ctx {
-        Ctx { training: true, seed, act_inputs: None }
+        Ctx { training: true, seed, act_inputs: None, outputs: None }
     }
 }
 

@@ -150,6 +150,9 @@ impl Model {
         let mut h = x.clone();
         for (i, layer) in self.layers.iter().enumerate() {
             h = layer.forward(tape, &h, ctx, i)?;
+            if let Some(o) = ctx.outputs.as_mut() {
+                o.push(h.clone());
+            }
         }
         Ok(h)
     }

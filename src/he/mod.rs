@@ -1,0 +1,225 @@
+//! HE deployment analysis (`heft he-report`): which layers CKKS can evaluate, the
+//! multiplicative depth each costs, and CKKS parameters for 128-bit security.
+//!
+//! Level accounting (plaintext weights, ciphertext activations):
+//! - convolution / linear: 1 level (ciphertext × plaintext, then rescale);
+//! - polynomial activation c0 + c1·x + c2·x²: 1 level. x² is one ciphertext multiplication;
+//!   c2 and c0 fold into the next linear layer (x² + (c1/c2)·x scaled by c2 there, c0 into its
+//!   bias), and (c1/c2)·x is a plaintext-scalar product computed beside x², not after it.
+//!   Without that folding it costs 2 levels (c2·x² needs a second rescale);
+//! - average pooling: 0 levels (rotations and additions; the 1/k² factor folds into the next
+//!   linear layer);
+//! - batch norm: 0 levels (a per-channel affine map, folded into the adjacent convolution);
+//! - dropout, flatten: 0 (identity / reshape at inference).
+//! ReLU, max pooling and a ReLU→polynomial blend that is not finished are not HE-friendly.
+
+use crate::nn::layers::{Activation, Layer};
+use crate::nn::model::Model;
+use crate::ops::avgpool::AvgPool;
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LayerCost {
+    pub name: String,
+    pub kind: String,
+    /// Levels this layer consumes.
+    pub levels: usize,
+    /// Levels consumed from the input up to and including this layer.
+    pub depth: usize,
+    /// None when CKKS can evaluate the layer; else why not.
+    pub problem: Option<String>,
+}
+
+fn act_cost(a: &Activation) -> (usize, Option<String>) {
+    match &a.coef {
+        Some(_) if a.ratio >= 1.0 => (1, None),
+        Some(_) => (1, Some(format!("{} still blends in ReLU (ratio {})", a.name, a.ratio))),
+        None => (0, Some(format!("{} is a ReLU", a.name))),
+    }
+}
+
+/// Per-layer levels and cumulative depth, in forward order (a fire module counts its
+/// squeeze branch plus the deeper of its two expand branches).
+pub fn depth(model: &Model) -> Vec<LayerCost> {
+    let mut out = Vec::new();
+    let mut depth = 0;
+    for (i, layer) in model.layers.iter().enumerate() {
+        // unnamed layers (pooling, flatten, dropout) are labelled by their position
+        let name = |n: &str| if n.is_empty() { format!("#{i}") } else { n.to_string() };
+        let (name, kind, levels, problem) = match layer {
+            Layer::Conv(c) => (name(&c.name), "Conv".to_string(), 1, None),
+            Layer::Linear(l) => (name(&l.name), "Linear".into(), 1, None),
+            Layer::Act(a) => {
+                let (l, p) = act_cost(a);
+                (name(&a.name), format!("{:?}", a.kind), l, p)
+            }
+            Layer::MaxPool(_) => (name(""), "MaxPool".into(), 0, Some("max pooling is not polynomial".into())),
+            Layer::AvgPool(AvgPool::Window(_)) => (name(""), "AvgPool".into(), 0, None),
+            Layer::AvgPool(AvgPool::Adaptive(..)) => (name(""), "AdaptiveAvgPool".into(), 0, None),
+            Layer::BatchNorm(b) => (name(&b.name), "BatchNorm (folded)".into(), 0, None),
+            Layer::Dropout(_) => (name(""), "Dropout".into(), 0, None),
+            Layer::Flatten => (name(""), "Flatten".into(), 0, None),
+            Layer::Fire(f) => {
+                let acts = [&f.squeeze_act, &f.expand1_act, &f.expand3_act];
+                let problem = acts.iter().find_map(|a| act_cost(a).1);
+                let cost = |a: &Activation| 1 + act_cost(a).0;
+                let levels = cost(&f.squeeze_act) + cost(&f.expand1_act).max(cost(&f.expand3_act));
+                (f.squeeze.name.trim_end_matches(".squeeze").to_string(), "Fire".into(), levels, problem)
+            }
+        };
+        depth += levels;
+        out.push(LayerCost { name, kind, levels, depth, problem });
+    }
+    out
+}
+
+/// Largest log2(Q·P) for 128-bit classical security with a ternary secret, by ring dimension
+/// (Homomorphic Encryption Standard, ia.cr/2019/939; 65536 and 131072 as OpenFHE extends it).
+pub const HE_STD_128: [(usize, u32); 8] =
+    [(1024, 27), (2048, 54), (4096, 109), (8192, 218), (16384, 438), (32768, 881), (65536, 1747), (131072, 3523)];
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Ckks {
+    pub ring_dim: usize,
+    pub slots: usize,
+    pub scale_bits: u32,
+    pub first_prime_bits: u32,
+    pub special_prime_bits: u32,
+    /// Rescaling primes, one per level.
+    pub levels: usize,
+    pub total_bits: u32,
+    pub max_total_bits: u32,
+    pub reasons: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// CKKS parameters for `depth` levels with values up to `max_abs` (None: unknown, assume 2^10).
+/// The scale is the largest of 40, 35, 30, 25 bits that fits the ring dimension the depth needs.
+pub fn recommend(depth: usize, max_abs: Option<f64>) -> Ckks {
+    let int_bits = max_abs.map_or(10, |m| (m.max(1.0).log2().ceil() as u32) + 1);
+    let mut warnings = Vec::new();
+    for scale in [40u32, 35, 30, 25] {
+        let first = (scale + int_bits).min(60);
+        let special = 60;
+        let total = first + depth as u32 * scale + special;
+        if let Some(&(n, bound)) = HE_STD_128.iter().find(|(_, b)| *b >= total) {
+            if scale + int_bits > 60 {
+                warnings.push(format!("values up to {:.3e} need {} integer bits: above a 60-bit first prime; rescale the inputs or add range-awareness training", max_abs.unwrap_or(0.0), int_bits));
+            }
+            if int_bits + 10 > scale {
+                warnings.push(format!("values up to 2^{int_bits} leave fewer than 10 bits of precision at a 2^{scale} scale"));
+            }
+            return Ckks {
+                ring_dim: n,
+                slots: n / 2,
+                scale_bits: scale,
+                first_prime_bits: first,
+                special_prime_bits: special,
+                levels: depth,
+                total_bits: total,
+                max_total_bits: bound,
+                reasons: vec![
+                    format!("scale 2^{scale}: the largest of 40/35/30/25 bits whose modulus fits a 128-bit-secure ring"),
+                    format!("first prime {first} bits = scale + {int_bits} bits for the integer part of the largest value"),
+                    format!("{depth} rescaling primes of {scale} bits, one per level"),
+                    format!("special (key-switching) prime {special} bits"),
+                    format!("log2(QP) = {first} + {depth}·{scale} + {special} = {total} ≤ {bound}, the 128-bit bound for N = {n}"),
+                ],
+                warnings,
+            };
+        }
+    }
+    let (n, bound) = HE_STD_128[HE_STD_128.len() - 1];
+    Ckks {
+        ring_dim: n,
+        slots: n / 2,
+        scale_bits: 25,
+        first_prime_bits: 60,
+        special_prime_bits: 60,
+        levels: depth,
+        total_bits: 60 + depth as u32 * 25 + 60,
+        max_total_bits: bound,
+        reasons: vec![],
+        warnings: vec![format!("depth {depth} does not fit any 128-bit-secure ring dimension up to {n}: bootstrapping or a shallower student is needed")],
+    }
+}
+
+/// Observed input range of one activation over the data.
+#[derive(Clone, Debug, Serialize)]
+pub struct ActStats {
+    pub name: String,
+    pub min: f32,
+    pub max: f32,
+    /// 99.9th percentile of |x|.
+    pub p999_abs: f32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DataStats {
+    pub images: usize,
+    pub acts: Vec<ActStats>,
+    /// Largest |value| of any layer output (fire modules: their concatenated output) and of
+    /// any activation input.
+    pub max_abs: f32,
+}
+
+/// Run `model` (eval mode) over up to `max_batches` batches of `ds` and collect activation input
+/// ranges and the largest intermediate value.
+pub fn observe(
+    model: &Model,
+    ds: &crate::data::Dataset,
+    norm: crate::data::image::Normalize,
+    batch: usize,
+    max_batches: usize,
+) -> crate::Result<DataStats> {
+    use crate::data::loader::{Loader, LoaderCfg};
+    use crate::nn::layers::Ctx;
+    use crate::tape::{Tape, Var};
+    let gpu = model.params()[0].value.gpu().clone();
+    let cfg = LoaderCfg {
+        size: model.config.input,
+        channels: model.config.in_channels,
+        batch,
+        shuffle: false,
+        augment: None,
+        norm,
+        seed: 0,
+        strict: false,
+        drop_last: false,
+    };
+    let mut values: Vec<(String, Vec<f32>)> = Vec::new();
+    let (mut images, mut max_abs) = (0usize, 0.0f32);
+    for b in Loader::new(ds, cfg, 0).take(max_batches.max(1)) {
+        let b = b?;
+        let x = crate::Tensor::from_f32(&gpu, &b.x, &[b.n, model.config.in_channels, model.config.input, model.config.input])?;
+        let mut ctx = Ctx { act_inputs: Some(Vec::new()), outputs: Some(Vec::new()), ..Ctx::eval() };
+        model.forward(&mut Tape::no_grad(), &Var::constant(x), &mut ctx)?;
+        for v in ctx.outputs.unwrap_or_default() {
+            let mm = crate::ops::range::minmax(&v.value)?.to_f32()?;
+            max_abs = max_abs.max(mm[0].abs()).max(mm[1].abs());
+        }
+        for (i, (name, v)) in ctx.act_inputs.unwrap_or_default().into_iter().enumerate() {
+            let data = v.value.to_f32()?;
+            match values.get_mut(i) {
+                Some((_, all)) => all.extend(data),
+                None => values.push((name, data)),
+            }
+        }
+        images += b.n;
+    }
+    if images == 0 {
+        return Err(crate::Error::Invalid("no image of the dataset could be read".into()));
+    }
+    let acts = values
+        .into_iter()
+        .map(|(name, v)| {
+            let (min, max) = v.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+            let mut abs: Vec<f32> = v.iter().map(|x| x.abs()).collect();
+            abs.sort_by(|a, b| a.total_cmp(b));
+            let p999_abs = abs[((abs.len() as f64 * 0.999) as usize).min(abs.len() - 1)];
+            max_abs = max_abs.max(min.abs()).max(max.abs());
+            ActStats { name, min, max, p999_abs }
+        })
+        .collect();
+    Ok(DataStats { images, acts, max_abs })
+}

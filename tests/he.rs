@@ -1,0 +1,79 @@
+//! HE analysis: multiplicative depth against a hand count, HE-unfriendly layers named, CKKS
+//! parameters within the 128-bit bound, and observed ranges over data.
+
+mod common;
+
+use common::*;
+use heft::he;
+use heft::nn::convert::to_student;
+use heft::nn::layers::ActKind;
+use heft::nn::model::{Arch, Model, ModelConfig, StudentConfig};
+
+fn student(arch: Arch) -> Model {
+    let cfg = ModelConfig { width: 0.125, hidden: 32, ..ModelConfig::new(arch, vec!["a".into(), "b".into()], 1, 64) };
+    let t = Model::teacher(&gpu(), cfg, 0).unwrap();
+    to_student(&t, &StudentConfig { act: ActKind::Poly, init: [0.0, 0.5, 0.05], batchnorm: true }).unwrap()
+}
+
+#[test]
+fn depth_matches_a_hand_count() {
+    // AlexNet: 5 convolutions + 3 linear layers + 7 activations, pooling and BN free
+    let costs = he::depth(&student(Arch::Alexnet));
+    assert_eq!(costs.last().unwrap().depth, 5 + 3 + 7);
+    assert!(costs.iter().all(|c| c.problem.is_none()));
+    // SqueezeNet 1.1: conv1 + act (2), 8 fire modules of squeeze conv + act + expand conv + act
+    // (4 each, the two expand branches in parallel), classifier conv + act (2), global pool 0
+    let costs = he::depth(&student(Arch::Squeezenet11));
+    assert_eq!(costs.last().unwrap().depth, 2 + 8 * 4 + 2);
+    let fire = costs.iter().find(|c| c.name == "features.3").unwrap();
+    assert_eq!((fire.kind.as_str(), fire.levels), ("Fire", 4));
+}
+
+#[test]
+fn relu_and_max_pooling_are_named() {
+    let cfg = ModelConfig { width: 0.125, hidden: 32, ..ModelConfig::new(Arch::Alexnet, vec!["a".into(), "b".into()], 1, 64) };
+    let teacher = Model::teacher(&gpu(), cfg, 0).unwrap();
+    let problems: Vec<String> = he::depth(&teacher).into_iter().filter_map(|c| c.problem).collect();
+    assert_eq!(problems.iter().filter(|p| p.contains("is a ReLU")).count(), 7);
+    assert_eq!(problems.iter().filter(|p| p.contains("max pooling")).count(), 3);
+    assert!(problems.iter().any(|p| p.contains("features.1")));
+    // an unfinished ReLU→polynomial blend is not HE-friendly either
+    let mut s = student(Arch::Alexnet);
+    s.activations_mut()[2].ratio = 0.5;
+    let problems: Vec<String> = he::depth(&s).into_iter().filter_map(|c| c.problem).collect();
+    assert_eq!(problems, vec!["features.7 still blends in ReLU (ratio 0.5)".to_string()]);
+}
+
+#[test]
+fn ckks_parameters_fit_the_128_bit_bound() {
+    for (depth, max_abs, ring) in [(15, None, 32768), (36, None, 65536), (15, Some(25.0), 32768), (4, Some(3.0), 16384)] {
+        let p = he::recommend(depth, max_abs);
+        assert_eq!(p.ring_dim, ring, "depth {depth}");
+        assert!(p.total_bits <= p.max_total_bits);
+        assert_eq!(p.total_bits, p.first_prime_bits + depth as u32 * p.scale_bits + p.special_prime_bits);
+        assert!(p.first_prime_bits >= p.scale_bits + 1);
+        let bound = he::HE_STD_128.iter().find(|(n, _)| *n == ring).unwrap().1;
+        assert_eq!(p.max_total_bits, bound);
+    }
+    // values of 2^40 cannot keep precision at any scale
+    assert!(!he::recommend(10, Some(1e12)).warnings.is_empty());
+    // too deep for any ring: says so
+    assert!(he::recommend(200, None).warnings[0].contains("bootstrapping"));
+}
+
+#[test]
+fn observed_ranges_cover_every_activation() {
+    let dir = std::env::temp_dir().join(format!("heft-he-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    heft::data::synth::generate(&dir, 2, 64, (2, 2, 3), 1, 1.0).unwrap();
+    let ds = heft::data::Dataset::folder(&dir.join("test")).unwrap();
+    let m = student(Arch::Alexnet);
+    let s = he::observe(&m, &ds, heft::data::image::Normalize::default(), 4, 2).unwrap();
+    assert_eq!(s.images, 6);
+    assert_eq!(s.acts.len(), 7);
+    for a in &s.acts {
+        assert!(a.min <= a.max && a.p999_abs <= a.max.abs().max(a.min.abs()), "{a:?}");
+        assert!(s.max_abs >= a.max.abs().max(a.min.abs()));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
