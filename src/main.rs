@@ -325,11 +325,13 @@ fn out_dir(given: &Option<PathBuf>, phase: &str) -> PathBuf {
     given.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{phase}-{}", timestamp())))
 }
 
-/// Refuse to replace an existing checkpoint unless asked to.
+/// Refuse to replace an existing checkpoint or metrics log unless asked to.
 fn guard(out: &Path, phase: &str, overwrite: bool) -> Result<()> {
-    let ckpt = out.join(format!("{phase}.safetensors"));
-    if ckpt.exists() && !overwrite {
-        return Err(Error::Invalid(format!("{} already exists; choose another --out or pass --overwrite", ckpt.display())));
+    for file in [format!("{phase}.safetensors"), format!("{phase}_metrics.jsonl")] {
+        let path = out.join(file);
+        if path.exists() && !overwrite {
+            return Err(Error::Invalid(format!("{} already exists; choose another --out or pass --overwrite", path.display())));
+        }
     }
     Ok(())
 }

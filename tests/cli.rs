@@ -53,6 +53,10 @@ fn existing_runs_are_not_overwritten() {
     assert_clean_error(&["train-teacher", "--data", &d, "--out", &d], "already exists");
     assert_clean_error(&["demo", "--out", &d], "already holds a run");
     assert_eq!(std::fs::read(dir.join("teacher.safetensors")).unwrap(), b"precious");
+    // a metrics log without a checkpoint (a run that stopped early) is kept too
+    std::fs::write(dir.join("student_metrics.jsonl"), b"{}\n").unwrap();
+    assert_clean_error(&["train-student", "--teacher", &format!("{d}/teacher.safetensors"), "--data", &d, "--out", &d], "student_metrics.jsonl already exists");
+    assert_eq!(std::fs::read(dir.join("student_metrics.jsonl")).unwrap(), b"{}\n");
     // synth refuses a folder with other files in it
     std::fs::write(dir.join("notes.txt"), b"mine").unwrap();
     let (code, _, err) = heft(&["synth", "--out", &d]);

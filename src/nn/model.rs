@@ -83,16 +83,17 @@ fn scaled(c: usize, width: f32) -> usize {
 pub fn out_shape(layer: &Layer, s: &[usize]) -> Result<Vec<usize>> {
     const OP: &str = "model";
     let spatial = |f: &dyn Fn(usize) -> Result<usize>| -> Result<Vec<usize>> { Ok(vec![s[0], s[1], f(s[2])?, f(s[3])?]) };
-    Ok(match layer {
-        Layer::Conv(c) => {
-            let ws = c.w.value.shape();
-            if s.len() != 4 || s[1] != ws[1] {
-                return Err(Error::shape(OP, format!("{} expects {} channels, gets {s:?}", c.name, ws[1])));
-            }
-            let mut o = spatial(&|n| crate::ops::out_size(OP, n, ws[2], c.stride, c.pad))?;
-            o[1] = ws[0];
-            o
+    let conv = |c: &Conv| -> Result<Vec<usize>> {
+        let ws = c.w.value.shape();
+        if s.len() != 4 || s[1] != ws[1] {
+            return Err(Error::shape(OP, format!("{} expects {} channels, gets {s:?}", c.name, ws[1])));
         }
+        let mut o = spatial(&|n| crate::ops::out_size(OP, n, ws[2], c.stride, c.pad))?;
+        o[1] = ws[0];
+        Ok(o)
+    };
+    Ok(match layer {
+        Layer::Conv(c) => conv(c)?,
         Layer::Linear(l) => {
             let ws = l.w.value.shape();
             if s.len() != 2 || s[1] != ws[1] {
@@ -104,16 +105,11 @@ pub fn out_shape(layer: &Layer, s: &[usize]) -> Result<Vec<usize>> {
         Layer::AvgPool(AvgPool::Adaptive(h, w)) => vec![s[0], s[1], *h, *w],
         Layer::Flatten => vec![s[0], s[1..].iter().product()],
         Layer::Fire(f) => {
-            let sq = out_shape(&Layer::Conv(clone_conv_shape(&f.squeeze)), s)?;
+            let sq = conv(&f.squeeze)?;
             vec![sq[0], f.expand1.out_channels() + f.expand3.out_channels(), sq[2], sq[3]]
         }
         Layer::Act(_) | Layer::BatchNorm(_) | Layer::Dropout(_) => s.to_vec(),
     })
-}
-
-/// A weightless stand-in with the conv's geometry (shape inference only).
-fn clone_conv_shape(c: &Conv) -> Conv {
-    Conv { name: c.name.clone(), w: Param::new("", c.w.kind, c.w.value.clone()), b: None, stride: c.stride, pad: c.pad }
 }
 
 impl Model {
