@@ -140,6 +140,20 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Write the student as ONNX (Conv, Gemm, Mul, Add, AveragePool, Flatten, Concat; batch norm
+    /// folded, polynomials as Mul/Add) for an HE runtime.
+    Export {
+        /// The student checkpoint.
+        model: PathBuf,
+        #[arg(long)]
+        onnx: PathBuf,
+        /// Also write <onnx>.sample.safetensors: N test images of --data and heft's logits for
+        /// them (tools/he/check_onnx.py compares an ONNX runtime against it).
+        #[arg(long, default_value_t = 0)]
+        samples: usize,
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// List the GPU adapters wgpu can see.
     Adapters,
     /// GFLOP/s of the GEMM (1024³) and of conv2d forward/backward at AlexNet's conv1–conv5 shapes.
@@ -641,6 +655,23 @@ fn run(cli: Cli) -> Result<()> {
                 if !problems.is_empty() {
                     println!("NOT HE-friendly: {}", problems.iter().map(|p| p.as_str()).collect::<Vec<_>>().join("; "));
                 }
+            }
+        }
+        Cmd::Export { ref model, ref onnx, samples, ref data } => {
+            let gpu = gpu(&cli.adapter)?;
+            let m = checkpoint::load(&gpu, model)?;
+            let (bytes, ops) = heft::he::onnx::export(&m)?;
+            if onnx.exists() {
+                return Err(Error::Invalid(format!("{} already exists; choose another path", onnx.display())));
+            }
+            std::fs::write(onnx, &bytes).map_err(|err| Error::Io { path: onnx.display().to_string(), err })?;
+            println!("wrote {} ({} bytes; operators: {})", onnx.display(), bytes.len(), ops.join(", "));
+            if samples > 0 {
+                let root = data.as_ref().ok_or_else(|| Error::Invalid("--samples needs --data".into()))?;
+                let d = load_data(&DataArgs { data: root.clone(), format: Format::Folder, images: None, strict: false, seed: 123 })?;
+                let path = PathBuf::from(format!("{}.sample.safetensors", onnx.display()));
+                let n = heft::he::onnx::write_sample(&m, &d.test, d.norm, samples, &path)?;
+                println!("wrote {} ({n} test images and heft's logits)", path.display());
             }
         }
         Cmd::Adapters => {

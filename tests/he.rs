@@ -77,3 +77,25 @@ fn observed_ranges_cover_every_activation() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn onnx_export_uses_only_he_friendly_operators() {
+    let allowed = ["Conv", "Gemm", "Mul", "Add", "AveragePool", "Flatten", "Concat"];
+    for arch in [Arch::Alexnet, Arch::Squeezenet11] {
+        let (bytes, ops) = he::onnx::export(&student(arch)).unwrap();
+        assert!(bytes.len() > 1000);
+        assert!(ops.iter().all(|o| allowed.contains(&o.as_str())), "{arch:?}: {ops:?}");
+        assert!(ops.contains(&"Mul".to_string()) && ops.contains(&"AveragePool".to_string()));
+        assert_eq!(ops.contains(&"Concat".to_string()), arch != Arch::Alexnet);
+        // batch norm is folded away, the polynomial coefficients are in the file
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("BatchNormalization") && text.contains("features.1.c2"));
+    }
+    // the teacher, or an unfinished blend, cannot be exported
+    let cfg = ModelConfig { width: 0.125, hidden: 32, ..ModelConfig::new(Arch::Alexnet, vec!["a".into(), "b".into()], 1, 64) };
+    let e = he::onnx::export(&Model::teacher(&gpu(), cfg, 0).unwrap()).err().unwrap().to_string();
+    assert!(e.contains("ReLU") || e.contains("max pooling"), "{e}");
+    let mut s = student(Arch::Alexnet);
+    s.activations_mut()[0].ratio = 0.5;
+    assert!(he::onnx::export(&s).err().unwrap().to_string().contains("still blends"));
+}

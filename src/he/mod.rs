@@ -13,6 +13,8 @@
 //! - dropout, flatten: 0 (identity / reshape at inference).
 //! ReLU, max pooling and a ReLU→polynomial blend that is not finished are not HE-friendly.
 
+pub mod onnx;
+
 use crate::nn::layers::{Activation, Layer};
 use crate::nn::model::Model;
 use crate::ops::avgpool::AvgPool;
