@@ -7,7 +7,8 @@
 // Shapes:  forward:  x [N, C, H, W] -> y [N, C, OH, OW]
 //          backward: dy [N, C, OH, OW] -> dx [N, C, H, W]; each input gathers from the windows
 //                    that contain it (no atomics).
-// adaptive != 0 selects adaptive windows (KH, KW, stride, pad ignored). planes = N*C.
+// adaptive != 0 selects adaptive windows (KH, KW, stride, pad ignored). planes = N*C, or a chunk
+// of them when a tensor is over the storage-binding limit.
 // One thread per output (forward) / input (backward) element; 1-D grid split over x/y.
 
 struct Params {

@@ -9,8 +9,9 @@
 //   eval_stats: invstd = 1/sqrt(running_var + eps)
 //   apply:    xhat = (x - mean[c]) * invstd[c];  y = gamma[c]*xhat + beta[c]
 //   backward: dx = gamma*invstd/count * (count*dy - sdy - xhat*sdyx)        (training mode)
-// count = N*HW. stats/eval_stats: one thread per channel; apply/backward: one per element,
-// 1-D grid split over x/y (256 threads a workgroup).
+// count = N*HW; n = the number of elements this dispatch covers (all N*C*HW, or a chunk of whole
+// images when a tensor is over the storage-binding limit). stats/eval_stats: one thread per
+// channel; apply/backward: one per element, 1-D grid split over x/y (256 threads a workgroup).
 
 struct Params { n: u32, C: u32, HW: u32, eps: f32, momentum: f32, count: f32 }
 

@@ -3,6 +3,7 @@
 //
 // Shapes:  src [N, CS, HW],  dst [N, CD, HW]
 //          dst[(n*CD + d0 + c)*HW + s] = src[(n*CS + s0 + c)*HW + s]   for c < CN
+// N is the batch, or a chunk of its images when a tensor is over the storage-binding limit.
 // One thread per copied element; 1-D grid split over x/y (256 threads a workgroup).
 
 struct Params { N: u32, HW: u32, CS: u32, s0: u32, CD: u32, d0: u32, CN: u32 }

@@ -4,8 +4,9 @@
 // Shapes:  forward:  x [N, C, H, W] -> y [N, C, OH, OW], idx [N, C, OH, OW] (u32, ih*W + iw)
 //          backward: dy [N, C, OH, OW], idx -> dx [N, C, H, W]; each input gathers the dy of
 //                    every window whose arg-max it is (no atomics).
-// planes = N*C. One thread per output (forward) / input (backward) element; 1-D grid split
-// over x/y (256 threads a workgroup).
+// planes = N*C, or a chunk of them when a tensor is over the storage-binding limit.
+// One thread per output (forward) / input (backward) element; 1-D grid split over x/y
+// (256 threads a workgroup).
 
 struct Params {
     planes: u32, H: u32, W: u32, OH: u32, OW: u32, KH: u32, KW: u32, stride: u32, pad: u32,

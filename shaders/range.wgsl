@@ -3,7 +3,7 @@
 // overflow the scale):  loss = max(max(x) - R, -R - min(x), 0)   (IBM's L1 hinge, per layer).
 // The extremes come from `reduce` (modes max and min).
 //
-// Shapes:  mm [2] = (max x, min x);  loss [1];  g [1] upstream gradient;  x, dx [n]
+// Shapes:  mm [2] = (max x, min x);  loss [1];  g [1] upstream gradient;  x, dx [n] (the whole tensor, or a chunk of it over the binding limit)
 //   forward:  loss[0] from mm                                           (one thread)
 //   backward: only the larger of the two terms is active (the max term on a tie); its
 //             gradient goes to every element equal to that extreme:

@@ -21,3 +21,5 @@ mod misc;
 mod loss;
 #[path = "kernels/optim.rs"]
 mod optim;
+#[path = "kernels/limits.rs"]
+mod limits;

@@ -2,7 +2,7 @@
 //! count_include_pad=True) and adaptive average pooling (output size given).
 
 use super::maxpool::{pool_shape, Pool};
-use super::{grid_1d, u};
+use super::{grid_1d, item_chunks, u};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 
@@ -47,12 +47,18 @@ fn params(xs: &[usize], os: &[usize], kind: AvgPool) -> Result<[u32; 10]> {
     ])
 }
 
+/// Planes are pooled in chunks when a tensor is over the binding limit.
 pub fn forward(x: &Tensor, kind: AvgPool) -> Result<Tensor> {
     let os = out_shape(x, kind)?;
     let gpu = x.gpu();
     let y = Tensor::empty(gpu, &os, DType::F32)?;
-    let p = params(x.shape(), &os, kind)?;
-    gpu.dispatch("avgpool", "forward", &p, &[(1, x.bind()), (2, y.bind())], grid_1d(gpu, y.numel())?)?;
+    let s = x.shape();
+    let (hw, ohw) = (s[2] * s[3], os[2] * os[3]);
+    for (p0, np) in item_chunks(gpu, "avgpool", s[0] * s[1], &[hw, ohw])? {
+        let (xv, yv) = (x.view(p0 * hw, &[np * hw])?, y.view(p0 * ohw, &[np * ohw])?);
+        let p = params(&[np, 1, s[2], s[3]], &os, kind)?;
+        gpu.dispatch("avgpool", "forward", &p, &[(1, xv.bind()), (2, yv.bind())], grid_1d(gpu, np * ohw)?)?;
+    }
     Ok(y)
 }
 
@@ -60,7 +66,12 @@ pub fn backward(x_shape: &[usize], dy: &Tensor, kind: AvgPool) -> Result<Tensor>
     let gpu = dy.gpu();
     dy.expect_rank("avgpool backward", "dy", 4)?;
     let dx = Tensor::empty(gpu, x_shape, DType::F32)?;
-    let p = params(x_shape, dy.shape(), kind)?;
-    gpu.dispatch("avgpool", "backward", &p, &[(1, dy.bind()), (2, dx.bind())], grid_1d(gpu, dx.numel())?)?;
+    let os = dy.shape();
+    let (hw, ohw) = (x_shape[2] * x_shape[3], os[2] * os[3]);
+    for (p0, np) in item_chunks(gpu, "avgpool", os[0] * os[1], &[hw, ohw])? {
+        let (dyv, dxv) = (dy.view(p0 * ohw, &[np * ohw])?, dx.view(p0 * hw, &[np * hw])?);
+        let p = params(&[np, 1, x_shape[2], x_shape[3]], os, kind)?;
+        gpu.dispatch("avgpool", "backward", &p, &[(1, dyv.bind()), (2, dxv.bind())], grid_1d(gpu, np * hw)?)?;
+    }
     Ok(dx)
 }

@@ -2,7 +2,7 @@
 //! averages updated in place) and eval mode (running statistics), and its backward.
 
 use super::reduce::{channel_sums, reduce_into, Mode};
-use super::{f, grid_1d, u};
+use super::{f, grid_1d, item_chunks, u};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 
@@ -24,24 +24,30 @@ fn dims(x: &Tensor, gamma: &Tensor) -> Result<(usize, usize, usize)> {
     Ok((n, c, hw))
 }
 
-fn params(n: usize, c: usize, hw: usize, eps: f32, momentum: f32) -> Result<[u32; 6]> {
-    Ok([u("batchnorm", n * c * hw)?, u("batchnorm", c)?, u("batchnorm", hw)?, f(eps), f(momentum), f((n * hw) as f32)])
+/// `m` images of a batch of `n` (apply and backward run per chunk of images over the binding limit).
+fn params(m: usize, n: usize, c: usize, hw: usize, eps: f32, momentum: f32) -> Result<[u32; 6]> {
+    Ok([u("batchnorm", m * c * hw)?, u("batchnorm", c)?, u("batchnorm", hw)?, f(eps), f(momentum), f((n * hw) as f32)])
 }
 
-fn apply(x: &Tensor, gamma: &Tensor, beta: &Tensor, mean: &Tensor, invstd: &Tensor, p: &[u32]) -> Result<(Tensor, Tensor)> {
+fn apply(x: &Tensor, gamma: &Tensor, beta: &Tensor, mean: &Tensor, invstd: &Tensor, eps: f32) -> Result<(Tensor, Tensor)> {
+    let (n, c, hw) = dims(x, gamma)?;
     let gpu = x.gpu();
     let y = Tensor::empty(gpu, x.shape(), DType::F32)?;
     let xhat = Tensor::empty(gpu, x.shape(), DType::F32)?;
-    let bind = [
-        (1, x.bind()),
-        (2, gamma.bind()),
-        (3, beta.bind()),
-        (4, mean.bind()),
-        (6, invstd.bind()),
-        (9, y.bind()),
-        (10, xhat.bind()),
-    ];
-    gpu.dispatch("batchnorm", "apply", p, &bind, grid_1d(gpu, x.numel())?)?;
+    let per = c * hw;
+    for (n0, m) in item_chunks(gpu, "batchnorm", n, &[per])? {
+        let (xv, yv, hv) = (x.view(n0 * per, &[m * per])?, y.view(n0 * per, &[m * per])?, xhat.view(n0 * per, &[m * per])?);
+        let bind = [
+            (1, xv.bind()),
+            (2, gamma.bind()),
+            (3, beta.bind()),
+            (4, mean.bind()),
+            (6, invstd.bind()),
+            (9, yv.bind()),
+            (10, hv.bind()),
+        ];
+        gpu.dispatch("batchnorm", "apply", &params(m, n, c, hw, eps, 0.0)?, &bind, grid_1d(gpu, m * per)?)?;
+    }
     Ok((y, xhat))
 }
 
@@ -69,7 +75,7 @@ pub fn forward_train(
     let var = Tensor::empty(gpu, &[c], DType::F32)?;
     reduce_into(x, None, Some(&mean), (n, c, hw), Mode::CenteredSq, 1.0 / count, &var, 0)?;
     let invstd = Tensor::empty(gpu, &[c], DType::F32)?;
-    let p = params(n, c, hw, eps, momentum)?;
+    let p = params(n, n, c, hw, eps, momentum)?;
     let bind = [
         (4, mean.bind()),
         (5, var.bind()),
@@ -78,7 +84,7 @@ pub fn forward_train(
         (8, running_var.bind()),
     ];
     gpu.dispatch("batchnorm", "stats", &p, &bind, [c.div_ceil(256) as u32, 1, 1])?;
-    let (y, xhat) = apply(x, gamma, beta, &mean, &invstd, &p)?;
+    let (y, xhat) = apply(x, gamma, beta, &mean, &invstd, eps)?;
     Ok((y, Saved { xhat, invstd }))
 }
 
@@ -95,9 +101,9 @@ pub fn forward_eval(
     running_var.expect_shape("batchnorm", "running var", &[c])?;
     let gpu = x.gpu();
     let invstd = Tensor::empty(gpu, &[c], DType::F32)?;
-    let p = params(n, c, hw, eps, 0.0)?;
+    let p = params(n, n, c, hw, eps, 0.0)?;
     gpu.dispatch("batchnorm", "eval_stats", &p, &[(6, invstd.bind()), (8, running_var.bind())], [c.div_ceil(256) as u32, 1, 1])?;
-    Ok(apply(x, gamma, beta, running_mean, &invstd, &p)?.0)
+    Ok(apply(x, gamma, beta, running_mean, &invstd, eps)?.0)
 }
 
 /// Training-mode backward: (dx, dgamma, dbeta).
@@ -111,16 +117,19 @@ pub fn backward(dy: &Tensor, gamma: &Tensor, saved: &Saved) -> Result<(Tensor, T
     let sdyx = Tensor::empty(gpu, &[c], DType::F32)?;
     reduce_into(dy, Some(&saved.xhat), None, (n, c, hw), Mode::Dot, 1.0, &sdyx, 0)?;
     let dx = Tensor::empty(gpu, dy.shape(), DType::F32)?;
-    let p = params(n, c, hw, 0.0, 0.0)?;
-    let bind = [
-        (1, dy.bind()),
-        (2, gamma.bind()),
-        (6, saved.invstd.bind()),
-        (9, dx.bind()),
-        (10, saved.xhat.bind()),
-        (11, sdy.bind()),
-        (12, sdyx.bind()),
-    ];
-    gpu.dispatch("batchnorm", "backward", &p, &bind, grid_1d(gpu, dy.numel())?)?;
+    let per = c * hw;
+    for (n0, m) in item_chunks(gpu, "batchnorm", n, &[per])? {
+        let (dyv, dxv, hv) = (dy.view(n0 * per, &[m * per])?, dx.view(n0 * per, &[m * per])?, saved.xhat.view(n0 * per, &[m * per])?);
+        let bind = [
+            (1, dyv.bind()),
+            (2, gamma.bind()),
+            (6, saved.invstd.bind()),
+            (9, dxv.bind()),
+            (10, hv.bind()),
+            (11, sdy.bind()),
+            (12, sdyx.bind()),
+        ];
+        gpu.dispatch("batchnorm", "backward", &params(m, n, c, hw, 0.0, 0.0)?, &bind, grid_1d(gpu, m * per)?)?;
+    }
     Ok((dx, sdyx, sdy))
 }

@@ -1,17 +1,22 @@
 //! Wrapper of `shaders/concat.wgsl`: concatenation along channels (NCHW) and its backward split.
 
-use super::{grid_1d, u};
+use super::{grid_1d, item_chunks, u};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 
-/// Copy channels s0..s0+cn of src [N, CS, HW] into channels d0.. of dst [N, CD, HW].
+/// Copy channels s0..s0+cn of src [N, CS, HW] into channels d0.. of dst [N, CD, HW], in chunks of
+/// images when a tensor is over the binding limit.
 fn copy(src: &Tensor, s0: usize, dst: &Tensor, d0: usize, cn: usize) -> Result<()> {
     const OP: &str = "concat";
     let (n, cs, cd) = (src.shape()[0], src.shape()[1], dst.shape()[1]);
     let hw = src.numel() / (n * cs);
-    let p = [u(OP, n)?, u(OP, hw)?, u(OP, cs)?, u(OP, s0)?, u(OP, cd)?, u(OP, d0)?, u(OP, cn)?];
     let gpu = src.gpu();
-    gpu.dispatch("concat", "main", &p, &[(1, src.bind()), (2, dst.bind())], grid_1d(gpu, n * cn * hw)?)
+    for (n0, m) in item_chunks(gpu, OP, n, &[cs * hw, cd * hw])? {
+        let (sv, dv) = (src.view(n0 * cs * hw, &[m * cs * hw])?, dst.view(n0 * cd * hw, &[m * cd * hw])?);
+        let p = [u(OP, m)?, u(OP, hw)?, u(OP, cs)?, u(OP, s0)?, u(OP, cd)?, u(OP, d0)?, u(OP, cn)?];
+        gpu.dispatch("concat", "main", &p, &[(1, sv.bind()), (2, dv.bind())], grid_1d(gpu, m * cn * hw)?)?;
+    }
+    Ok(())
 }
 
 /// Concatenate NCHW tensors along channels.

@@ -1,11 +1,12 @@
 //! Conv2d forward and backward (input, weight, bias), built from `im2col`, `pack`, `matmul`,
 //! `col2im` and `reduce`. Images are processed in chunks so that no unfolded matrix exceeds the
-//! device's storage-binding limit (AlexNet conv1 at batch 64 would need ~281 MB at once).
+//! device's storage-binding limit (AlexNet conv1 at batch 64 would need ~281 MB at once), and
+//! inputs, outputs and gradients over that limit are bound as views of whole-image chunks.
 
 use super::im2col::{im2col, ConvGeom};
 use super::matmul::{matmul_into, pad4, Bias, OutMap};
 use super::pack::{pack, View};
-use super::{col2im::col2im, out_size, reduce};
+use super::{col2im::col2im, item_chunks, out_size, reduce};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 
@@ -33,7 +34,6 @@ fn chunk(x: &Tensor, g: &ConvGeom, width: usize) -> Result<usize> {
     let limit = gpu.max_binding().min(CHUNK_BYTES);
     let per_image = (g.ohw() * width * 4) as u64;
     let pad = (3 * width * 4) as u64; // pad4 of the row count adds up to 3 rows
-    gpu.check_binding("conv2d", "the input", x.bytes())?;
     if per_image + pad > limit {
         return Err(Error::TooLarge { op: "conv2d", what: "the unfolded input of one image".into(), size: per_image + pad, limit, unit: "bytes" });
     }
@@ -51,14 +51,18 @@ pub fn forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: usize, pad: u
     let gpu = x.gpu();
     let wp = super::pack::pad_cols(&w.reshape(&[co, k])?, kp)?;
     let y = Tensor::empty(gpu, &[g.n, co, g.oh, g.ow], DType::F32)?;
-    gpu.check_binding("conv2d", "the output", y.bytes())?;
-    let nc = chunk(x, &g, kp)?;
+    let (chw, cohw) = (g.c * g.h * g.w, co * g.ohw());
     let bias = b.map_or(Bias::None, Bias::Rows);
-    for n0 in (0..g.n).step_by(nc) {
-        let nc = nc.min(g.n - n0);
-        let col = im2col(x, &g, n0, nc, false, kp)?;
-        let map = OutMap { sm: g.ohw(), g: g.ohw(), sg: co * g.ohw(), sn: 1, base: n0 * co * g.ohw() };
-        matmul_into(&wp, &col, co, nc * g.ohw(), kp, bias, &y, map, false)?;
+    for (s0, m) in item_chunks(gpu, "conv2d", g.n, &[chw, cohw])? {
+        let (xv, yv) = (x.view(s0 * chw, &[m, g.c, g.h, g.w])?, y.view(s0 * cohw, &[m * cohw])?);
+        let g = ConvGeom { n: m, ..g };
+        let nc = chunk(&xv, &g, kp)?;
+        for n0 in (0..m).step_by(nc) {
+            let nc = nc.min(m - n0);
+            let col = im2col(&xv, &g, n0, nc, false, kp)?;
+            let map = OutMap { sm: g.ohw(), g: g.ohw(), sg: cohw, sn: 1, base: n0 * cohw };
+            matmul_into(&wp, &col, co, nc * g.ohw(), kp, bias, &yv, map, false)?;
+        }
     }
     Ok(y)
 }
@@ -82,35 +86,44 @@ pub fn backward(
     let wt = if need_dx { Some(pack(w, k, co, cop, View::transposed(k))?) } else { None };
     let dx = if need_dx { Some(Tensor::empty(gpu, &[g.n, g.c, g.h, g.w], DType::F32)?) } else { None };
     let dw = Tensor::empty(gpu, &[co, g.c, g.kh, g.kw], DType::F32)?;
-    // Chunk width: the widest unfolded matrix per image (P rows of K or of Co values).
-    let nc = chunk(x, &g, k.max(cop))?;
-    for (i, n0) in (0..g.n).step_by(nc).enumerate() {
-        let nc = nc.min(g.n - n0);
-        let p = nc * ohw;
-        let pp = pad4(p);
-        // dW[co, k] += sum_p dY[co, p] * col[k, p]
-        let dy_cp = pack(
-            dy,
-            co,
-            p,
-            pp,
-            View { base: n0 * co * ohw, gr: usize::MAX >> 1, sgr: 0, sr: ohw, gk: ohw, sgk: co * ohw, sk: 1 },
-        )?;
-        let col_t = im2col(x, &g, n0, nc, true, pp)?;
-        matmul_into(&dy_cp, &col_t, co, k, pp, Bias::None, &dw, OutMap::row_major(k), i > 0)?;
-        drop((dy_cp, col_t));
-        if let (Some(wt), Some(dx)) = (&wt, &dx) {
-            // dcol[p, k] = sum_co dY[co, p] * W[co, k]; then fold back onto the images.
-            let dy_pc = pack(
-                dy,
-                p,
+    let (chw, cohw) = (g.c * g.h * g.w, co * ohw);
+    let mut first = true;
+    for (s0, m) in item_chunks(gpu, "conv2d", g.n, &[chw, cohw])? {
+        let xv = x.view(s0 * chw, &[m, g.c, g.h, g.w])?;
+        let dyv = dy.view(s0 * cohw, &[m * cohw])?;
+        let dxv = dx.as_ref().map(|dx| dx.view(s0 * chw, &[m, g.c, g.h, g.w])).transpose()?;
+        let g = ConvGeom { n: m, ..g };
+        // Chunk width: the widest unfolded matrix per image (P rows of K or of Co values).
+        let nc = chunk(&xv, &g, k.max(cop))?;
+        for n0 in (0..m).step_by(nc) {
+            let nc = nc.min(m - n0);
+            let p = nc * ohw;
+            let pp = pad4(p);
+            // dW[co, k] += sum_p dY[co, p] * col[k, p]
+            let dy_cp = pack(
+                &dyv,
                 co,
-                cop,
-                View { base: n0 * co * ohw, gr: ohw, sgr: co * ohw, sr: 1, gk: usize::MAX >> 1, sgk: 0, sk: ohw },
+                p,
+                pp,
+                View { base: n0 * cohw, gr: usize::MAX >> 1, sgr: 0, sr: ohw, gk: ohw, sgk: cohw, sk: 1 },
             )?;
-            let dcol = Tensor::empty(gpu, &[p, k], DType::F32)?;
-            matmul_into(&dy_pc, wt, p, k, cop, Bias::None, &dcol, OutMap::row_major(k), false)?;
-            col2im(&dcol, &g, n0, nc, dx)?;
+            let col_t = im2col(&xv, &g, n0, nc, true, pp)?;
+            matmul_into(&dy_cp, &col_t, co, k, pp, Bias::None, &dw, OutMap::row_major(k), !first)?;
+            first = false;
+            drop((dy_cp, col_t));
+            if let (Some(wt), Some(dxv)) = (&wt, &dxv) {
+                // dcol[p, k] = sum_co dY[co, p] * W[co, k]; then fold back onto the images.
+                let dy_pc = pack(
+                    &dyv,
+                    p,
+                    co,
+                    cop,
+                    View { base: n0 * cohw, gr: ohw, sgr: cohw, sr: 1, gk: usize::MAX >> 1, sgk: 0, sk: ohw },
+                )?;
+                let dcol = Tensor::empty(gpu, &[p, k], DType::F32)?;
+                matmul_into(&dy_pc, wt, p, k, cop, Bias::None, &dcol, OutMap::row_major(k), false)?;
+                col2im(&dcol, &g, n0, nc, dxv)?;
+            }
         }
     }
     let db = reduce::channel_sums(dy, g.n, co, ohw, reduce::Mode::Sum, 1.0)?;

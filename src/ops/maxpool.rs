@@ -1,6 +1,6 @@
 //! Wrapper of `shaders/maxpool.wgsl`: 2-D max pooling with arg-max indices for backward.
 
-use super::{grid_1d, out_size, u};
+use super::{grid_1d, item_chunks, out_size, u};
 use crate::error::Result;
 use crate::tensor::{DType, Tensor};
 
@@ -56,15 +56,21 @@ fn params(x_shape: &[usize], out: &[usize; 4], pool: Pool) -> Result<[u32; 9]> {
     ])
 }
 
-/// Returns (y, argmax indices as u32 [N, C, OH, OW]).
+/// Returns (y, argmax indices as u32 [N, C, OH, OW]). Planes are pooled in chunks when a tensor
+/// is over the binding limit.
 pub fn forward(x: &Tensor, pool: Pool) -> Result<(Tensor, Tensor)> {
     let os = pool_shape("maxpool", x, pool)?;
     let gpu = x.gpu();
     let y = Tensor::empty(gpu, &os, DType::F32)?;
     let idx = Tensor::empty(gpu, &os, DType::U32)?;
-    let p = params(x.shape(), &os, pool)?;
-    let bind = [(1, x.bind()), (2, y.bind()), (3, idx.bind())];
-    gpu.dispatch("maxpool", "forward", &p, &bind, grid_1d(gpu, y.numel())?)?;
+    let s = x.shape();
+    let (hw, ohw) = (s[2] * s[3], os[2] * os[3]);
+    for (p0, np) in item_chunks(gpu, "maxpool", s[0] * s[1], &[hw, ohw])? {
+        let (xv, yv, iv) = (x.view(p0 * hw, &[np * hw])?, y.view(p0 * ohw, &[np * ohw])?, idx.view(p0 * ohw, &[np * ohw])?);
+        let p = params(&[np, 1, s[2], s[3]], &os, pool)?;
+        let bind = [(1, xv.bind()), (2, yv.bind()), (3, iv.bind())];
+        gpu.dispatch("maxpool", "forward", &p, &bind, grid_1d(gpu, np * ohw)?)?;
+    }
     Ok((y, idx))
 }
 
@@ -74,8 +80,12 @@ pub fn backward(x_shape: &[usize], idx: &Tensor, dy: &Tensor, pool: Pool) -> Res
     let os = [dy.shape()[0], dy.shape()[1], dy.shape()[2], dy.shape()[3]];
     idx.expect_shape("maxpool backward", "indices", &os)?;
     let dx = Tensor::empty(gpu, x_shape, DType::F32)?;
-    let p = params(x_shape, &os, pool)?;
-    let bind = [(4, dy.bind()), (5, idx.bind()), (6, dx.bind())];
-    gpu.dispatch("maxpool", "backward", &p, &bind, grid_1d(gpu, dx.numel())?)?;
+    let (hw, ohw) = (x_shape[2] * x_shape[3], os[2] * os[3]);
+    for (p0, np) in item_chunks(gpu, "maxpool", os[0] * os[1], &[hw, ohw])? {
+        let (dyv, iv, dxv) = (dy.view(p0 * ohw, &[np * ohw])?, idx.view(p0 * ohw, &[np * ohw])?, dx.view(p0 * hw, &[np * hw])?);
+        let p = params(&[np, 1, x_shape[2], x_shape[3]], &os, pool)?;
+        let bind = [(4, dyv.bind()), (5, iv.bind()), (6, dxv.bind())];
+        gpu.dispatch("maxpool", "backward", &p, &bind, grid_1d(gpu, np * hw)?)?;
+    }
     Ok(dx)
 }

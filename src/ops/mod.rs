@@ -63,3 +63,40 @@ pub(crate) fn for_chunks(gpu: &Gpu, n: usize, mut f: impl FnMut(usize, usize) ->
     }
     Ok(())
 }
+
+/// Split `n` items along a leading axis (images, or N*C planes) for kernels that bind per-item
+/// slices of several tensors at once: `per[i]` is the element count of one item in the i-th
+/// tensor. Returns (first item, item count) chunks that start on an aligned element offset in
+/// every tensor (so `Tensor::view` can bind them) and fit one storage binding. One chunk when
+/// everything fits (the common case); an error naming `op` when even the smallest aligned chunk
+/// is too large.
+pub(crate) fn item_chunks(gpu: &Gpu, op: &'static str, n: usize, per: &[usize]) -> Result<Vec<(usize, usize)>> {
+    let max = gpu.chunk_elems();
+    let widest = per.iter().copied().max().unwrap_or(1).max(1);
+    if n.saturating_mul(widest) <= max {
+        return Ok(vec![(0, n)]);
+    }
+    let align = (gpu.limits().min_storage_buffer_offset_alignment as usize).max(4) / 4;
+    let gcd = |mut a: usize, mut b: usize| {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    };
+    // smallest item count whose slices end on an aligned offset in every tensor
+    let q = per.iter().fold(1, |q, &p| {
+        let step = align / gcd(p.max(1), align);
+        q / gcd(q, step) * step
+    });
+    let cap = max / widest / q * q;
+    if cap == 0 {
+        return Err(Error::TooLarge {
+            op,
+            what: format!("the smallest aligned chunk ({q} items of {widest} values)"),
+            size: (q * widest * 4) as u64,
+            limit: gpu.max_binding(),
+            unit: "bytes",
+        });
+    }
+    Ok((0..n).step_by(cap).map(|s| (s, cap.min(n - s))).collect())
+}

@@ -2,7 +2,7 @@
 //! and its (sub)gradient, plus the min/max of a tensor.
 
 use super::reduce::{reduce_into, Mode};
-use super::{f, grid_1d, u};
+use super::{f, for_chunks, grid_1d, u};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 
@@ -29,8 +29,11 @@ pub fn forward(x: &Tensor, r: f32) -> Result<(Tensor, Tensor)> {
 pub fn backward(x: &Tensor, mm: &Tensor, r: f32, g: &Tensor) -> Result<Tensor> {
     let gpu = x.gpu();
     let dx = Tensor::empty(gpu, x.shape(), DType::F32)?;
-    let p = [u("range", x.numel())?, f(r)];
-    let bind = [(1, mm.bind()), (2, x.bind()), (3, g.bind()), (4, dx.bind())];
-    gpu.dispatch("range", "backward", &p, &bind, grid_1d(gpu, x.numel())?)?;
+    for_chunks(gpu, x.numel(), |s, n| {
+        let (xv, dxv) = (x.view(s, &[n])?, dx.view(s, &[n])?);
+        let p = [u("range", n)?, f(r)];
+        let bind = [(1, mm.bind()), (2, xv.bind()), (3, g.bind()), (4, dxv.bind())];
+        gpu.dispatch("range", "backward", &p, &bind, grid_1d(gpu, n)?)
+    })?;
     Ok(dx)
 }

@@ -76,7 +76,20 @@ pub fn reduce_into(
         let combine = if matches!(mode, Mode::Max | Mode::Min) { mode } else { Mode::Sum };
         return reduce_into(&tmp, None, None, (1, 1, parts.len()), combine, 1.0, out, off);
     }
-    gpu.check_binding(OP, "x", x.bytes())?;
+    if x.bytes() > gpu.max_binding() {
+        // per-channel reduction over the binding limit: reduce chunks of the outer axis, then
+        // combine the chunks' per-channel results
+        let per = c * inner;
+        let parts = super::item_chunks(gpu, OP, outer, &[per])?;
+        let tmp = Tensor::empty(gpu, &[parts.len(), c], DType::F32)?;
+        for (i, &(o0, m)) in parts.iter().enumerate() {
+            let xv = x.view(o0 * per, &[m * per])?;
+            let yv = y.map(|y| y.view(o0 * per, &[m * per])).transpose()?;
+            reduce_into(&xv, yv.as_ref(), aux, (m, c, inner), mode, scale, &tmp, i * c)?;
+        }
+        let combine = if matches!(mode, Mode::Max | Mode::Min) { mode } else { Mode::Sum };
+        return reduce_into(&tmp, None, None, (parts.len(), c, 1), combine, 1.0, out, off);
+    }
     let g = chunks(outer * inner);
     let part = Tensor::empty(gpu, &[c, g], DType::F32)?;
     let params = [u(OP, outer)?, u(OP, c)?, u(OP, inner)?, u(OP, g)?, mode as u32, f(scale), u(OP, off)?];

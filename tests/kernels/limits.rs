@@ -1,0 +1,134 @@
+//! Work over the device's storage-binding limit (128 MiB on lavapipe): every op splits it into
+//! chunks that fit, or refuses with an error naming the kernel and the sizes. Tensors here are
+//! just over the limit, so these tests take a few seconds and ~3 GB of host memory.
+
+use crate::common::*;
+use heft::ops::avgpool::{self, AvgPool};
+use heft::ops::maxpool::{self, Pool};
+use heft::ops::{batchnorm, concat, reduce};
+use heft::reference;
+
+/// Work over the storage-binding limit (128 MiB on lavapipe) is split: element-wise ops,
+/// whole-tensor reductions, the linear layer (by blocks of weight rows) and Adam; what cannot be
+/// split (one image over the limit) is refused with an error naming the kernel and the sizes.
+#[test]
+fn work_over_the_binding_limit_is_split_or_refused_clearly() {
+    let gpu = gpu();
+    let limit = gpu.max_binding();
+    if limit > 512 << 20 || limit >= gpu.limits().max_buffer_size {
+        eprintln!("skipped: this adapter binds {limit} bytes; the test needs a binding limit below the buffer limit");
+        return;
+    }
+    let mut rng = Rng::new(55);
+    // linear with a weight just over the limit: [out, in] with in = 8192
+    let (n, i) = (2usize, 8192usize);
+    let o = (limit as usize / 4 / i) + 70;
+    let x = rng.vec(n * i);
+    let w: Vec<f64> = (0..o * i).map(|k| ((k % 1013) as f64 / 1013.0 - 0.5) as f32 as f64).collect();
+    let dy = rng.vec(n * o);
+    let (xt, wt, dyt) = (upload(&x, &[n, i]), upload(&w, &[o, i]), upload(&dy, &[n, o]));
+    assert!(wt.bytes() > limit);
+    let y = heft::ops::linear::forward(&xt, &wt, None).unwrap();
+    // 8192-term f32 dot products whose sums cancel: tolerance on the scale of the terms
+    assert_close("big linear y", &download(&y), &reference::linear::forward(&x, &w, None, n, i, o), 1e-4, 1e-4);
+    let (dx, dw, _) = heft::ops::linear::backward(&xt, &wt, &dyt, true).unwrap();
+    let (rdx, rdw, _) = reference::linear::backward(&x, &w, &dy, n, i, o);
+    assert_close("big linear dx", &download(&dx.unwrap()), &rdx, 1e-4, 1e-4);
+    assert_close_red("big linear dw", &download(&dw), &rdw);
+    // element-wise, reductions and Adam over the same big tensors
+    let r = download(&heft::ops::relu::forward(&wt).unwrap());
+    assert_close("big relu", &r, &reference::relu::forward(&w), 0.0, 0.0);
+    let s = download(&reduce::sum(&wt).unwrap())[0];
+    assert_close("big sum", &[s], &[w.iter().sum::<f64>()], 1.0, 1e-4);
+    let m = heft::ops::elementwise::full(&gpu, &[o, i], 0.0).unwrap();
+    let v = heft::ops::elementwise::full(&gpu, &[o, i], 0.0).unwrap();
+    let cfg = heft::ops::optim::AdamCfg { lr: 0.1, ..Default::default() };
+    heft::ops::optim::adam(&wt, &dw, &m, &v, &cfg, 1).unwrap();
+    let after = download(&wt);
+    for k in [0, 1, o * i / 2, o * i - 1] {
+        // first Adam step moves each weight by lr * sign(g) (|m̂|/sqrt(v̂) = 1)
+        let want = w[k] - 0.1 * rdw[k].signum();
+        assert!((after[k] - want).abs() < 1e-4 || rdw[k] == 0.0, "adam[{k}]: {} vs {want}", after[k]);
+    }
+    // concat splits by images; one image over the limit cannot be split: refused clearly
+    let big4 = wt.reshape(&[1, o, i, 1]).unwrap();
+    let e = heft::ops::concat::forward(&[&big4, &big4]).unwrap_err().to_string();
+    assert!(e.contains("concat") && e.contains("the device allows"), "{e}");
+    let e = heft::Tensor::empty(&gpu, &[0, 3], heft::DType::F32).unwrap_err().to_string();
+    assert!(e.contains("zero-sized"), "{e}");
+}
+
+/// Pooling, batch norm, concatenation, convolution and per-channel reductions over the
+/// storage-binding limit run in chunks of whole planes or images. x is [N, 309, 33, 33] with N
+/// chosen so that x is just over the limit; the odd plane size makes the chunks' alignment matter.
+#[test]
+fn image_ops_over_the_binding_limit_run_in_chunks() {
+    let gpu = gpu();
+    let limit = gpu.max_binding() as usize;
+    if limit > 256 << 20 || limit as u64 >= gpu.limits().max_buffer_size / 2 {
+        eprintln!("skipped: this adapter binds {limit} bytes; the test needs a binding limit well below the buffer limit");
+        return;
+    }
+    let (c, h, w) = (309, 33, 33);
+    let n = limit / (c * h * w * 4) + 2;
+    let (hw, planes) = (h * w, n * c);
+    let mut rng = Rng::new(56);
+    let x = rng.vec(n * c * hw);
+    let xt = upload(&x, &[n, c, h, w]);
+    assert!(xt.bytes() as usize > limit);
+
+    // pooling: AlexNet's 3x3 stride-2 window
+    let pool = Pool { kernel: 3, stride: 2, pad: 0, ceil: false };
+    let (y, idx) = maxpool::forward(&xt, pool).unwrap();
+    let (oh, ow) = (y.shape()[2], y.shape()[3]);
+    let (ry, ridx) = reference::maxpool::forward(&x, planes, h, w, oh, ow, 3, 2, 0);
+    assert_close("big maxpool y", &download(&y), &ry, 0.0, 0.0);
+    let dy = rng.vec(y.numel());
+    let dx = maxpool::backward(&[n, c, h, w], &idx, &upload(&dy, y.shape()), pool).unwrap();
+    assert_close("big maxpool dx", &download(&dx), &reference::maxpool::backward(&dy, &ridx, planes, h, w), 1e-6, 0.0);
+    let kind = AvgPool::Window(pool);
+    let y = avgpool::forward(&xt, kind).unwrap();
+    let fixed = Some((3, 2, 0));
+    assert_close("big avgpool y", &download(&y), &reference::avgpool::forward(&x, planes, h, w, oh, ow, fixed), 1e-6, 1e-6);
+    let dx = avgpool::backward(&[n, c, h, w], &upload(&dy, y.shape()), kind).unwrap();
+    assert_close("big avgpool dx", &download(&dx), &reference::avgpool::backward(&dy, planes, h, w, oh, ow, fixed), 1e-6, 1e-6);
+
+    // batch norm: per-channel statistics over a tensor over the limit, then apply and backward
+    let (gamma, beta) = (rng.vec(c), rng.vec(c));
+    let (gt, bt) = (upload(&gamma, &[c]), upload(&beta, &[c]));
+    let (rmt, rvt) = (upload(&vec![0.0; c], &[c]), upload(&vec![1.0; c], &[c]));
+    let (y, saved) = batchnorm::forward_train(&xt, &gt, &bt, &rmt, &rvt, 1e-5, 0.1).unwrap();
+    let (ry, _, _, _) = reference::batchnorm::forward_train(&x, n, c, hw, &gamma, &beta, 1e-5);
+    assert_close_red("big bn y", &download(&y), &ry);
+    drop(y);
+    let dyb = rng.vec(x.len());
+    let (dx, dg, db) = batchnorm::backward(&upload(&dyb, &[n, c, h, w]), &gt, &saved).unwrap();
+    let (rdx, rdg, rdb) = reference::batchnorm::backward(&x, &dyb, n, c, hw, &gamma, 1e-5);
+    assert_close("big bn dx", &download(&dx), &rdx, 2e-5, 1e-3);
+    // sums of ~N*HW terms of f32 products
+    assert_close("big bn dgamma", &download(&dg), &rdg, 1e-2, 1e-4);
+    assert_close("big bn dbeta", &download(&db), &rdb, 1e-2, 1e-4);
+    drop((dx, saved));
+
+    // concat along channels (a fire module's expand outputs) and its split
+    let y = concat::forward(&[&xt, &xt]).unwrap();
+    assert_close("big concat", &download(&y), &reference::concat::forward(&[(&x, c), (&x, c)], n, hw), 0.0, 0.0);
+    let parts = concat::backward(&y, &[c, c]).unwrap();
+    assert_close("big split", &download(&parts[1]), &x, 0.0, 0.0);
+    drop((y, parts));
+
+    // convolution 3x3, stride 2, padding 1, two output channels
+    let g = reference::conv2d::Geom { n, c, h, w, co: 2, kh: 3, kw: 3, stride: 2, pad: 1 };
+    let wv: Vec<f64> = rng.vec(2 * c * 9).iter().map(|v| v * 0.05).collect();
+    let wt = upload(&wv, &[2, c, 3, 3]);
+    let y = heft::ops::conv2d::forward(&xt, &wt, None, 2, 1).unwrap();
+    // 2781-term dot products of values around 1
+    assert_close("big conv y", &download(&y), &reference::conv2d::forward(&x, &wv, None, &g), 1e-4, 1e-4);
+    let dyc = rng.vec(y.numel());
+    let (dx, dw, db) = heft::ops::conv2d::backward(&xt, &wt, &upload(&dyc, y.shape()), 2, 1, true).unwrap();
+    let (rdx, rdw, rdb) = reference::conv2d::backward(&x, &wv, &dyc, &g);
+    assert_close_red("big conv dx", &download(&dx.unwrap()), &rdx);
+    // sums over N*OH*OW = tens of thousands of terms
+    assert_close("big conv dw", &download(&dw), &rdw, 1e-2, 1e-4);
+    assert_close("big conv db", &download(&db), &rdb, 1e-2, 1e-4);
+}
