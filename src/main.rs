@@ -37,19 +37,26 @@ enum Cmd {
     },
     /// Write a synthetic chest-scan-like dataset (folder per class, train/val/test).
     Synth {
+        /// Folder to write (train/, val/, test/ with a folder per class): new, empty, or an earlier
+        /// synthetic dataset (replaced).
         #[arg(long)]
         out: PathBuf,
+        /// Number of classes, 2 or 3 (0_normal, 1_lesion, 2_diffuse).
         #[arg(long, default_value_t = 2)]
         classes: usize,
+        /// Image side in pixels, 16 to 4096 (grayscale PNG).
         #[arg(long, default_value_t = 64)]
         size: usize,
-        /// Images per class in train, val and test.
+        /// Images per class in the train split.
         #[arg(long, default_value_t = 300)]
         train: usize,
+        /// Images per class in the val split.
         #[arg(long, default_value_t = 60)]
         val: usize,
+        /// Images per class in the test split.
         #[arg(long, default_value_t = 60)]
         test: usize,
+        /// Seed of the generator (same seed, same images).
         #[arg(long, default_value_t = 123)]
         seed: u64,
         /// How strongly the classes show (1 = default task; larger is easier).
@@ -145,14 +152,18 @@ enum Cmd {
     Export {
         /// The student checkpoint.
         model: PathBuf,
+        /// Where to write the ONNX file.
         #[arg(long)]
         onnx: PathBuf,
         /// Also write <onnx>.sample.safetensors: N test images of --data and heft's logits for
         /// them (tools/he/check_onnx.py compares an ONNX runtime against it).
         #[arg(long, default_value_t = 0)]
         samples: usize,
+        /// Dataset the --samples images come from (its test split, in the model's input format).
         #[arg(long)]
         data: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Folder)]
+        format: Format,
     },
     /// List the GPU adapters wgpu can see.
     Adapters,
@@ -657,21 +668,31 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Cmd::Export { ref model, ref onnx, samples, ref data } => {
+        Cmd::Export { ref model, ref onnx, samples, ref data, format } => {
+            // check everything before writing anything
+            let sample_path = PathBuf::from(format!("{}.sample.safetensors", onnx.display()));
+            let sample_data = match (samples, data) {
+                (0, _) => None,
+                (_, None) => return Err(Error::Invalid("--samples needs --data".into())),
+                (_, Some(root)) => Some(root),
+            };
+            for p in std::iter::once(onnx).chain(sample_data.map(|_| &sample_path)) {
+                if p.exists() {
+                    return Err(Error::Invalid(format!("{} already exists; choose another path", p.display())));
+                }
+            }
             let gpu = gpu(&cli.adapter)?;
             let m = checkpoint::load(&gpu, model)?;
             let (bytes, ops) = heft::he::onnx::export(&m)?;
-            if onnx.exists() {
-                return Err(Error::Invalid(format!("{} already exists; choose another path", onnx.display())));
-            }
+            let d = match sample_data {
+                Some(root) => Some(load_data(&DataArgs { data: root.clone(), format, images: None, strict: false, seed: 123 })?),
+                None => None,
+            };
             std::fs::write(onnx, &bytes).map_err(|err| Error::Io { path: onnx.display().to_string(), err })?;
             println!("wrote {} ({} bytes; operators: {})", onnx.display(), bytes.len(), ops.join(", "));
-            if samples > 0 {
-                let root = data.as_ref().ok_or_else(|| Error::Invalid("--samples needs --data".into()))?;
-                let d = load_data(&DataArgs { data: root.clone(), format: Format::Folder, images: None, strict: false, seed: 123 })?;
-                let path = PathBuf::from(format!("{}.sample.safetensors", onnx.display()));
-                let n = heft::he::onnx::write_sample(&m, &d.test, d.norm, samples, &path)?;
-                println!("wrote {} ({n} test images and heft's logits)", path.display());
+            if let Some(d) = d {
+                let n = heft::he::onnx::write_sample(&m, &d.test, d.norm, samples, &sample_path)?;
+                println!("wrote {} ({n} test images and heft's logits)", sample_path.display());
             }
         }
         Cmd::Adapters => {

@@ -57,6 +57,15 @@ fn existing_runs_are_not_overwritten() {
     std::fs::write(dir.join("student_metrics.jsonl"), b"{}\n").unwrap();
     assert_clean_error(&["train-student", "--teacher", &format!("{d}/teacher.safetensors"), "--data", &d, "--out", &d], "student_metrics.jsonl already exists");
     assert_eq!(std::fs::read(dir.join("student_metrics.jsonl")).unwrap(), b"{}\n");
+    // export refuses to replace an ONNX file or its sample file, and checks its flags first
+    std::fs::write(dir.join("s.onnx"), b"mine").unwrap();
+    let m = format!("{d}/teacher.safetensors");
+    assert_clean_error(&["export", &m, "--onnx", &format!("{d}/s.onnx")], "s.onnx already exists");
+    std::fs::write(dir.join("t.onnx.sample.safetensors"), b"mine").unwrap();
+    assert_clean_error(&["export", &m, "--onnx", &format!("{d}/t.onnx"), "--samples", "4", "--data", &d], "t.onnx.sample.safetensors already exists");
+    assert_clean_error(&["export", &m, "--onnx", &format!("{d}/u.onnx"), "--samples", "4"], "--samples needs --data");
+    assert!(!dir.join("t.onnx").exists() && !dir.join("u.onnx").exists());
+    assert_eq!(std::fs::read(dir.join("s.onnx")).unwrap(), b"mine");
     // synth refuses a folder with other files in it
     std::fs::write(dir.join("notes.txt"), b"mine").unwrap();
     let (code, _, err) = heft(&["synth", "--out", &d]);
