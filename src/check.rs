@@ -363,7 +363,7 @@ pub fn random(gpu: &Gpu, n: usize, seed: u64) -> Result<Vec<Row>> {
         let (nb, c, co, k, stride) = (dim(1, 3), dim(1, 6), dim(1, 9), [1, 3, 5][round % 3], dim(1, 3));
         let pad = k / 2;
         let hw = dim(k.max(3), 17);
-        let mut rng2 = crate::rng::Rng::new(seed ^ (round as u64 + 1) * 0x9E37);
+        let mut rng2 = crate::rng::Rng::new(seed ^ ((round as u64 + 1) * 0x9E37));
         let x = rand_vec(&mut rng2, nb * c * hw * hw, 1.0);
         let w = rand_vec(&mut rng2, co * c * k * k, 1.0);
         let b = rand_vec(&mut rng2, co, 1.0);

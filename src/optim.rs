@@ -70,17 +70,17 @@ impl Trainer {
             match &mut self.opt {
                 Optimizer::Adam { cfg, state } => {
                     let gpu = p.value.gpu();
-                    if !state.contains_key(&p.id) {
+                    if let std::collections::hash_map::Entry::Vacant(e) = state.entry(p.id) {
                         let zeros = || elementwise::full(gpu, p.value.shape(), 0.0);
-                        state.insert(p.id, (zeros()?, zeros()?, 0));
+                        e.insert((zeros()?, zeros()?, 0));
                     }
                     let Some((m, v, step)) = state.get_mut(&p.id) else { continue };
                     *step += 1;
                     kernels::adam(&p.value, g, m, v, &AdamCfg { lr, ..*cfg }, *step)?;
                 }
                 Optimizer::Sgd { momentum, weight_decay, state, .. } => {
-                    if !state.contains_key(&p.id) {
-                        state.insert(p.id, elementwise::full(p.value.gpu(), p.value.shape(), 0.0)?);
+                    if let std::collections::hash_map::Entry::Vacant(e) = state.entry(p.id) {
+                        e.insert(elementwise::full(p.value.gpu(), p.value.shape(), 0.0)?);
                     }
                     kernels::sgd(&p.value, g, &state[&p.id], lr, *momentum, *weight_decay)?;
                 }

@@ -123,7 +123,7 @@ impl Tensor {
     pub fn view(&self, start: usize, shape: &[usize]) -> Result<Tensor> {
         let align = (self.gpu().limits().min_storage_buffer_offset_alignment as u64).max(4);
         let offset = self.offset + start as u64 * 4;
-        if start + numel_of(shape) > self.numel() || offset % align != 0 {
+        if start + numel_of(shape) > self.numel() || !offset.is_multiple_of(align) {
             return Err(Error::shape("view", format!("{shape:?} at element {start} of {:?} (offset {offset} must be a multiple of {align})", self.shape)));
         }
         Ok(Tensor { shape: shape.to_vec(), dtype: self.dtype, storage: self.storage.clone(), offset })

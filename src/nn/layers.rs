@@ -25,6 +25,8 @@ pub enum ActKind {
     ApproxRelu,
 }
 
+/// (c0, c1, c2) of approx_relu, written with IBM's digits; f32 rounds them.
+#[allow(clippy::excessive_precision)]
 pub const APPROX_RELU: [f32; 3] = [0.0, 0.500000000000008, 0.000469841857369822];
 
 pub struct Activation {

@@ -22,7 +22,7 @@ impl Pool {
     /// Output size along an axis of size n.
     pub fn out(&self, op: &'static str, n: usize) -> Result<usize> {
         let floor = out_size(op, n, self.kernel, self.stride, self.pad)?;
-        if !self.ceil || (n + 2 * self.pad - self.kernel) % self.stride == 0 {
+        if !self.ceil || (n + 2 * self.pad - self.kernel).is_multiple_of(self.stride) {
             return Ok(floor);
         }
         // one more window, unless it would start past the input and its left padding

@@ -228,7 +228,7 @@ pub fn train(model: &mut Model, teacher: Option<&Model>, data: &Data, recipe: &R
         let mut conf = Confusion::new(&model.config.class_names);
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
         let mut step = 0;
-        while let Some(b) = loader.next() {
+        for b in loader.by_ref() {
             let b = b?;
             let x = Tensor::from_f32(&gpu, &b.x, &[b.n, model.config.in_channels, model.config.input, model.config.input])?;
             let labels = crate::ops::cross_entropy::labels(&gpu, &b.labels, model.config.classes)?;
