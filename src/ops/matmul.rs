@@ -45,11 +45,32 @@ pub fn matmul_into(
 ) -> Result<()> {
     const OP: &str = "matmul";
     let gpu = a.gpu();
-    if kp % 4 != 0 || a.numel() < m * kp || b.numel() < n * kp {
+    if !kp.is_multiple_of(4) || a.numel() < m * kp || b.numel() < n * kp {
         return Err(Error::shape(OP, format!("operands {:?} x {:?} do not hold [{m},{kp}] x [{n},{kp}]", a.shape(), b.shape())));
     }
     for (t, name) in [(a, "A"), (b, "B"), (c, "C")] {
         gpu.check_binding(OP, name, t.bytes())?;
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    // Every index matmul.wgsl forms must be in bounds: wgpu would otherwise clamp or drop the
+    // access silently. A and B rows are clamped to M-1 / N-1 (sizes checked above); C's largest
+    // index is the map's value at (M-1, N-1), bounded term by term; bias is [M] or [N].
+    let g = map.g.max(1);
+    let last = map.base + (m - 1) * map.sm + ((n - 1) / g) * map.sg + (n - 1).min(g - 1) * map.sn;
+    if last >= c.numel() {
+        return Err(Error::shape(OP, format!("output map {map:?} of a {m}x{n} product reaches element {last} of C {:?}", c.shape())));
+    }
+    let bias_len = match bias {
+        Bias::None => 0,
+        Bias::Rows(_) => m,
+        Bias::Cols(_) => n,
+    };
+    if let Bias::Rows(t) | Bias::Cols(t) = bias {
+        if t.numel() < bias_len {
+            return Err(Error::shape(OP, format!("bias {:?} is shorter than {bias_len}", t.shape())));
+        }
     }
     let (mode, bias_buf) = match bias {
         Bias::None => (0, gpu.dummy()),
@@ -61,7 +82,7 @@ pub fn matmul_into(
         u(OP, n)?,
         u(OP, kp / 4)?,
         u(OP, map.sm)?,
-        u(OP, map.g.max(1))?,
+        u(OP, g)?,
         u(OP, map.sg)?,
         u(OP, map.sn)?,
         u(OP, map.base)?,

@@ -23,3 +23,24 @@ fn pack_transposes_and_zero_pads() {
     assert_eq!(t.shape(), &[9, 8]);
     assert_close("pack", &download(&t), &reference::pack::transpose_padded(&x, r, c, 8), 0.0, 0.0);
 }
+
+/// The GEMM wrapper refuses any output map, operand or bias that would make the shader index
+/// outside a binding (wgpu would clamp or drop such accesses silently); an exact fit is accepted.
+#[test]
+fn matmul_refuses_out_of_bounds_maps_and_operands() {
+    use matmul::{matmul_into, Bias, OutMap};
+    let (m, n, kp) = (3, 5, 4);
+    let a = upload(&vec![1.0; m * kp], &[m, kp]);
+    let b = upload(&vec![1.0; n * kp], &[n, kp]);
+    let c = upload(&vec![0.0; m * n], &[m, n]);
+    matmul_into(&a, &b, m, n, kp, Bias::None, &c, OutMap::row_major(n), false).unwrap();
+    assert_close("exact fit", &download(&c), &vec![4.0; m * n], 0.0, 0.0);
+    let shifted = OutMap { base: 1, ..OutMap::row_major(n) };
+    let e = matmul_into(&a, &b, m, n, kp, Bias::None, &c, shifted, false).unwrap_err().to_string();
+    assert!(e.contains("reaches element 15"), "{e}");
+    let e = matmul_into(&a, &b, m + 1, n, kp, Bias::None, &c, OutMap::row_major(n), false).unwrap_err().to_string();
+    assert!(e.contains("do not hold"), "{e}");
+    let short = upload(&[0.0; 2], &[2]);
+    let e = matmul_into(&a, &b, m, n, kp, Bias::Rows(&short), &c, OutMap::row_major(n), false).unwrap_err().to_string();
+    assert!(e.contains("shorter than 3"), "{e}");
+}
