@@ -165,6 +165,26 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = Format::Folder)]
         format: Format,
     },
+    /// GPU time per kernel of one training step (timestamp queries) on random data: a table of
+    /// kernels with calls and milliseconds per step, longest first.
+    Profile {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[arg(long, default_value_t = 2)]
+        classes: usize,
+        /// Profile the HE-friendly student's distillation step (teacher forward, student
+        /// forward and backward, CE + KD, Adam) instead of the teacher's training step.
+        #[arg(long)]
+        student: bool,
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Profiled steps (after one warm-up step); figures are per-step means.
+        #[arg(long, default_value_t = 3)]
+        steps: usize,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the GPU adapters wgpu can see.
     Adapters,
     /// GFLOP/s of the GEMM (1024³) and of conv2d forward/backward at AlexNet's conv1–conv5 shapes.
@@ -324,7 +344,11 @@ fn parse_coefs(s: &str) -> std::result::Result<[f32; 3], String> {
 }
 
 fn gpu(cli_adapter: &Option<String>) -> Result<Gpu> {
-    let gpu = Gpu::new(&AdapterChoice { name: cli_adapter.clone() })?;
+    open_gpu(cli_adapter, false)
+}
+
+fn open_gpu(cli_adapter: &Option<String>, profile: bool) -> Result<Gpu> {
+    let gpu = Gpu::new(&AdapterChoice { name: cli_adapter.clone(), profile })?;
     eprintln!("adapter: {}", gpu.describe());
     Ok(gpu)
 }
@@ -500,7 +524,7 @@ fn demo(gpu: &Gpu, out: &Path, epochs: usize) -> Result<()> {
     let r = Recipe { epochs, batch: 32, ..Recipe::default() };
     let tr = train::train(&mut teacher, None, &data, &r, out, "teacher")?;
     println!("3/3 converting to the HE-friendly student (avg-pool, BN, trainable x² polynomials) and distilling");
-    let scfg = StudentConfig { act: ActKind::Poly, init: [0.0, 0.5, 0.05], batchnorm: true };
+    let scfg = StudentConfig::default();
     let mut student = to_student(&teacher, &scfg)?;
     let rs = Recipe { lr: 1e-4, clip: Clip::Value(1.0), ..r };
     let sr = train::train(&mut student, Some(&teacher), &data, &rs, out, "student")?;
@@ -579,7 +603,7 @@ fn run(cli: Cli) -> Result<()> {
                     let names = (0..classes).map(|i| format!("class{i}")).collect();
                     let t = Model::teacher(&gpu, model_config(model, names), 0)?;
                     if student {
-                        to_student(&t, &StudentConfig { act: ActKind::Poly, init: [0.0, 0.5, 0.05], batchnorm: true })?
+                        to_student(&t, &StudentConfig::default())?
                     } else {
                         t
                     }
@@ -693,6 +717,17 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(d) = d {
                 let n = heft::he::onnx::write_sample(&m, &d.test, d.norm, samples, &sample_path)?;
                 println!("wrote {} ({n} test images and heft's logits)", sample_path.display());
+            }
+        }
+        Cmd::Profile { ref model, classes, student, batch, steps, json } => {
+            let gpu = open_gpu(&cli.adapter, true)?;
+            let names = (0..classes).map(|i| format!("class{i}")).collect();
+            let s = student.then(StudentConfig::default);
+            let p = heft::profile::run(&gpu, model_config(model, names), s, batch, steps, 123)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&p).map_err(|e| Error::Invalid(e.to_string()))?);
+            } else {
+                print!("{}", heft::profile::format(&p));
             }
         }
         Cmd::Adapters => {

@@ -32,6 +32,31 @@ struct Recorder {
     params: Vec<u8>,
 }
 
+/// Compute passes timed per submit (two timestamps each; a query set holds at most 4096).
+const PROFILE_PASSES: u32 = 2048;
+
+/// Per-kernel GPU time from timestamp queries (`heft profile`): each dispatch's compute pass
+/// writes a timestamp at its start and end; each submit resolves them, waits, and adds the
+/// durations up per (shader, entry point).
+struct Profiler {
+    set: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    readback: wgpu::Buffer,
+    /// Nanoseconds per timestamp tick.
+    period: f64,
+    /// Kernels of the passes recorded since the last submit, in order.
+    pending: Mutex<Vec<(&'static str, &'static str)>>,
+    totals: Mutex<HashMap<(&'static str, &'static str), (u64, f64)>>,
+}
+
+/// GPU time of one kernel (shader::entry) summed over its dispatches.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct KernelTime {
+    pub kernel: String,
+    pub calls: u64,
+    pub ms: f64,
+}
+
 struct Kernel {
     pipeline: wgpu::ComputePipeline,
     /// Bindings the entry point uses (binding 0 is the uniform parameter block).
@@ -50,6 +75,7 @@ pub struct GpuInner {
     params: wgpu::Buffer,
     dummy: wgpu::Buffer,
     error: Arc<Mutex<Option<String>>>,
+    profiler: Option<Profiler>,
 }
 
 /// Handle to the GPU: cheap to clone, shared by all tensors created from it.
@@ -61,6 +87,9 @@ pub struct Gpu(pub(crate) Arc<GpuInner>);
 pub struct AdapterChoice {
     /// Case-insensitive substring of the adapter name (falls back to `WGPU_ADAPTER_NAME`).
     pub name: Option<String>,
+    /// Time every kernel with timestamp queries (`Gpu::kernel_times`); needs an adapter with
+    /// TIMESTAMP_QUERY and makes every submit wait for the GPU.
+    pub profile: bool,
 }
 
 fn instance() -> wgpu::Instance {
@@ -112,9 +141,20 @@ impl Gpu {
         // Ask for everything the adapter offers: wgpu's defaults cap workgroups at 256 threads,
         // 16 KiB shared memory and small storage bindings.
         let limits = adapter.limits();
+        let features = if choice.profile {
+            if !adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+                return Err(Error::Device(format!(
+                    "{} ({:?}) has no timestamp queries (TIMESTAMP_QUERY), which profiling needs",
+                    info.name, info.backend
+                )));
+            }
+            wgpu::Features::TIMESTAMP_QUERY
+        } else {
+            wgpu::Features::empty()
+        };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("heft"),
-            required_features: wgpu::Features::empty(),
+            required_features: features,
             required_limits: limits.clone(),
             ..Default::default()
         }))
@@ -139,6 +179,18 @@ impl Gpu {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
+        let profiler = choice.profile.then(|| {
+            let bytes = 2 * PROFILE_PASSES as u64 * 8;
+            let buffer = |usage| device.create_buffer(&wgpu::BufferDescriptor { label: Some("timestamps"), size: bytes, usage, mapped_at_creation: false });
+            Profiler {
+                set: device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("timestamps"), ty: wgpu::QueryType::Timestamp, count: 2 * PROFILE_PASSES }),
+                resolve: buffer(wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC),
+                readback: buffer(wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST),
+                period: queue.get_timestamp_period() as f64,
+                pending: Mutex::new(Vec::new()),
+                totals: Mutex::new(HashMap::new()),
+            }
+        });
         Ok(Gpu(Arc::new(GpuInner {
             device,
             queue,
@@ -151,6 +203,7 @@ impl Gpu {
             params,
             dummy,
             error,
+            profiler,
         })))
     }
 
@@ -283,7 +336,16 @@ impl Gpu {
             enc.copy_buffer_to_buffer(buf, offset, &staging, 0, Some(bytes4));
         }
         self.flush()?;
-        let slice = staging.slice(0..bytes4);
+        let mut out = self.map_read(&staging, bytes4)?;
+        self.give_buffer(staging, true);
+        out.truncate(bytes as usize);
+        self.check_error()?;
+        Ok(out)
+    }
+
+    /// Wait for the GPU, then copy the first `bytes` of a MAP_READ buffer to the host.
+    fn map_read(&self, buf: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        let slice = buf.slice(0..bytes);
         let (tx, rx) = std::sync::mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
@@ -295,13 +357,8 @@ impl Gpu {
         rx.recv()
             .map_err(|_| Error::Gpu("buffer map callback never ran".into()))?
             .map_err(|e| Error::Gpu(format!("reading a buffer back: {e}")))?;
-        let out = {
-            let view = slice.get_mapped_range().map_err(|e| Error::Gpu(e.to_string()))?;
-            view[..bytes as usize].to_vec()
-        };
-        staging.unmap();
-        self.give_buffer(staging, true);
-        self.check_error()?;
+        let out = slice.get_mapped_range().map_err(|e| Error::Gpu(e.to_string()))?.to_vec();
+        buf.unmap();
         Ok(out)
     }
 
@@ -364,8 +421,9 @@ impl Gpu {
         let k = self.kernel(shader, entry)?;
         let layout = k.pipeline.get_bind_group_layout(0);
         let mut rec = self.0.rec.lock().unwrap();
-        if rec.params.len() as u64 >= PARAM_SLOT * PARAM_SLOTS {
-            self.submit(&mut rec);
+        let timed = self.0.profiler.as_ref().map(|p| p.pending.lock().unwrap().len() as u32);
+        if rec.params.len() as u64 >= PARAM_SLOT * PARAM_SLOTS || timed == Some(PROFILE_PASSES) {
+            self.submit(&mut rec)?;
         }
         let offset = rec.params.len() as u64;
         let mut block = vec![0u8; PARAM_SLOT as usize];
@@ -410,28 +468,81 @@ impl Gpu {
             layout: &layout,
             entries: &entries,
         });
+        let timestamp_writes = self.0.profiler.as_ref().map(|p| {
+            let mut pending = p.pending.lock().unwrap();
+            let i = pending.len() as u32;
+            pending.push((shader, entry));
+            wgpu::ComputePassTimestampWrites {
+                query_set: &p.set,
+                beginning_of_pass_write_index: Some(2 * i),
+                end_of_pass_write_index: Some(2 * i + 1),
+            }
+        });
         let enc = self.encoder(&mut rec);
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes: None });
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes });
         pass.set_pipeline(&k.pipeline);
         pass.set_bind_group(0, &bg, &[]);
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         Ok(())
     }
 
-    fn submit(&self, rec: &mut Recorder) {
-        if let Some(enc) = rec.encoder.take() {
-            if !rec.params.is_empty() {
-                self.0.queue.write_buffer(&self.0.params, 0, &rec.params);
-                rec.params.clear();
-            }
-            self.0.queue.submit([enc.finish()]);
+    fn submit(&self, rec: &mut Recorder) -> Result<()> {
+        let Some(mut enc) = rec.encoder.take() else { return Ok(()) };
+        if !rec.params.is_empty() {
+            self.0.queue.write_buffer(&self.0.params, 0, &rec.params);
+            rec.params.clear();
         }
+        let timed = match &self.0.profiler {
+            Some(p) => std::mem::take(&mut *p.pending.lock().unwrap()),
+            None => Vec::new(),
+        };
+        if let (Some(p), false) = (&self.0.profiler, timed.is_empty()) {
+            let n = 2 * timed.len() as u32;
+            enc.resolve_query_set(&p.set, 0..n, &p.resolve, 0);
+            enc.copy_buffer_to_buffer(&p.resolve, 0, &p.readback, 0, Some(n as u64 * 8));
+        }
+        self.0.queue.submit([enc.finish()]);
+        if let (Some(p), false) = (&self.0.profiler, timed.is_empty()) {
+            let ticks: Vec<u64> = bytemuck::cast_slice(&self.map_read(&p.readback, 2 * timed.len() as u64 * 8)?).to_vec();
+            let mut totals = p.totals.lock().unwrap();
+            for (i, kernel) in timed.into_iter().enumerate() {
+                let ns = ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * p.period;
+                let t = totals.entry(kernel).or_insert((0, 0.0));
+                *t = (t.0 + 1, t.1 + ns);
+            }
+        }
+        Ok(())
     }
 
     /// Submit everything recorded so far.
     pub fn flush(&self) -> Result<()> {
-        self.submit(&mut self.0.rec.lock().unwrap());
+        self.submit(&mut self.0.rec.lock().unwrap())?;
         self.check_error()
+    }
+
+    /// GPU time per kernel since the last `reset_kernel_times`, longest first (waits for the
+    /// GPU). Fails unless the adapter was opened with `AdapterChoice::profile`.
+    pub fn kernel_times(&self) -> Result<Vec<KernelTime>> {
+        let p = self.0.profiler.as_ref().ok_or_else(|| Error::Invalid("kernel times need a GPU opened for profiling".into()))?;
+        self.sync()?;
+        let mut rows: Vec<KernelTime> = p
+            .totals
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(&(s, e), &(calls, ns))| KernelTime { kernel: format!("{s}::{e}"), calls, ms: ns / 1e6 })
+            .collect();
+        rows.sort_by(|a, b| b.ms.total_cmp(&a.ms).then_with(|| a.kernel.cmp(&b.kernel)));
+        Ok(rows)
+    }
+
+    /// Forget the kernel times gathered so far (after a warm-up, say); waits for the GPU.
+    pub fn reset_kernel_times(&self) -> Result<()> {
+        self.sync()?;
+        if let Some(p) = &self.0.profiler {
+            p.totals.lock().unwrap().clear();
+        }
+        Ok(())
     }
 
     /// Submit and wait until the GPU is idle.

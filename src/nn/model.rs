@@ -33,6 +33,13 @@ pub struct StudentConfig {
     pub batchnorm: bool,
 }
 
+impl Default for StudentConfig {
+    /// heft's defaults (train-student's): trainable polynomials from 0 + 0.5·x + 0.05·x², with BN.
+    fn default() -> Self {
+        StudentConfig { act: ActKind::Poly, init: [0.0, 0.5, 0.05], batchnorm: true }
+    }
+}
+
 /// Everything needed to rebuild a model's layers (saved as JSON beside its weights).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {

@@ -1,0 +1,86 @@
+//! Kernel profiling (`heft profile`): every dispatch is timed and attributed to its kernel. The
+//! call counts are checked against what the models' structure implies (counted by hand from
+//! torchvision's AlexNet and the student conversion), not against the profiler itself.
+
+use heft::gpu::KernelTime;
+use heft::nn::model::{Arch, ModelConfig, StudentConfig};
+use heft::ops::{matmul, relu};
+use heft::{AdapterChoice, Gpu, Tensor};
+
+/// A GPU opened for profiling, or None (test skipped) on an adapter without timestamp queries.
+fn profiling_gpu() -> Option<Gpu> {
+    match Gpu::new(&AdapterChoice { name: None, profile: true }) {
+        Ok(g) => Some(g),
+        Err(e) if e.to_string().contains("TIMESTAMP_QUERY") => {
+            eprintln!("skipped: {e}");
+            None
+        }
+        Err(e) => panic!("tests need a GPU adapter (lavapipe is enough): {e}"),
+    }
+}
+
+fn calls(rows: &[KernelTime], kernel: &str) -> u64 {
+    rows.iter().find(|r| r.kernel == kernel).map_or(0, |r| r.calls)
+}
+
+#[test]
+fn every_dispatch_is_timed_and_counted() {
+    let Some(gpu) = profiling_gpu() else { return };
+    // K = 8 needs no padding, so the product is one GEMM dispatch and nothing else
+    let a = Tensor::from_f32(&gpu, &[1.0; 32], &[4, 8]).unwrap();
+    let b = Tensor::from_f32(&gpu, &[1.0; 40], &[5, 8]).unwrap();
+    gpu.reset_kernel_times().unwrap();
+    matmul::matmul_nt(&a, &b).unwrap();
+    let rows = gpu.kernel_times().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!((rows[0].kernel.as_str(), rows[0].calls), ("matmul::main", 1));
+    assert!(rows[0].ms > 0.0 && rows[0].ms.is_finite(), "{rows:?}");
+    // more dispatches than one submit can time (2048) are still all counted
+    gpu.reset_kernel_times().unwrap();
+    for _ in 0..2100 {
+        relu::forward(&a).unwrap();
+    }
+    let rows = gpu.kernel_times().unwrap();
+    assert_eq!(calls(&rows, "relu::forward"), 2100);
+    gpu.reset_kernel_times().unwrap();
+    assert!(gpu.kernel_times().unwrap().is_empty());
+    // a GPU not opened for profiling says so
+    let plain = Gpu::new(&AdapterChoice::default()).unwrap();
+    assert!(plain.kernel_times().unwrap_err().to_string().contains("profiling"));
+}
+
+#[test]
+fn training_steps_dispatch_what_the_model_structure_implies() {
+    let Some(gpu) = profiling_gpu() else { return };
+    let cfg = || ModelConfig { width: 0.25, hidden: 64, ..ModelConfig::new(Arch::Alexnet, vec!["a".into(), "b".into()], 1, 64) };
+    // AlexNet: 5 convs, 3 linears, 7 ReLUs, 3 max-pools, 2 dropouts; 16 parameter tensors
+    let t = heft::profile::run(&gpu, cfg(), None, 2, 2, 7).unwrap();
+    for (kernel, n) in [("relu::forward", 7), ("relu::backward", 7), ("maxpool::forward", 3), ("maxpool::backward", 3), ("optim::adam", 16), ("dropout::main", 4), ("cross_entropy::rows", 1)] {
+        assert_eq!(calls(&t.kernels, kernel), n, "{kernel}: {:?}", t.kernels);
+    }
+    assert_eq!(calls(&t.kernels, "quad::forward"), 0);
+    let sum: f64 = t.kernels.iter().map(|k| k.ms).sum();
+    assert!(t.gpu_ms > 0.0 && (sum - t.gpu_ms).abs() <= 1e-9 * t.gpu_ms);
+    // the student's distillation step: the teacher's inference (7 ReLUs, 3 max-pools, no
+    // backward), the student's 7 polynomials, 3 avg-pools and 3 batch norms (after the pools),
+    // KD; Adam over 16 + 7 coefficient + 6 batch-norm parameter tensors
+    let s = heft::profile::run(&gpu, cfg(), Some(StudentConfig::default()), 2, 2, 7).unwrap();
+    for (kernel, n) in [
+        ("relu::forward", 7),
+        ("relu::backward", 0),
+        ("maxpool::forward", 3),
+        ("maxpool::backward", 0),
+        ("quad::forward", 7),
+        ("quad::backward", 7),
+        ("avgpool::forward", 3),
+        ("avgpool::backward", 3),
+        ("batchnorm::apply", 3),
+        ("batchnorm::backward", 3),
+        ("distill::rows", 1),
+        ("optim::adam", 29),
+    ] {
+        assert_eq!(calls(&s.kernels, kernel), n, "{kernel}: {:?}", s.kernels);
+    }
+    let table = heft::profile::format(&s);
+    assert!(table.contains("quad::forward") && table.contains("ms/step"), "{table}");
+}
