@@ -105,12 +105,7 @@ enum Cmd {
         #[arg(long)]
         checkpoint: Option<PathBuf>,
         #[command(flatten)]
-        model: ModelArgs,
-        #[arg(long, default_value_t = 2)]
-        classes: usize,
-        /// Show the HE-friendly student of the model.
-        #[arg(long)]
-        student: bool,
+        fresh: FreshModelArgs,
     },
     /// Compare heft with PyTorch golden files (and the CPU reference on random shapes) on this
     /// adapter: a table of errors and tolerances, then `N passed, M failed`.
@@ -169,13 +164,8 @@ enum Cmd {
     /// kernels with calls and milliseconds per step, longest first.
     Profile {
         #[command(flatten)]
-        model: ModelArgs,
-        #[arg(long, default_value_t = 2)]
-        classes: usize,
-        /// Profile the HE-friendly student's distillation step (teacher forward, student
-        /// forward and backward, CE + KD, Adam) instead of the teacher's training step.
-        #[arg(long)]
-        student: bool,
+        fresh: FreshModelArgs,
+        /// Images per step (random data).
         #[arg(long, default_value_t = 32)]
         batch: usize,
         /// Profiled steps (after one warm-up step); figures are per-step means.
@@ -231,6 +221,26 @@ struct DataArgs {
     /// Seed of the split (when the dataset has none), shuffling, augmentation and init.
     #[arg(long, default_value_t = 123)]
     seed: u64,
+}
+
+/// A freshly initialised model (summary, profile).
+#[derive(Args)]
+struct FreshModelArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Number of output classes.
+    #[arg(long, default_value_t = 2)]
+    classes: usize,
+    /// The HE-friendly student of the model (profile: its distillation step, the teacher's
+    /// forward included) instead of the ReLU teacher.
+    #[arg(long)]
+    student: bool,
+}
+
+impl FreshModelArgs {
+    fn config(&self) -> ModelConfig {
+        model_config(&self.model, (0..self.classes).map(|i| format!("class{i}")).collect())
+    }
 }
 
 #[derive(Args)]
@@ -595,14 +605,13 @@ fn run(cli: Cli) -> Result<()> {
                 println!("activation {:<36} input range [{:.3}, {:.3}]", r.name, r.min, r.max);
             }
         }
-        Cmd::Summary { ref checkpoint, ref model, classes, student } => {
+        Cmd::Summary { ref checkpoint, ref fresh } => {
             let gpu = gpu(&cli.adapter)?;
             let m = match checkpoint {
                 Some(p) => checkpoint::load(&gpu, p)?,
                 None => {
-                    let names = (0..classes).map(|i| format!("class{i}")).collect();
-                    let t = Model::teacher(&gpu, model_config(model, names), 0)?;
-                    if student {
+                    let t = Model::teacher(&gpu, fresh.config(), 0)?;
+                    if fresh.student {
                         to_student(&t, &StudentConfig::default())?
                     } else {
                         t
@@ -719,11 +728,10 @@ fn run(cli: Cli) -> Result<()> {
                 println!("wrote {} ({n} test images and heft's logits)", sample_path.display());
             }
         }
-        Cmd::Profile { ref model, classes, student, batch, steps, json } => {
+        Cmd::Profile { ref fresh, batch, steps, json } => {
             let gpu = open_gpu(&cli.adapter, true)?;
-            let names = (0..classes).map(|i| format!("class{i}")).collect();
-            let s = student.then(StudentConfig::default);
-            let p = heft::profile::run(&gpu, model_config(model, names), s, batch, steps, 123)?;
+            let s = fresh.student.then(StudentConfig::default);
+            let p = heft::profile::run(&gpu, fresh.config(), s, batch, steps, 123)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&p).map_err(|e| Error::Invalid(e.to_string()))?);
             } else {
