@@ -1,5 +1,6 @@
 // reduce.wgsl — deterministic per-channel reductions (sums and maxima) in two passes: fixed
-// chunks reduced by fixed-shape trees in workgroup memory, then one tree over the chunks.
+// chunks reduced by fixed-shape trees in workgroup memory, then each channel's chunk results
+// combined in order by one thread.
 // No float atomics: the same input gives the same bits on the same adapter.
 // Used for bias gradients, batch-norm statistics, quadratic-coefficient gradients, gradient
 // norms and metrics.
@@ -10,7 +11,8 @@
 //          out    out[off + c] = scale * reduce_j f(j)  over the outer*inner elements of channel c
 // Modes f: 0 x   1 x*y   2 x*y*y   3 max x (scale ignored)   4 x*x   5 (x - aux[c])^2
 //          6 min x (scale ignored)
-// Pass `partial`: grid (G, C), 256 threads.  Pass `finish`: grid (C), 256 threads.
+// Pass `partial`: grid (G, C), 256 threads.  Pass `finish`: grid (ceil(C/64)), 64 threads,
+// one per channel.
 
 struct Params {
     outer: u32, C: u32, inner: u32, G: u32, mode: u32, scale: f32, off: u32,
@@ -87,20 +89,20 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     }
 }
 
-@compute @workgroup_size(256)
-fn finish(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-    let c = wid.x;
-    var acc = identity();
-    for (var g = t; g < p.G; g += 256u) {
-        acc = combine(acc, part[c * p.G + g]);
+// One thread per channel combines its G partials in order: G is at most 1024, and a tree
+// with barriers costs more than that on llvmpipe.
+@compute @workgroup_size(64)
+fn finish(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    if (c >= p.C) {
+        return;
     }
-    tree[t] = acc;
-    tree_reduce(t);
-    if (t == 0u) {
-        var r = tree[0];
-        if (p.mode != 3u && p.mode != 6u) {
-            r *= p.scale;
-        }
-        out[p.off + c] = r;
+    var r = identity();
+    for (var g = 0u; g < p.G; g++) {
+        r = combine(r, part[c * p.G + g]);
     }
+    if (p.mode != 3u && p.mode != 6u) {
+        r *= p.scale;
+    }
+    out[p.off + c] = r;
 }

@@ -1,5 +1,5 @@
 //! Wrapper of `shaders/reduce.wgsl`: deterministic per-channel sums and maxima of a tensor viewed
-//! as [outer, C, inner] (two passes, fixed trees, no atomics).
+//! as [outer, C, inner] (two passes in a fixed order, no atomics).
 
 use super::{f, u};
 use crate::error::{Error, Result};
@@ -105,7 +105,7 @@ pub fn reduce_into(
         (5, out.bind()),
     ];
     gpu.dispatch("reduce", "partial", &params, &bind, [g as u32, c as u32, 1])?;
-    gpu.dispatch("reduce", "finish", &params, &bind, [c as u32, 1, 1])
+    gpu.dispatch("reduce", "finish", &params, &bind, [c.div_ceil(64) as u32, 1, 1])
 }
 
 /// Per-channel reduction into a new [C] tensor.
