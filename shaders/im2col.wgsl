@@ -19,8 +19,8 @@ struct Params {
 
 // n / d for n < 2^31 without an integer division (scalarised, and slow, on SIMD CPUs such as
 // llvmpipe): an f32 estimate, refined once on the remainder, then corrected by one. WGSL's f32
-// division is accurate to 2.5 ULP, so the estimate is within n*2^-22 of n/d and the refined
-// one within one.
+// division is accurate to 2.5 ULP, so the first estimate is within (n/d)*2^-21 + 1 of n/d, the
+// remainder fits an i32, and the refined estimate is within one.
 fn udiv(n: u32, d: u32) -> u32 {
     let rd = 1.0 / f32(d);
     var q = u32(f32(n) * rd);

@@ -721,10 +721,26 @@ fn run(cli: Cli) -> Result<()> {
                 Some(root) => Some(load_data(&DataArgs { data: root.clone(), format, images: None, strict: false, seed: 123 })?),
                 None => None,
             };
-            std::fs::write(onnx, &bytes).map_err(|err| Error::Io { path: onnx.display().to_string(), err })?;
+            // the sample first: if it fails, nothing is left behind to block a re-run
+            let sampled = match d {
+                Some(d) => Some(heft::he::onnx::write_sample(&m, &d.test, d.norm, samples, &sample_path)?),
+                None => None,
+            };
+            // create_new: never replace a file that appeared since the check above
+            let written = match std::fs::OpenOptions::new().write(true).create_new(true).open(onnx) {
+                Ok(mut f) => std::io::Write::write_all(&mut f, &bytes).inspect_err(|_| {
+                    let _ = std::fs::remove_file(onnx); // the partial file this run created
+                }),
+                Err(err) => Err(err),
+            };
+            if let Err(err) = written {
+                if sampled.is_some() {
+                    let _ = std::fs::remove_file(&sample_path); // written just above, by this run
+                }
+                return Err(Error::Io { path: onnx.display().to_string(), err });
+            }
             println!("wrote {} ({} bytes; operators: {})", onnx.display(), bytes.len(), ops.join(", "));
-            if let Some(d) = d {
-                let n = heft::he::onnx::write_sample(&m, &d.test, d.norm, samples, &sample_path)?;
+            if let Some(n) = sampled {
                 println!("wrote {} ({n} test images and heft's logits)", sample_path.display());
             }
         }

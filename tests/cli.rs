@@ -73,3 +73,36 @@ fn existing_runs_are_not_overwritten() {
     assert_eq!(std::fs::read(dir.join("notes.txt")).unwrap(), b"mine");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// export writes the ONNX file and its sample file together or not at all: a dataset without a
+/// readable test image fails before anything is written, and leaves nothing that would block a
+/// re-run.
+#[test]
+fn export_writes_both_files_or_neither() {
+    use heft::nn::model::{Arch, Model, ModelConfig, StudentConfig};
+    let dir = tmp("export");
+    let d = dir.display().to_string();
+    let gpu = heft::Gpu::new(&heft::AdapterChoice::default()).unwrap();
+    let cfg = ModelConfig { width: 0.125, hidden: 32, ..ModelConfig::new(Arch::Alexnet, vec!["0_normal".into(), "1_lesion".into()], 1, 64) };
+    let student = heft::nn::convert::to_student(&Model::teacher(&gpu, cfg, 0).unwrap(), &StudentConfig::default()).unwrap();
+    let m = format!("{d}/student.safetensors");
+    heft::nn::checkpoint::save(&student, std::path::Path::new(&m)).unwrap();
+    // every image of this dataset is unreadable
+    for split in ["train", "val", "test"] {
+        for class in ["0_normal", "1_lesion"] {
+            std::fs::create_dir_all(dir.join(format!("bad/{split}/{class}"))).unwrap();
+            std::fs::write(dir.join(format!("bad/{split}/{class}/0.png")), b"not a png").unwrap();
+        }
+    }
+    let onnx = format!("{d}/s.onnx");
+    assert_clean_error(&["export", &m, "--onnx", &onnx, "--samples", "2", "--data", &format!("{d}/bad")], "readable test image");
+    assert!(!dir.join("s.onnx").exists() && !dir.join("s.onnx.sample.safetensors").exists());
+    // with readable data both files appear
+    let ds = format!("{d}/ds");
+    assert_eq!(heft(&["synth", "--out", &ds, "--train", "1", "--val", "1", "--test", "1"]).0, 0);
+    let (code, out, err) = heft(&["export", &m, "--onnx", &onnx, "--samples", "2", "--data", &ds]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("2 test images"), "{out}");
+    assert!(dir.join("s.onnx").exists() && dir.join("s.onnx.sample.safetensors").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

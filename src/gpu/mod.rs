@@ -357,9 +357,9 @@ impl Gpu {
         rx.recv()
             .map_err(|_| Error::Gpu("buffer map callback never ran".into()))?
             .map_err(|e| Error::Gpu(format!("reading a buffer back: {e}")))?;
-        let out = slice.get_mapped_range().map_err(|e| Error::Gpu(e.to_string()))?.to_vec();
+        let out = slice.get_mapped_range().map(|view| view.to_vec());
         buf.unmap();
-        Ok(out)
+        out.map_err(|e| Error::Gpu(e.to_string()))
     }
 
     // ---- kernels -------------------------------------------------------------------------

@@ -65,6 +65,9 @@ pub fn forward(x: &Tensor, kind: AvgPool) -> Result<Tensor> {
 pub fn backward(x_shape: &[usize], dy: &Tensor, kind: AvgPool) -> Result<Tensor> {
     let gpu = dy.gpu();
     dy.expect_rank("avgpool backward", "dy", 4)?;
+    if x_shape.len() != 4 || x_shape[..2] != dy.shape()[..2] {
+        return Err(Error::shape("avgpool backward", format!("input {x_shape:?} and dy {:?} differ in batch or channels", dy.shape())));
+    }
     let dx = Tensor::empty(gpu, x_shape, DType::F32)?;
     let os = dy.shape();
     let (hw, ohw) = (x_shape[2] * x_shape[3], os[2] * os[3]);

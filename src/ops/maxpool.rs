@@ -79,6 +79,9 @@ pub fn backward(x_shape: &[usize], idx: &Tensor, dy: &Tensor, pool: Pool) -> Res
     idx.expect_dtype("maxpool backward", "indices", DType::U32)?;
     let os = [dy.shape()[0], dy.shape()[1], dy.shape()[2], dy.shape()[3]];
     idx.expect_shape("maxpool backward", "indices", &os)?;
+    if x_shape.len() != 4 || x_shape[..2] != os[..2] {
+        return Err(crate::Error::shape("maxpool backward", format!("input {x_shape:?} and dy {os:?} differ in batch or channels")));
+    }
     let dx = Tensor::empty(gpu, x_shape, DType::F32)?;
     let (hw, ohw) = (x_shape[2] * x_shape[3], os[2] * os[3]);
     for (p0, np) in item_chunks(gpu, "maxpool", os[0] * os[1], &[hw, ohw])? {

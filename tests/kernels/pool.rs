@@ -29,6 +29,14 @@ fn maxpool_matches_reference() {
         let dx = maxpool::backward(&[n, c, h, w], &idx, &upload(&dy, y.shape()), pool).unwrap();
         assert_close("maxpool dx", &download(&dx), &rmax::backward(&dy, &ridx, n * c, h, w), 1e-6, 0.0);
     }
+    // a dy whose batch or channels differ from the input's is refused, not half-written
+    let x = upload(&rng.vec(2 * 3 * 8 * 8), &[2, 3, 8, 8]);
+    let pool = Pool::new(2, 2);
+    let (_, idx) = maxpool::forward(&x, pool).unwrap();
+    let e = maxpool::backward(&[2, 2, 8, 8], &idx, &upload(&rng.vec(2 * 3 * 16), &[2, 3, 4, 4]), pool).unwrap_err();
+    assert!(e.to_string().contains("differ in batch or channels"), "{e}");
+    let e = avgpool::backward(&[1, 3, 8, 8], &upload(&rng.vec(2 * 3 * 16), &[2, 3, 4, 4]), AvgPool::Window(pool)).unwrap_err();
+    assert!(e.to_string().contains("differ in batch or channels"), "{e}");
 }
 
 #[test]

@@ -106,7 +106,10 @@ def factor_poly_activations(model, log=print):
 
         def per_channel(name):
             a = arr(name)
-            return np.broadcast_to(a, shape).reshape(C) if a.ndim <= len(shape) else None
+            try:
+                return np.broadcast_to(a, shape).reshape(C)
+            except ValueError:  # not one value per channel (or one for all)
+                return None
 
         c2, c1, c0 = (per_channel(other(n, o)) for n, o in ((t, sq.output[0]), (lin, x), (w, v.output[0])))
         if c2 is None or c1 is None or c0 is None:
