@@ -47,7 +47,7 @@ pub fn run(gpu: &Gpu, cfg: ModelConfig, student: Option<StudentConfig>, batch: u
     let role = if distilled.is_some() { "student (distillation step)" } else { "teacher" };
     let name = format!("{:?} {role}, input {}x{}x{}", c.arch, c.in_channels, c.input, c.input);
     let mut rng = Rng::new(seed);
-    let x: Vec<f32> = (0..batch * c.in_channels * c.input * c.input).map(|_| rng.normal() as f32).collect();
+    let x: Vec<f32> = (0..batch * c.in_channels * c.input * c.input).map(|_| rng.normal()).collect();
     let x = Tensor::from_f32(gpu, &x, &[batch, c.in_channels, c.input, c.input])?;
     let labels: Vec<u32> = (0..batch).map(|i| (i % c.classes) as u32).collect();
     let labels = crate::ops::cross_entropy::labels(gpu, &labels, c.classes)?;

@@ -45,9 +45,13 @@ struct Profiler {
     /// Nanoseconds per timestamp tick.
     period: f64,
     /// Kernels of the passes recorded since the last submit, in order.
-    pending: Mutex<Vec<(&'static str, &'static str)>>,
-    totals: Mutex<HashMap<(&'static str, &'static str), (u64, f64)>>,
+    pending: Mutex<Vec<KernelId>>,
+    /// Calls and nanoseconds per kernel.
+    totals: Mutex<HashMap<KernelId, (u64, f64)>>,
 }
+
+/// (shader, entry point).
+type KernelId = (&'static str, &'static str);
 
 /// GPU time of one kernel (shader::entry) summed over its dispatches.
 #[derive(Clone, Debug, serde::Serialize)]
