@@ -51,6 +51,20 @@ fn im2col_and_col2im_match_reference() {
     let dx = heft::Tensor::zeros(&gpu(), &[g.n, g.c, g.h, g.w]).unwrap();
     col2im::col2im(&col, &geom, 0, 2, &dx).unwrap();
     assert_close_red("col2im", &download(&dx), &reference::col2im::col2im(&rcol, &g));
+    // a chunk that starts at image 1 (conv2d's image chunks): its rows are image 1's, in both
+    // layouts, and col2im folds them onto image 1 only
+    let rows = rcol.len() / 2;
+    let second = im2col::im2col(&xt, &geom, 1, 1, false, k).unwrap();
+    assert_close("im2col chunk", &download(&second), &rcol[rows..], 0.0, 0.0);
+    let p = rows / k;
+    let t = download(&im2col::im2col(&xt, &geom, 1, 1, true, p).unwrap());
+    let want_t: Vec<f64> = (0..k).flat_map(|kk| (0..p).map(move |r| (kk, r))).map(|(kk, r)| rcol[rows + r * k + kk]).collect();
+    assert_close("im2col chunk transposed", &t, &want_t, 0.0, 0.0);
+    let dx1 = heft::Tensor::zeros(&gpu(), &[g.n, g.c, g.h, g.w]).unwrap();
+    col2im::col2im(&second, &geom, 1, 1, &dx1).unwrap();
+    let mut want = reference::col2im::col2im(&rcol, &g);
+    want[..g.c * g.h * g.w].fill(0.0);
+    assert_close_red("col2im chunk", &download(&dx1), &want);
 }
 
 #[test]
