@@ -404,6 +404,11 @@ fn same_classes(splits: &[&Dataset]) -> Result<()> {
     Ok(())
 }
 
+/// A dataset for reading only (he-report, export): default image folder, lenient, split seed 123.
+fn read_data(root: &Path, format: Format) -> Result<Data> {
+    load_data(&DataArgs { data: root.to_path_buf(), format, images: None, strict: false, seed: 123 })
+}
+
 fn load_data(a: &DataArgs) -> Result<Data> {
     let root = &a.data;
     if !root.exists() {
@@ -661,7 +666,7 @@ fn run(cli: Cli) -> Result<()> {
             let depth = costs.last().map_or(0, |c| c.depth);
             let stats = match data {
                 Some(root) => {
-                    let d = load_data(&DataArgs { data: root.clone(), format, images: None, strict: false, seed: 123 })?;
+                    let d = read_data(root, format)?;
                     let ds = match split {
                         Split::Train => &d.train,
                         Split::Val => &d.val,
@@ -717,13 +722,12 @@ fn run(cli: Cli) -> Result<()> {
             let gpu = gpu(&cli.adapter)?;
             let m = checkpoint::load(&gpu, model)?;
             let (bytes, ops) = heft::he::onnx::export(&m)?;
-            let d = match sample_data {
-                Some(root) => Some(load_data(&DataArgs { data: root.clone(), format, images: None, strict: false, seed: 123 })?),
-                None => None,
-            };
             // the sample first: if it fails, nothing is left behind to block a re-run
-            let sampled = match d {
-                Some(d) => Some(heft::he::onnx::write_sample(&m, &d.test, d.norm, samples, &sample_path)?),
+            let sampled = match sample_data {
+                Some(root) => {
+                    let d = read_data(root, format)?;
+                    Some(heft::he::onnx::write_sample(&m, &d.test, d.norm, samples, &sample_path)?)
+                }
                 None => None,
             };
             // create_new: never replace a file that appeared since the check above

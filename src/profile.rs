@@ -1,7 +1,7 @@
 //! `heft profile`: where the GPU time of one training step goes, per kernel. Runs a teacher step
-//! (forward, class-weighted CE, backward, Adam) or a student distillation step (the teacher's
-//! forward, the student's forward, CE + α·T²·KD, backward, Adam) on random data, after one
-//! warm-up step, with every dispatch timed by timestamp queries (see `gpu::Profiler`).
+//! (forward, CE, backward, Adam) or a student distillation step (the teacher's forward, the
+//! student's forward, CE + α·T²·KD, backward, Adam) with the training defaults (`Recipe`), on
+//! random data, after one warm-up step, with every dispatch timed by timestamp queries.
 
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, KernelTime};
@@ -15,6 +15,7 @@ use crate::optim::Trainer;
 use crate::rng::Rng;
 use crate::tape::{Tape, Var};
 use crate::tensor::Tensor;
+use crate::train::Recipe;
 use std::time::Instant;
 
 /// Per-step figures of a profiled run.
@@ -52,14 +53,16 @@ pub fn run(gpu: &Gpu, cfg: ModelConfig, student: Option<StudentConfig>, batch: u
     let labels: Vec<u32> = (0..batch).map(|i| (i % c.classes) as u32).collect();
     let labels = crate::ops::cross_entropy::labels(gpu, &labels, c.classes)?;
     let weights = elementwise::full(gpu, &[c.classes], 1.0)?;
-    let mut trainer = Trainer::adam(AdamCfg { lr: 1e-4, weight_decay: 5e-4, ..Default::default() });
+    let r = Recipe::default();
+    let mut trainer = Trainer::adam(AdamCfg { lr: r.lr, weight_decay: r.weight_decay, ..Default::default() });
+    (trainer.coef_lr, trainer.clip) = (Some(r.coef_lr), r.clip);
     let mut step = |i: usize| -> Result<()> {
         let mut tape = Tape::new();
         let logits = model.forward(&mut tape, &Var::constant(x.clone()), &mut Ctx::train(i as u32))?;
         let mut loss = F::cross_entropy(&mut tape, &logits, &labels, &weights)?;
         if let Some(t) = kd_teacher {
-            let kd = F::distill(&mut tape, &logits, &t.infer(&x)?, 10.0)?;
-            loss = F::add(&mut tape, &loss, &kd, 1.0, 0.1)?;
+            let kd = F::distill(&mut tape, &logits, &t.infer(&x)?, r.kd_t)?;
+            loss = F::add(&mut tape, &loss, &kd, 1.0, r.kd_alpha)?;
         }
         let grads = tape.backward(&loss)?;
         trainer.step(&model.params(), &grads)?;

@@ -496,17 +496,15 @@ impl Gpu {
             self.0.queue.write_buffer(&self.0.params, 0, &rec.params);
             rec.params.clear();
         }
-        let timed = match &self.0.profiler {
-            Some(p) => std::mem::take(&mut *p.pending.lock().unwrap()),
-            None => Vec::new(),
-        };
-        if let (Some(p), false) = (&self.0.profiler, timed.is_empty()) {
-            let n = 2 * timed.len() as u32;
+        // passes timed since the last submit: resolve their timestamps into the readback buffer
+        let timed = self.0.profiler.as_ref().map(|p| (p, std::mem::take(&mut *p.pending.lock().unwrap()))).filter(|(_, t)| !t.is_empty());
+        if let Some((p, t)) = &timed {
+            let n = 2 * t.len() as u32;
             enc.resolve_query_set(&p.set, 0..n, &p.resolve, 0);
             enc.copy_buffer_to_buffer(&p.resolve, 0, &p.readback, 0, Some(n as u64 * 8));
         }
         self.0.queue.submit([enc.finish()]);
-        if let (Some(p), false) = (&self.0.profiler, timed.is_empty()) {
+        if let Some((p, timed)) = timed {
             let ticks: Vec<u64> = bytemuck::cast_slice(&self.map_read(&p.readback, 2 * timed.len() as u64 * 8)?).to_vec();
             let mut totals = p.totals.lock().unwrap();
             for (i, kernel) in timed.into_iter().enumerate() {

@@ -29,7 +29,7 @@ fn params(m: usize, n: usize, c: usize, hw: usize, eps: f32, momentum: f32) -> R
     Ok([u("batchnorm", m * c * hw)?, u("batchnorm", c)?, u("batchnorm", hw)?, f(eps), f(momentum), f((n * hw) as f32)])
 }
 
-fn apply(x: &Tensor, gamma: &Tensor, beta: &Tensor, mean: &Tensor, invstd: &Tensor, eps: f32) -> Result<(Tensor, Tensor)> {
+fn apply(x: &Tensor, gamma: &Tensor, beta: &Tensor, mean: &Tensor, invstd: &Tensor) -> Result<(Tensor, Tensor)> {
     let (n, c, hw) = dims(x, gamma)?;
     let gpu = x.gpu();
     let y = Tensor::empty(gpu, x.shape(), DType::F32)?;
@@ -46,7 +46,7 @@ fn apply(x: &Tensor, gamma: &Tensor, beta: &Tensor, mean: &Tensor, invstd: &Tens
             (9, yv.bind()),
             (10, hv.bind()),
         ];
-        gpu.dispatch("batchnorm", "apply", &params(m, n, c, hw, eps, 0.0)?, &bind, grid_1d(gpu, m * per)?)?;
+        gpu.dispatch("batchnorm", "apply", &params(m, n, c, hw, 0.0, 0.0)?, &bind, grid_1d(gpu, m * per)?)?;
     }
     Ok((y, xhat))
 }
@@ -84,7 +84,7 @@ pub fn forward_train(
         (8, running_var.bind()),
     ];
     gpu.dispatch("batchnorm", "stats", &p, &bind, [c.div_ceil(256) as u32, 1, 1])?;
-    let (y, xhat) = apply(x, gamma, beta, &mean, &invstd, eps)?;
+    let (y, xhat) = apply(x, gamma, beta, &mean, &invstd)?;
     Ok((y, Saved { xhat, invstd }))
 }
 
@@ -103,7 +103,7 @@ pub fn forward_eval(
     let invstd = Tensor::empty(gpu, &[c], DType::F32)?;
     let p = params(n, n, c, hw, eps, 0.0)?;
     gpu.dispatch("batchnorm", "eval_stats", &p, &[(6, invstd.bind()), (8, running_var.bind())], [c.div_ceil(256) as u32, 1, 1])?;
-    Ok(apply(x, gamma, beta, running_mean, &invstd, eps)?.0)
+    Ok(apply(x, gamma, beta, running_mean, &invstd)?.0)
 }
 
 /// Training-mode backward: (dx, dgamma, dbeta).

@@ -62,21 +62,14 @@ pub fn matmul_into(
     if last >= c.numel() {
         return Err(Error::shape(OP, format!("output map {map:?} of a {m}x{n} product reaches element {last} of C {:?}", c.shape())));
     }
-    let bias_len = match bias {
-        Bias::None => 0,
-        Bias::Rows(_) => m,
-        Bias::Cols(_) => n,
+    let (mode, bias_buf, bias_len) = match bias {
+        Bias::None => (0, gpu.dummy(), 0),
+        Bias::Rows(t) => (1, t.bind(), m),
+        Bias::Cols(t) => (2, t.bind(), n),
     };
-    if let Bias::Rows(t) | Bias::Cols(t) = bias {
-        if t.numel() < bias_len {
-            return Err(Error::shape(OP, format!("bias {:?} is shorter than {bias_len}", t.shape())));
-        }
+    if bias_buf.size < bias_len as u64 * 4 {
+        return Err(Error::shape(OP, format!("bias of {} values is shorter than {bias_len}", bias_buf.size / 4)));
     }
-    let (mode, bias_buf) = match bias {
-        Bias::None => (0, gpu.dummy()),
-        Bias::Rows(t) => (1, t.bind()),
-        Bias::Cols(t) => (2, t.bind()),
-    };
     let params = [
         u(OP, m)?,
         u(OP, n)?,

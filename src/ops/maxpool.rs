@@ -77,6 +77,7 @@ pub fn forward(x: &Tensor, pool: Pool) -> Result<(Tensor, Tensor)> {
 pub fn backward(x_shape: &[usize], idx: &Tensor, dy: &Tensor, pool: Pool) -> Result<Tensor> {
     let gpu = dy.gpu();
     idx.expect_dtype("maxpool backward", "indices", DType::U32)?;
+    dy.expect_rank("maxpool backward", "dy", 4)?;
     let os = [dy.shape()[0], dy.shape()[1], dy.shape()[2], dy.shape()[3]];
     idx.expect_shape("maxpool backward", "indices", &os)?;
     if x_shape.len() != 4 || x_shape[..2] != os[..2] {

@@ -62,30 +62,26 @@ pub fn reduce_into(
         return Err(Error::shape(OP, format!("output {:?} too small for {c} values at {off}", out.shape())));
     }
     let gpu = x.gpu();
-    if outer * c == 1 && x.bytes() > gpu.max_binding() {
-        // a whole-tensor reduction over the binding limit: reduce each chunk, then the chunks
-        let mut parts = Vec::new();
-        super::for_chunks(gpu, inner, |s, n| {
-            parts.push((x.view(s, &[n])?, y.map(|y| y.view(s, &[n])).transpose()?));
-            Ok(())
-        })?;
-        let tmp = Tensor::empty(gpu, &[parts.len()], DType::F32)?;
-        for (i, (xv, yv)) in parts.iter().enumerate() {
-            reduce_into(xv, yv.as_ref(), aux, (1, 1, xv.numel()), mode, scale, &tmp, i)?;
-        }
-        let combine = if matches!(mode, Mode::Max | Mode::Min) { mode } else { Mode::Sum };
-        return reduce_into(&tmp, None, None, (1, 1, parts.len()), combine, 1.0, out, off);
-    }
     if x.bytes() > gpu.max_binding() {
-        // per-channel reduction over the binding limit: reduce chunks of the outer axis, then
-        // combine the chunks' per-channel results
+        // over the binding limit: reduce chunks (of the elements for a whole-tensor reduction,
+        // of whole outer slices otherwise) into tmp[chunk, c], then combine the chunks
         let per = c * inner;
-        let parts = super::item_chunks(gpu, OP, outer, &[per])?;
+        let mut parts = Vec::new(); // (first element, elements, shape of the chunk)
+        if outer * c == 1 {
+            super::for_chunks(gpu, inner, |s, n| {
+                parts.push((s, n, (1, 1, n)));
+                Ok(())
+            })?;
+        } else {
+            for (o0, m) in super::item_chunks(gpu, OP, outer, &[per])? {
+                parts.push((o0 * per, m * per, (m, c, inner)));
+            }
+        }
         let tmp = Tensor::empty(gpu, &[parts.len(), c], DType::F32)?;
-        for (i, &(o0, m)) in parts.iter().enumerate() {
-            let xv = x.view(o0 * per, &[m * per])?;
-            let yv = y.map(|y| y.view(o0 * per, &[m * per])).transpose()?;
-            reduce_into(&xv, yv.as_ref(), aux, (m, c, inner), mode, scale, &tmp, i * c)?;
+        for (i, &(start, len, dims)) in parts.iter().enumerate() {
+            let xv = x.view(start, &[len])?;
+            let yv = y.map(|y| y.view(start, &[len])).transpose()?;
+            reduce_into(&xv, yv.as_ref(), aux, dims, mode, scale, &tmp, i * c)?;
         }
         let combine = if matches!(mode, Mode::Max | Mode::Min) { mode } else { Mode::Sum };
         return reduce_into(&tmp, None, None, (parts.len(), c, 1), combine, 1.0, out, off);
