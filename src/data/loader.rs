@@ -36,6 +36,13 @@ pub struct LoaderCfg {
     pub drop_last: bool,
 }
 
+impl LoaderCfg {
+    /// Inference over a split: dataset order, no augmentation, unreadable images skipped.
+    pub fn inference(size: usize, channels: usize, batch: usize, norm: Normalize) -> LoaderCfg {
+        LoaderCfg { size, channels, batch, shuffle: false, augment: None, norm, seed: 0, strict: false, drop_last: false }
+    }
+}
+
 /// One batch: `x` holds `n` images, NCHW; `labels[i]` and `indices[i]` (index into the
 /// dataset's samples) belong to image `i`.
 #[derive(Clone, Debug, PartialEq)]

@@ -178,17 +178,7 @@ pub fn observe(
     use crate::nn::layers::Ctx;
     use crate::tape::{Tape, Var};
     let gpu = model.params()[0].value.gpu().clone();
-    let cfg = LoaderCfg {
-        size: model.config.input,
-        channels: model.config.in_channels,
-        batch,
-        shuffle: false,
-        augment: None,
-        norm,
-        seed: 0,
-        strict: false,
-        drop_last: false,
-    };
+    let cfg = LoaderCfg::inference(model.config.input, model.config.in_channels, batch, norm);
     let mut values: Vec<(String, Vec<f32>)> = Vec::new();
     let (mut images, mut max_abs) = (0usize, 0.0f32);
     for b in Loader::new(ds, cfg, 0).take(max_batches.max(1)) {

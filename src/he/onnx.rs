@@ -302,7 +302,7 @@ fn avgpool(g: &mut Graph, x: &str, kind: AvgPool, in_shape: &[usize]) -> Result<
 pub fn write_sample(model: &Model, ds: &crate::data::Dataset, norm: crate::data::image::Normalize, n: usize, path: &std::path::Path) -> Result<usize> {
     use crate::data::loader::{Loader, LoaderCfg};
     let c = &model.config;
-    let cfg = LoaderCfg { size: c.input, channels: c.in_channels, batch: n, shuffle: false, augment: None, norm, seed: 0, strict: false, drop_last: false };
+    let cfg = LoaderCfg::inference(c.input, c.in_channels, n, norm);
     let b = Loader::new(ds, cfg, 0).next().ok_or_else(|| Error::Invalid("the dataset has no readable test image".into()))??;
     let gpu = model.params()[0].value.gpu().clone();
     let x = crate::Tensor::from_f32(&gpu, &b.x, &[b.n, c.in_channels, c.input, c.input])?;
