@@ -20,6 +20,7 @@ pub mod report;
 pub mod rng;
 pub mod tape;
 pub mod tensor;
+pub mod tune;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -34,6 +34,8 @@ enum Cmd {
         /// Epochs of each phase.
         #[arg(long, default_value_t = 12)]
         epochs: usize,
+        #[command(flatten)]
+        tune: TuneArgs,
     },
     /// Write a synthetic chest-scan-like dataset (folder per class, train/val/test).
     Synth {
@@ -75,6 +77,8 @@ enum Cmd {
         /// do not fit (head, input size) keep their fresh values and are reported.
         #[arg(long)]
         pretrained: Option<PathBuf>,
+        #[command(flatten)]
+        tune: TuneArgs,
     },
     /// Convert a teacher into its HE-friendly student and distil the teacher into it.
     TrainStudent {
@@ -87,6 +91,8 @@ enum Cmd {
         student: StudentArgs,
         #[command(flatten)]
         recipe: RecipeArgs,
+        #[command(flatten)]
+        tune: TuneArgs,
     },
     /// Evaluate a checkpoint: accuracy, per-class precision/recall/F1, confusion matrix.
     Eval {
@@ -174,6 +180,26 @@ enum Cmd {
         /// Print JSON instead of the table.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        tune: TuneArgs,
+    },
+    /// Time every GEMM variant this adapter runs on the GEMM shapes of a model's training step
+    /// and cache the fastest per shape (training then uses it). Prints one row per shape.
+    Tune {
+        #[command(flatten)]
+        fresh: FreshModelArgs,
+        /// Images per step.
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Timed samples per variant and shape (the median is kept).
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+        /// Time every shape again, even those already in the cache.
+        #[arg(long)]
+        again: bool,
+        /// Cache folder (default: $HEFT_CACHE_DIR, else $XDG_CACHE_HOME/heft, else ~/.cache/heft).
+        #[arg(long)]
+        cache: Option<PathBuf>,
     },
     /// List the GPU adapters wgpu can see.
     Adapters,
@@ -240,6 +266,37 @@ struct FreshModelArgs {
 impl FreshModelArgs {
     fn config(&self) -> ModelConfig {
         model_config(&self.model, (0..self.classes).map(|i| format!("class{i}")).collect())
+    }
+}
+
+/// How the GEMM variant of each shape is chosen (see `heft tune`).
+#[derive(Args)]
+struct TuneArgs {
+    /// Do not load or make a tuning cache: every GEMM uses the static choice for this kind of
+    /// adapter.
+    #[arg(long)]
+    no_tune: bool,
+    /// Tuning cache folder (default: $HEFT_CACHE_DIR, else $XDG_CACHE_HOME/heft, else
+    /// ~/.cache/heft).
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+}
+
+impl TuneArgs {
+    /// Use this adapter's cached GEMM choices, first timing the shapes of this model's step
+    /// that the cache lacks (one line says so); nothing with --no-tune.
+    fn apply(&self, gpu: &Gpu, cfg: ModelConfig, student: Option<StudentConfig>, batch: usize) -> Result<()> {
+        if self.no_tune {
+            return Ok(());
+        }
+        let Some(dir) = self.cache.clone().or_else(heft::tune::default_dir) else {
+            eprintln!("GEMM tuning: no cache folder (set HEFT_CACHE_DIR or pass --cache); using the static choice");
+            return Ok(());
+        };
+        let shapes = heft::tune::step_shapes(gpu, cfg, student, batch)?;
+        let announce = |n: usize, path: &Path| eprintln!("tuning the GEMM for {n} new shapes on this adapter (once; cached in {})", path.display());
+        heft::tune::ensure(gpu, &dir, &shapes, 3, announce, |_| {})?;
+        Ok(())
     }
 }
 
@@ -524,7 +581,7 @@ fn report(phase: &str, r: &RunResult) {
     println!("{}", format_summary(&r.test.summary));
 }
 
-fn demo(gpu: &Gpu, out: &Path, epochs: usize) -> Result<()> {
+fn demo(gpu: &Gpu, out: &Path, epochs: usize, tune: &TuneArgs) -> Result<()> {
     if out.join("teacher.safetensors").exists() {
         return Err(Error::Invalid(format!("{} already holds a run; choose another --out", out.display())));
     }
@@ -534,6 +591,8 @@ fn demo(gpu: &Gpu, out: &Path, epochs: usize) -> Result<()> {
     synth::generate(&data_dir, 2, 64, (320, 80, 100), 123, 1.5)?;
     let data = load_data(&DataArgs { data: data_dir, format: Format::Folder, images: None, strict: false, seed: 123 })?;
     let cfg = ModelConfig { width: 0.25, hidden: 256, ..ModelConfig::new(Arch::Alexnet, data.train.classes.clone(), 1, 64) };
+    tune.apply(gpu, cfg.clone(), None, 32)?;
+    tune.apply(gpu, cfg.clone(), Some(StudentConfig::default()), 32)?;
     let mut teacher = Model::teacher(gpu, cfg, 123)?;
     println!("2/3 training the ReLU teacher (AlexNet, width x0.25, hidden 256; {} parameters)", teacher.param_count());
     let r = Recipe { epochs, batch: 32, ..Recipe::default() };
@@ -554,24 +613,26 @@ fn demo(gpu: &Gpu, out: &Path, epochs: usize) -> Result<()> {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Demo { ref out, epochs } => {
+        Cmd::Demo { ref out, epochs, ref tune } => {
             if epochs == 0 {
                 return Err(Error::Invalid("--epochs must be at least 1".into()));
             }
             let out = out_dir(out, "demo");
-            demo(&gpu(&cli.adapter)?, &out, epochs)?;
+            demo(&gpu(&cli.adapter)?, &out, epochs, tune)?;
         }
         Cmd::Synth { out, classes, size, train, val, test, seed, strength } => {
             synth::generate(&out, classes, size, (train, val, test), seed, strength)?;
             println!("wrote a synthetic {classes}-class dataset ({size}x{size}) to {}", out.display());
         }
-        Cmd::TrainTeacher { ref data, ref model, ref recipe, ref pretrained } => {
+        Cmd::TrainTeacher { ref data, ref model, ref recipe, ref pretrained, ref tune } => {
             let out = out_dir(&recipe.out, "teacher");
             guard(&out, "teacher", recipe.overwrite)?;
             let d = load_data(data)?;
             let r = self::recipe(recipe, data.seed)?;
             let gpu = gpu(&cli.adapter)?;
-            let mut m = Model::teacher(&gpu, model_config(model, d.train.classes.clone()), data.seed)?;
+            let cfg = model_config(model, d.train.classes.clone());
+            tune.apply(&gpu, cfg.clone(), None, r.batch)?;
+            let mut m = Model::teacher(&gpu, cfg, data.seed)?;
             if let Some(p) = pretrained {
                 let rep = checkpoint::load_state(&mut m, p, LoadMode::Pretrained)?;
                 eprintln!("pretrained {}: {}", p.display(), rep.describe());
@@ -579,7 +640,7 @@ fn run(cli: Cli) -> Result<()> {
             let res = train::train(&mut m, None, &d, &r, &out, "teacher")?;
             report("teacher", &res);
         }
-        Cmd::TrainStudent { ref teacher, ref data, ref student, ref recipe } => {
+        Cmd::TrainStudent { ref teacher, ref data, ref student, ref recipe, ref tune } => {
             let out = out_dir(&recipe.out, "student");
             guard(&out, "student", recipe.overwrite)?;
             let d = load_data(data)?;
@@ -588,6 +649,7 @@ fn run(cli: Cli) -> Result<()> {
             let t = checkpoint::load(&gpu, teacher)?;
             let (scfg, schedule) = student_config(student)?;
             r.schedule = schedule;
+            tune.apply(&gpu, t.config.clone(), Some(scfg.clone()), r.batch)?;
             let mut s = to_student(&t, &scfg)?;
             let res = train::train(&mut s, Some(&t), &d, &r, &out, "student")?;
             report("student", &res);
@@ -748,15 +810,40 @@ fn run(cli: Cli) -> Result<()> {
                 println!("wrote {} ({n} test images and heft's logits)", sample_path.display());
             }
         }
-        Cmd::Profile { ref fresh, batch, steps, json } => {
+        Cmd::Profile { ref fresh, batch, steps, json, ref tune } => {
             let gpu = open_gpu(&cli.adapter, true)?;
             let s = fresh.student.then(StudentConfig::default);
+            tune.apply(&gpu, fresh.config(), s.clone(), batch)?;
             let p = heft::profile::run(&gpu, fresh.config(), s, batch, steps, 123)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&p).map_err(|e| Error::Invalid(e.to_string()))?);
             } else {
                 print!("{}", heft::profile::format(&p));
             }
+        }
+        Cmd::Tune { ref fresh, batch, reps, again, ref cache } => {
+            if reps == 0 {
+                return Err(Error::Invalid("--reps must be at least 1".into()));
+            }
+            let dir = cache.clone().or_else(heft::tune::default_dir).ok_or_else(|| Error::Invalid("no cache folder: set HEFT_CACHE_DIR or pass --cache DIR".into()))?;
+            let gpu = gpu(&cli.adapter)?;
+            let shapes = heft::tune::step_shapes(&gpu, fresh.config(), fresh.student.then(StudentConfig::default), batch)?;
+            let path = heft::tune::cache_path(&gpu, &dir);
+            if again && path.exists() {
+                let mut file = heft::tune::load(&path)?.unwrap_or_default();
+                file.entries.retain(|e| !shapes.contains(&e.shape));
+                heft::tune::save(&file, &path)?;
+            }
+            let announce = |n: usize, _: &Path| eprintln!("timing {} GEMM variants on {n} shapes", heft::ops::matmul::VARIANTS.iter().filter(|v| v.available(&gpu)).count());
+            let (path, timed) = heft::tune::ensure(&gpu, &dir, &shapes, reps, announce, |e| eprint!("\r{:?} -> {}        ", e.shape, e.choice))?;
+            eprintln!();
+            let file = heft::tune::load(&path)?.unwrap_or_default();
+            println!("{:<22} {:<10} times (ms, median of {reps}; fastest first)", "GEMM M x N x K", "choice");
+            for e in file.entries.iter().filter(|e| shapes.contains(&e.shape)) {
+                let times: Vec<String> = e.ms.iter().map(|(v, ms)| format!("{v} {ms:.3}")).collect();
+                println!("{:<22} {:<10} {}", format!("{} x {} x {}", e.shape[0], e.shape[1], e.shape[2]), e.choice, times.join(", "));
+            }
+            println!("{} shapes ({timed} timed now, the rest from the cache); cache: {}", shapes.len(), path.display());
         }
         Cmd::Adapters => {
             let all = heft::gpu::list_adapters();

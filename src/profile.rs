@@ -9,7 +9,7 @@ use crate::nn::convert::to_student;
 use crate::nn::functional as F;
 use crate::nn::layers::Ctx;
 use crate::nn::model::{Model, ModelConfig, StudentConfig};
-use crate::ops::elementwise;
+use crate::ops::{elementwise, matmul};
 use crate::ops::optim::AdamCfg;
 use crate::optim::Trainer;
 use crate::rng::Rng;
@@ -31,49 +31,107 @@ pub struct Profile {
     /// Wall-clock time per step (profiling makes every submit wait, so this is an upper bound
     /// of an unprofiled step).
     pub wall_ms: f64,
+    /// The GEMM variant of each product shape of the step.
+    pub gemm: Vec<GemmUse>,
+    /// Where tuned choices came from (a `heft tune` cache), if any were used.
+    pub tuning: Option<String>,
+}
+
+/// The GEMM variant one product shape of the step uses.
+#[derive(Debug, serde::Serialize)]
+pub struct GemmUse {
+    /// [M, N, K padded to 4].
+    pub shape: [usize; 3],
+    pub variant: &'static str,
+    /// From the tuning cache (else the static choice for this kind of adapter).
+    pub tuned: bool,
+}
+
+/// One training step on random data with the training defaults (`Recipe`): a teacher step, or
+/// a student distillation step (the teacher's forward included). `heft profile` times it and
+/// `heft tune` learns from it which GEMM shapes a model's training uses.
+pub struct RandomStep {
+    teacher: Model,
+    student: Option<Model>,
+    x: Tensor,
+    labels: Tensor,
+    weights: Tensor,
+    trainer: Trainer,
+    recipe: Recipe,
+    pub batch: usize,
+}
+
+impl RandomStep {
+    pub fn new(gpu: &Gpu, cfg: ModelConfig, student: Option<StudentConfig>, batch: usize, seed: u64) -> Result<RandomStep> {
+        if batch < 2 {
+            return Err(Error::Invalid("a training step needs --batch 2 or more (batch norm)".into()));
+        }
+        let teacher = Model::teacher(gpu, cfg, seed)?;
+        let student = student.as_ref().map(|s| to_student(&teacher, s)).transpose()?;
+        let c = &teacher.config;
+        let mut rng = Rng::new(seed);
+        let x: Vec<f32> = (0..batch * c.in_channels * c.input * c.input).map(|_| rng.normal()).collect();
+        let x = Tensor::from_f32(gpu, &x, &[batch, c.in_channels, c.input, c.input])?;
+        let labels: Vec<u32> = (0..batch).map(|i| (i % c.classes) as u32).collect();
+        let labels = crate::ops::cross_entropy::labels(gpu, &labels, c.classes)?;
+        let weights = elementwise::full(gpu, &[c.classes], 1.0)?;
+        let recipe = Recipe::default();
+        let mut trainer = Trainer::adam(AdamCfg { lr: recipe.lr, weight_decay: recipe.weight_decay, ..Default::default() });
+        (trainer.coef_lr, trainer.clip) = (Some(recipe.coef_lr), recipe.clip);
+        Ok(RandomStep { teacher, student, x, labels, weights, trainer, recipe, batch })
+    }
+
+    /// e.g. `Alexnet teacher, input 1x64x64`.
+    pub fn name(&self) -> String {
+        let c = &self.teacher.config;
+        let role = if self.student.is_some() { "student (distillation step)" } else { "teacher" };
+        format!("{:?} {role}, input {}x{}x{}", c.arch, c.in_channels, c.input, c.input)
+    }
+
+    /// Step `i` (dropout masks differ per step); waits for the loss.
+    pub fn run(&mut self, i: usize) -> Result<()> {
+        let (model, kd_teacher) = match &self.student {
+            Some(s) => (s, Some(&self.teacher)),
+            None => (&self.teacher, None),
+        };
+        let r = &self.recipe;
+        let mut tape = Tape::new();
+        let logits = model.forward(&mut tape, &Var::constant(self.x.clone()), &mut Ctx::train(i as u32))?;
+        let mut loss = F::cross_entropy(&mut tape, &logits, &self.labels, &self.weights)?;
+        if let Some(t) = kd_teacher {
+            let kd = F::distill(&mut tape, &logits, &t.infer(&self.x)?, r.kd_t)?;
+            loss = F::add(&mut tape, &loss, &kd, 1.0, r.kd_alpha)?;
+        }
+        let grads = tape.backward(&loss)?;
+        self.trainer.step(&model.params(), &grads)?;
+        loss.value.to_f32()?;
+        Ok(())
+    }
 }
 
 /// Profile `steps` training steps of `cfg` (its student when `student` is set) at `batch`.
 pub fn run(gpu: &Gpu, cfg: ModelConfig, student: Option<StudentConfig>, batch: usize, steps: usize, seed: u64) -> Result<Profile> {
-    if batch < 2 || steps == 0 {
-        return Err(Error::Invalid("profiling needs --batch 2 or more (batch norm) and --steps 1 or more".into()));
+    if steps == 0 {
+        return Err(Error::Invalid("profiling needs --steps 1 or more".into()));
     }
-    let teacher = Model::teacher(gpu, cfg, seed)?;
-    let distilled = student.as_ref().map(|s| to_student(&teacher, s)).transpose()?;
-    let (model, kd_teacher) = match &distilled {
-        Some(s) => (s, Some(&teacher)),
-        None => (&teacher, None),
-    };
-    let c = &model.config;
-    let role = if distilled.is_some() { "student (distillation step)" } else { "teacher" };
-    let name = format!("{:?} {role}, input {}x{}x{}", c.arch, c.in_channels, c.input, c.input);
-    let mut rng = Rng::new(seed);
-    let x: Vec<f32> = (0..batch * c.in_channels * c.input * c.input).map(|_| rng.normal()).collect();
-    let x = Tensor::from_f32(gpu, &x, &[batch, c.in_channels, c.input, c.input])?;
-    let labels: Vec<u32> = (0..batch).map(|i| (i % c.classes) as u32).collect();
-    let labels = crate::ops::cross_entropy::labels(gpu, &labels, c.classes)?;
-    let weights = elementwise::full(gpu, &[c.classes], 1.0)?;
-    let r = Recipe::default();
-    let mut trainer = Trainer::adam(AdamCfg { lr: r.lr, weight_decay: r.weight_decay, ..Default::default() });
-    (trainer.coef_lr, trainer.clip) = (Some(r.coef_lr), r.clip);
-    let mut step = |i: usize| -> Result<()> {
-        let mut tape = Tape::new();
-        let logits = model.forward(&mut tape, &Var::constant(x.clone()), &mut Ctx::train(i as u32))?;
-        let mut loss = F::cross_entropy(&mut tape, &logits, &labels, &weights)?;
-        if let Some(t) = kd_teacher {
-            let kd = F::distill(&mut tape, &logits, &t.infer(&x)?, r.kd_t)?;
-            loss = F::add(&mut tape, &loss, &kd, 1.0, r.kd_alpha)?;
-        }
-        let grads = tape.backward(&loss)?;
-        trainer.step(&model.params(), &grads)?;
-        loss.value.to_f32()?;
-        Ok(())
-    };
-    step(0)?; // compiles the pipelines and fills the buffer pool
+    let mut step = RandomStep::new(gpu, cfg, student, batch, seed)?;
+    gpu.tuning().record();
+    let warm = step.run(0); // compiles the pipelines and fills the buffer pool
+    let shapes = gpu.tuning().take_recorded();
+    warm?;
+    let gemm = shapes
+        .into_iter()
+        .filter(|(op, _)| *op == "matmul")
+        .map(|(_, shape)| {
+            let (v, tuned) = matmul::choose(gpu, shape[0], shape[1], shape[2]);
+            GemmUse { shape, variant: matmul::VARIANTS[v].name, tuned }
+        })
+        .collect();
+    let tuning = gpu.tuning().source.clone();
     gpu.reset_kernel_times()?;
     let t = Instant::now();
     for i in 1..=steps {
-        step(i)?;
+        step.run(i)?;
     }
     gpu.sync()?;
     let wall_ms = t.elapsed().as_secs_f64() * 1e3 / steps as f64;
@@ -83,7 +141,7 @@ pub fn run(gpu: &Gpu, cfg: ModelConfig, student: Option<StudentConfig>, batch: u
         k.calls /= steps as u64; // every step dispatches the same kernels
     }
     let gpu_ms = kernels.iter().map(|k| k.ms).sum();
-    Ok(Profile { model: name, batch, steps, kernels, gpu_ms, wall_ms })
+    Ok(Profile { model: step.name(), batch, steps, kernels, gpu_ms, wall_ms, gemm, tuning })
 }
 
 /// The human table: one row per kernel with calls and GPU time per step and its share.
@@ -99,5 +157,19 @@ pub fn format(p: &Profile) -> String {
         p.wall_ms,
         p.batch as f64 / (p.wall_ms / 1e3)
     );
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for g in &p.gemm {
+        match counts.iter_mut().find(|(v, _)| *v == g.variant) {
+            Some(c) => c.1 += 1,
+            None => counts.push((g.variant, 1)),
+        }
+    }
+    let uses: Vec<String> = counts.iter().map(|(v, c)| format!("{v} on {c}")).collect();
+    let tuned = p.gemm.iter().filter(|g| g.tuned).count();
+    s += &format!("GEMM variants: {} of {} product shapes; ", uses.join(", "), p.gemm.len());
+    s += &match &p.tuning {
+        Some(src) => format!("{tuned} tuned ({src}), the rest the static choice\n"),
+        None => "static choice per adapter (no tuning cache)\n".into(),
+    };
     s
 }

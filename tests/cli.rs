@@ -4,7 +4,9 @@
 use std::process::Command;
 
 fn heft(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_heft")).args(args).env("XDG_RUNTIME_DIR", std::env::temp_dir()).output().unwrap();
+    // a tuning cache of the tests own, never the user's
+    let cache = std::env::temp_dir().join(format!("heft-cli-tune-{}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_heft")).args(args).env("XDG_RUNTIME_DIR", std::env::temp_dir()).env("HEFT_CACHE_DIR", cache).output().unwrap();
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 

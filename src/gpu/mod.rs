@@ -4,12 +4,13 @@
 //! the small per-dispatch parameter blocks live in one uniform arena written once per submit.
 
 pub mod shaders;
+pub mod tuning;
 
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-pub use shaders::SHADERS;
+pub use shaders::{Spec, SHADERS};
 
 /// Bytes reserved per dispatch for its parameter block (`var<uniform> p`).
 const PARAM_SLOT: u64 = 256;
@@ -61,6 +62,12 @@ pub struct KernelTime {
     pub ms: f64,
 }
 
+/// A compiled (and specialised) shader with naga's reflection of it.
+type Module = (wgpu::ShaderModule, naga::Module, naga::valid::ModuleInfo);
+
+/// (shader, entry point, specialisation) of a pipeline.
+type KernelKey = (&'static str, &'static str, Spec);
+
 struct Kernel {
     pipeline: wgpu::ComputePipeline,
     /// Bindings the entry point uses (binding 0 is the uniform parameter block).
@@ -72,14 +79,15 @@ pub struct GpuInner {
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
-    modules: Mutex<HashMap<&'static str, (wgpu::ShaderModule, naga::Module, naga::valid::ModuleInfo)>>,
-    kernels: Mutex<HashMap<(&'static str, &'static str), Arc<Kernel>>>,
+    modules: Mutex<HashMap<(&'static str, Spec), Module>>,
+    kernels: Mutex<HashMap<KernelKey, Arc<Kernel>>>,
     pool: Mutex<HashMap<(u64, bool), Vec<wgpu::Buffer>>>,
     rec: Mutex<Recorder>,
     params: wgpu::Buffer,
     dummy: wgpu::Buffer,
     error: Arc<Mutex<Option<String>>>,
     profiler: Option<Profiler>,
+    tuning: Mutex<tuning::Tuning>,
 }
 
 /// Handle to the GPU: cheap to clone, shared by all tensors created from it.
@@ -145,17 +153,18 @@ impl Gpu {
         // Ask for everything the adapter offers: wgpu's defaults cap workgroups at 256 threads,
         // 16 KiB shared memory and small storage bindings.
         let limits = adapter.limits();
-        let features = if choice.profile {
+        let mut features = wgpu::Features::empty();
+        if choice.profile {
             if !adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
                 return Err(Error::Device(format!(
                     "{} ({:?}) has no timestamp queries (TIMESTAMP_QUERY), which profiling needs",
                     info.name, info.backend
                 )));
             }
-            wgpu::Features::TIMESTAMP_QUERY
-        } else {
-            wgpu::Features::empty()
-        };
+            features |= wgpu::Features::TIMESTAMP_QUERY;
+        }
+        // subgroup operations make some kernel variants possible (ops::gemm)
+        features |= adapter.features() & wgpu::Features::SUBGROUP;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("heft"),
             required_features: features,
@@ -208,11 +217,18 @@ impl Gpu {
             dummy,
             error,
             profiler,
+            tuning: Mutex::new(tuning::Tuning::default()),
         })))
     }
 
     pub fn info(&self) -> &wgpu::AdapterInfo {
         &self.0.info
+    }
+
+    /// Whether kernels may use subgroup operations, with subgroups of at least `lanes`
+    /// invocations.
+    pub fn has_subgroups(&self, lanes: u32) -> bool {
+        self.0.device.features().contains(wgpu::Features::SUBGROUP) && self.0.info.subgroup_min_size >= lanes
     }
 
     pub fn limits(&self) -> &wgpu::Limits {
@@ -223,6 +239,11 @@ impl Gpu {
     pub fn describe(&self) -> String {
         let i = &self.0.info;
         format!("{} ({:?}, {:?}, driver {} {})", i.name, i.backend, i.device_type, i.driver, i.driver_info)
+    }
+
+    /// The kernel-variant choices of this adapter (`ops::gemm`, `heft tune`).
+    pub fn tuning(&self) -> std::sync::MutexGuard<'_, tuning::Tuning> {
+        self.0.tuning.lock().unwrap()
     }
 
     /// Largest byte size a single storage binding may have.
@@ -368,25 +389,26 @@ impl Gpu {
 
     // ---- kernels -------------------------------------------------------------------------
 
-    fn kernel(&self, shader: &'static str, entry: &'static str) -> Result<Arc<Kernel>> {
-        if let Some(k) = self.0.kernels.lock().unwrap().get(&(shader, entry)) {
+    fn kernel(&self, shader: &'static str, entry: &'static str, spec: Spec) -> Result<Arc<Kernel>> {
+        if let Some(k) = self.0.kernels.lock().unwrap().get(&(shader, entry, spec)) {
             return Ok(k.clone());
         }
         let mut modules = self.0.modules.lock().unwrap();
-        if !modules.contains_key(shader) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = modules.entry((shader, spec)) {
             let src = SHADERS
                 .iter()
                 .find(|(n, _)| *n == shader)
                 .map(|(_, s)| *s)
                 .ok_or_else(|| Error::Invalid(format!("unknown shader {shader}")))?;
-            let (module, info) = shaders::parse(shader, src)?;
+            let src = shaders::specialise(shader, src, spec)?;
+            let (module, info) = shaders::parse(shader, &src)?;
             let sm = self.0.device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(shader),
                 source: wgpu::ShaderSource::Wgsl(src.into()),
             });
-            modules.insert(shader, (sm, module, info));
+            slot.insert((sm, module, info));
         }
-        let (sm, module, info) = &modules[shader];
+        let (sm, module, info) = &modules[&(shader, spec)];
         let bindings = shaders::used_bindings(module, info, entry)
             .ok_or_else(|| Error::Invalid(format!("shader {shader} has no entry point {entry}")))?;
         let pipeline = self.0.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -400,7 +422,7 @@ impl Gpu {
         drop(modules);
         self.check_error()?;
         let k = Arc::new(Kernel { pipeline, bindings });
-        self.0.kernels.lock().unwrap().insert((shader, entry), k.clone());
+        self.0.kernels.lock().unwrap().insert((shader, entry, spec), k.clone());
         Ok(k)
     }
 
@@ -421,8 +443,21 @@ impl Gpu {
         bufs: &[Binding<'_>],
         groups: [u32; 3],
     ) -> Result<()> {
+        self.dispatch_spec(shader, entry, &[], params, bufs, groups)
+    }
+
+    /// `dispatch` of a specialised shader: `spec` sets its tunable constants (tile sizes).
+    pub fn dispatch_spec(
+        &self,
+        shader: &'static str,
+        entry: &'static str,
+        spec: Spec,
+        params: &[u32],
+        bufs: &[Binding<'_>],
+        groups: [u32; 3],
+    ) -> Result<()> {
         assert!(params.len() * 4 <= PARAM_SLOT as usize, "parameter block too large");
-        let k = self.kernel(shader, entry)?;
+        let k = self.kernel(shader, entry, spec)?;
         let layout = k.pipeline.get_bind_group_layout(0);
         let mut rec = self.0.rec.lock().unwrap();
         let timed = self.0.profiler.as_ref().map(|p| p.pending.lock().unwrap().len() as u32);

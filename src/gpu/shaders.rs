@@ -14,14 +14,34 @@ macro_rules! shaders {
 
 shaders!(
     "matmul", "pack", "im2col", "col2im", "reduce", "elementwise", "relu", "quad", "maxpool", "avgpool",
-    "batchnorm", "dropout", "concat", "cross_entropy", "distill", "optim", "range",
+    "batchnorm", "dropout", "concat", "cross_entropy", "distill", "optim", "range", "matmul_splitk",
+    "matmul_subgroup", "matmul_tiled",
 );
 
-/// Parse and validate a WGSL source with naga; errors carry naga's annotated report.
+/// Compile-time values of a kernel that are set per pipeline (tile sizes): each
+/// `(NAME, value)` replaces the value of the shader's `const NAME: u32 = ...;` line.
+pub type Spec = &'static [(&'static str, u32)];
+
+/// `src` with each constant of `spec` set; fails if the shader has no such `const` line.
+pub fn specialise(name: &str, src: &str, spec: Spec) -> Result<String> {
+    let mut out = src.to_string();
+    for (konst, value) in spec {
+        let head = format!("const {konst}: u32 = ");
+        let start = out.find(&head).ok_or_else(|| Error::Invalid(format!("shaders/{name}.wgsl has no `{head}...;` to specialise")))?;
+        let from = start + head.len();
+        let end = from + out[from..].find(';').ok_or_else(|| Error::Invalid(format!("shaders/{name}.wgsl: unterminated const {konst}")))?;
+        out.replace_range(from..end, &format!("{value}u"));
+    }
+    Ok(out)
+}
+
+/// Parse and validate a WGSL source with naga; errors carry naga's annotated report. Subgroup
+/// operations are allowed here; the device refuses them where the adapter lacks SUBGROUP, and
+/// the kernels that use them are only chosen where it has it.
 pub fn parse(name: &str, src: &str) -> Result<(naga::Module, naga::valid::ModuleInfo)> {
     let module = naga::front::wgsl::parse_str(src)
         .map_err(|e| Error::Invalid(format!("shaders/{name}.wgsl: {}", e.emit_to_string(src))))?;
-    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::SUBGROUP)
         .validate(&module)
         .map_err(|e| Error::Invalid(format!("shaders/{name}.wgsl: {}", e.emit_to_string(src))))?;
     Ok((module, info))

@@ -1,9 +1,86 @@
-//! Wrapper of `shaders/matmul.wgsl`: C[m, n] = sum_k A[m, k] * B[n, k] ("NT" GEMM, K padded to 4).
+//! Wrapper of the GEMM kernels: C[m, n] = sum_k A[m, k] * B[n, k] ("NT" GEMM, K padded to 4).
+//! Several forms share one contract (`shaders/matmul.wgsl` and its `matmul_*` variants); which
+//! one a product uses is chosen per adapter and shape: the measured choice of `heft tune` when
+//! the GPU has one for that shape, else `heuristic`.
 
 use super::{pack, u};
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, Spec};
 use crate::tensor::{DType, Tensor};
+
+/// `struct Params` of every matmul shader.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    m: u32,
+    n: u32,
+    k4: u32,
+    sm: u32,
+    g: u32,
+    sg: u32,
+    sn: u32,
+    base: u32,
+    bias_mode: u32,
+    accumulate: u32,
+}
+
+/// One form of the GEMM. All compute the same product; which is fastest depends on the adapter
+/// (CPU drivers want no workgroup memory, GPUs want it) and on the shape.
+pub struct Variant {
+    pub name: &'static str,
+    shader: &'static str,
+    spec: Spec,
+    /// Rows (M) and columns (N) of C per workgroup.
+    tile: (usize, usize),
+    /// Subgroups of at least this many invocations are needed (0: none).
+    subgroup: u32,
+}
+
+impl Variant {
+    pub fn available(&self, gpu: &Gpu) -> bool {
+        self.subgroup == 0 || gpu.has_subgroups(self.subgroup)
+    }
+}
+
+/// The GEMM variants; tuning caches refer to them by name.
+pub const VARIANTS: [Variant; 5] = [
+    // 8x8 outputs per thread from vec4 loads, no workgroup memory (matmul.wgsl)
+    Variant { name: "register", shader: "matmul", spec: &[], tile: (64, 64), subgroup: 0 },
+    // K split over 8 invocations per 8x8 tile, partial tiles added in workgroup memory
+    Variant { name: "splitk", shader: "matmul_splitk", spec: &[], tile: (8, 8), subgroup: 0 },
+    // the same split, added with subgroupAdd
+    Variant { name: "subgroup", shader: "matmul_subgroup", spec: &[], tile: (8, 8), subgroup: 8 },
+    // workgroup-memory tiles of 64x64 (4x4 per thread) and 128x128 (8x8 per thread)
+    Variant { name: "tiled64", shader: "matmul_tiled", spec: &[("TM", 4)], tile: (64, 64), subgroup: 0 },
+    Variant { name: "tiled128", shader: "matmul_tiled", spec: &[("TM", 8)], tile: (128, 128), subgroup: 0 },
+];
+
+/// Index of the variant called `name`.
+pub fn variant_index(name: &str) -> Option<usize> {
+    VARIANTS.iter().position(|v| v.name == name)
+}
+
+/// The variant a product of this shape uses without measurements: on CPU drivers (lavapipe,
+/// SwiftShader) the register-blocked form, since workgroup memory and barriers are slow there;
+/// on GPUs workgroup-memory tiles, 128x128 where the output holds several such blocks.
+pub fn heuristic(gpu: &Gpu, m: usize, n: usize) -> usize {
+    let name = match gpu.info().device_type {
+        wgpu::DeviceType::Cpu => "register",
+        _ if m >= 256 && n >= 256 => "tiled128",
+        _ => "tiled64",
+    };
+    variant_index(name).unwrap_or(0)
+}
+
+/// The variant `matmul_into` uses for an [m, kp] x [n, kp] product, and whether it was tuned:
+/// the tuned choice for this shape (or the nearest tuned one) when it runs here, else
+/// `heuristic`.
+pub fn choose(gpu: &Gpu, m: usize, n: usize, kp: usize) -> (usize, bool) {
+    match gpu.tuning().lookup("matmul", [m, n, kp]) {
+        Some(i) if VARIANTS.get(i).is_some_and(|v| v.available(gpu)) => (i, true),
+        _ => (heuristic(gpu, m, n), false),
+    }
+}
 
 /// Where the GEMM writes C[m, n]: `base + m*sm + (n / g)*sg + (n % g)*sn`.
 #[derive(Clone, Copy, Debug)]
@@ -43,8 +120,29 @@ pub fn matmul_into(
     map: OutMap,
     accumulate: bool,
 ) -> Result<()> {
+    let (variant, _) = choose(a.gpu(), m, n, kp);
+    matmul_into_with(variant, a, b, m, n, kp, bias, c, map, accumulate)
+}
+
+/// `matmul_into` with the variant given (an index of `VARIANTS`): tests and the tuner.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_into_with(
+    variant: usize,
+    a: &Tensor,
+    b: &Tensor,
+    m: usize,
+    n: usize,
+    kp: usize,
+    bias: Bias<'_>,
+    c: &Tensor,
+    map: OutMap,
+    accumulate: bool,
+) -> Result<()> {
     const OP: &str = "matmul";
     let gpu = a.gpu();
+    let v = VARIANTS.get(variant).filter(|v| v.available(gpu)).ok_or_else(|| {
+        Error::Invalid(format!("GEMM variant {variant} does not exist or needs features {} lacks", gpu.describe()))
+    })?;
     if !kp.is_multiple_of(4) || a.numel() < m * kp || b.numel() < n * kp {
         return Err(Error::shape(OP, format!("operands {:?} x {:?} do not hold [{m},{kp}] x [{n},{kp}]", a.shape(), b.shape())));
     }
@@ -70,26 +168,26 @@ pub fn matmul_into(
     if bias_buf.size < bias_len as u64 * 4 {
         return Err(Error::shape(OP, format!("bias of {} values is shorter than {bias_len}", bias_buf.size / 4)));
     }
-    let params = [
-        u(OP, m)?,
-        u(OP, n)?,
-        u(OP, kp / 4)?,
-        u(OP, map.sm)?,
-        u(OP, g)?,
-        u(OP, map.sg)?,
-        u(OP, map.sn)?,
-        u(OP, map.base)?,
-        mode,
-        accumulate as u32,
-    ];
-    let gx = n.div_ceil(64) as u64;
-    let gy = m.div_ceil(64) as u64;
+    let params = Params {
+        m: u(OP, m)?,
+        n: u(OP, n)?,
+        k4: u(OP, kp / 4)?,
+        sm: u(OP, map.sm)?,
+        g: u(OP, g)?,
+        sg: u(OP, map.sg)?,
+        sn: u(OP, map.sn)?,
+        base: u(OP, map.base)?,
+        bias_mode: mode,
+        accumulate: accumulate as u32,
+    };
+    let gx = n.div_ceil(v.tile.1) as u64;
+    let gy = m.div_ceil(v.tile.0) as u64;
     let max = gpu.limits().max_compute_workgroups_per_dimension as u64;
     if gx > max || gy > max {
         return Err(Error::TooLarge { op: OP, what: format!("a {m}x{n} output"), size: gx.max(gy), limit: max, unit: "workgroups per dimension" });
     }
     let bind = [(1, a.bind()), (2, b.bind()), (3, bias_buf), (4, c.bind())];
-    gpu.dispatch("matmul", "main", &params, &bind, [gx as u32, gy as u32, 1])
+    gpu.dispatch_spec(v.shader, "main", v.spec, bytemuck::cast_slice(&[params]), &bind, [gx as u32, gy as u32, 1])
 }
 
 /// Round `k` up to a multiple of 4.

@@ -14,6 +14,56 @@ fn matmul_matches_reference_on_odd_sizes() {
     }
 }
 
+/// Every GEMM variant the adapter runs (the tuner may pick any of them) against the CPU
+/// reference, with odd sizes that cut through every tile edge, with a row or column bias, with
+/// accumulation onto what C holds, and with the conv output map (C written as NCHW).
+#[test]
+fn every_matmul_variant_matches_reference_with_bias_accumulation_and_maps() {
+    use matmul::{matmul_into_with, Bias, OutMap, VARIANTS};
+    let gpu = gpu();
+    let mut rng = Rng::new(3);
+    let mut ran = Vec::new();
+    for (vi, v) in VARIANTS.iter().enumerate() {
+        if !v.available(&gpu) {
+            eprintln!("SKIPPED variant {}: the adapter lacks subgroups of 8+ invocations", v.name);
+            continue;
+        }
+        ran.push(v.name);
+        for &(m, n, k) in &[(1, 1, 1), (3, 5, 7), (65, 63, 17), (130, 200, 129), (9, 300, 68)] {
+            let kp = matmul::pad4(k);
+            let (a, b) = (rng.vec(m * k), rng.vec(n * k));
+            let pad = |x: &[f64], rows: usize| -> Vec<f64> { (0..rows * kp).map(|i| if i % kp < k { x[i / kp * k + i % kp] } else { 0.0 }).collect() };
+            let (ap, bp) = (upload(&pad(&a, m), &[m, kp]), upload(&pad(&b, n), &[n, kp]));
+            let prod = reference::matmul::matmul_nt(&a, &b, m, n, k);
+            // row-major with a column bias
+            let bias_n = rng.vec(n);
+            let c = upload(&vec![0.0; m * n], &[m, n]);
+            matmul_into_with(vi, &ap, &bp, m, n, kp, Bias::Cols(&upload(&bias_n, &[n])), &c, OutMap::row_major(n), false).unwrap();
+            let want: Vec<f64> = (0..m * n).map(|i| prod[i] + bias_n[i % n]).collect();
+            assert_close_red(&format!("{} {m}x{n}x{k} bias[n]", v.name), &download(&c), &want);
+            // accumulate onto C with a row bias
+            let bias_m = rng.vec(m);
+            matmul_into_with(vi, &ap, &bp, m, n, kp, Bias::Rows(&upload(&bias_m, &[m])), &c, OutMap::row_major(n), true).unwrap();
+            let want2: Vec<f64> = (0..m * n).map(|i| want[i] + prod[i] + bias_m[i / n]).collect();
+            assert_close_red(&format!("{} {m}x{n}x{k} accumulate, bias[m]", v.name), &download(&c), &want2);
+            // conv output map: n = image * hw + pixel, written at m*hw + image*(m*hw) + pixel
+            if n % 3 == 0 {
+                let hw = n / 3;
+                let c = upload(&vec![0.0; m * n], &[3, m, hw]);
+                let map = OutMap { sm: hw, g: hw, sg: m * hw, sn: 1, base: 0 };
+                matmul_into_with(vi, &ap, &bp, m, n, kp, Bias::None, &c, map, false).unwrap();
+                let mut want = vec![0.0; m * n];
+                for (i, &p) in prod.iter().enumerate() {
+                    let (row, col) = (i / n, i % n);
+                    want[(col / hw) * m * hw + row * hw + col % hw] = p;
+                }
+                assert_close_red(&format!("{} {m}x{n}x{k} NCHW map", v.name), &download(&c), &want);
+            }
+        }
+    }
+    assert!(ran.contains(&"register") && ran.contains(&"tiled128"), "variants without requirements always run: {ran:?}");
+}
+
 #[test]
 fn pack_transposes_and_zero_pads() {
     let mut rng = Rng::new(2);

@@ -1,0 +1,104 @@
+// matmul_tiled.wgsl — GEMM variant for GPUs ("NT" form, same contract as matmul.wgsl):
+// C[m, n] = sum_k A[m, k] * B[n, k]. Workgroup-memory tiling: a 16x16 workgroup computes a
+// BM x BM block of C (BM = 16*TM); each K slice of 16 is loaded once into workgroup memory by
+// all 256 threads (consecutive threads read consecutive vec4s of a row: coalesced), stored
+// transposed so that each thread reads its TM rows and TM columns as vec4s, and every thread
+// accumulates a TM x TM micro-tile in registers. TM is set per pipeline (4 or 8: 64x64 or
+// 128x128 blocks) by specialising the `const TM` below.
+//
+// Shapes:  A  [M, K4] vec4   (K = 4*K4, zero-padded by the caller)
+//          B  [N, K4] vec4
+//          bias [M] (bias_mode 1) or [N] (bias_mode 2); unused otherwise
+//          C  written at  base + m*sm + (n / g)*sg + (n % g)*sn; accumulate != 0 adds to C
+// Grid: x = ceil(N/BM), y = ceil(M/BM); workgroup 16x16.
+
+struct Params {
+    M: u32, N: u32, K4: u32,
+    sm: u32, g: u32, sg: u32, sn: u32, base: u32,
+    bias_mode: u32, accumulate: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+
+const TM: u32 = 4u;           // micro-tile side per thread (4 or 8)
+const BM: u32 = 16u * TM;     // block side
+const BK4: u32 = 4u;          // K slice per step, in vec4 (16 values)
+const LOADS: u32 = BM * BK4 / 256u; // vec4 loads per thread per operand and slice
+// As[kk * BM/4 + r/4][r % 4] = A[m0 + r, k0*4 + kk]: the slice transposed, rows packed in vec4
+var<workgroup> As: array<vec4<f32>, 4u * BK4 * BM / 4u>;
+var<workgroup> Bs: array<vec4<f32>, 4u * BK4 * BM / 4u>;
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let m0 = wid.y * BM;
+    let n0 = wid.x * BM;
+    var acc: array<array<vec4<f32>, TM / 4u>, TM>;
+    for (var k0 = 0u; k0 < p.K4; k0 += BK4) {
+        for (var t = 0u; t < LOADS; t++) {
+            let e = li + 256u * t; // element (r, kq) of the BM x BK4 slice
+            let r = e / BK4;
+            let kq = e % BK4;
+            var av = vec4<f32>(0.0);
+            var bv = vec4<f32>(0.0);
+            if (k0 + kq < p.K4) {
+                // rows past the edge are clamped; their results are never stored
+                av = a[min(m0 + r, p.M - 1u) * p.K4 + k0 + kq];
+                bv = b[min(n0 + r, p.N - 1u) * p.K4 + k0 + kq];
+            }
+            let s = 4u * kq * (BM / 4u) + r / 4u;
+            let q = r % 4u;
+            As[s][q] = av.x;
+            As[s + BM / 4u][q] = av.y;
+            As[s + 2u * BM / 4u][q] = av.z;
+            As[s + 3u * BM / 4u][q] = av.w;
+            Bs[s][q] = bv.x;
+            Bs[s + BM / 4u][q] = bv.y;
+            Bs[s + 2u * BM / 4u][q] = bv.z;
+            Bs[s + 3u * BM / 4u][q] = bv.w;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < 4u * BK4; kk++) {
+            var bq: array<vec4<f32>, TM / 4u>;
+            for (var j = 0u; j < TM / 4u; j++) {
+                bq[j] = Bs[kk * (BM / 4u) + lid.x * (TM / 4u) + j];
+            }
+            for (var i4 = 0u; i4 < TM / 4u; i4++) {
+                let av = As[kk * (BM / 4u) + lid.y * (TM / 4u) + i4];
+                for (var j = 0u; j < TM / 4u; j++) {
+                    acc[4u * i4][j] += av.x * bq[j];
+                    acc[4u * i4 + 1u][j] += av.y * bq[j];
+                    acc[4u * i4 + 2u][j] += av.z * bq[j];
+                    acc[4u * i4 + 3u][j] += av.w * bq[j];
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var i = 0u; i < TM; i++) {
+        let m = m0 + lid.y * TM + i;
+        if (m >= p.M) {
+            break;
+        }
+        for (var j = 0u; j < TM; j++) {
+            let n = n0 + lid.x * TM + j;
+            if (n >= p.N) {
+                break;
+            }
+            var v = acc[i][j / 4u][j % 4u];
+            if (p.bias_mode == 1u) {
+                v += bias[m];
+            } else if (p.bias_mode == 2u) {
+                v += bias[n];
+            }
+            let idx = p.base + m * p.sm + (n / p.g) * p.sg + (n % p.g) * p.sn;
+            if (p.accumulate != 0u) {
+                v += c[idx];
+            }
+            c[idx] = v;
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! `heft tune`: the GEMM shapes of a training step, the tuning cache on disk, and how tuned
+//! choices are looked up (exact shape, or the same layer at another batch size).
+
+mod common;
+use common::gpu;
+use heft::gpu::tuning::Tuning;
+use heft::nn::model::{Arch, ModelConfig};
+use heft::ops::matmul::{self, VARIANTS};
+use heft::tune;
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("heft-tune-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn step_shapes_include_the_first_convolution_counted_by_hand() {
+    // AlexNet x0.25 on 1x64x64, batch 2: conv1 has 16 filters of 1x11x11 (K = 121, padded to
+    // 124), stride 4, padding 5 -> 16x16 outputs per image, so its forward GEMM is
+    // [16 filters] x [2 * 256 positions] x [124].
+    let cfg = ModelConfig { width: 0.25, hidden: 64, ..ModelConfig::new(Arch::Alexnet, vec!["a".into(), "b".into()], 1, 64) };
+    let shapes = tune::step_shapes(&gpu(), cfg, None, 2).unwrap();
+    assert!(shapes.contains(&[16, 512, 124]), "{shapes:?}");
+    // forward, input gradient and weight gradient of 5 convs and 3 linears, less conv1's input
+    // gradient (its input needs none), some of which share a shape
+    assert!(shapes.len() >= 10 && shapes.len() <= 23, "{} shapes: {shapes:?}", shapes.len());
+}
+
+#[test]
+fn the_cache_round_trips_and_its_choices_are_used() {
+    let gpu = gpu();
+    let dir = tmp("roundtrip");
+    let shape = [24, 40, 36];
+    let (path, timed) = tune::ensure(&gpu, &dir, &[shape], 1, |_, _| {}, |_| {}).unwrap();
+    assert_eq!(timed, 1);
+    let file = tune::load(&path).unwrap().unwrap();
+    assert_eq!(file.entries.len(), 1);
+    let e = &file.entries[0];
+    let runnable = VARIANTS.iter().filter(|v| v.available(&gpu)).count();
+    assert_eq!(e.ms.len(), runnable, "every variant that runs here is timed");
+    assert!(e.ms.windows(2).all(|w| w[0].1 <= w[1].1) && e.choice == e.ms[0].0, "the fastest is chosen: {e:?}");
+    let chosen = matmul::variant_index(&e.choice).unwrap();
+    assert_eq!(matmul::choose(&gpu, 24, 40, 36), (chosen, true));
+    assert_eq!(matmul::choose(&gpu, 24, 48, 36), (chosen, true), "same layer, another batch");
+    assert_eq!(matmul::choose(&gpu, 7, 9, 12), (matmul::heuristic(&gpu, 7, 9), false), "unrelated shape");
+    // a second run finds the shape cached and times nothing
+    let (_, timed) = tune::ensure(&gpu, &dir, &[shape], 1, |_, _| panic!("nothing to tune"), |_| {}).unwrap();
+    assert_eq!(timed, 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_corrupt_cache_is_refused_with_what_to_do() {
+    let dir = tmp("corrupt");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("tune.json");
+    std::fs::write(&path, "{ not json").unwrap();
+    let e = tune::load(&path).unwrap_err().to_string();
+    assert!(e.contains("tune.json") && e.contains("delete it"), "{e}");
+    assert!(tune::load(&dir.join("absent.json")).unwrap().is_none());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn lookups_fall_back_to_the_nearest_shape_that_differs_in_one_size() {
+    let mut t = Tuning::default();
+    t.set("matmul", [64, 1000, 128], 1);
+    t.set("matmul", [64, 4000, 128], 2);
+    t.set("matmul", [32, 1000, 64], 3);
+    assert_eq!(t.lookup("matmul", [64, 1000, 128]), Some(1));
+    assert_eq!(t.lookup("matmul", [64, 1200, 128]), Some(1), "closer to 1000 than to 4000");
+    assert_eq!(t.lookup("matmul", [64, 3000, 128]), Some(2));
+    assert_eq!(t.lookup("matmul", [64, 1000, 256]), Some(1), "only K differs");
+    assert_eq!(t.lookup("matmul", [48, 1200, 128]), None, "two sizes differ");
+    assert_eq!(t.lookup("conv", [64, 1000, 128]), None, "another op");
+}
