@@ -203,14 +203,31 @@ enum Cmd {
     },
     /// List the GPU adapters wgpu can see.
     Adapters,
-    /// GFLOP/s of the GEMM (1024³) and of conv2d forward/backward at AlexNet's conv1–conv5 shapes.
+    /// GFLOP/s of every GEMM variant (1024³) and of conv2d forward/backward at AlexNet's
+    /// conv1–conv5 shapes; with --steps, whole training steps (and --compare: beside PyTorch).
     Bench {
-        /// Timed runs per kernel (the median is reported).
+        /// Timed runs per kernel or step (the median is reported).
         #[arg(long, default_value_t = 3)]
         reps: usize,
         /// Batch size of the convolution benchmarks.
         #[arg(long, default_value_t = 8)]
         batch: usize,
+        /// Time training steps of AlexNet-FHE (64/112 px, width 0.5/1.0) and SqueezeNet 1.1
+        /// (112 px), teacher and student, instead of kernels.
+        #[arg(long)]
+        steps: bool,
+        /// With --steps: only the AlexNet x0.5 64 px pair.
+        #[arg(long)]
+        quick: bool,
+        /// With --steps: time the same steps in PyTorch on this machine
+        /// (benches/peers/torch_step.py) and print heft/PyTorch ratios.
+        #[arg(long)]
+        compare: bool,
+        /// Python interpreter with torch, for --compare.
+        #[arg(long, default_value = "python3")]
+        python: String,
+        #[command(flatten)]
+        tune: TuneArgs,
     },
 }
 
@@ -611,6 +628,33 @@ fn demo(gpu: &Gpu, out: &Path, epochs: usize, tune: &TuneArgs) -> Result<()> {
     Ok(())
 }
 
+/// `heft bench --steps`: heft's step times, then PyTorch's for the same steps and the ratios.
+fn bench_steps(gpu: &Gpu, reps: usize, quick: bool, python: Option<&str>, tune: &TuneArgs) -> Result<()> {
+    use heft::bench::steps;
+    let cases = steps::cases(quick);
+    let mut heft_ms = Vec::new();
+    for c in &cases {
+        tune.apply(gpu, c.config(), c.student_config(), c.batch)?;
+        let ms = steps::heft_ms(gpu, c, reps)?;
+        eprintln!("{:<48} heft {ms:>9.1} ms", c.name());
+        heft_ms.push(ms);
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let peer = python.map(|py| steps::torch_ms(py, &cases, reps, threads)).transpose()?;
+    println!("heft on {}", gpu.describe());
+    if let Some(p) = peer.as_ref().and_then(|p| p.first()) {
+        println!("PyTorch: {}", p.1);
+    }
+    println!("{:<48} {:>10} {:>10} {:>12}", "training step (median)", "heft ms", "torch ms", "heft/torch");
+    for (i, c) in cases.iter().enumerate() {
+        match &peer {
+            Some(p) => println!("{:<48} {:>10.1} {:>10.1} {:>11.1}x", c.name(), heft_ms[i], p[i].0, heft_ms[i] / p[i].0),
+            None => println!("{:<48} {:>10.1}", c.name(), heft_ms[i]),
+        }
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Demo { ref out, epochs, ref tune } => {
@@ -854,12 +898,19 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{} ({:?}, {:?}, driver {} {})", a.name, a.backend, a.device_type, a.driver, a.driver_info);
             }
         }
-        Cmd::Bench { reps, batch } => {
+        Cmd::Bench { reps, batch, steps, quick, compare, ref python, ref tune } => {
             if reps == 0 || batch == 0 {
                 return Err(Error::Invalid("--reps and --batch must be at least 1".into()));
             }
+            if (quick || compare) && !steps {
+                return Err(Error::Invalid("--quick and --compare go with --steps".into()));
+            }
             let gpu = gpu(&cli.adapter)?;
-            heft::bench::run(&gpu, reps, batch, |r| println!("{:<48} {:>9.1} ms {:>8.2} GFLOP/s", r.name, r.median_ms, r.gflops()))?;
+            if steps {
+                bench_steps(&gpu, reps, quick, compare.then_some(python.as_str()), tune)?;
+            } else {
+                heft::bench::run(&gpu, reps, batch, |r| println!("{:<48} {:>9.1} ms {:>8.2} GFLOP/s", r.name, r.median_ms, r.gflops()))?;
+            }
         }
     }
     Ok(())

@@ -1,6 +1,9 @@
-//! Kernel benchmarks shared by `cargo bench` and `heft bench`: GFLOP/s of the GEMM at 1024³ and
-//! of conv2d forward/backward at AlexNet's conv1–conv5 shapes (batch 8, 224×224 input).
-//! Wall-clock per run (submit + wait), median of `reps` after one warm-up run.
+//! Kernel benchmarks shared by `cargo bench` and `heft bench`: GFLOP/s of every GEMM variant
+//! at 1024³ and of conv2d forward/backward at AlexNet's conv1–conv5 shapes (batch 8, 224×224
+//! input). Wall-clock per run (submit + wait), median of `reps` after one warm-up run.
+//! `steps` times whole training steps, side by side with PyTorch.
+
+pub mod steps;
 
 use crate::error::Result;
 use crate::gpu::Gpu;
@@ -20,7 +23,7 @@ impl Row {
     }
 }
 
-fn time(gpu: &Gpu, reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+pub(crate) fn time(gpu: &Gpu, reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
     f()?;
     gpu.sync()?;
     let mut ms = Vec::new();
@@ -57,8 +60,11 @@ pub fn run(gpu: &Gpu, reps: usize, batch: usize, mut report: impl FnMut(&Row)) -
     };
     let n = 1024;
     let (a, b) = (filled(gpu, &[n, n], 1)?, filled(gpu, &[n, n], 2)?);
-    let ms = time(gpu, reps, || matmul::matmul_nt(&a, &b).map(drop))?;
-    push(Row { name: "matmul 1024x1024x1024".into(), gflop: 2.0 * (n * n * n) as f64 / 1e9, median_ms: ms });
+    let c = Tensor::empty(gpu, &[n, n], crate::DType::F32)?;
+    for (i, v) in matmul::VARIANTS.iter().enumerate().filter(|(_, v)| v.available(gpu)) {
+        let ms = time(gpu, reps, || matmul::matmul_into_with(i, &a, &b, n, n, n, matmul::Bias::None, &c, matmul::OutMap::row_major(n), false))?;
+        push(Row { name: format!("matmul 1024x1024x1024 {}", v.name), gflop: 2.0 * (n * n * n) as f64 / 1e9, median_ms: ms });
+    }
     for (name, ci, co, k, s, p, hw) in ALEXNET_CONVS {
         let x = filled(gpu, &[batch, ci, hw, hw], 3)?;
         let w = filled(gpu, &[co, ci, k, k], 4)?;
