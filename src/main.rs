@@ -215,7 +215,8 @@ struct DataArgs {
     /// Image folder for the label-file formats (default: see --format).
     #[arg(long)]
     images: Option<PathBuf>,
-    /// Stop at the first unreadable image instead of skipping it.
+    /// Stop at the first unreadable or truncated image instead of skipping it (truncated files
+    /// are otherwise used, with a warning, as the decoder fills them in).
     #[arg(long)]
     strict: bool,
     /// Seed of the split (when the dataset has none), shuffling, augmentation and init.

@@ -102,6 +102,7 @@ impl Data {
             norm: self.norm,
             seed,
             strict: self.strict,
+            reject_truncated: self.strict,
             drop_last: train.is_some() && ds.len() % batch == 1,
         };
         Loader::new(ds, cfg, epoch)
