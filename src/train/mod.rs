@@ -350,7 +350,8 @@ pub fn train(model: &mut Model, teacher: Option<&Model>, data: &Data, recipe: &R
     Ok(RunResult { best_epoch, best_val, test, checkpoint: ckpt, seconds: start.elapsed().as_secs_f64() })
 }
 
-fn progress(show: bool, len: usize, prefix: &str) -> indicatif::ProgressBar {
+/// A progress bar over `len` images on stderr (hidden when `show` is false).
+pub(crate) fn progress(show: bool, len: usize, prefix: &str) -> indicatif::ProgressBar {
     if !show {
         return indicatif::ProgressBar::hidden();
     }
