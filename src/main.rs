@@ -666,8 +666,8 @@ fn run(cli: Cli) -> Result<()> {
             if batch == 0 {
                 return Err(Error::Invalid("--batch must be at least 1".into()));
             }
-            if let Some(o) = out.as_ref().filter(|o| o.exists() && !overwrite) {
-                return Err(Error::Invalid(format!("{} already exists; choose another --out or pass --overwrite", o.display())));
+            if let Some(o) = out {
+                predict::check_out(o, overwrite)?;
             }
             let paths = predict::gather(inputs)?;
             let gpu = gpu(&cli.adapter)?;

@@ -124,9 +124,10 @@ pub fn to_json(p: &Predictions) -> Result<String> {
     let rows: Vec<serde_json::Value> = p
         .rows
         .iter()
-        .map(|r| serde_json::json!({ "path": r.path, "predicted": p.classes[r.class], "probabilities": r.probs }))
+        .map(|r| serde_json::json!({ "path": r.path.display().to_string(), "predicted": p.classes[r.class], "probabilities": r.probs }))
         .collect();
-    let v = serde_json::json!({ "classes": p.classes, "predictions": rows, "unreadable": p.unreadable });
+    let unreadable: Vec<String> = p.unreadable.iter().map(|u| u.display().to_string()).collect();
+    let v = serde_json::json!({ "classes": p.classes, "predictions": rows, "unreadable": unreadable });
     serde_json::to_string_pretty(&v).map(|s| s + "\n").map_err(|e| Error::Invalid(e.to_string()))
 }
 
@@ -148,13 +149,20 @@ pub fn summary(p: &Predictions) -> String {
     out
 }
 
+/// Refuses an existing output file unless `overwrite` (checked before the work and again
+/// before writing).
+pub fn check_out(path: &Path, overwrite: bool) -> Result<()> {
+    if path.exists() && !overwrite {
+        return Err(Error::Invalid(format!("{} already exists; choose another --out or pass --overwrite", path.display())));
+    }
+    Ok(())
+}
+
 /// Writes `text` to `path` through a temporary file in the same folder, renamed into place; an
 /// existing `path` is replaced only when `overwrite`.
 pub fn write_new(path: &Path, text: &str, overwrite: bool) -> Result<()> {
     let io = |err| Error::Io { path: path.display().to_string(), err };
-    if path.exists() && !overwrite {
-        return Err(Error::Invalid(format!("{} already exists; choose another --out or pass --overwrite", path.display())));
-    }
+    check_out(path, overwrite)?;
     let name = path.file_name().ok_or_else(|| Error::Invalid(format!("--out {} is not a file name", path.display())))?;
     let tmp = path.with_file_name(format!(".{}.heft-{}.tmp", name.to_string_lossy(), std::process::id()));
     std::fs::write(&tmp, text).map_err(io)?;
