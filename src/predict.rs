@@ -149,13 +149,16 @@ pub fn summary(p: &Predictions) -> String {
     out
 }
 
-/// Refuses an existing output file unless `overwrite` (checked before the work and again
-/// before writing).
+/// Refuses an existing output file unless `overwrite`, and a file in a folder that does not
+/// exist (checked before the work and again before writing).
 pub fn check_out(path: &Path, overwrite: bool) -> Result<()> {
     if path.exists() && !overwrite {
         return Err(Error::Invalid(format!("{} already exists; choose another --out or pass --overwrite", path.display())));
     }
-    Ok(())
+    match path.parent().filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+        Some(dir) => Err(Error::Invalid(format!("folder {} does not exist; create it or choose another --out", dir.display()))),
+        None => Ok(()),
+    }
 }
 
 /// Writes `text` to `path` through a temporary file in the same folder, renamed into place; an

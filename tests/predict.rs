@@ -123,6 +123,7 @@ fn predict_writes_json_and_never_replaces_an_existing_file() {
     assert_eq!(code, 0, "{err}");
     assert!(std::fs::read_to_string(&mine).unwrap().starts_with("path,predicted,"));
     assert_clean_error(&["predict", "--model", &f.model(), &format!("{}/nope", f.data())], "does not exist");
+    assert_clean_error(&["predict", "--model", &f.model(), &test_dir, "--out", &format!("{}/no/p.csv", f.data())], "create it");
 }
 
 #[test]
