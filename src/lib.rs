@@ -14,6 +14,7 @@ pub mod he;
 pub mod nn;
 pub mod ops;
 pub mod optim;
+pub mod predict;
 pub mod profile;
 pub mod reference;
 pub mod report;

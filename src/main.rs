@@ -2,12 +2,13 @@
 //! summaries, the end-to-end demo, and kernel benchmarks.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use heft::data::{image::Normalize, open_splits, synth, Dataset};
+use heft::data::{has_split_folders, image::Normalize, open_splits, synth, Dataset};
 use heft::nn::checkpoint::{self, LoadMode};
 use heft::nn::convert::{to_student, Schedule};
 use heft::nn::layers::ActKind;
 use heft::nn::model::{Arch, Model, ModelConfig, StudentConfig};
 use heft::optim::Clip;
+use heft::predict;
 use heft::report::metrics::format_summary;
 use heft::train::{self, Data, Recipe, RunResult};
 use heft::{AdapterChoice, Error, Gpu, Result};
@@ -100,10 +101,35 @@ enum Cmd {
         model: PathBuf,
         #[command(flatten)]
         data: DataArgs,
-        #[arg(long, value_enum, default_value_t = Split::Test)]
-        split: Split,
+        /// Images to score (default: test; every image when --data has no train/val/test split,
+        /// e.g. an external test set).
+        #[arg(long, value_enum)]
+        split: Option<Split>,
         #[arg(long, default_value_t = 32)]
         batch: usize,
+    },
+    /// Predict the class of every image: one row per image with its path, predicted class and
+    /// the probability of each class; a summary (and unreadable files) on the console.
+    Predict {
+        /// The checkpoint, teacher or student (its JSON config beside it says which).
+        #[arg(long)]
+        model: PathBuf,
+        /// Image files, or folders searched recursively for .png/.jpg/.jpeg.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Write the predictions to this new file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace --out if it exists.
+        #[arg(long)]
+        overwrite: bool,
+        #[arg(long, value_enum, default_value_t = PredictFormat::Csv)]
+        format: PredictFormat,
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Skip truncated image files (listed as unreadable) instead of using them with a warning.
+        #[arg(long)]
+        strict: bool,
     },
     /// Layers, output shapes, parameters, FLOPs and activation count of a model.
     Summary {
@@ -236,6 +262,16 @@ enum Split {
     Train,
     Val,
     Test,
+    /// Every image of the dataset (all splits together).
+    All,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PredictFormat {
+    /// `path,predicted,<class>...` with one probability column per class
+    Csv,
+    /// `{"classes", "predictions": [{"path", "predicted", "probabilities"}], "unreadable"}`
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -258,7 +294,8 @@ struct DataArgs {
     /// Image folder for the label-file formats (default: see --format).
     #[arg(long)]
     images: Option<PathBuf>,
-    /// Stop at the first unreadable image instead of skipping it.
+    /// Stop at the first unreadable or truncated image instead of skipping it (truncated files
+    /// are otherwise used, with a warning, as the decoder fills them in).
     #[arg(long)]
     strict: bool,
     /// Seed of the split (when the dataset has none), shuffling, augmentation and init.
@@ -467,6 +504,16 @@ fn guard(out: &Path, phase: &str, overwrite: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The images of `split`; `All` is every split together.
+fn split_of(d: &Data, split: Split) -> Dataset {
+    match split {
+        Split::Train => d.train.clone(),
+        Split::Val => d.val.clone(),
+        Split::Test => d.test.clone(),
+        Split::All => Dataset::concat(&[&d.train, &d.val, &d.test]),
+    }
 }
 
 fn same_classes(splits: &[&Dataset]) -> Result<()> {
@@ -705,15 +752,44 @@ fn run(cli: Cli) -> Result<()> {
             if d.test.classes != m.config.class_names {
                 return Err(Error::Invalid(format!("the data's classes {:?} differ from the model's {:?}", d.test.classes, m.config.class_names)));
             }
-            let ds = match split {
-                Split::Train => &d.train,
-                Split::Val => &d.val,
-                Split::Test => &d.test,
+            // an external test set comes without splits: score all of it, not a 15% share
+            let flat = matches!(data.format, Format::Folder) && !has_split_folders(&data.data);
+            let split = split.unwrap_or(if flat { Split::All } else { Split::Test });
+            let ds = split_of(&d, split);
+            let e = train::evaluate(&m, &d, &ds, batch.max(1))?;
+            let which = match (split, flat) {
+                (Split::All, true) => "every image (the folder has no train/val/test split)".to_string(),
+                (Split::All, false) => "every split".to_string(),
+                (s, _) => format!("the {} split", s.to_possible_value().map_or(String::new(), |v| v.get_name().to_string())),
             };
-            let e = train::evaluate(&m, &d, ds, batch.max(1))?;
+            println!("scored {} of the {} images of {}: {which}", e.summary.confusion.iter().flatten().sum::<u64>(), ds.len(), data.data.display());
             println!("loss {:.4}\n{}", e.loss, format_summary(&e.summary));
             for r in &e.ranges {
                 println!("activation {:<36} input range [{:.3}, {:.3}]", r.name, r.min, r.max);
+            }
+        }
+        Cmd::Predict { ref model, ref inputs, ref out, overwrite, format, batch, strict } => {
+            if batch == 0 {
+                return Err(Error::Invalid("--batch must be at least 1".into()));
+            }
+            if let Some(o) = out {
+                predict::check_out(o, overwrite)?;
+            }
+            let paths = predict::gather(inputs)?;
+            let gpu = gpu(&cli.adapter)?;
+            let m = checkpoint::load(&gpu, model)?;
+            let p = predict::run(&m, &paths, batch, Normalize::default(), strict, true)?;
+            let text = match format {
+                PredictFormat::Csv => predict::to_csv(&p),
+                PredictFormat::Json => predict::to_json(&p)?,
+            };
+            match out {
+                Some(o) => predict::write_new(o, &text, overwrite)?,
+                None => print!("{text}"),
+            }
+            eprint!("{}", predict::summary(&p));
+            if let Some(o) = out {
+                eprintln!("wrote {}", o.display());
             }
         }
         Cmd::Summary { ref checkpoint, ref fresh } => {
@@ -773,12 +849,7 @@ fn run(cli: Cli) -> Result<()> {
             let stats = match data {
                 Some(root) => {
                     let d = read_data(root, format)?;
-                    let ds = match split {
-                        Split::Train => &d.train,
-                        Split::Val => &d.val,
-                        Split::Test => &d.test,
-                    };
-                    Some(heft::he::observe(&m, ds, d.norm, 32, batches)?)
+                    Some(heft::he::observe(&m, &split_of(&d, split), d.norm, 32, batches)?)
                 }
                 None => None,
             };

@@ -1,28 +1,9 @@
 //! The command line on bad input: a clear one-line error and exit code 1, never a panic trace;
 //! nothing the user had is overwritten.
 
-use std::process::Command;
+mod common;
 
-fn heft(args: &[&str]) -> (i32, String, String) {
-    // a tuning cache of the tests own, never the user's
-    let cache = std::env::temp_dir().join(format!("heft-cli-tune-{}", std::process::id()));
-    let out = Command::new(env!("CARGO_BIN_EXE_heft")).args(args).env("XDG_RUNTIME_DIR", std::env::temp_dir()).env("HEFT_CACHE_DIR", cache).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-}
-
-fn tmp(name: &str) -> std::path::PathBuf {
-    let p = std::env::temp_dir().join(format!("heft-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(&p).unwrap();
-    p
-}
-
-fn assert_clean_error(args: &[&str], needle: &str) {
-    let (code, _, err) = heft(args);
-    assert_eq!(code, 1, "{args:?}: {err}");
-    assert!(err.contains("error: ") && err.contains(needle), "{args:?}: {err}");
-    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{args:?} panicked: {err}");
-}
+use common::{assert_clean_error, heft, tmp};
 
 #[test]
 fn bad_inputs_give_clear_errors() {
@@ -32,10 +13,15 @@ fn bad_inputs_give_clear_errors() {
     // a corrupt teacher checkpoint, a missing model (with valid data)
     let ds = format!("{d}/ds");
     assert_eq!(heft(&["synth", "--out", &ds, "--size", "32", "--train", "2", "--val", "1", "--test", "1"]).0, 0);
+    // the first real problem is named: the weights file before its JSON config
     std::fs::write(dir.join("t.safetensors"), b"not safetensors").unwrap();
     std::fs::write(dir.join("t.json"), b"{ not json").unwrap();
-    assert_clean_error(&["train-student", "--teacher", &format!("{d}/t.safetensors"), "--data", &ds, "--out", &format!("{d}/o")], "not a heft model config");
-    assert_clean_error(&["eval", "--model", &format!("{d}/missing.safetensors"), "--data", &ds], "missing.json");
+    assert_clean_error(&["train-student", "--teacher", &format!("{d}/t.safetensors"), "--data", &ds, "--out", &format!("{d}/o")], "t.safetensors: not a safetensors file");
+    assert_clean_error(&["eval", "--model", &format!("{d}/missing.safetensors"), "--data", &ds], "missing.safetensors");
+    // an empty but valid safetensors file: now the broken config is the problem
+    std::fs::write(dir.join("e.safetensors"), [&2u64.to_le_bytes()[..], b"{}"].concat()).unwrap();
+    std::fs::write(dir.join("e.json"), b"{ not json").unwrap();
+    assert_clean_error(&["train-student", "--teacher", &format!("{d}/e.safetensors"), "--data", &ds, "--out", &format!("{d}/o")], "not a heft model config");
     // an empty class folder
     std::fs::create_dir_all(dir.join("data/a")).unwrap();
     std::fs::create_dir_all(dir.join("data/b")).unwrap();

@@ -49,6 +49,7 @@ fn cfg(size: usize, channels: usize, batch: usize) -> LoaderCfg {
         norm: Normalize::default(),
         seed: 7,
         strict: false,
+        reject_truncated: false,
         drop_last: false,
     }
 }
@@ -312,6 +313,32 @@ fn loader_skips_or_stops_on_corrupt_files() {
     std::fs::remove_file(root.join("class1/0.png")).unwrap();
     let e = err_text(load(&ds.samples[3], 4, 1, RAW));
     assert!(e.contains("0.png"), "{e}");
+}
+
+#[test]
+fn truncated_files_are_found_and_used_with_a_warning_or_rejected() {
+    let t = Tmp::new("truncated");
+    let root = folder_fixture(&t, "ds", &[0, 1]);
+    let (png, jpeg) = (root.join("class0/0.png"), root.join("class0/1.jpg"));
+    gray(&png, 64, 64, |x, y| (x * 3 + y * 5) as u8);
+    gray(&jpeg, 64, 64, |x, y| (x * 3 + y * 5) as u8);
+    assert_eq!(heft::data::image::truncation(&png), None);
+    assert_eq!(heft::data::image::truncation(&jpeg), None);
+    for path in [&png, &jpeg] {
+        let bytes = std::fs::read(path).unwrap();
+        std::fs::write(path, &bytes[..bytes.len() * 2 / 3]).unwrap();
+        assert!(heft::data::image::truncation(path).unwrap().contains("truncated"), "{path:?}");
+    }
+    let ds = Dataset::folder(&root).unwrap();
+    // by default the truncated JPEG is used (its decoder fills the missing part in)
+    let used: Vec<usize> = Loader::new(&ds, cfg(4, 1, 4), 0).flat_map(|b| b.unwrap().indices).collect();
+    assert!(used.contains(&1) && used.contains(&2), "{used:?}");
+    let mut loader = Loader::new(&ds, LoaderCfg { reject_truncated: true, ..cfg(4, 1, 4) }, 0);
+    let used: Vec<usize> = loader.by_ref().flat_map(|b| b.unwrap().indices).collect();
+    assert_eq!(used, [2], "rejected as unreadable");
+    assert_eq!(loader.skipped(), 2);
+    let first = Loader::new(&ds, LoaderCfg { strict: true, reject_truncated: true, ..cfg(4, 1, 4) }, 0).next().unwrap();
+    assert!(err_text(first).contains("truncated"));
 }
 
 /// Mean and standard deviation of both lungs' central regions (nominal lung positions).

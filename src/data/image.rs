@@ -97,6 +97,31 @@ fn decode(path: &Path) -> Result<DynamicImage> {
     })
 }
 
+/// Why the image file at `path` looks cut short, if it does: a JPEG that does not end with
+/// the end-of-image marker (0xFFD9; trailing zero padding allowed) or a PNG that does not end
+/// with its IEND chunk. Decoders fill the missing part of such files in silently. Files that
+/// cannot be read, or are neither PNG nor JPEG, give None (decoding reports them).
+pub fn truncation(path: &Path) -> Option<&'static str> {
+    use std::io::{Read, Seek, SeekFrom};
+    const PNG_MAGIC: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+    const PNG_END: [u8; 12] = [0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82];
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut head = [0u8; 8];
+    f.read_exact(&mut head).ok()?;
+    let len = f.seek(SeekFrom::End(0)).ok()?;
+    let mut tail = vec![0u8; len.min(64) as usize];
+    f.seek(SeekFrom::End(-(tail.len() as i64))).ok()?;
+    f.read_exact(&mut tail).ok()?;
+    if head[..2] == [0xFF, 0xD8] {
+        let end = tail.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        (!tail[..end].ends_with(&[0xFF, 0xD9])).then_some("the JPEG ends before its end-of-image marker (truncated file)")
+    } else if head == PNG_MAGIC {
+        (!tail.ends_with(&PNG_END)).then_some("the PNG ends before its IEND chunk (truncated file)")
+    } else {
+        None
+    }
+}
+
 /// The sample's crop box clipped to the image, as (x, y, width, height); the whole image when
 /// there is no box.
 fn crop_rect(sample: &Sample, w: u32, h: u32) -> Result<(u32, u32, u32, u32)> {

@@ -3,7 +3,7 @@
 //! Order, augmentation and therefore every batch are a function of (seed, epoch).
 
 use super::augment::Augment;
-use super::image::{check_args, load, load_augmented, Normalize};
+use super::image::{check_args, load, load_augmented, truncation, Normalize};
 use crate::rng::{derive, Rng};
 use super::{Dataset, Sample};
 use crate::error::{Error, Result};
@@ -32,6 +32,9 @@ pub struct LoaderCfg {
     pub seed: u64,
     /// Stop with an error at the first unreadable image instead of skipping it.
     pub strict: bool,
+    /// Count a truncated image file (see `image::truncation`) as unreadable instead of using
+    /// it, with a warning, as the decoder filled it in.
+    pub reject_truncated: bool,
     /// Drop the last batch when it is smaller than `batch`.
     pub drop_last: bool,
 }
@@ -39,7 +42,7 @@ pub struct LoaderCfg {
 impl LoaderCfg {
     /// Inference over a split: dataset order, no augmentation, unreadable images skipped.
     pub fn inference(size: usize, channels: usize, batch: usize, norm: Normalize) -> LoaderCfg {
-        LoaderCfg { size, channels, batch, shuffle: false, augment: None, norm, seed: 0, strict: false, drop_last: false }
+        LoaderCfg { size, channels, batch, shuffle: false, augment: None, norm, seed: 0, strict: false, reject_truncated: false, drop_last: false }
     }
 }
 
@@ -55,7 +58,8 @@ pub struct Batch {
 
 /// Iterator over one epoch's batches. A corrupt or unreadable image is skipped with a one-line
 /// warning on stderr and counted in `skipped()` (the next images fill its place, so batches stay
-/// full); with `strict` the iteration ends with an `Err` naming the file instead.
+/// full); with `strict` the iteration ends with an `Err` naming the file instead. A truncated
+/// file is used with a warning, or counts as unreadable with `reject_truncated`.
 pub struct Loader {
     rx: Receiver<Result<Batch>>,
     worker: Option<JoinHandle<()>>,
@@ -156,12 +160,24 @@ fn produce(
     let mut batch = empty();
     for &i in order {
         let sample = &samples[i];
-        let px = match &cfg.augment {
-            Some(a) => {
-                let seed = derive(&[cfg.seed, epoch, i as u64, AUGMENT_STREAM]);
-                load_augmented(sample, cfg.size, cfg.channels, cfg.norm, a, seed)
+        let cut = truncation(&sample.path);
+        let px = match (&cfg.augment, cut) {
+            (_, Some(why)) if cfg.reject_truncated => Err(Error::Invalid(format!(
+                "{}: {why}; replace the file, or leave out --strict to use it as the decoder fills it in",
+                sample.path.display()
+            ))),
+            (augment, _) => {
+                if let Some(why) = cut {
+                    eprintln!("warning: {}: {why}; the missing part is filled in (--strict skips such images)", sample.path.display());
+                }
+                match augment {
+                    Some(a) => {
+                        let seed = derive(&[cfg.seed, epoch, i as u64, AUGMENT_STREAM]);
+                        load_augmented(sample, cfg.size, cfg.channels, cfg.norm, a, seed)
+                    }
+                    None => load(sample, cfg.size, cfg.channels, cfg.norm),
+                }
             }
-            None => load(sample, cfg.size, cfg.channels, cfg.norm),
         };
         match px {
             Ok(px) => {

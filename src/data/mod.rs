@@ -259,6 +259,15 @@ impl Dataset {
         (a, b, c)
     }
 
+    /// The samples of `parts` one after another, with the classes of the first (callers check
+    /// that the parts share their classes).
+    pub fn concat(parts: &[&Dataset]) -> Dataset {
+        Dataset {
+            classes: parts.first().map(|d| d.classes.clone()).unwrap_or_default(),
+            samples: parts.iter().flat_map(|d| d.samples.iter().cloned()).collect(),
+        }
+    }
+
     /// Number of samples of each class, indexed by label.
     pub fn class_counts(&self) -> Vec<usize> {
         let mut counts = vec![0; self.classes.len()];
@@ -279,12 +288,36 @@ impl Dataset {
     }
 }
 
+const SPLITS: [&str; 3] = ["train", "val", "test"];
+
+/// Whether `root` has any of the split folders train/, val/ and test/; without them it is one
+/// flat folder-per-class dataset, which `open_splits` splits itself.
+pub fn has_split_folders(root: &Path) -> bool {
+    SPLITS.iter().any(|n| root.join(n).is_dir())
+}
+
+/// Image files (.png/.jpg/.jpeg, any case) under `dir` and its sub-folders, sorted by path;
+/// hidden entries (starting with '.') are left out.
+pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for path in sorted_entries(dir)? {
+        if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+            continue;
+        }
+        if path.is_dir() {
+            out.extend(image_files(&path)?);
+        } else if is_image(&path) {
+            out.push(path);
+        }
+    }
+    Ok(out)
+}
+
 /// Opens a dataset folder that is either already split (`root/{train,val,test}/<class>/...`,
 /// all three with the same class folders) or flat (`root/<class>/...`, then split 70/15/15,
 /// stratified, with `seed`).
 pub fn open_splits(root: &Path, seed: u64) -> Result<(Dataset, Dataset, Dataset)> {
-    let names = ["train", "val", "test"];
-    let present: Vec<&str> = names.iter().copied().filter(|n| root.join(n).is_dir()).collect();
+    let present: Vec<&str> = SPLITS.iter().copied().filter(|n| root.join(n).is_dir()).collect();
     if present.is_empty() {
         return Ok(Dataset::folder(root)?.split(0.7, 0.15, seed));
     }
@@ -295,7 +328,7 @@ pub fn open_splits(root: &Path, seed: u64) -> Result<(Dataset, Dataset, Dataset)
             root.display()
         )));
     }
-    let [train, val, test] = names.map(|n| Dataset::folder(&root.join(n)));
+    let [train, val, test] = SPLITS.map(|n| Dataset::folder(&root.join(n)));
     let (train, val, test) = (train?, val?, test?);
     for (name, ds) in [("val", &val), ("test", &test)] {
         if ds.classes != train.classes {

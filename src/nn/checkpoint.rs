@@ -47,8 +47,12 @@ pub fn read_config(weights: &Path) -> Result<ModelConfig> {
     serde_json::from_str(&text).map_err(|e| Error::Invalid(format!("{}: not a heft model config: {e}", p.display())))
 }
 
-/// Rebuild a model from its config and load its weights strictly.
+/// Rebuild a model from its config and load its weights strictly. The weights file is read
+/// and checked first, so that a missing or corrupt checkpoint is reported as such rather than
+/// as a problem with its JSON config.
 pub fn load(gpu: &Gpu, path: &Path) -> Result<Model> {
+    let bytes = std::fs::read(path).map_err(io(path))?;
+    let st = parse(&bytes, path)?;
     let config = read_config(path)?;
     let mut teacher_cfg = config.clone();
     teacher_cfg.student = None;
@@ -58,7 +62,7 @@ pub fn load(gpu: &Gpu, path: &Path) -> Result<Model> {
         None => teacher,
     };
     model.config = config;
-    load_state(&mut model, path, LoadMode::Strict)?;
+    apply_state(&mut model, &st, path, LoadMode::Strict)?;
     Ok(model)
 }
 
@@ -103,9 +107,22 @@ fn to_f32(name: &str, v: &TensorView<'_>) -> Result<Vec<f32>> {
     }
 }
 
+fn parse<'a>(bytes: &'a [u8], path: &Path) -> Result<SafeTensors<'a>> {
+    SafeTensors::deserialize(bytes).map_err(|e| {
+        Error::Invalid(format!(
+            "{}: not a safetensors file ({e}); pass a checkpoint written by heft (e.g. runs/<run>/teacher.safetensors)",
+            path.display()
+        ))
+    })
+}
+
 pub fn load_state(model: &mut Model, path: &Path, mode: LoadMode) -> Result<LoadReport> {
     let bytes = std::fs::read(path).map_err(io(path))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| Error::Invalid(format!("{}: not a safetensors file: {e}", path.display())))?;
+    apply_state(model, &parse(&bytes, path)?, path, mode)
+}
+
+/// Writes the tensors of `st` (read from `path`) into `model` by name.
+fn apply_state(model: &mut Model, st: &SafeTensors<'_>, path: &Path, mode: LoadMode) -> Result<LoadReport> {
     let mut report = LoadReport::default();
     let file: HashMap<String, TensorView<'_>> = st.tensors().into_iter().collect();
     let ours: Vec<(String, crate::Tensor)> = model.state().into_iter().map(|(n, t)| (n, t.clone())).collect();

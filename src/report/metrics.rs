@@ -86,9 +86,7 @@ impl Confusion {
             return Err(self.out_of_range(&format!("sample {i}: true"), truth[i]));
         }
         for (&t, row) in truth.iter().zip(logits.chunks_exact(n)) {
-            let wins = |j: usize, best: usize| row[j] > row[best] || (row[best].is_nan() && !row[j].is_nan());
-            let pred = (1..n).fold(0, |best, j| if wins(j, best) { j } else { best });
-            self.counts[t as usize][pred] += 1;
+            self.counts[t as usize][argmax(row)] += 1;
         }
         Ok(())
     }
@@ -160,6 +158,13 @@ impl Confusion {
             classes: self.classes.clone(),
         }
     }
+}
+
+/// The predicted class of one row of scores: the first maximum on ties; NaN scores never win
+/// (0 for a row of NaNs or an empty row).
+pub fn argmax(row: &[f32]) -> usize {
+    let wins = |j: usize, best: usize| row[j] > row[best] || (row[best].is_nan() && !row[j].is_nan());
+    (1..row.len()).fold(0, |best, j| if wins(j, best) { j } else { best })
 }
 
 /// Human table: per-class precision/recall/F1/support, accuracy, macro F1, and the confusion

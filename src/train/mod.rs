@@ -102,6 +102,7 @@ impl Data {
             norm: self.norm,
             seed,
             strict: self.strict,
+            reject_truncated: self.strict,
             drop_last: train.is_some() && ds.len() % batch == 1,
         };
         Loader::new(ds, cfg, epoch)
@@ -204,6 +205,15 @@ pub fn train(model: &mut Model, teacher: Option<&Model>, data: &Data, recipe: &R
     if data.train.classes != model.config.class_names {
         return Err(Error::Invalid(format!("the data's classes {:?} differ from the model's {:?}", data.train.classes, model.config.class_names)));
     }
+    // a batch beyond the training set would silently make every epoch a single step
+    let batch = recipe.batch.min(data.train.len());
+    if batch < recipe.batch {
+        eprintln!(
+            "warning: batch {} is larger than the {} training images; using batch {batch} (one step per epoch)",
+            recipe.batch,
+            data.train.len()
+        );
+    }
     std::fs::create_dir_all(out).map_err(|err| Error::Io { path: out.display().to_string(), err })?;
     let ckpt = out.join(format!("{phase}.safetensors"));
     let mut log = MetricsLog::create(&out.join(format!("{phase}_metrics.jsonl")))?;
@@ -223,7 +233,7 @@ pub fn train(model: &mut Model, teacher: Option<&Model>, data: &Data, recipe: &R
             a.ratio = *r;
         }
         let t0 = Instant::now();
-        let mut loader = data.loader(&data.train, model, recipe.batch, Some((augment, recipe.seed, epoch as u64)));
+        let mut loader = data.loader(&data.train, model, batch, Some((augment, recipe.seed, epoch as u64)));
         let bar = progress(recipe.progress, data.train.len(), &format!("{phase} {}/{}", epoch + 1, recipe.epochs));
         let mut conf = Confusion::new(&model.config.class_names);
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
@@ -274,7 +284,7 @@ pub fn train(model: &mut Model, teacher: Option<&Model>, data: &Data, recipe: &R
             return Err(Error::Invalid("no training image could be read".into()));
         }
         let train_secs = t0.elapsed().as_secs_f64();
-        let val = evaluate(model, data, &data.val, recipe.batch)?;
+        let val = evaluate(model, data, &data.val, batch)?;
         let train_loss = loss_sum / seen as f64;
         let candidate = epoch >= first_candidate;
         let improved = candidate && (val.summary.macro_f1 > best_f1 || (val.summary.macro_f1 == best_f1 && val.loss < best_loss));
@@ -324,7 +334,7 @@ pub fn train(model: &mut Model, teacher: Option<&Model>, data: &Data, recipe: &R
     }
     checkpoint::load_state(model, &ckpt, LoadMode::Strict)?;
     model.finish_transition();
-    let test = evaluate(model, data, &data.test, recipe.batch)?;
+    let test = evaluate(model, data, &data.test, batch)?;
     let mut conf = Confusion::new(&model.config.class_names);
     conf.counts = test.summary.confusion.clone();
     let plots = [
@@ -340,7 +350,8 @@ pub fn train(model: &mut Model, teacher: Option<&Model>, data: &Data, recipe: &R
     Ok(RunResult { best_epoch, best_val, test, checkpoint: ckpt, seconds: start.elapsed().as_secs_f64() })
 }
 
-fn progress(show: bool, len: usize, prefix: &str) -> indicatif::ProgressBar {
+/// A progress bar over `len` images on stderr (hidden when `show` is false).
+pub(crate) fn progress(show: bool, len: usize, prefix: &str) -> indicatif::ProgressBar {
     if !show {
         return indicatif::ProgressBar::hidden();
     }

@@ -1,5 +1,5 @@
-//! Shared test helpers: one GPU per test binary, a seeded RNG, and tolerance checks
-//! `|gpu - ref| <= atol + rtol*|ref|` that report the worst error.
+//! Shared test helpers: one GPU per test binary, a seeded RNG, tolerance checks
+//! `|gpu - ref| <= atol + rtol*|ref|` that report the worst error, and running the heft binary.
 #![allow(dead_code)]
 
 use heft::{AdapterChoice, Gpu, Tensor};
@@ -80,4 +80,33 @@ pub fn numeric_grad(x: &[f64], eps: f64, f: impl Fn(&[f64]) -> f64) -> Vec<f64> 
 
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Runs the heft binary: (exit code, stdout, stderr).
+pub fn heft(args: &[&str]) -> (i32, String, String) {
+    // a GEMM tuning cache of the tests' own, never the user's
+    let cache = std::env::temp_dir().join(format!("heft-cli-tune-{}", std::process::id()));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_heft"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .env("HEFT_CACHE_DIR", cache)
+        .output()
+        .unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// A fresh, empty folder under the system temp dir for one test.
+pub fn tmp(name: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("heft-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+/// heft fails with exit code 1 and a one-line `error: ...` containing `needle`, never a panic.
+pub fn assert_clean_error(args: &[&str], needle: &str) {
+    let (code, _, err) = heft(args);
+    assert_eq!(code, 1, "{args:?}: {err}");
+    assert!(err.contains("error: ") && err.contains(needle), "{args:?}: {err}");
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{args:?} panicked: {err}");
 }
