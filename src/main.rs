@@ -206,6 +206,10 @@ enum Cmd {
         /// Print JSON instead of the table.
         #[arg(long)]
         json: bool,
+        /// Also write every profiled dispatch as a Chrome/Perfetto trace (open it in
+        /// ui.perfetto.dev or chrome://tracing).
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
         #[command(flatten)]
         tune: TuneArgs,
     },
@@ -925,7 +929,10 @@ fn run(cli: Cli) -> Result<()> {
                 println!("wrote {} ({n} test images and heft's logits)", sample_path.display());
             }
         }
-        Cmd::Profile { ref fresh, batch, steps, json, ref tune } => {
+        Cmd::Profile { ref fresh, batch, steps, json, ref trace, ref tune } => {
+            if let Some(t) = trace.as_ref().filter(|t| t.exists()) {
+                return Err(Error::Invalid(format!("{} already exists; choose another --trace path", t.display())));
+            }
             let gpu = open_gpu(&cli.adapter, true)?;
             let s = fresh.student.then(StudentConfig::default);
             tune.apply(&gpu, fresh.config(), s.clone(), batch)?;
@@ -934,6 +941,12 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&p).map_err(|e| Error::Invalid(e.to_string()))?);
             } else {
                 print!("{}", heft::profile::format(&p));
+            }
+            if let Some(path) = trace {
+                let json = heft::gpu::chrome_trace(&p.trace, &gpu.describe()).to_string();
+                let tmp = path.with_extension("tmp");
+                std::fs::write(&tmp, json).and_then(|_| std::fs::rename(&tmp, path)).map_err(|err| Error::Io { path: path.display().to_string(), err })?;
+                eprintln!("wrote {} ({} dispatches; open it in ui.perfetto.dev)", path.display(), p.trace.len());
             }
         }
         Cmd::Tune { ref fresh, batch, reps, again, ref cache } => {

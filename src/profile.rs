@@ -4,7 +4,7 @@
 //! random data, after one warm-up step, with every dispatch timed by timestamp queries.
 
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, KernelTime};
+use crate::gpu::{Gpu, KernelTime, TraceEvent};
 use crate::nn::convert::to_student;
 use crate::nn::functional as F;
 use crate::nn::layers::Ctx;
@@ -31,8 +31,14 @@ pub struct Profile {
     /// Wall-clock time per step (profiling makes every submit wait, so this is an upper bound
     /// of an unprofiled step).
     pub wall_ms: f64,
+    /// Queue submits and host read-backs per step (with profiling on, every submit waits).
+    pub submits: f64,
+    pub readbacks: f64,
     /// The GEMM variant of each product shape of the step.
     pub gemm: Vec<GemmUse>,
+    /// Every dispatch of the profiled steps (`--trace`).
+    #[serde(skip)]
+    pub trace: Vec<TraceEvent>,
     /// Where tuned choices came from (a `heft tune` cache), if any were used.
     pub tuning: Option<String>,
 }
@@ -129,19 +135,35 @@ pub fn run(gpu: &Gpu, cfg: ModelConfig, student: Option<StudentConfig>, batch: u
         .collect();
     let tuning = gpu.tuning().source.clone();
     gpu.reset_kernel_times()?;
+    let (submits0, reads0) = gpu.round_trips();
     let t = Instant::now();
     for i in 1..=steps {
         step.run(i)?;
     }
     gpu.sync()?;
     let wall_ms = t.elapsed().as_secs_f64() * 1e3 / steps as f64;
+    let (submits1, reads1) = gpu.round_trips();
+    let per_step = |a: u64, b: u64| (b - a) as f64 / steps as f64;
+    let trace = gpu.trace_events()?;
     let mut kernels = gpu.kernel_times()?;
     for k in &mut kernels {
         k.ms /= steps as f64;
         k.calls /= steps as u64; // every step dispatches the same kernels
     }
     let gpu_ms = kernels.iter().map(|k| k.ms).sum();
-    Ok(Profile { model: step.name(), batch, steps, kernels, gpu_ms, wall_ms, gemm, tuning })
+    Ok(Profile {
+        model: step.name(),
+        batch,
+        steps,
+        kernels,
+        gpu_ms,
+        wall_ms,
+        submits: per_step(submits0, submits1),
+        readbacks: per_step(reads0, reads1),
+        gemm,
+        tuning,
+        trace,
+    })
 }
 
 /// The human table: one row per kernel with calls and GPU time per step and its share.
@@ -157,6 +179,7 @@ pub fn format(p: &Profile) -> String {
         p.wall_ms,
         p.batch as f64 / (p.wall_ms / 1e3)
     );
+    s += &format!("{:.1} submits and {:.1} read-backs per step\n", p.submits, p.readbacks);
     let mut counts: Vec<(&str, usize)> = Vec::new();
     for g in &p.gemm {
         match counts.iter_mut().find(|(v, _)| *v == g.variant) {

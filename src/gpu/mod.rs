@@ -3,6 +3,7 @@
 //! dispatch: all kernels of a step are recorded into one command encoder and submitted together;
 //! the small per-dispatch parameter blocks live in one uniform arena written once per submit.
 
+pub mod profiler;
 pub mod shaders;
 pub mod tuning;
 
@@ -10,6 +11,8 @@ use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+pub use profiler::{chrome_trace, KernelTime, TraceEvent};
+use profiler::Profiler;
 pub use shaders::{Spec, SHADERS};
 
 /// Bytes reserved per dispatch for its parameter block (`var<uniform> p`).
@@ -31,35 +34,6 @@ pub type Binding<'a> = (u32, Bind<'a>);
 struct Recorder {
     encoder: Option<wgpu::CommandEncoder>,
     params: Vec<u8>,
-}
-
-/// Compute passes timed per submit (two timestamps each; a query set holds at most 4096).
-const PROFILE_PASSES: u32 = 2048;
-
-/// Per-kernel GPU time from timestamp queries (`heft profile`): each dispatch's compute pass
-/// writes a timestamp at its start and end; each submit resolves them, waits, and adds the
-/// durations up per (shader, entry point).
-struct Profiler {
-    set: wgpu::QuerySet,
-    resolve: wgpu::Buffer,
-    readback: wgpu::Buffer,
-    /// Nanoseconds per timestamp tick.
-    period: f64,
-    /// Kernels of the passes recorded since the last submit, in order.
-    pending: Mutex<Vec<KernelId>>,
-    /// Calls and nanoseconds per kernel.
-    totals: Mutex<HashMap<KernelId, (u64, f64)>>,
-}
-
-/// (shader, entry point).
-type KernelId = (&'static str, &'static str);
-
-/// GPU time of one kernel (shader::entry) summed over its dispatches.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct KernelTime {
-    pub kernel: String,
-    pub calls: u64,
-    pub ms: f64,
 }
 
 /// A compiled (and specialised) shader with naga's reflection of it.
@@ -88,6 +62,9 @@ pub struct GpuInner {
     error: Arc<Mutex<Option<String>>>,
     profiler: Option<Profiler>,
     tuning: Mutex<tuning::Tuning>,
+    /// Queue submits and host read-backs so far (`round_trips`).
+    submits: std::sync::atomic::AtomicU64,
+    reads: std::sync::atomic::AtomicU64,
 }
 
 /// Handle to the GPU: cheap to clone, shared by all tensors created from it.
@@ -192,18 +169,7 @@ impl Gpu {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
-        let profiler = choice.profile.then(|| {
-            let bytes = 2 * PROFILE_PASSES as u64 * 8;
-            let buffer = |usage| device.create_buffer(&wgpu::BufferDescriptor { label: Some("timestamps"), size: bytes, usage, mapped_at_creation: false });
-            Profiler {
-                set: device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("timestamps"), ty: wgpu::QueryType::Timestamp, count: 2 * PROFILE_PASSES }),
-                resolve: buffer(wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC),
-                readback: buffer(wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST),
-                period: queue.get_timestamp_period() as f64,
-                pending: Mutex::new(Vec::new()),
-                totals: Mutex::new(HashMap::new()),
-            }
-        });
+        let profiler = choice.profile.then(|| Profiler::new(&device, &queue));
         Ok(Gpu(Arc::new(GpuInner {
             device,
             queue,
@@ -218,6 +184,8 @@ impl Gpu {
             error,
             profiler,
             tuning: Mutex::new(tuning::Tuning::default()),
+            submits: Default::default(),
+            reads: Default::default(),
         })))
     }
 
@@ -352,6 +320,7 @@ impl Gpu {
 
     /// Read a byte range back to the host (submits and waits).
     pub(crate) fn read(&self, b: Bind<'_>) -> Result<Vec<u8>> {
+        self.0.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (buf, offset, bytes) = (b.buf, b.offset, b.size);
         let bytes4 = bytes.div_ceil(4) * 4;
         let staging = self.take_buffer(bytes4, true)?;
@@ -460,8 +429,8 @@ impl Gpu {
         let k = self.kernel(shader, entry, spec)?;
         let layout = k.pipeline.get_bind_group_layout(0);
         let mut rec = self.0.rec.lock().unwrap();
-        let timed = self.0.profiler.as_ref().map(|p| p.pending.lock().unwrap().len() as u32);
-        if rec.params.len() as u64 >= PARAM_SLOT * PARAM_SLOTS || timed == Some(PROFILE_PASSES) {
+        let timed_full = self.0.profiler.as_ref().is_some_and(|p| p.full());
+        if rec.params.len() as u64 >= PARAM_SLOT * PARAM_SLOTS || timed_full {
             self.submit(&mut rec)?;
         }
         let offset = rec.params.len() as u64;
@@ -507,16 +476,7 @@ impl Gpu {
             layout: &layout,
             entries: &entries,
         });
-        let timestamp_writes = self.0.profiler.as_ref().map(|p| {
-            let mut pending = p.pending.lock().unwrap();
-            let i = pending.len() as u32;
-            pending.push((shader, entry));
-            wgpu::ComputePassTimestampWrites {
-                query_set: &p.set,
-                beginning_of_pass_write_index: Some(2 * i),
-                end_of_pass_write_index: Some(2 * i + 1),
-            }
-        });
+        let timestamp_writes = self.0.profiler.as_ref().map(|p| p.pass((shader, entry), groups));
         let enc = self.encoder(&mut rec);
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes });
         pass.set_pipeline(&k.pipeline);
@@ -532,21 +492,12 @@ impl Gpu {
             rec.params.clear();
         }
         // passes timed since the last submit: resolve their timestamps into the readback buffer
-        let timed = self.0.profiler.as_ref().map(|p| (p, std::mem::take(&mut *p.pending.lock().unwrap()))).filter(|(_, t)| !t.is_empty());
-        if let Some((p, t)) = &timed {
-            let n = 2 * t.len() as u32;
-            enc.resolve_query_set(&p.set, 0..n, &p.resolve, 0);
-            enc.copy_buffer_to_buffer(&p.resolve, 0, &p.readback, 0, Some(n as u64 * 8));
-        }
+        let timed = self.0.profiler.as_ref().map(|p| (p, p.resolve(&mut enc))).filter(|(_, t)| !t.is_empty());
         self.0.queue.submit([enc.finish()]);
+        self.0.submits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Some((p, timed)) = timed {
-            let ticks: Vec<u64> = bytemuck::cast_slice(&self.map_read(&p.readback, 2 * timed.len() as u64 * 8)?).to_vec();
-            let mut totals = p.totals.lock().unwrap();
-            for (i, kernel) in timed.into_iter().enumerate() {
-                let ns = ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * p.period;
-                let t = totals.entry(kernel).or_insert((0, 0.0));
-                *t = (t.0 + 1, t.1 + ns);
-            }
+            let ticks: Vec<u64> = bytemuck::cast_slice(&self.map_read(p.readback(), 2 * timed.len() as u64 * 8)?).to_vec();
+            p.account(timed, &ticks);
         }
         Ok(())
     }
@@ -562,22 +513,27 @@ impl Gpu {
     pub fn kernel_times(&self) -> Result<Vec<KernelTime>> {
         let p = self.0.profiler.as_ref().ok_or_else(|| Error::Invalid("kernel times need a GPU opened for profiling".into()))?;
         self.sync()?;
-        let mut rows: Vec<KernelTime> = p
-            .totals
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(&(s, e), &(calls, ns))| KernelTime { kernel: format!("{s}::{e}"), calls, ms: ns / 1e6 })
-            .collect();
-        rows.sort_by(|a, b| b.ms.total_cmp(&a.ms).then_with(|| a.kernel.cmp(&b.kernel)));
-        Ok(rows)
+        Ok(p.kernel_times())
+    }
+
+    /// Every timed dispatch since the last `reset_kernel_times`, in order (waits for the GPU).
+    pub fn trace_events(&self) -> Result<Vec<TraceEvent>> {
+        let p = self.0.profiler.as_ref().ok_or_else(|| Error::Invalid("a trace needs a GPU opened for profiling".into()))?;
+        self.sync()?;
+        Ok(p.events())
+    }
+
+    /// Submits to the GPU queue and read-backs to the host since the GPU was opened.
+    pub fn round_trips(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.0.submits.load(Relaxed), self.0.reads.load(Relaxed))
     }
 
     /// Forget the kernel times gathered so far (after a warm-up, say); waits for the GPU.
     pub fn reset_kernel_times(&self) -> Result<()> {
         self.sync()?;
         if let Some(p) = &self.0.profiler {
-            p.totals.lock().unwrap().clear();
+            p.reset();
         }
         Ok(())
     }
