@@ -102,12 +102,19 @@ pub fn step_shapes(gpu: &Gpu, cfg: ModelConfig, student: Option<StudentConfig>, 
     Ok(seen.into_iter().filter(|(op, _)| *op == "matmul").map(|(_, s)| s).collect())
 }
 
-/// Median milliseconds of `f` (each sample repeats it enough to last about 20 ms).
-fn median_ms(gpu: &Gpu, reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
-    let t = Instant::now();
+/// Median milliseconds of `f` (each sample repeats it enough to last about 20 ms). A variant
+/// whose second run is over 3x `best` (the fastest median so far) is not sampled further: that
+/// run's time is returned.
+fn median_ms(gpu: &Gpu, reps: usize, best: f64, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
     f()?;
     gpu.sync()?; // warm-up: compiles the pipeline
+    let t = Instant::now();
+    f()?;
+    gpu.sync()?;
     let once = t.elapsed().as_secs_f64() * 1e3;
+    if once > 3.0 * best {
+        return Ok(once);
+    }
     let inner = ((20.0 / once.max(1e-3)) as usize).clamp(1, 50);
     let mut ms = Vec::new();
     for _ in 0..reps.max(1) {
@@ -122,7 +129,8 @@ fn median_ms(gpu: &Gpu, reps: usize, mut f: impl FnMut() -> Result<()>) -> Resul
     Ok(ms[ms.len() / 2])
 }
 
-/// Time every variant that runs here on one [M, N, K] product; the fastest is the choice.
+/// Time every variant that runs here on one [M, N, K] product; the fastest is the choice
+/// (variants far slower than the best so far are timed once, not sampled).
 pub fn measure(gpu: &Gpu, shape: Shape, reps: usize) -> Result<Entry> {
     let [m, n, kp] = shape;
     let fill = |rows: usize, seed: usize| -> Result<Tensor> {
@@ -131,9 +139,10 @@ pub fn measure(gpu: &Gpu, shape: Shape, reps: usize) -> Result<Entry> {
     };
     let (a, b) = (fill(m, 1)?, fill(n, 2)?);
     let c = Tensor::empty(gpu, &[m, n], DType::F32)?;
-    let mut ms = Vec::new();
+    let mut ms: Vec<(String, f64)> = Vec::new();
     for (i, v) in VARIANTS.iter().enumerate().filter(|(_, v)| v.available(gpu)) {
-        let t = median_ms(gpu, reps, || matmul::matmul_into_with(i, &a, &b, m, n, kp, Bias::None, &c, OutMap::row_major(n), false))?;
+        let best = ms.iter().map(|m| m.1).fold(f64::INFINITY, f64::min);
+        let t = median_ms(gpu, reps, best, || matmul::matmul_into_with(i, &a, &b, m, n, kp, Bias::None, &c, OutMap::row_major(n), false))?;
         ms.push((v.name.to_string(), t));
     }
     ms.sort_by(|x, y| x.1.total_cmp(&y.1));
