@@ -72,6 +72,8 @@ struct Kernel {
     pipeline: wgpu::ComputePipeline,
     /// Bindings the entry point uses (binding 0 is the uniform parameter block).
     bindings: Vec<u32>,
+    /// Byte size of the shader's `Params` as naga reflects it.
+    params: usize,
 }
 
 pub struct GpuInner {
@@ -395,12 +397,7 @@ impl Gpu {
         }
         let mut modules = self.0.modules.lock().unwrap();
         if let std::collections::hash_map::Entry::Vacant(slot) = modules.entry((shader, spec)) {
-            let src = SHADERS
-                .iter()
-                .find(|(n, _)| *n == shader)
-                .map(|(_, s)| *s)
-                .ok_or_else(|| Error::Invalid(format!("unknown shader {shader}")))?;
-            let src = shaders::specialise(shader, src, spec)?;
+            let src = shaders::source(shader, spec)?;
             let (module, info) = shaders::parse(shader, &src)?;
             let sm = self.0.device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(shader),
@@ -411,6 +408,10 @@ impl Gpu {
         let (sm, module, info) = &modules[&(shader, spec)];
         let bindings = shaders::used_bindings(module, info, entry)
             .ok_or_else(|| Error::Invalid(format!("shader {shader} has no entry point {entry}")))?;
+        let params = shaders::params_size(module) as usize;
+        if params as u64 > PARAM_SLOT {
+            return Err(Error::Invalid(format!("{shader}: its Params of {params} bytes exceed the {PARAM_SLOT}-byte parameter slot")));
+        }
         let pipeline = self.0.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(entry),
             layout: None,
@@ -421,7 +422,7 @@ impl Gpu {
         });
         drop(modules);
         self.check_error()?;
-        let k = Arc::new(Kernel { pipeline, bindings });
+        let k = Arc::new(Kernel { pipeline, bindings, params });
         self.0.kernels.lock().unwrap().insert((shader, entry, spec), k.clone());
         Ok(k)
     }
@@ -432,32 +433,51 @@ impl Gpu {
         })
     }
 
-    /// Record one dispatch of `shader::entry` with parameter words `params` (bound at binding 0)
-    /// and the storage buffers `bufs`. Buffers the entry point does not use are ignored; a used
-    /// binding that is missing is an error.
-    pub fn dispatch(
+    /// Record one dispatch of `shader::entry` with the parameter block `params` (the Rust twin
+    /// of the shader's `struct Params`, bound at binding 0) and the storage buffers `bufs`.
+    /// Buffers the entry point does not use are ignored; a used binding that is missing, or a
+    /// `params` whose size differs from the shader's `Params`, is an error.
+    pub fn dispatch<P: bytemuck::Pod>(
         &self,
         shader: &'static str,
         entry: &'static str,
-        params: &[u32],
+        params: &P,
         bufs: &[Binding<'_>],
         groups: [u32; 3],
     ) -> Result<()> {
-        self.dispatch_spec(shader, entry, &[], params, bufs, groups)
+        self.record(shader, entry, &[], bytemuck::bytes_of(params), bufs, groups)
     }
 
     /// `dispatch` of a specialised shader: `spec` sets its tunable constants (tile sizes).
-    pub fn dispatch_spec(
+    pub fn dispatch_spec<P: bytemuck::Pod>(
         &self,
         shader: &'static str,
         entry: &'static str,
         spec: Spec,
-        params: &[u32],
+        params: &P,
         bufs: &[Binding<'_>],
         groups: [u32; 3],
     ) -> Result<()> {
-        assert!(params.len() * 4 <= PARAM_SLOT as usize, "parameter block too large");
+        self.record(shader, entry, spec, bytemuck::bytes_of(params), bufs, groups)
+    }
+
+    fn record(
+        &self,
+        shader: &'static str,
+        entry: &'static str,
+        spec: Spec,
+        params: &[u8],
+        bufs: &[Binding<'_>],
+        groups: [u32; 3],
+    ) -> Result<()> {
         let k = self.kernel(shader, entry, spec)?;
+        if params.len() != k.params {
+            return Err(Error::Invalid(format!(
+                "{shader}::{entry}: parameter block of {} bytes given, the shader's Params is {} bytes",
+                params.len(),
+                k.params
+            )));
+        }
         let layout = k.pipeline.get_bind_group_layout(0);
         let mut rec = self.0.rec.lock().unwrap();
         let timed = self.0.profiler.as_ref().map(|p| p.pending.lock().unwrap().len() as u32);
@@ -466,7 +486,7 @@ impl Gpu {
         }
         let offset = rec.params.len() as u64;
         let mut block = vec![0u8; PARAM_SLOT as usize];
-        block[..params.len() * 4].copy_from_slice(bytemuck::cast_slice(params));
+        block[..params.len()].copy_from_slice(params);
         rec.params.extend_from_slice(&block);
         let mut entries = Vec::new();
         for &b in &k.bindings {
