@@ -70,3 +70,12 @@ fn prelude_workgroup_size_is_rusts() {
     };
     assert_eq!(value, shaders::WORKGROUP_1D);
 }
+
+/// The prelude comes after a shader's own lines, so naga's line numbers are the shader file's.
+#[test]
+fn naga_errors_point_at_the_shader_files_lines() {
+    let src = format!("// line 1\nfn broken( {{\n\n{}", shaders::PRELUDE);
+    let e = shaders::parse("relu", &src).unwrap_err().to_string();
+    assert!(e.contains("shaders/relu.wgsl:2:"), "{e}");
+    assert!(e.contains("lines after 3 are shaders/prelude.wgsl"), "{e}");
+}

@@ -61,8 +61,7 @@ pub fn source(name: &str, spec: Spec) -> Result<String> {
 pub fn parse(name: &str, src: &str) -> Result<(naga::Module, naga::valid::ModuleInfo)> {
     let path = format!("shaders/{name}.wgsl");
     // lines past the shader's own are shaders/prelude.wgsl
-    let own = src.len().saturating_sub(PRELUDE.len() + 1);
-    let lines = src[..own].lines().count();
+    let lines = src.strip_suffix(PRELUDE).unwrap_or(src).lines().count();
     let report = |text: String| Error::Invalid(format!("{path} (lines after {lines} are shaders/prelude.wgsl): {text}"));
     let module = naga::front::wgsl::parse_str(src).map_err(|e| report(e.emit_to_string_with_path(src, &path)))?;
     let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::SUBGROUP)
