@@ -96,7 +96,7 @@ pub fn sgd(param: &Tensor, grad: &Tensor, buf: &Tensor, lr: f32, momentum: f32, 
 
 /// Clamp every gradient element to [-clip, clip].
 pub fn clip_value(grad: &Tensor, clip: f32) -> Result<()> {
-    if !(clip > 0.0) {
+    if clip.is_nan() || clip <= 0.0 {
         return Err(Error::shape("clip_value", format!("clip value {clip} must be positive")));
     }
     let gpu = grad.gpu();
@@ -111,7 +111,7 @@ pub fn clip_value(grad: &Tensor, clip: f32) -> Result<()> {
 pub fn clip_norm(grads: &[&Tensor], max_norm: f32) -> Result<Tensor> {
     const OP: &str = "clip_norm";
     let first = grads.first().ok_or_else(|| Error::shape(OP, "no gradients"))?;
-    if !(max_norm > 0.0) {
+    if max_norm.is_nan() || max_norm <= 0.0 {
         return Err(Error::shape(OP, format!("max norm {max_norm} must be positive")));
     }
     let gpu = first.gpu();

@@ -24,7 +24,7 @@ pub fn minmax(x: &Tensor) -> Result<Tensor> {
 
 /// Returns (loss [1], mm [2]).
 pub fn forward(x: &Tensor, r: f32) -> Result<(Tensor, Tensor)> {
-    if !(r > 0.0) {
+    if r.is_nan() || r <= 0.0 {
         return Err(Error::shape("range", format!("range bound {r} must be positive")));
     }
     let mm = minmax(x)?;
