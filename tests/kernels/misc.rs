@@ -1,4 +1,5 @@
-//! reduce, elementwise, dropout and concat vs the CPU reference.
+//! reduce, elementwise, dropout and concat vs the CPU reference; the dispatch check of parameter
+//! blocks against the shader's `struct Params`.
 
 use crate::common::*;
 use heft::ops::reduce::{self, Mode};
