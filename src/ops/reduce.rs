@@ -2,6 +2,7 @@
 //! as [outer, C, inner] (two passes in a fixed order, no atomics).
 
 use super::u;
+use crate::gpu::shaders::WORKGROUP_1D;
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 
@@ -114,7 +115,7 @@ pub fn reduce_into(
         (5, out.bind()),
     ];
     gpu.dispatch("reduce", "partial", &params, &bind, [g as u32, c as u32, 1])?;
-    gpu.dispatch("reduce", "finish", &params, &bind, [c.div_ceil(64) as u32, 1, 1])
+    gpu.dispatch("reduce", "finish", &params, &bind, [c.div_ceil(WORKGROUP_1D as usize) as u32, 1, 1])
 }
 
 /// Per-channel reduction into a new [C] tensor.
