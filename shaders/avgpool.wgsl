@@ -53,9 +53,9 @@ fn divisor(wh: vec2<i32>, ww: vec2<i32>) -> f32 {
     return f32(hh * hw);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.y * nwg.x * 256u + gid.x;
+    let i = flat_index(gid, nwg);
     if (i >= p.planes * p.OH * p.OW) {
         return;
     }
@@ -73,9 +73,9 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     dst[i] = s / divisor(wh, ww);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.y * nwg.x * 256u + gid.x;
+    let i = flat_index(gid, nwg);
     if (i >= p.planes * p.H * p.W) {
         return;
     }

@@ -11,7 +11,7 @@
 //   backward: dx = gamma*invstd/count * (count*dy - sdy - xhat*sdyx)        (training mode)
 // count = N*HW; n = the number of elements this dispatch covers (all N*C*HW, or a chunk of whole
 // images when a tensor is over the storage-binding limit). stats/eval_stats: one thread per
-// channel; apply/backward: one per element, 1-D grid split over x/y (256 threads a workgroup).
+// channel; apply/backward: one per element, 1-D grid split over x/y (WG threads a workgroup).
 
 struct Params { n: u32, C: u32, HW: u32, eps: f32, momentum: f32, count: f32 }
 
@@ -29,11 +29,7 @@ struct Params { n: u32, C: u32, HW: u32, eps: f32, momentum: f32, count: f32 }
 @group(0) @binding(11) var<storage, read> sdy: array<f32>;
 @group(0) @binding(12) var<storage, read> sdyx: array<f32>;
 
-fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.y * nwg.x * 256u + gid.x;
-}
-
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn stats(@builtin(global_invocation_id) gid: vec3<u32>) {
     let c = gid.x;
     if (c >= p.C) {
@@ -45,7 +41,7 @@ fn stats(@builtin(global_invocation_id) gid: vec3<u32>) {
     running_var[c] = (1.0 - p.momentum) * running_var[c] + p.momentum * unbiased;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn eval_stats(@builtin(global_invocation_id) gid: vec3<u32>) {
     let c = gid.x;
     if (c >= p.C) {
@@ -54,9 +50,9 @@ fn eval_stats(@builtin(global_invocation_id) gid: vec3<u32>) {
     invstd[c] = 1.0 / sqrt(running_var[c] + p.eps);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(gid, nwg);
+    let i = flat_index(gid, nwg);
     if (i >= p.n) {
         return;
     }
@@ -67,9 +63,9 @@ fn apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
 }
 
 // Here `x` is dy and `y` receives dx.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(gid, nwg);
+    let i = flat_index(gid, nwg);
     if (i >= p.n) {
         return;
     }

@@ -4,7 +4,7 @@
 //
 // Shapes:  dcol [P, K]  (P = nc*OH*OW for the chunk starting at image n0, K = C*KH*KW)
 //          dx   [N, C, H, W]; this dispatch writes images n0 .. n0+nc
-// One thread per dx element of the chunk; 1-D grid split over x/y (256 threads a workgroup).
+// One thread per dx element of the chunk; 1-D grid split over x/y (WG threads a workgroup).
 
 struct Params {
     C: u32, H: u32, W: u32, KH: u32, KW: u32, stride: u32, pad: u32,
@@ -15,9 +15,9 @@ struct Params {
 @group(0) @binding(1) var<storage, read> dcol: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dx: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.y * nwg.x * 256u + gid.x;
+    let i = flat_index(gid, nwg);
     let chw = p.C * p.H * p.W;
     if (i >= p.nc * chw) {
         return;

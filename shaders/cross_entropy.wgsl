@@ -7,7 +7,7 @@
 //             (`reduce` sums both halves into sums [2])
 //   finish:   loss [1] = sums[0] / sums[1]                                 (one thread)
 //   backward: dlogits[n, c] = g[0] * w[y_n] * (softmax(z_n)[c] - [c == y_n]) / sums[1]
-// rows: one thread per row; backward: one per logit, 1-D grid split over x/y (256 a group).
+// rows: one thread per row; backward: one per logit, 1-D grid split over x/y (WG a group).
 
 struct Params { N: u32, C: u32 }
 
@@ -18,10 +18,6 @@ struct Params { N: u32, C: u32 }
 @group(0) @binding(4) var<storage, read> sums: array<f32>;
 @group(0) @binding(5) var<storage, read> g: array<f32>;
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
-
-fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.y * nwg.x * 256u + gid.x;
-}
 
 fn row_max(n: u32) -> f32 {
     var m = logits[n * p.C];
@@ -44,9 +40,9 @@ fn weight_of(n: u32) -> f32 {
     return select(0.0, weights[min(y, p.C - 1u)], y < p.C);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let n = index(gid, nwg);
+    let n = flat_index(gid, nwg);
     if (n >= p.N) {
         return;
     }
@@ -63,9 +59,9 @@ fn finish() {
     out[0] = sums[0] / sums[1];
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(gid, nwg);
+    let i = flat_index(gid, nwg);
     if (i >= p.N * p.C) {
         return;
     }

@@ -6,7 +6,7 @@
 // Shapes:  student [N, C], teacher [N, C]
 //   rows:     rows [N]: KL of row n  (`reduce` with scale T^2/N gives the loss)
 //   backward: dstudent[n, c] = g[0] * T / N * (ps[n, c] - pt[n, c])
-// rows: one thread per row; backward: one per logit, 1-D grid split over x/y (256 a group).
+// rows: one thread per row; backward: one per logit, 1-D grid split over x/y (WG a group).
 
 struct Params { N: u32, C: u32, T: f32 }
 
@@ -15,10 +15,6 @@ struct Params { N: u32, C: u32, T: f32 }
 @group(0) @binding(2) var<storage, read> teacher: array<f32>;
 @group(0) @binding(3) var<storage, read> g: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
-
-fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.y * nwg.x * 256u + gid.x;
-}
 
 // log-sum-exp of row n of z/T, for z = student (which == 0) or teacher (which == 1).
 fn lse(n: u32, which: u32) -> f32 {
@@ -40,9 +36,9 @@ fn logit(i: u32, which: u32) -> f32 {
     return teacher[i] / p.T;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let n = index(gid, nwg);
+    let n = flat_index(gid, nwg);
     if (n >= p.N) {
         return;
     }
@@ -58,9 +54,9 @@ fn rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     out[n] = kl;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(gid, nwg);
+    let i = flat_index(gid, nwg);
     if (i >= p.N * p.C) {
         return;
     }

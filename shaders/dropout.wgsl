@@ -5,7 +5,7 @@
 // Shapes:  x [n] -> y [n]  (backward: dy [n] -> dx [n], same kernel and seed); a dispatch may
 //          cover a chunk of a larger tensor starting at element `base` (the mask depends on
 //          base + i, so chunking does not change it)
-// One thread per element; 1-D grid split over x/y (256 threads a workgroup).
+// One thread per element; 1-D grid split over x/y (WG threads a workgroup).
 
 struct Params { n: u32, seed: u32, threshold: u32, scale: f32, base: u32 }
 
@@ -20,9 +20,9 @@ fn hash(a: u32) -> u32 {
     return (word >> 22u) ^ word;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.y * nwg.x * 256u + gid.x;
+    let i = flat_index(gid, nwg);
     if (i < p.n) {
         let r = hash((p.base + i) ^ hash(p.seed));
         y[i] = select(x[i] * p.scale, 0.0, r < p.threshold);

@@ -6,7 +6,7 @@
 //   add:        out[i] = alpha*x[i] + beta*z[i]  (x, z [n], out [n])
 //   affine:     out[i] = alpha*x[i] + beta       (x [n], out [n])
 //   fill:       y[i] = alpha                     (y [n])
-// One thread per element; 1-D grid split over x/y (256 threads a workgroup).
+// One thread per element; 1-D grid split over x/y (WG threads a workgroup).
 
 struct Params { n: u32, alpha: f32, beta: f32 }
 
@@ -15,37 +15,33 @@ struct Params { n: u32, alpha: f32, beta: f32 }
 @group(0) @binding(2) var<storage, read> z: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
-fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.y * nwg.x * 256u + gid.x;
-}
-
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn accumulate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(gid, nwg);
+    let i = flat_index(gid, nwg);
     if (i < p.n) {
         y[i] = p.beta * y[i] + p.alpha * x[i];
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(gid, nwg);
+    let i = flat_index(gid, nwg);
     if (i < p.n) {
         y[i] = p.alpha * x[i] + p.beta * z[i];
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn affine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(gid, nwg);
+    let i = flat_index(gid, nwg);
     if (i < p.n) {
         y[i] = p.alpha * x[i] + p.beta;
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(gid, nwg);
+    let i = flat_index(gid, nwg);
     if (i < p.n) {
         y[i] = p.alpha;
     }

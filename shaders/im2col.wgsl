@@ -6,7 +6,7 @@
 //          col  transposed == 0:  [P, KP]  col[p*KP + k]   (P = nc*OH*OW, K = C*KH*KW, KP >= K)
 //               transposed == 1:  [K, PP]  col[k*PP + p]   (PP >= P)
 //          with p = (i*OH + oh)*OW + ow and k = (c*KH + kh)*KW + kw; the padding columns are 0.
-// One thread per col element; 1-D grid split over x/y (256 threads a workgroup).
+// One thread per col element; 1-D grid split over x/y (WG threads a workgroup).
 
 struct Params {
     C: u32, H: u32, W: u32, KH: u32, KW: u32, stride: u32, pad: u32,
@@ -34,9 +34,9 @@ fn udiv(n: u32, d: u32) -> u32 {
     return q;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.y * nwg.x * 256u + gid.x;
+    let i = flat_index(gid, nwg);
     var pi: u32;
     var k: u32;
     if (p.transposed == 0u) {

@@ -6,7 +6,7 @@
 //                    every window whose arg-max it is (no atomics).
 // planes = N*C, or a chunk of them when a tensor is over the storage-binding limit.
 // One thread per output (forward) / input (backward) element; 1-D grid split over x/y
-// (256 threads a workgroup).
+// (WG threads a workgroup).
 
 struct Params {
     planes: u32, H: u32, W: u32, OH: u32, OW: u32, KH: u32, KW: u32, stride: u32, pad: u32,
@@ -20,9 +20,9 @@ struct Params {
 @group(0) @binding(5) var<storage, read> idx_in: array<u32>;
 @group(0) @binding(6) var<storage, read_write> dx: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.y * nwg.x * 256u + gid.x;
+    let i = flat_index(gid, nwg);
     if (i >= p.planes * p.OH * p.OW) {
         return;
     }
@@ -65,9 +65,9 @@ fn cells(i: u32, on: u32, k: u32) -> vec2<u32> {
     return vec2<u32>(lo, min(t / p.stride + 1u, on));
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.y * nwg.x * 256u + gid.x;
+    let i = flat_index(gid, nwg);
     if (i >= p.planes * p.H * p.W) {
         return;
     }

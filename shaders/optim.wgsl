@@ -8,7 +8,7 @@
 //   norm_scale: scale[0] = min(1, max_norm / (sqrt(sum_t sumsq[t]) + 1e-6))   (one thread)
 //   scale_by:   g *= scale[0]
 // Shapes:  p, g, m, v [n];  sumsq [T] (per-tensor sums of squares from `reduce`);  scale [1]
-// One thread per element; 1-D grid split over x/y (256 threads a workgroup).
+// One thread per element; 1-D grid split over x/y (WG threads a workgroup).
 
 struct Params {
     n: u32, lr: f32, b1: f32, b2: f32, eps: f32, wd: f32, step_size: f32, inv_sqrt_bc2: f32,
@@ -23,13 +23,9 @@ struct Params {
 @group(0) @binding(5) var<storage, read> sumsq: array<f32>;
 @group(0) @binding(6) var<storage, read_write> scale: array<f32>;
 
-fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.y * nwg.x * 256u + gid.x;
-}
-
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(gid, nwg);
+    let i = flat_index(gid, nwg);
     if (i >= p.n) {
         return;
     }
@@ -47,9 +43,9 @@ fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     param[i] = w - p.step_size * mi / (sqrt(vi) * p.inv_sqrt_bc2 + p.eps);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn sgd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(gid, nwg);
+    let i = flat_index(gid, nwg);
     if (i >= p.n) {
         return;
     }
@@ -62,9 +58,9 @@ fn sgd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
     param[i] -= p.lr * step;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn clip_value(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(gid, nwg);
+    let i = flat_index(gid, nwg);
     if (i < p.n) {
         grad[i] = clamp(grad[i], -p.clip, p.clip);
     }
@@ -79,9 +75,9 @@ fn norm_scale() {
     scale[0] = min(1.0, p.clip / (sqrt(s) + 1e-6));
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn scale_by(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(gid, nwg);
+    let i = flat_index(gid, nwg);
     if (i < p.n) {
         grad[i] *= scale[0];
     }

@@ -4,7 +4,7 @@
 // Shapes:  src  any buffer; element (r, k) of the view is read at
 //               base + (r / gr)*sgr + (r % gr)*sr + (k / gk)*sgk + (k % gk)*sk
 //          dst  [R, KP]: dst[r*KP + k] = view(r, k) for k < K, 0 for K <= k < KP
-// One thread per dst element; 1-D grid split over x/y (256 threads a workgroup).
+// One thread per dst element; 1-D grid split over x/y (WG threads a workgroup).
 
 struct Params {
     R: u32, K: u32, KP: u32, base: u32,
@@ -16,9 +16,9 @@ struct Params {
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.y * nwg.x * 256u + gid.x;
+    let i = flat_index(gid, nwg);
     if (i >= p.R * p.KP) {
         return;
     }

@@ -7,7 +7,7 @@
 // Shapes:  coef [3] = (c0, c1, c2)
 //          forward:  x [n] -> y [n]
 //          backward: x [n], dy [n] -> dx [n],  dx = dy * (r*(c1 + 2*c2*x) + (1 - r)*(x > 0))
-// One thread per element; 1-D grid split over x/y (256 threads a workgroup).
+// One thread per element; 1-D grid split over x/y (WG threads a workgroup).
 
 struct Params { n: u32, r: f32 }
 
@@ -17,9 +17,9 @@ struct Params { n: u32, r: f32 }
 @group(0) @binding(3) var<storage, read> dy: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.y * nwg.x * 256u + gid.x;
+    let i = flat_index(gid, nwg);
     if (i < p.n) {
         let v = x[i];
         let poly = (coef[2] * v + coef[1]) * v + coef[0];
@@ -27,9 +27,9 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.y * nwg.x * 256u + gid.x;
+    let i = flat_index(gid, nwg);
     if (i < p.n) {
         let v = x[i];
         let slope = p.r * (2.0 * coef[2] * v + coef[1]) + (1.0 - p.r) * select(0.0, 1.0, v > 0.0);

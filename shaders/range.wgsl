@@ -9,7 +9,7 @@
 //             gradient goes to every element equal to that extreme:
 //             dx[i] = g if the max term is active and x_i == max(x),
 //                    -g if the min term is active and x_i == min(x), else 0 (0 when loss = 0).
-// backward: one thread per element; 1-D grid split over x/y (256 threads a workgroup).
+// backward: one thread per element; 1-D grid split over x/y (WG threads a workgroup).
 
 struct Params { n: u32, R: f32 }
 
@@ -24,9 +24,9 @@ fn forward() {
     out[0] = max(max(mm[0] - p.R, -p.R - mm[1]), 0.0);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.y * nwg.x * 256u + gid.x;
+    let i = flat_index(gid, nwg);
     if (i >= p.n) {
         return;
     }

@@ -11,7 +11,7 @@
 //          out    out[off + c] = scale * reduce_j f(j)  over the outer*inner elements of channel c
 // Modes f: 0 x   1 x*y   2 x*y*y   3 max x (scale ignored)   4 x*x   5 (x - aux[c])^2
 //          6 min x (scale ignored)
-// Pass `partial`: grid (G, C), 256 threads.  Pass `finish`: grid (ceil(C/64)), 64 threads,
+// Pass `partial`: grid (G, C), 256 threads.  Pass `finish`: grid (ceil(C/WG)), WG threads,
 // one per channel.
 
 struct Params {
@@ -91,7 +91,7 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
 
 // One thread per channel combines its G partials in order: G is at most 1024, and a tree
 // with barriers costs more than that on llvmpipe.
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn finish(@builtin(global_invocation_id) gid: vec3<u32>) {
     let c = gid.x;
     if (c >= p.C) {

@@ -1,11 +1,14 @@
 //! Every WGSL file in shaders/ parses and validates with naga (a broken shader fails CI even if
-//! no test dispatches it), and every file on disk is compiled into the binary.
+//! no test dispatches it), every file on disk is compiled into the binary, every shader's
+//! `struct Params` has the size of its Rust twin, and the prelude's 1-D workgroup size is Rust's.
+
+use heft::gpu::shaders;
 
 #[test]
 fn every_shader_validates_with_naga() {
     let mut failures = Vec::new();
-    for (name, src) in heft::gpu::SHADERS {
-        if let Err(e) = heft::gpu::shaders::parse(name, src) {
+    for (name, _) in heft::gpu::SHADERS {
+        if let Err(e) = shaders::source(name, &[]).and_then(|src| shaders::parse(name, &src)) {
             failures.push(e.to_string());
         }
     }
@@ -23,7 +26,56 @@ fn every_shader_file_is_registered() {
         .map(|n| n.trim_end_matches(".wgsl").to_string())
         .collect();
     on_disk.sort();
-    let mut registered: Vec<String> = heft::gpu::SHADERS.iter().map(|(n, _)| n.to_string()).collect();
-    registered.sort();
-    assert_eq!(on_disk, registered);
+    // the prelude is part of every kernel, not one itself
+    let mut expected: Vec<String> = heft::gpu::SHADERS.iter().map(|(n, _)| n.to_string()).collect();
+    assert!(!expected.iter().any(|n| n == "prelude"), "the prelude is registered as a kernel");
+    expected.push("prelude".into());
+    expected.sort();
+    assert_eq!(on_disk, expected);
+}
+
+/// Each shader's `struct Params` (as naga lays it out) and its Rust `Params` in `ops` have the
+/// same size, for every shader.
+#[test]
+fn every_shader_params_matches_its_rust_struct() {
+    let mut failures = Vec::new();
+    for (name, _) in heft::gpu::SHADERS {
+        let Some(&(_, rust)) = heft::ops::PARAMS.iter().find(|(n, _)| n == name) else {
+            failures.push(format!("{name}: missing from heft::ops::PARAMS"));
+            continue;
+        };
+        let (module, _) = shaders::parse(name, &shaders::source(name, &[]).unwrap()).unwrap();
+        let wgsl = shaders::params_size(&module) as usize;
+        if wgsl != rust {
+            failures.push(format!("{name}: WGSL Params is {wgsl} bytes, Rust Params is {rust}"));
+        }
+    }
+    for (name, _) in heft::ops::PARAMS {
+        if !heft::gpu::SHADERS.iter().any(|(n, _)| n == name) {
+            failures.push(format!("{name}: in heft::ops::PARAMS but not a shader"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `WG` of shaders/prelude.wgsl, evaluated by naga, is `WORKGROUP_1D`, which `ops::grid_1d`
+/// divides by.
+#[test]
+fn prelude_workgroup_size_is_rusts() {
+    let module = naga::front::wgsl::parse_str(shaders::PRELUDE).unwrap();
+    let (_, wg) = module.constants.iter().find(|(_, c)| c.name.as_deref() == Some("WG")).expect("prelude defines WG");
+    let value = match module.global_expressions[wg.init] {
+        naga::Expression::Literal(naga::Literal::U32(v)) => v,
+        ref e => panic!("WG is not a u32 literal: {e:?}"),
+    };
+    assert_eq!(value, shaders::WORKGROUP_1D);
+}
+
+/// The prelude comes after a shader's own lines, so naga's line numbers are the shader file's.
+#[test]
+fn naga_errors_point_at_the_shader_files_lines() {
+    let src = format!("// line 1\nfn broken( {{\n\n{}", shaders::PRELUDE);
+    let e = shaders::parse("relu", &src).unwrap_err().to_string();
+    assert!(e.contains("shaders/relu.wgsl:2:"), "{e}");
+    assert!(e.contains("lines after 3 are shaders/prelude.wgsl"), "{e}");
 }

@@ -3,6 +3,7 @@
 //! dispatch: all kernels of a step are recorded into one command encoder and submitted together;
 //! the small per-dispatch parameter blocks live in one uniform arena written once per submit.
 
+mod dispatch;
 pub mod profiler;
 pub mod shaders;
 pub mod tuning;
@@ -39,22 +40,13 @@ struct Recorder {
 /// A compiled (and specialised) shader with naga's reflection of it.
 type Module = (wgpu::ShaderModule, naga::Module, naga::valid::ModuleInfo);
 
-/// (shader, entry point, specialisation) of a pipeline.
-type KernelKey = (&'static str, &'static str, Spec);
-
-struct Kernel {
-    pipeline: wgpu::ComputePipeline,
-    /// Bindings the entry point uses (binding 0 is the uniform parameter block).
-    bindings: Vec<u32>,
-}
-
 pub struct GpuInner {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     modules: Mutex<HashMap<(&'static str, Spec), Module>>,
-    kernels: Mutex<HashMap<KernelKey, Arc<Kernel>>>,
+    kernels: Mutex<HashMap<dispatch::KernelKey, Arc<dispatch::Kernel>>>,
     pool: Mutex<HashMap<(u64, bool), Vec<wgpu::Buffer>>>,
     rec: Mutex<Recorder>,
     params: wgpu::Buffer,
@@ -354,135 +346,6 @@ impl Gpu {
         let out = slice.get_mapped_range().map(|view| view.to_vec());
         buf.unmap();
         out.map_err(|e| Error::Gpu(e.to_string()))
-    }
-
-    // ---- kernels -------------------------------------------------------------------------
-
-    fn kernel(&self, shader: &'static str, entry: &'static str, spec: Spec) -> Result<Arc<Kernel>> {
-        if let Some(k) = self.0.kernels.lock().unwrap().get(&(shader, entry, spec)) {
-            return Ok(k.clone());
-        }
-        let mut modules = self.0.modules.lock().unwrap();
-        if let std::collections::hash_map::Entry::Vacant(slot) = modules.entry((shader, spec)) {
-            let src = SHADERS
-                .iter()
-                .find(|(n, _)| *n == shader)
-                .map(|(_, s)| *s)
-                .ok_or_else(|| Error::Invalid(format!("unknown shader {shader}")))?;
-            let src = shaders::specialise(shader, src, spec)?;
-            let (module, info) = shaders::parse(shader, &src)?;
-            let sm = self.0.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(shader),
-                source: wgpu::ShaderSource::Wgsl(src.into()),
-            });
-            slot.insert((sm, module, info));
-        }
-        let (sm, module, info) = &modules[&(shader, spec)];
-        let bindings = shaders::used_bindings(module, info, entry)
-            .ok_or_else(|| Error::Invalid(format!("shader {shader} has no entry point {entry}")))?;
-        let pipeline = self.0.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(entry),
-            layout: None,
-            module: sm,
-            entry_point: Some(entry),
-            compilation_options: Default::default(),
-            cache: None,
-        });
-        drop(modules);
-        self.check_error()?;
-        let k = Arc::new(Kernel { pipeline, bindings });
-        self.0.kernels.lock().unwrap().insert((shader, entry, spec), k.clone());
-        Ok(k)
-    }
-
-    fn encoder<'a>(&self, rec: &'a mut Recorder) -> &'a mut wgpu::CommandEncoder {
-        rec.encoder.get_or_insert_with(|| {
-            self.0.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
-        })
-    }
-
-    /// Record one dispatch of `shader::entry` with parameter words `params` (bound at binding 0)
-    /// and the storage buffers `bufs`. Buffers the entry point does not use are ignored; a used
-    /// binding that is missing is an error.
-    pub fn dispatch(
-        &self,
-        shader: &'static str,
-        entry: &'static str,
-        params: &[u32],
-        bufs: &[Binding<'_>],
-        groups: [u32; 3],
-    ) -> Result<()> {
-        self.dispatch_spec(shader, entry, &[], params, bufs, groups)
-    }
-
-    /// `dispatch` of a specialised shader: `spec` sets its tunable constants (tile sizes).
-    pub fn dispatch_spec(
-        &self,
-        shader: &'static str,
-        entry: &'static str,
-        spec: Spec,
-        params: &[u32],
-        bufs: &[Binding<'_>],
-        groups: [u32; 3],
-    ) -> Result<()> {
-        assert!(params.len() * 4 <= PARAM_SLOT as usize, "parameter block too large");
-        let k = self.kernel(shader, entry, spec)?;
-        let layout = k.pipeline.get_bind_group_layout(0);
-        let mut rec = self.0.rec.lock().unwrap();
-        let timed_full = self.0.profiler.as_ref().is_some_and(|p| p.full());
-        if rec.params.len() as u64 >= PARAM_SLOT * PARAM_SLOTS || timed_full {
-            self.submit(&mut rec)?;
-        }
-        let offset = rec.params.len() as u64;
-        let mut block = vec![0u8; PARAM_SLOT as usize];
-        block[..params.len() * 4].copy_from_slice(bytemuck::cast_slice(params));
-        rec.params.extend_from_slice(&block);
-        let mut entries = Vec::new();
-        for &b in &k.bindings {
-            if b == 0 {
-                entries.push(wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: &self.0.params,
-                        offset,
-                        size: wgpu::BufferSize::new(PARAM_SLOT),
-                    }),
-                });
-                continue;
-            }
-            let buf = bufs.iter().find(|(i, _)| *i == b).map(|(_, bind)| *bind).ok_or_else(|| {
-                Error::Invalid(format!("{shader}::{entry}: binding {b} was not provided"))
-            })?;
-            if buf.size > self.max_binding() {
-                return Err(Error::TooLarge {
-                    op: shader,
-                    what: format!("a tensor bound to {shader}::{entry}"),
-                    size: buf.size,
-                    limit: self.max_binding(),
-                    unit: "bytes",
-                });
-            }
-            entries.push(wgpu::BindGroupEntry {
-                binding: b,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: buf.buf,
-                    offset: buf.offset,
-                    size: wgpu::BufferSize::new(buf.size.div_ceil(4) * 4),
-                }),
-            });
-        }
-        let bg = self.0.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &layout,
-            entries: &entries,
-        });
-        let timestamp_writes = self.0.profiler.as_ref().map(|p| p.pass((shader, entry), groups));
-        let enc = self.encoder(&mut rec);
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes });
-        pass.set_pipeline(&k.pipeline);
-        pass.set_bind_group(0, &bg, &[]);
-        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
-        Ok(())
     }
 
     fn submit(&self, rec: &mut Recorder) -> Result<()> {

@@ -1,5 +1,6 @@
-//! The WGSL kernels compiled into the binary (one file per kernel family under `shaders/`),
-//! plus naga parsing/validation and per-entry-point binding reflection.
+//! The WGSL kernels compiled into the binary (one file per kernel family under `shaders/`) and
+//! the prelude they share, plus naga parsing/validation and reflection of each entry point's
+//! bindings and parameter block.
 
 use crate::error::{Error, Result};
 
@@ -18,6 +19,14 @@ shaders!(
     "matmul_subgroup", "matmul_tiled",
 );
 
+/// `shaders/prelude.wgsl`: the workgroup size of 1-D kernels and their index helper. `source`
+/// appends it after each shader's own text (WGSL declarations may come in any order), so
+/// naga's line numbers still match the shader file.
+pub const PRELUDE: &str = include_str!("../../shaders/prelude.wgsl");
+
+/// Threads a workgroup of the 1-D kernels: the prelude's `WG` (tests/shaders.rs checks they agree).
+pub const WORKGROUP_1D: u32 = 256;
+
 /// Compile-time values of a kernel that are set per pipeline (tile sizes): each
 /// `(NAME, value)` replaces the value of the shader's `const NAME: u32 = ...;` line.
 pub type Spec = &'static [(&'static str, u32)];
@@ -35,16 +44,40 @@ pub fn specialise(name: &str, src: &str, spec: Spec) -> Result<String> {
     Ok(out)
 }
 
-/// Parse and validate a WGSL source with naga; errors carry naga's annotated report. Subgroup
+/// What is compiled for `name` specialised by `spec`: the shader's text with its constants set,
+/// then the prelude.
+pub fn source(name: &str, spec: Spec) -> Result<String> {
+    let src = SHADERS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| *s)
+        .ok_or_else(|| Error::Invalid(format!("unknown shader {name}")))?;
+    Ok(format!("{}\n{PRELUDE}", specialise(name, src, spec)?))
+}
+
+/// Parse and validate a `source` with naga; errors carry naga's annotated report. Subgroup
 /// operations are allowed here; the device refuses them where the adapter lacks SUBGROUP, and
 /// the kernels that use them are only chosen where it has it.
 pub fn parse(name: &str, src: &str) -> Result<(naga::Module, naga::valid::ModuleInfo)> {
-    let module = naga::front::wgsl::parse_str(src)
-        .map_err(|e| Error::Invalid(format!("shaders/{name}.wgsl: {}", e.emit_to_string(src))))?;
+    let path = format!("shaders/{name}.wgsl");
+    // lines past the shader's own are shaders/prelude.wgsl
+    let lines = src.strip_suffix(PRELUDE).unwrap_or(src).lines().count();
+    let report = |text: String| Error::Invalid(format!("{path} (lines after {lines} are shaders/prelude.wgsl): {text}"));
+    let module = naga::front::wgsl::parse_str(src).map_err(|e| report(e.emit_to_string_with_path(src, &path)))?;
     let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::SUBGROUP)
         .validate(&module)
-        .map_err(|e| Error::Invalid(format!("shaders/{name}.wgsl: {}", e.emit_to_string(src))))?;
+        .map_err(|e| report(e.emit_to_string_with_path(src, &path)))?;
     Ok((module, info))
+}
+
+/// Byte size of the parameter block (the uniform at group 0, binding 0) as naga lays it out; 0
+/// when the shader has none.
+pub fn params_size(module: &naga::Module) -> u32 {
+    module
+        .global_variables
+        .iter()
+        .find(|(_, g)| g.space == naga::AddressSpace::Uniform && g.binding == Some(naga::ResourceBinding { group: 0, binding: 0 }))
+        .map_or(0, |(_, g)| module.types[g.ty].inner.size(module.to_ctx()))
 }
 
 /// Bindings of group 0 that `entry` uses (binding 0 is the uniform parameter block).

@@ -27,24 +27,40 @@ fn out_shape(x: &Tensor, kind: AvgPool) -> Result<[usize; 4]> {
     }
 }
 
-fn params(xs: &[usize], os: &[usize], kind: AvgPool) -> Result<[u32; 10]> {
+/// `struct Params` of `shaders/avgpool.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct Params {
+    planes: u32,
+    h: u32,
+    w: u32,
+    oh: u32,
+    ow: u32,
+    kh: u32,
+    kw: u32,
+    stride: u32,
+    pad: u32,
+    adaptive: u32,
+}
+
+fn params(xs: &[usize], os: &[usize], kind: AvgPool) -> Result<Params> {
     const OP: &str = "avgpool";
     let (k, s, p, adaptive) = match kind {
         AvgPool::Window(p) => (p.kernel, p.stride, p.pad, 0),
         AvgPool::Adaptive(..) => (1, 1, 0, 1),
     };
-    Ok([
-        u(OP, xs[0] * xs[1])?,
-        u(OP, xs[2])?,
-        u(OP, xs[3])?,
-        u(OP, os[2])?,
-        u(OP, os[3])?,
-        u(OP, k)?,
-        u(OP, k)?,
-        u(OP, s)?,
-        u(OP, p)?,
+    Ok(Params {
+        planes: u(OP, xs[0] * xs[1])?,
+        h: u(OP, xs[2])?,
+        w: u(OP, xs[3])?,
+        oh: u(OP, os[2])?,
+        ow: u(OP, os[3])?,
+        kh: u(OP, k)?,
+        kw: u(OP, k)?,
+        stride: u(OP, s)?,
+        pad: u(OP, p)?,
         adaptive,
-    ])
+    })
 }
 
 /// Planes are pooled in chunks when a tensor is over the binding limit.

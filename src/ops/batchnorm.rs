@@ -2,7 +2,8 @@
 //! averages updated in place) and eval mode (running statistics), and its backward.
 
 use super::reduce::{channel_sums, reduce_into, Mode};
-use super::{f, grid_1d, item_chunks, u};
+use super::{grid_1d, item_chunks, u};
+use crate::gpu::shaders::WORKGROUP_1D;
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 
@@ -24,9 +25,22 @@ fn dims(x: &Tensor, gamma: &Tensor) -> Result<(usize, usize, usize)> {
     Ok((n, c, hw))
 }
 
+/// `struct Params` of `shaders/batchnorm.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct Params {
+    n: u32,
+    c: u32,
+    hw: u32,
+    eps: f32,
+    momentum: f32,
+    count: f32,
+}
+
 /// `m` images of a batch of `n` (apply and backward run per chunk of images over the binding limit).
-fn params(m: usize, n: usize, c: usize, hw: usize, eps: f32, momentum: f32) -> Result<[u32; 6]> {
-    Ok([u("batchnorm", m * c * hw)?, u("batchnorm", c)?, u("batchnorm", hw)?, f(eps), f(momentum), f((n * hw) as f32)])
+fn params(m: usize, n: usize, c: usize, hw: usize, eps: f32, momentum: f32) -> Result<Params> {
+    const OP: &str = "batchnorm";
+    Ok(Params { n: u(OP, m * c * hw)?, c: u(OP, c)?, hw: u(OP, hw)?, eps, momentum, count: (n * hw) as f32 })
 }
 
 fn apply(x: &Tensor, gamma: &Tensor, beta: &Tensor, mean: &Tensor, invstd: &Tensor) -> Result<(Tensor, Tensor)> {
@@ -83,7 +97,7 @@ pub fn forward_train(
         (7, running_mean.bind()),
         (8, running_var.bind()),
     ];
-    gpu.dispatch("batchnorm", "stats", &p, &bind, [c.div_ceil(256) as u32, 1, 1])?;
+    gpu.dispatch("batchnorm", "stats", &p, &bind, [c.div_ceil(WORKGROUP_1D as usize) as u32, 1, 1])?;
     let (y, xhat) = apply(x, gamma, beta, &mean, &invstd)?;
     Ok((y, Saved { xhat, invstd }))
 }
@@ -102,7 +116,7 @@ pub fn forward_eval(
     let gpu = x.gpu();
     let invstd = Tensor::empty(gpu, &[c], DType::F32)?;
     let p = params(n, n, c, hw, eps, 0.0)?;
-    gpu.dispatch("batchnorm", "eval_stats", &p, &[(6, invstd.bind()), (8, running_var.bind())], [c.div_ceil(256) as u32, 1, 1])?;
+    gpu.dispatch("batchnorm", "eval_stats", &p, &[(6, invstd.bind()), (8, running_var.bind())], [c.div_ceil(WORKGROUP_1D as usize) as u32, 1, 1])?;
     Ok(apply(x, gamma, beta, running_mean, &invstd)?.0)
 }
 

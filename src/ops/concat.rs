@@ -4,6 +4,19 @@ use super::{grid_1d, item_chunks, u};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 
+/// `struct Params` of `shaders/concat.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct Params {
+    n: u32,
+    hw: u32,
+    cs: u32,
+    s0: u32,
+    cd: u32,
+    d0: u32,
+    cn: u32,
+}
+
 /// Copy channels s0..s0+cn of src [N, CS, HW] into channels d0.. of dst [N, CD, HW], in chunks of
 /// images when a tensor is over the binding limit.
 fn copy(src: &Tensor, s0: usize, dst: &Tensor, d0: usize, cn: usize) -> Result<()> {
@@ -13,7 +26,7 @@ fn copy(src: &Tensor, s0: usize, dst: &Tensor, d0: usize, cn: usize) -> Result<(
     let gpu = src.gpu();
     for (n0, m) in item_chunks(gpu, OP, n, &[cs * hw, cd * hw])? {
         let (sv, dv) = (src.view(n0 * cs * hw, &[m * cs * hw])?, dst.view(n0 * cd * hw, &[m * cd * hw])?);
-        let p = [u(OP, m)?, u(OP, hw)?, u(OP, cs)?, u(OP, s0)?, u(OP, cd)?, u(OP, d0)?, u(OP, cn)?];
+        let p = Params { n: u(OP, m)?, hw: u(OP, hw)?, cs: u(OP, cs)?, s0: u(OP, s0)?, cd: u(OP, cd)?, d0: u(OP, d0)?, cn: u(OP, cn)? };
         gpu.dispatch("concat", "main", &p, &[(1, sv.bind()), (2, dv.bind())], grid_1d(gpu, m * cn * hw)?)?;
     }
     Ok(())

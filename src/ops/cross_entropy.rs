@@ -10,14 +10,23 @@ pub struct Saved {
     pub sums: Tensor,
 }
 
-fn check(logits: &Tensor, labels: &Tensor, weights: &Tensor) -> Result<(usize, usize)> {
+/// `struct Params` of `shaders/cross_entropy.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct Params {
+    n: u32,
+    c: u32,
+}
+
+/// Checks the operands; returns (rows, classes) and the kernel's parameters.
+fn check(logits: &Tensor, labels: &Tensor, weights: &Tensor) -> Result<(usize, usize, Params)> {
     const OP: &str = "cross_entropy";
     logits.expect_rank(OP, "logits", 2)?;
     let (n, c) = (logits.shape()[0], logits.shape()[1]);
     labels.expect_shape(OP, "labels", &[n])?;
     labels.expect_dtype(OP, "labels", DType::U32)?;
     weights.expect_shape(OP, "class weights", &[c])?;
-    Ok((n, c))
+    Ok((n, c, Params { n: u(OP, n)?, c: u(OP, c)? }))
 }
 
 /// Upload labels, refusing any that is not below `classes`.
@@ -30,10 +39,9 @@ pub fn labels(gpu: &crate::Gpu, labels: &[u32], classes: usize) -> Result<Tensor
 
 /// Returns (loss [1], saved).
 pub fn forward(logits: &Tensor, labels: &Tensor, weights: &Tensor) -> Result<(Tensor, Saved)> {
-    let (n, c) = check(logits, labels, weights)?;
+    let (n, _, p) = check(logits, labels, weights)?;
     let gpu = logits.gpu();
     let rows = Tensor::empty(gpu, &[2, n], DType::F32)?;
-    let p = [u("cross_entropy", n)?, u("cross_entropy", c)?];
     let bind = [(1, logits.bind()), (2, labels.bind()), (3, weights.bind()), (6, rows.bind())];
     gpu.dispatch("cross_entropy", "rows", &p, &bind, grid_1d(gpu, n)?)?;
     let sums = Tensor::empty(gpu, &[2], DType::F32)?;
@@ -45,11 +53,10 @@ pub fn forward(logits: &Tensor, labels: &Tensor, weights: &Tensor) -> Result<(Te
 
 /// dlogits for upstream gradient `g` [1].
 pub fn backward(logits: &Tensor, labels: &Tensor, weights: &Tensor, saved: &Saved, g: &Tensor) -> Result<Tensor> {
-    let (n, c) = check(logits, labels, weights)?;
+    let (n, c, p) = check(logits, labels, weights)?;
     g.expect_shape("cross_entropy backward", "upstream gradient", &[1])?;
     let gpu = logits.gpu();
     let dl = Tensor::empty(gpu, &[n, c], DType::F32)?;
-    let p = [u("cross_entropy", n)?, u("cross_entropy", c)?];
     let bind = [
         (1, logits.bind()),
         (2, labels.bind()),

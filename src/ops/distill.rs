@@ -2,25 +2,35 @@
 //! averaged over the batch.
 
 use super::reduce::{reduce_into, Mode};
-use super::{f, grid_1d, u};
+use super::{grid_1d, u};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 
-fn check(student: &Tensor, teacher: &Tensor, t: f32) -> Result<(usize, usize)> {
+/// `struct Params` of `shaders/distill.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct Params {
+    n: u32,
+    c: u32,
+    t: f32,
+}
+
+/// Checks the operands; returns (rows, classes) and the kernel's parameters.
+fn check(student: &Tensor, teacher: &Tensor, t: f32) -> Result<(usize, usize, Params)> {
     student.expect_rank("distill", "student logits", 2)?;
     teacher.expect_shape("distill", "teacher logits", student.shape())?;
     if !(t > 0.0 && t.is_finite()) {
         return Err(Error::shape("distill", format!("temperature {t} must be positive")));
     }
-    Ok((student.shape()[0], student.shape()[1]))
+    let (n, c) = (student.shape()[0], student.shape()[1]);
+    Ok((n, c, Params { n: u("distill", n)?, c: u("distill", c)?, t }))
 }
 
 /// Returns the loss [1].
 pub fn forward(student: &Tensor, teacher: &Tensor, t: f32) -> Result<Tensor> {
-    let (n, c) = check(student, teacher, t)?;
+    let (n, _, p) = check(student, teacher, t)?;
     let gpu = student.gpu();
     let rows = Tensor::empty(gpu, &[n], DType::F32)?;
-    let p = [u("distill", n)?, u("distill", c)?, f(t)];
     let bind = [(1, student.bind()), (2, teacher.bind()), (4, rows.bind())];
     gpu.dispatch("distill", "rows", &p, &bind, grid_1d(gpu, n)?)?;
     let loss = Tensor::empty(gpu, &[1], DType::F32)?;
@@ -30,10 +40,9 @@ pub fn forward(student: &Tensor, teacher: &Tensor, t: f32) -> Result<Tensor> {
 
 /// dstudent for upstream gradient `g` [1].
 pub fn backward(student: &Tensor, teacher: &Tensor, t: f32, g: &Tensor) -> Result<Tensor> {
-    let (n, c) = check(student, teacher, t)?;
+    let (n, c, p) = check(student, teacher, t)?;
     let gpu = student.gpu();
     let ds = Tensor::empty(gpu, &[n, c], DType::F32)?;
-    let p = [u("distill", n)?, u("distill", c)?, f(t)];
     let bind = [(1, student.bind()), (2, teacher.bind()), (3, g.bind()), (4, ds.bind())];
     gpu.dispatch("distill", "backward", &p, &bind, grid_1d(gpu, n * c)?)?;
     Ok(ds)

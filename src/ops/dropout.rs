@@ -1,9 +1,20 @@
 //! Wrapper of `shaders/dropout.wgsl`: seeded inverted dropout; the backward is the same kernel
 //! with the same seed applied to dy.
 
-use super::{f, for_chunks, grid_1d, u};
+use super::{for_chunks, grid_1d, u};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
+
+/// `struct Params` of `shaders/dropout.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct Params {
+    n: u32,
+    seed: u32,
+    threshold: u32,
+    scale: f32,
+    base: u32,
+}
 
 /// Drop threshold on the 32-bit hash for probability `prob`.
 pub fn threshold(prob: f32) -> u32 {
@@ -20,7 +31,7 @@ pub fn apply(x: &Tensor, prob: f32, seed: u32) -> Result<Tensor> {
     let y = Tensor::empty(gpu, x.shape(), DType::F32)?;
     for_chunks(gpu, x.numel(), |s, n| {
         let (xv, yv) = (x.view(s, &[n])?, y.view(s, &[n])?);
-        let p = [u("dropout", n)?, seed, threshold(prob), f(1.0 / (1.0 - prob)), u("dropout", s)?];
+        let p = Params { n: u("dropout", n)?, seed, threshold: threshold(prob), scale: 1.0 / (1.0 - prob), base: u("dropout", s)? };
         gpu.dispatch("dropout", "main", &p, &[(1, xv.bind()), (2, yv.bind())], grid_1d(gpu, n)?)
     })?;
     Ok(y)

@@ -1,9 +1,18 @@
 //! Wrapper of `shaders/elementwise.wgsl`: accumulate, add, affine and fill (split into chunks
 //! over the binding limit).
 
-use super::{f, for_chunks, grid_1d, u};
+use super::{for_chunks, grid_1d, u};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
+
+/// `struct Params` of `shaders/elementwise.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct Params {
+    n: u32,
+    alpha: f32,
+    beta: f32,
+}
 
 fn same_len(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
     if a.numel() != b.numel() {
@@ -21,7 +30,7 @@ fn run(entry: &'static str, x: Option<&Tensor>, z: Option<&Tensor>, y: &Tensor, 
         let mut bind = vec![(3, yv.bind())];
         bind.extend(xv.as_ref().map(|t| (1, t.bind())));
         bind.extend(zv.as_ref().map(|t| (2, t.bind())));
-        gpu.dispatch("elementwise", entry, &[u(entry, n)?, f(alpha), f(beta)], &bind, grid_1d(gpu, n)?)
+        gpu.dispatch("elementwise", entry, &Params { n: u(entry, n)?, alpha, beta }, &bind, grid_1d(gpu, n)?)
     })
 }
 

@@ -28,6 +28,27 @@ impl ConvGeom {
     }
 }
 
+/// `struct Params` of `shaders/im2col.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct Params {
+    c: u32,
+    h: u32,
+    w: u32,
+    kh: u32,
+    kw: u32,
+    stride: u32,
+    pad: u32,
+    oh: u32,
+    ow: u32,
+    n0: u32,
+    p: u32,
+    k: u32,
+    kp: u32,
+    pp: u32,
+    transposed: u32,
+}
+
 /// Unfold images `n0 .. n0+nc` of `x` [N, C, H, W].
 /// `transposed == false`: returns [P, kp] (P = nc*OH*OW, columns K.. zero);
 /// `transposed == true`:  returns [K, pp] (columns P.. zero).
@@ -40,23 +61,23 @@ pub fn im2col(x: &Tensor, g: &ConvGeom, n0: usize, nc: usize, transposed: bool, 
     gpu.check_binding(OP, "the unfolded input", (shape[0] * shape[1] * 4) as u64)?;
     let col = Tensor::empty(gpu, &shape, DType::F32)?;
     let (kp, pp) = if transposed { (k, padded) } else { (padded, p) };
-    let params = [
-        u(OP, g.c)?,
-        u(OP, g.h)?,
-        u(OP, g.w)?,
-        u(OP, g.kh)?,
-        u(OP, g.kw)?,
-        u(OP, g.stride)?,
-        u(OP, g.pad)?,
-        u(OP, g.oh)?,
-        u(OP, g.ow)?,
-        u(OP, n0)?,
-        u(OP, p)?,
-        u(OP, k)?,
-        u(OP, kp)?,
-        u(OP, pp)?,
-        transposed as u32,
-    ];
+    let params = Params {
+        c: u(OP, g.c)?,
+        h: u(OP, g.h)?,
+        w: u(OP, g.w)?,
+        kh: u(OP, g.kh)?,
+        kw: u(OP, g.kw)?,
+        stride: u(OP, g.stride)?,
+        pad: u(OP, g.pad)?,
+        oh: u(OP, g.oh)?,
+        ow: u(OP, g.ow)?,
+        n0: u(OP, n0)?,
+        p: u(OP, p)?,
+        k: u(OP, k)?,
+        kp: u(OP, kp)?,
+        pp: u(OP, pp)?,
+        transposed: transposed as u32,
+    };
     gpu.dispatch("im2col", "main", &params, &[(1, x.bind()), (2, col.bind())], grid_1d(gpu, shape[0] * shape[1])?)?;
     Ok(col)
 }

@@ -11,7 +11,7 @@ use crate::tensor::{DType, Tensor};
 /// `struct Params` of every matmul shader.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
+pub(crate) struct Params {
     m: u32,
     n: u32,
     k4: u32,
@@ -187,7 +187,7 @@ pub fn matmul_into_with(
         return Err(Error::TooLarge { op: OP, what: format!("a {m}x{n} output"), size: gx.max(gy), limit: max, unit: "workgroups per dimension" });
     }
     let bind = [(1, a.bind()), (2, b.bind()), (3, bias_buf), (4, c.bind())];
-    gpu.dispatch_spec(v.shader, "main", v.spec, bytemuck::cast_slice(&[params]), &bind, [gx as u32, gy as u32, 1])
+    gpu.dispatch_spec(v.shader, "main", v.spec, &params, &bind, [gx as u32, gy as u32, 1])
 }
 
 /// Round `k` up to a multiple of 4.

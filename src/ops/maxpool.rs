@@ -41,19 +41,34 @@ pub(crate) fn pool_shape(op: &'static str, x: &Tensor, pool: Pool) -> Result<[us
     Ok([s[0], s[1], oh, ow])
 }
 
-fn params(x_shape: &[usize], out: &[usize; 4], pool: Pool) -> Result<[u32; 9]> {
+/// `struct Params` of `shaders/maxpool.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct Params {
+    planes: u32,
+    h: u32,
+    w: u32,
+    oh: u32,
+    ow: u32,
+    kh: u32,
+    kw: u32,
+    stride: u32,
+    pad: u32,
+}
+
+fn params(x_shape: &[usize], out: &[usize; 4], pool: Pool) -> Result<Params> {
     const OP: &str = "maxpool";
-    Ok([
-        u(OP, x_shape[0] * x_shape[1])?,
-        u(OP, x_shape[2])?,
-        u(OP, x_shape[3])?,
-        u(OP, out[2])?,
-        u(OP, out[3])?,
-        u(OP, pool.kernel)?,
-        u(OP, pool.kernel)?,
-        u(OP, pool.stride)?,
-        u(OP, pool.pad)?,
-    ])
+    Ok(Params {
+        planes: u(OP, x_shape[0] * x_shape[1])?,
+        h: u(OP, x_shape[2])?,
+        w: u(OP, x_shape[3])?,
+        oh: u(OP, out[2])?,
+        ow: u(OP, out[3])?,
+        kh: u(OP, pool.kernel)?,
+        kw: u(OP, pool.kernel)?,
+        stride: u(OP, pool.stride)?,
+        pad: u(OP, pool.pad)?,
+    })
 }
 
 /// Returns (y, argmax indices as u32 [N, C, OH, OW]). Planes are pooled in chunks when a tensor

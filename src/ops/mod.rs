@@ -23,20 +23,43 @@ pub mod reduce;
 pub mod relu;
 
 use crate::error::{Error, Result};
+use crate::gpu::shaders::WORKGROUP_1D;
 use crate::gpu::Gpu;
+use std::mem::size_of;
 
-/// Workgroups for a 1-D kernel of `n` threads at 256 threads a workgroup, split over x/y.
+/// `(shader, size_of its Rust Params)` for every shader: each wrapper's `#[repr(C)] Params`
+/// mirrors the shader's `struct Params` (tests/shaders.rs checks the sizes against naga).
+pub const PARAMS: &[(&str, usize)] = &[
+    ("avgpool", size_of::<avgpool::Params>()),
+    ("batchnorm", size_of::<batchnorm::Params>()),
+    ("col2im", size_of::<col2im::Params>()),
+    ("concat", size_of::<concat::Params>()),
+    ("cross_entropy", size_of::<cross_entropy::Params>()),
+    ("distill", size_of::<distill::Params>()),
+    ("dropout", size_of::<dropout::Params>()),
+    ("elementwise", size_of::<elementwise::Params>()),
+    ("im2col", size_of::<im2col::Params>()),
+    ("matmul", size_of::<matmul::Params>()),
+    ("matmul_splitk", size_of::<matmul::Params>()),
+    ("matmul_subgroup", size_of::<matmul::Params>()),
+    ("matmul_tiled", size_of::<matmul::Params>()),
+    ("maxpool", size_of::<maxpool::Params>()),
+    ("optim", size_of::<optim::Params>()),
+    ("pack", size_of::<pack::Params>()),
+    ("quad", size_of::<quad::Params>()),
+    ("range", size_of::<range::Params>()),
+    ("reduce", size_of::<reduce::Params>()),
+    ("relu", size_of::<relu::Params>()),
+];
+
+/// Workgroups for a 1-D kernel of `n` threads (`WORKGROUP_1D` a workgroup), split over x/y.
 pub(crate) fn grid_1d(gpu: &Gpu, n: usize) -> Result<[u32; 3]> {
-    gpu.grid((n as u64).div_ceil(256))
+    gpu.grid((n as u64).div_ceil(WORKGROUP_1D as u64))
 }
 
 /// `usize` → `u32` for kernel parameters, failing (instead of wrapping) on huge sizes.
 pub(crate) fn u(op: &'static str, v: usize) -> Result<u32> {
     u32::try_from(v).map_err(|_| Error::TooLarge { op, what: "an index".into(), size: v as u64, limit: u32::MAX as u64, unit: "elements" })
-}
-
-pub(crate) fn f(v: f32) -> u32 {
-    v.to_bits()
 }
 
 /// Output size of a window sweep: floor((n + 2*pad - k) / stride) + 1, checked.

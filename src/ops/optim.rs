@@ -2,9 +2,28 @@
 //! clipping by value and by global norm (the norm is reduced on the GPU, nothing is read back).
 
 use super::reduce::{reduce_into, Mode};
-use super::{f, for_chunks, grid_1d, u};
+use super::{for_chunks, grid_1d, u};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
+
+/// `struct Params` of `shaders/optim.wgsl`, shared by its entry points (each reads some fields;
+/// the others stay zero). `t` is the number of tensors whose norms `norm_scale` combines.
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct Params {
+    n: u32,
+    lr: f32,
+    b1: f32,
+    b2: f32,
+    eps: f32,
+    wd: f32,
+    step_size: f32,
+    inv_sqrt_bc2: f32,
+    decoupled: u32,
+    momentum: f32,
+    clip: f32,
+    t: u32,
+}
 
 #[derive(Clone, Copy, Debug)]
 pub struct AdamCfg {
@@ -41,28 +60,25 @@ pub fn adam(param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, cfg: &AdamCfg
     }
     let bc1 = 1.0 - (cfg.beta1 as f64).powf(step as f64);
     let bc2 = 1.0 - (cfg.beta2 as f64).powf(step as f64);
-    let mut p = [
-        0,
-        f(cfg.lr),
-        f(cfg.beta1),
-        f(cfg.beta2),
-        f(cfg.eps),
-        f(cfg.weight_decay),
-        f((cfg.lr as f64 / bc1) as f32),
-        f((1.0 / bc2.sqrt()) as f32),
-        cfg.decoupled as u32,
-        0,
-        0,
-        0,
-    ];
+    let mut p = Params {
+        lr: cfg.lr,
+        b1: cfg.beta1,
+        b2: cfg.beta2,
+        eps: cfg.eps,
+        wd: cfg.weight_decay,
+        step_size: (cfg.lr as f64 / bc1) as f32,
+        inv_sqrt_bc2: (1.0 / bc2.sqrt()) as f32,
+        decoupled: cfg.decoupled as u32,
+        ..Params::default()
+    };
     chunked("adam", &mut p, &[param, grad, m, v])
 }
 
 /// Run `optim::entry` over chunks of the tensors, bound in order from binding 1.
-fn chunked(entry: &'static str, p: &mut [u32; 12], ts: &[&Tensor]) -> Result<()> {
+fn chunked(entry: &'static str, p: &mut Params, ts: &[&Tensor]) -> Result<()> {
     let gpu = ts[0].gpu();
     for_chunks(gpu, ts[0].numel(), |s, n| {
-        p[0] = u(entry, n)?;
+        p.n = u(entry, n)?;
         let views = ts.iter().map(|t| t.view(s, &[n])).collect::<Result<Vec<_>>>()?;
         let bind: Vec<_> = views.iter().enumerate().map(|(i, v)| (i as u32 + 1, v.bind())).collect();
         gpu.dispatch("optim", entry, p, &bind, grid_1d(gpu, n)?)
@@ -74,18 +90,18 @@ pub fn sgd(param: &Tensor, grad: &Tensor, buf: &Tensor, lr: f32, momentum: f32, 
     const OP: &str = "sgd";
     same(OP, param, grad, "gradient")?;
     same(OP, param, buf, "momentum buffer")?;
-    let mut p = [0, f(lr), 0, 0, 0, f(weight_decay), 0, 0, 0, f(momentum), 0, 0];
+    let mut p = Params { lr, wd: weight_decay, momentum, ..Params::default() };
     chunked("sgd", &mut p, &[param, grad, buf])
 }
 
 /// Clamp every gradient element to [-clip, clip].
 pub fn clip_value(grad: &Tensor, clip: f32) -> Result<()> {
-    if !(clip > 0.0) {
+    if clip.is_nan() || clip <= 0.0 {
         return Err(Error::shape("clip_value", format!("clip value {clip} must be positive")));
     }
     let gpu = grad.gpu();
     for_chunks(gpu, grad.numel(), |s, n| {
-        let p = [u("clip_value", n)?, 0, 0, 0, 0, 0, 0, 0, 0, 0, f(clip), 0];
+        let p = Params { n: u("clip_value", n)?, clip, ..Params::default() };
         gpu.dispatch("optim", "clip_value", &p, &[(2, grad.view(s, &[n])?.bind())], grid_1d(gpu, n)?)
     })
 }
@@ -95,7 +111,7 @@ pub fn clip_value(grad: &Tensor, clip: f32) -> Result<()> {
 pub fn clip_norm(grads: &[&Tensor], max_norm: f32) -> Result<Tensor> {
     const OP: &str = "clip_norm";
     let first = grads.first().ok_or_else(|| Error::shape(OP, "no gradients"))?;
-    if !(max_norm > 0.0) {
+    if max_norm.is_nan() || max_norm <= 0.0 {
         return Err(Error::shape(OP, format!("max norm {max_norm} must be positive")));
     }
     let gpu = first.gpu();
@@ -104,13 +120,11 @@ pub fn clip_norm(grads: &[&Tensor], max_norm: f32) -> Result<Tensor> {
         reduce_into(g, None, None, (1, 1, g.numel()), Mode::SumSq, 1.0, &sumsq, i)?;
     }
     let scale = Tensor::empty(gpu, &[1], DType::F32)?;
-    let mut p = [0u32; 12];
-    p[10] = f(max_norm);
-    p[11] = u(OP, grads.len())?;
+    let mut p = Params { clip: max_norm, t: u(OP, grads.len())?, ..Params::default() };
     gpu.dispatch("optim", "norm_scale", &p, &[(5, sumsq.bind()), (6, scale.bind())], [1, 1, 1])?;
     for g in grads {
         for_chunks(gpu, g.numel(), |s, n| {
-            p[0] = u(OP, n)?;
+            p.n = u(OP, n)?;
             gpu.dispatch("optim", "scale_by", &p, &[(2, g.view(s, &[n])?.bind()), (6, scale.bind())], grid_1d(gpu, n)?)
         })?;
     }

@@ -28,6 +28,22 @@ impl View {
     }
 }
 
+/// `struct Params` of `shaders/pack.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct Params {
+    r: u32,
+    k: u32,
+    kp: u32,
+    base: u32,
+    gr: u32,
+    sgr: u32,
+    sr: u32,
+    gk: u32,
+    sgk: u32,
+    sk: u32,
+}
+
 /// Pack `rows` x `k` elements of the view into a new [rows, kp] tensor (columns k.. are 0).
 pub fn pack(src: &Tensor, rows: usize, k: usize, kp: usize, v: View) -> Result<Tensor> {
     const OP: &str = "pack";
@@ -40,18 +56,18 @@ pub fn pack(src: &Tensor, rows: usize, k: usize, kp: usize, v: View) -> Result<T
     gpu.check_binding(OP, "source", src.bytes())?;
     let dst = Tensor::empty(gpu, &[rows, kp], DType::F32)?;
     let clamp = |x: usize| u(OP, x.min(u32::MAX as usize));
-    let params = [
-        u(OP, rows)?,
-        u(OP, k)?,
-        u(OP, kp)?,
-        u(OP, v.base)?,
-        clamp(v.gr)?,
-        u(OP, v.sgr)?,
-        u(OP, v.sr)?,
-        clamp(v.gk)?,
-        u(OP, v.sgk)?,
-        u(OP, v.sk)?,
-    ];
+    let params = Params {
+        r: u(OP, rows)?,
+        k: u(OP, k)?,
+        kp: u(OP, kp)?,
+        base: u(OP, v.base)?,
+        gr: clamp(v.gr)?,
+        sgr: u(OP, v.sgr)?,
+        sr: u(OP, v.sr)?,
+        gk: clamp(v.gk)?,
+        sgk: u(OP, v.sgk)?,
+        sk: u(OP, v.sk)?,
+    };
     gpu.dispatch("pack", "main", &params, &[(1, src.bind()), (2, dst.bind())], grid_1d(gpu, rows * kp)?)?;
     Ok(dst)
 }

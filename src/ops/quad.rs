@@ -2,9 +2,17 @@
 //! coefficient gradients reduced deterministically by `reduce`.
 
 use super::reduce::{reduce_into, Mode};
-use super::{f, for_chunks, grid_1d, u};
+use super::{for_chunks, grid_1d, u};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
+
+/// `struct Params` of `shaders/quad.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct Params {
+    n: u32,
+    r: f32,
+}
 
 fn check(x: &Tensor, coef: &Tensor, r: f32) -> Result<()> {
     x.expect_dtype("quad", "x", DType::F32)?;
@@ -23,7 +31,7 @@ pub fn forward(x: &Tensor, coef: &Tensor, r: f32) -> Result<Tensor> {
     for_chunks(gpu, x.numel(), |s, n| {
         let (xv, yv) = (x.view(s, &[n])?, y.view(s, &[n])?);
         let bind = [(1, xv.bind()), (2, coef.bind()), (4, yv.bind())];
-        gpu.dispatch("quad", "forward", &[u("quad", n)?, f(r)], &bind, grid_1d(gpu, n)?)
+        gpu.dispatch("quad", "forward", &Params { n: u("quad", n)?, r }, &bind, grid_1d(gpu, n)?)
     })?;
     Ok(y)
 }
@@ -39,7 +47,7 @@ pub fn backward(x: &Tensor, coef: &Tensor, r: f32, dy: &Tensor) -> Result<(Tenso
     for_chunks(gpu, x.numel(), |s, n| {
         let (xv, dyv, dxv) = (x.view(s, &[n])?, dy.view(s, &[n])?, dx.view(s, &[n])?);
         let bind = [(1, xv.bind()), (2, coef.bind()), (3, dyv.bind()), (4, dxv.bind())];
-        gpu.dispatch("quad", "backward", &[u("quad", n)?, f(r)], &bind, grid_1d(gpu, n)?)
+        gpu.dispatch("quad", "backward", &Params { n: u("quad", n)?, r }, &bind, grid_1d(gpu, n)?)
     })?;
     let dcoef = Tensor::empty(gpu, &[3], DType::F32)?;
     let dims = (1, 1, x.numel());

@@ -2,9 +2,17 @@
 //! and its (sub)gradient, plus the min/max of a tensor.
 
 use super::reduce::{reduce_into, Mode};
-use super::{f, for_chunks, grid_1d, u};
+use super::{for_chunks, grid_1d, u};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
+
+/// `struct Params` of `shaders/range.wgsl` (`R` is the range bound).
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct Params {
+    n: u32,
+    r: f32,
+}
 
 /// [max x, min x] as a [2] tensor.
 pub fn minmax(x: &Tensor) -> Result<Tensor> {
@@ -16,12 +24,12 @@ pub fn minmax(x: &Tensor) -> Result<Tensor> {
 
 /// Returns (loss [1], mm [2]).
 pub fn forward(x: &Tensor, r: f32) -> Result<(Tensor, Tensor)> {
-    if !(r > 0.0) {
+    if r.is_nan() || r <= 0.0 {
         return Err(Error::shape("range", format!("range bound {r} must be positive")));
     }
     let mm = minmax(x)?;
     let loss = Tensor::empty(x.gpu(), &[1], DType::F32)?;
-    let p = [u("range", x.numel())?, f(r)];
+    let p = Params { n: u("range", x.numel())?, r };
     x.gpu().dispatch("range", "forward", &p, &[(1, mm.bind()), (4, loss.bind())], [1, 1, 1])?;
     Ok((loss, mm))
 }
@@ -31,7 +39,7 @@ pub fn backward(x: &Tensor, mm: &Tensor, r: f32, g: &Tensor) -> Result<Tensor> {
     let dx = Tensor::empty(gpu, x.shape(), DType::F32)?;
     for_chunks(gpu, x.numel(), |s, n| {
         let (xv, dxv) = (x.view(s, &[n])?, dx.view(s, &[n])?);
-        let p = [u("range", n)?, f(r)];
+        let p = Params { n: u("range", n)?, r };
         let bind = [(1, mm.bind()), (2, xv.bind()), (3, g.bind()), (4, dxv.bind())];
         gpu.dispatch("range", "backward", &p, &bind, grid_1d(gpu, n)?)
     })?;

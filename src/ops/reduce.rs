@@ -1,7 +1,8 @@
 //! Wrapper of `shaders/reduce.wgsl`: deterministic per-channel sums and maxima of a tensor viewed
 //! as [outer, C, inner] (two passes in a fixed order, no atomics).
 
-use super::{f, u};
+use super::u;
+use crate::gpu::shaders::WORKGROUP_1D;
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 
@@ -21,6 +22,19 @@ pub enum Mode {
     CenteredSq = 5,
     /// min x
     Min = 6,
+}
+
+/// `struct Params` of `shaders/reduce.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct Params {
+    outer: u32,
+    c: u32,
+    inner: u32,
+    g: u32,
+    mode: u32,
+    scale: f32,
+    off: u32,
 }
 
 /// Chunks per channel: about 2048 elements (8 per thread) per workgroup, at most 1024 chunks.
@@ -88,7 +102,7 @@ pub fn reduce_into(
     }
     let g = chunks(outer * inner);
     let part = Tensor::empty(gpu, &[c, g], DType::F32)?;
-    let params = [u(OP, outer)?, u(OP, c)?, u(OP, inner)?, u(OP, g)?, mode as u32, f(scale), u(OP, off)?];
+    let params = Params { outer: u(OP, outer)?, c: u(OP, c)?, inner: u(OP, inner)?, g: u(OP, g)?, mode: mode as u32, scale, off: u(OP, off)? };
     let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
     if c > max {
         return Err(Error::TooLarge { op: OP, what: "the channel count".into(), size: c as u64, limit: max as u64, unit: "channels" });
@@ -101,7 +115,7 @@ pub fn reduce_into(
         (5, out.bind()),
     ];
     gpu.dispatch("reduce", "partial", &params, &bind, [g as u32, c as u32, 1])?;
-    gpu.dispatch("reduce", "finish", &params, &bind, [c.div_ceil(64) as u32, 1, 1])
+    gpu.dispatch("reduce", "finish", &params, &bind, [c.div_ceil(WORKGROUP_1D as usize) as u32, 1, 1])
 }
 
 /// Per-channel reduction into a new [C] tensor.

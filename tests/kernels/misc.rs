@@ -1,4 +1,5 @@
-//! reduce, elementwise, dropout and concat vs the CPU reference.
+//! reduce, elementwise, dropout and concat vs the CPU reference; the dispatch check of parameter
+//! blocks against the shader's `struct Params`.
 
 use crate::common::*;
 use heft::ops::reduce::{self, Mode};
@@ -88,4 +89,17 @@ fn concat_and_split_match_reference() {
     assert_close("split b", &download(&parts[1]), &b, 0.0, 0.0);
     let e = concat::forward(&[&at, &upload(&[0.0; 8], &[1, 2, 2, 2])]).unwrap_err();
     assert!(e.to_string().contains("does not match"), "{e}");
+}
+
+/// A parameter block whose size differs from the shader's `struct Params` is refused with an
+/// error naming the kernel and both sizes, before anything is recorded.
+#[test]
+fn dispatch_refuses_params_of_the_wrong_size() {
+    let gpu = gpu();
+    let x = upload(&[1.0, -2.0], &[2]);
+    let bind = [(1, x.bind()), (3, x.bind())];
+    match gpu.dispatch("relu", "forward", &[2u32, 0], &bind, [1, 1, 1]) {
+        Err(heft::Error::Invalid(e)) => assert!(e.contains("relu::forward") && e.contains("8 bytes") && e.contains("is 4 bytes"), "{e}"),
+        other => panic!("expected Error::Invalid, got {other:?}"),
+    }
 }
