@@ -1,27 +1,9 @@
-// matmul.wgsl — the one GEMM of heft ("NT" form): C[m, n] = sum_k A[m, k] * B[n, k].
-// Conv2d (through im2col/col2im) and linear layers, forward and backward, all run through it;
-// `pack` lays operands out as needed. Register-blocked: each thread computes an 8x8 tile of C
-// from vec4 loads along k (no shared memory: fastest on llvmpipe, see DESIGN.md).
-//
-// Shapes:  A  [M, K4] vec4   (K = 4*K4, zero-padded by the caller)
-//          B  [N, K4] vec4
-//          bias [M] (bias_mode 1) or [N] (bias_mode 2); unused otherwise (bind any buffer)
-//          C  written at  base + m*sm + (n / g)*sg + (n % g)*sn
-//             (row-major [M, N]: sm=N, g=N, sg=0, sn=1; conv output NCHW: sm=OH*OW, g=OH*OW,
-//              sg=Co*OH*OW, sn=1); accumulate != 0 adds to what C holds.
+// matmul.wgsl — heft's GEMM ("NT" form), register-blocked variant: C[m, n] = sum_k A[m, k] * B[n, k].
+// Conv2d (through im2col/col2im) and linear layers, forward and backward, all run through the
+// GEMM; `pack` lays operands out as needed. Each thread computes an 8x8 tile of C from vec4
+// loads along k, with no workgroup memory (the static choice on CPU drivers such as llvmpipe).
+// Shapes, parameters, bindings and the epilogue: matmul_common.wgsl (appended by the gpu layer).
 // Grid: x = ceil(N/64), y = ceil(M/64); workgroup 8x8.
-
-struct Params {
-    M: u32, N: u32, K4: u32,
-    sm: u32, g: u32, sg: u32, sn: u32, base: u32,
-    bias_mode: u32, accumulate: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
 @compute @workgroup_size(8, 8)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -30,51 +12,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (m0 >= p.M || n0 >= p.N) {
         return;
     }
-    // Rows past the edge are clamped to the last valid row: loads stay in bounds, and the
-    // results of those rows are never stored.
-    var ar: array<u32, 8>;
-    var br: array<u32, 8>;
-    for (var i = 0u; i < 8u; i++) {
-        ar[i] = min(m0 + i, p.M - 1u) * p.K4;
-        br[i] = min(n0 + i, p.N - 1u) * p.K4;
-    }
-    var acc: array<vec4<f32>, 16>;
-    for (var k = 0u; k < p.K4; k++) {
-        let b0 = b[br[0] + k];
-        let b1 = b[br[1] + k];
-        let b2 = b[br[2] + k];
-        let b3 = b[br[3] + k];
-        let b4 = b[br[4] + k];
-        let b5 = b[br[5] + k];
-        let b6 = b[br[6] + k];
-        let b7 = b[br[7] + k];
-        for (var i = 0u; i < 8u; i++) {
-            let av = a[ar[i] + k];
-            acc[2u * i] += vec4<f32>(dot(av, b0), dot(av, b1), dot(av, b2), dot(av, b3));
-            acc[2u * i + 1u] += vec4<f32>(dot(av, b4), dot(av, b5), dot(av, b6), dot(av, b7));
-        }
-    }
-    for (var i = 0u; i < 8u; i++) {
-        let m = m0 + i;
-        if (m >= p.M) {
-            break;
-        }
-        for (var j = 0u; j < 8u; j++) {
-            let n = n0 + j;
-            if (n >= p.N) {
-                break;
-            }
-            var v = acc[2u * i + j / 4u][j % 4u];
-            if (p.bias_mode == 1u) {
-                v += bias[m];
-            } else if (p.bias_mode == 2u) {
-                v += bias[n];
-            }
-            let idx = p.base + m * p.sm + (n / p.g) * p.sg + (n % p.g) * p.sn;
-            if (p.accumulate != 0u) {
-                v += c[idx];
-            }
-            c[idx] = v;
+    let acc = partial_tile(m0, n0, 0u, 1u);
+    for (var i = 0u; i < 8u && m0 + i < p.M; i++) {
+        for (var j = 0u; j < 8u && n0 + j < p.N; j++) {
+            store(m0 + i, n0 + j, acc[2u * i + j / 4u][j % 4u]);
         }
     }
 }

@@ -1,28 +1,11 @@
-// matmul_tiled.wgsl — GEMM variant for GPUs ("NT" form, same contract as matmul.wgsl):
-// C[m, n] = sum_k A[m, k] * B[n, k]. Workgroup-memory tiling: a 16x16 workgroup computes a
-// BM x BM block of C (BM = 16*TM); each K slice of 16 is loaded once into workgroup memory by
-// all 256 threads (consecutive threads read consecutive vec4s of a row: coalesced), stored
-// transposed so that each thread reads its TM rows and TM columns as vec4s, and every thread
-// accumulates a TM x TM micro-tile in registers. TM is set per pipeline (4 or 8: 64x64 or
-// 128x128 blocks) by specialising the `const TM` below.
-//
-// Shapes:  A  [M, K4] vec4   (K = 4*K4, zero-padded by the caller)
-//          B  [N, K4] vec4
-//          bias [M] (bias_mode 1) or [N] (bias_mode 2); unused otherwise
-//          C  written at  base + m*sm + (n / g)*sg + (n % g)*sn; accumulate != 0 adds to C
-// Grid: x = ceil(N/BM), y = ceil(M/BM); workgroup 16x16.
-
-struct Params {
-    M: u32, N: u32, K4: u32,
-    sm: u32, g: u32, sg: u32, sn: u32, base: u32,
-    bias_mode: u32, accumulate: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+// matmul_tiled.wgsl — GEMM variant for GPUs (same contract as matmul.wgsl): C[m, n] = sum_k A[m, k] * B[n, k].
+// Workgroup-memory tiling: a 16x16 workgroup computes a BM x BM block of C (BM = 16*TM); each
+// K slice of 16 is loaded once into workgroup memory by all 256 threads (consecutive threads
+// read consecutive vec4s of a row: coalesced), stored transposed so that each thread reads its
+// TM rows and TM columns as vec4s, and every thread accumulates a TM x TM micro-tile in
+// registers. TM is set per pipeline (4 or 8: 64x64 or 128x128 blocks) by specialising the
+// `const TM` below. Shapes, parameters, bindings and the epilogue: matmul_common.wgsl (appended
+// by the gpu layer). Grid: x = ceil(N/BM), y = ceil(M/BM); workgroup 16x16.
 
 const TM: u32 = 4u;           // micro-tile side per thread (4 or 8)
 const BM: u32 = 16u * TM;     // block side
@@ -88,17 +71,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
             if (n >= p.N) {
                 break;
             }
-            var v = acc[i][j / 4u][j % 4u];
-            if (p.bias_mode == 1u) {
-                v += bias[m];
-            } else if (p.bias_mode == 2u) {
-                v += bias[n];
-            }
-            let idx = p.base + m * p.sm + (n / p.g) * p.sg + (n % p.g) * p.sn;
-            if (p.accumulate != 0u) {
-                v += c[idx];
-            }
-            c[idx] = v;
+            store(m, n, acc[i][j / 4u][j % 4u]);
         }
     }
 }

@@ -26,10 +26,12 @@ fn every_shader_file_is_registered() {
         .map(|n| n.trim_end_matches(".wgsl").to_string())
         .collect();
     on_disk.sort();
-    // the prelude is part of every kernel, not one itself
+    // the prelude (part of every kernel) and the GEMM variants' common part are not kernels
     let mut expected: Vec<String> = heft::gpu::SHADERS.iter().map(|(n, _)| n.to_string()).collect();
-    assert!(!expected.iter().any(|n| n == "prelude"), "the prelude is registered as a kernel");
-    expected.push("prelude".into());
+    for shared in ["prelude", "matmul_common"] {
+        assert!(!expected.iter().any(|n| n == shared), "{shared} is registered as a kernel");
+        expected.push(shared.into());
+    }
     expected.sort();
     assert_eq!(on_disk, expected);
 }
@@ -78,4 +80,9 @@ fn naga_errors_point_at_the_shader_files_lines() {
     let e = shaders::parse("relu", &src).unwrap_err().to_string();
     assert!(e.contains("shaders/relu.wgsl:2:"), "{e}");
     assert!(e.contains("lines after 3 are shaders/prelude.wgsl"), "{e}");
+    // a GEMM variant gets the GEMM's common part too, before the prelude
+    let src = format!("// line 1\nfn broken( {{\n\n{}\n{}", shaders::MATMUL_COMMON, shaders::PRELUDE);
+    let e = shaders::parse("matmul_splitk", &src).unwrap_err().to_string();
+    assert!(e.contains("shaders/matmul_splitk.wgsl:2:"), "{e}");
+    assert!(e.contains("lines after 3 are shaders/matmul_common.wgsl, shaders/prelude.wgsl"), "{e}");
 }

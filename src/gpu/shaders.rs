@@ -24,6 +24,19 @@ shaders!(
 /// naga's line numbers still match the shader file.
 pub const PRELUDE: &str = include_str!("../../shaders/prelude.wgsl");
 
+/// `shaders/matmul_common.wgsl`: the parameter block, bindings, partial tile and epilogue that
+/// every GEMM variant (`matmul*`) shares; appended to their sources before the prelude.
+pub const MATMUL_COMMON: &str = include_str!("../../shaders/matmul_common.wgsl");
+
+/// The files appended after shader `name`'s own lines, in order, as (file name, text).
+pub fn appended(name: &str) -> &'static [(&'static str, &'static str)] {
+    if name.starts_with("matmul") {
+        &[("matmul_common", MATMUL_COMMON), ("prelude", PRELUDE)]
+    } else {
+        &[("prelude", PRELUDE)]
+    }
+}
+
 /// Threads a workgroup of the 1-D kernels: the prelude's `WG` (tests/shaders.rs checks they agree).
 pub const WORKGROUP_1D: u32 = 256;
 
@@ -45,14 +58,19 @@ pub fn specialise(name: &str, src: &str, spec: Spec) -> Result<String> {
 }
 
 /// What is compiled for `name` specialised by `spec`: the shader's text with its constants set,
-/// then the prelude.
+/// then the files `appended` to it.
 pub fn source(name: &str, spec: Spec) -> Result<String> {
     let src = SHADERS
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, s)| *s)
         .ok_or_else(|| Error::Invalid(format!("unknown shader {name}")))?;
-    Ok(format!("{}\n{PRELUDE}", specialise(name, src, spec)?))
+    let mut out = specialise(name, src, spec)?;
+    for (_, text) in appended(name) {
+        out.push('\n');
+        out.push_str(text);
+    }
+    Ok(out)
 }
 
 /// Parse and validate a `source` with naga; errors carry naga's annotated report. Subgroup
@@ -60,9 +78,12 @@ pub fn source(name: &str, spec: Spec) -> Result<String> {
 /// the kernels that use them are only chosen where it has it.
 pub fn parse(name: &str, src: &str) -> Result<(naga::Module, naga::valid::ModuleInfo)> {
     let path = format!("shaders/{name}.wgsl");
-    // lines past the shader's own are shaders/prelude.wgsl
-    let lines = src.strip_suffix(PRELUDE).unwrap_or(src).lines().count();
-    let report = |text: String| Error::Invalid(format!("{path} (lines after {lines} are shaders/prelude.wgsl): {text}"));
+    // lines past the shader's own (and the blank line after it) are the appended files
+    let tail: usize = appended(name).iter().map(|(_, t)| t.len() + 1).sum();
+    let own = src.get(..(src.len() + 1).saturating_sub(tail)).unwrap_or(src);
+    let lines = own.lines().count();
+    let files: Vec<String> = appended(name).iter().map(|(f, _)| format!("shaders/{f}.wgsl")).collect();
+    let report = |text: String| Error::Invalid(format!("{path} (lines after {lines} are {}): {text}", files.join(", ")));
     let module = naga::front::wgsl::parse_str(src).map_err(|e| report(e.emit_to_string_with_path(src, &path)))?;
     let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::SUBGROUP)
         .validate(&module)
