@@ -94,3 +94,30 @@ fn export_writes_both_files_or_neither() {
     assert!(dir.join("s.onnx").exists() && dir.join("s.onnx.sample.safetensors").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `heft tune` times the GEMM shapes of a step once and caches them: a second run times
+/// nothing and prints the same choices. Its flags and bench's and profile's are checked first.
+#[test]
+fn tune_caches_its_choices_and_the_next_run_reuses_them() {
+    let dir = tmp("tune");
+    let d = dir.display().to_string();
+    let args = ["tune", "--width", "0.125", "--hidden", "32", "--batch", "2", "--reps", "1", "--cache", &d];
+    let (code, out, err) = heft(&args);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<&str> = out.lines().filter(|l| l.contains(" x ") && !l.starts_with("GEMM")).collect();
+    assert!(!rows.is_empty(), "{out}");
+    assert!(out.contains(&format!("{} shapes ({} timed now", rows.len(), rows.len())), "{out}");
+    let caches: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with("tune-")).collect();
+    assert_eq!(caches.len(), 1, "one cache file per adapter");
+    let (code, again, err) = heft(&args);
+    assert_eq!(code, 0, "{err}");
+    assert!(again.contains("(0 timed now"), "{again}");
+    let rows_again: Vec<&str> = again.lines().filter(|l| l.contains(" x ") && !l.starts_with("GEMM")).collect();
+    assert_eq!(rows, rows_again, "the cached choices are printed unchanged");
+    assert_clean_error(&["tune", "--reps", "0", "--cache", &d], "--reps must be at least 1");
+    assert_clean_error(&["bench", "--quick"], "go with --steps");
+    std::fs::write(dir.join("trace.json"), b"mine").unwrap();
+    assert_clean_error(&["profile", "--no-tune", "--trace", &format!("{d}/trace.json")], "already exists");
+    assert_eq!(std::fs::read(dir.join("trace.json")).unwrap(), b"mine");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -51,7 +51,7 @@ pub fn cases(quick: bool) -> Vec<StepCase> {
             (Arch::Alexnet, 64, 1.0, 4096, 32),
             (Arch::Alexnet, 112, 0.5, 512, 16),
             (Arch::Alexnet, 112, 1.0, 4096, 16),
-            (Arch::Squeezenet11, 112, 1.0, 0, 16),
+            (Arch::Squeezenet11, 112, 1.0, 512, 16), // hidden: unused by SqueezeNet
         ]
     };
     models

@@ -1,0 +1,145 @@
+//! Commands for the encrypted side: `he-report` (can this student run under CKKS?) and `export` (ONNX).
+
+use super::args::*;
+use super::data::*;
+use super::gpu;
+use clap::Args;
+use heft::nn::checkpoint;
+use heft::{Error, Result};
+use std::path::PathBuf;
+
+/// Can this student run under CKKS? HE-unfriendly layers, multiplicative depth per layer,
+/// activation input ranges over data, and CKKS parameters for 128-bit security.
+#[derive(Args)]
+pub struct HeReport {
+    /// The student checkpoint (student.safetensors with student.json beside it).
+    pub model: PathBuf,
+    /// Dataset whose test split (or --split) gives the observed ranges.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Folder)]
+    pub format: Format,
+    #[arg(long, value_enum, default_value_t = Split::Test)]
+    pub split: Split,
+    /// Batches of 32 images to observe.
+    #[arg(long, default_value_t = 8)]
+    pub batches: usize,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl HeReport {
+    pub fn run(&self, adapter: &Option<String>) -> Result<()> {
+        let Self { ref model, ref data, format, split, batches, json } = *self;
+        let gpu = gpu(adapter)?;
+        let m = checkpoint::load(&gpu, model)?;
+        let costs = heft::he::depth(&m);
+        let depth = costs.last().map_or(0, |c| c.depth);
+        let stats = match data {
+            Some(root) => {
+                let d = read_data(root, format)?;
+                Some(heft::he::observe(&m, &split_of(&d, split), d.norm, 32, batches)?)
+            }
+            None => None,
+        };
+        let ckks = heft::he::recommend(depth, stats.as_ref().map(|s| s.max_abs as f64));
+        let problems: Vec<&String> = costs.iter().filter_map(|c| c.problem.as_ref()).collect();
+        if json {
+            let v = serde_json::json!({ "layers": costs, "depth": depth, "he_friendly": problems.is_empty(), "data": stats, "ckks": ckks });
+            println!("{}", serde_json::to_string_pretty(&v).map_err(|e| Error::Invalid(e.to_string()))?);
+        } else {
+            println!("{:<36} {:<22} {:>7} {:>6}  notes", "layer", "type", "levels", "depth");
+            for c in &costs {
+                println!("{:<36} {:<22} {:>7} {:>6}  {}", c.name, c.kind, c.levels, c.depth, c.problem.as_deref().unwrap_or(""));
+            }
+            println!("multiplicative depth: {depth} (conv/linear 1, polynomial activation 1 with its c2 and c0 folded into the next layer, avg-pool and BN 0)");
+            if let Some(s) = &stats {
+                println!("\nobserved over {} images:", s.images);
+                for a in &s.acts {
+                    println!("activation {:<36} input [{:>9.3}, {:>9.3}]  p99.9 |x| {:>8.3}", a.name, a.min, a.max, a.p999_abs);
+                }
+                println!("largest |intermediate value|: {:.3}", s.max_abs);
+            }
+            println!("\nCKKS, 128-bit security: ring dimension {} ({} slots), scale 2^{}, first prime {} bits, {} primes of {} bits, special prime {} bits: log2(QP) = {} (bound {})", ckks.ring_dim, ckks.slots, ckks.scale_bits, ckks.first_prime_bits, ckks.levels, ckks.scale_bits, ckks.special_prime_bits, ckks.total_bits, ckks.max_total_bits);
+            for r in &ckks.reasons {
+                println!("  - {r}");
+            }
+            for w in &ckks.warnings {
+                println!("warning: {w}");
+            }
+            if !problems.is_empty() {
+                println!("NOT HE-friendly: {}", problems.iter().map(|p| p.as_str()).collect::<Vec<_>>().join("; "));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Write the student as ONNX (Conv, Gemm, Mul, Add, AveragePool, Flatten, Concat; batch norm
+/// folded, polynomials as Mul/Add) for an HE runtime.
+#[derive(Args)]
+pub struct Export {
+    /// The student checkpoint.
+    pub model: PathBuf,
+    /// Where to write the ONNX file.
+    #[arg(long)]
+    pub onnx: PathBuf,
+    /// Also write <onnx>.sample.safetensors: N test images of --data and heft's logits for
+    /// them (tools/he/check_onnx.py compares an ONNX runtime against it).
+    #[arg(long, default_value_t = 0)]
+    pub samples: usize,
+    /// Dataset the --samples images come from (its test split, in the model's input format).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Folder)]
+    pub format: Format,
+}
+
+impl Export {
+    pub fn run(&self, adapter: &Option<String>) -> Result<()> {
+        let Self { ref model, ref onnx, samples, ref data, format } = *self;
+        // check everything before writing anything
+        let sample_path = PathBuf::from(format!("{}.sample.safetensors", onnx.display()));
+        let sample_data = match (samples, data) {
+            (0, _) => None,
+            (_, None) => return Err(Error::Invalid("--samples needs --data".into())),
+            (_, Some(root)) => Some(root),
+        };
+        for p in std::iter::once(onnx).chain(sample_data.map(|_| &sample_path)) {
+            if p.exists() {
+                return Err(Error::Invalid(format!("{} already exists; choose another path", p.display())));
+            }
+        }
+        let gpu = gpu(adapter)?;
+        let m = checkpoint::load(&gpu, model)?;
+        let (bytes, ops) = heft::he::onnx::export(&m)?;
+        // the sample first: if it fails, nothing is left behind to block a re-run
+        let sampled = match sample_data {
+            Some(root) => {
+                let d = read_data(root, format)?;
+                Some(heft::he::onnx::write_sample(&m, &d.test, d.norm, samples, &sample_path)?)
+            }
+            None => None,
+        };
+        // create_new: never replace a file that appeared since the check above
+        let written = match std::fs::OpenOptions::new().write(true).create_new(true).open(onnx) {
+            Ok(mut f) => std::io::Write::write_all(&mut f, &bytes).inspect_err(|_| {
+                let _ = std::fs::remove_file(onnx); // the partial file this run created
+            }),
+            Err(err) => Err(err),
+        };
+        if let Err(err) = written {
+            if sampled.is_some() {
+                let _ = std::fs::remove_file(&sample_path); // written just above, by this run
+            }
+            return Err(Error::Io { path: onnx.display().to_string(), err });
+        }
+        println!("wrote {} ({} bytes; operators: {})", onnx.display(), bytes.len(), ops.join(", "));
+        if let Some(n) = sampled {
+            println!("wrote {} ({n} test images and heft's logits)", sample_path.display());
+        }
+        Ok(())
+    }
+}
+

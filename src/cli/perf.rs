@@ -1,0 +1,143 @@
+//! Speed: `profile` (GPU time per kernel of a step), `bench` (kernels, or steps beside PyTorch), `adapters`.
+
+use super::args::*;
+use super::tune::TuneArgs;
+use super::{gpu, open_gpu};
+use clap::Args;
+use heft::nn::model::StudentConfig;
+use heft::{Error, Gpu, Result};
+use std::path::PathBuf;
+
+/// GPU time per kernel of one training step (timestamp queries) on random data: a table of
+/// kernels with calls and milliseconds per step, longest first.
+#[derive(Args)]
+pub struct Profile {
+    #[command(flatten)]
+    pub fresh: FreshModelArgs,
+    /// Images per step (random data).
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Profiled steps (after one warm-up step); figures are per-step means.
+    #[arg(long, default_value_t = 3)]
+    pub steps: usize,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write every profiled dispatch as a Chrome/Perfetto trace (open it in
+    /// ui.perfetto.dev or chrome://tracing).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    #[command(flatten)]
+    pub tune: TuneArgs,
+}
+
+impl Profile {
+    pub fn run(&self, adapter: &Option<String>) -> Result<()> {
+        let Self { ref fresh, batch, steps, json, ref trace, ref tune } = *self;
+        if let Some(t) = trace.as_ref().filter(|t| t.exists()) {
+            return Err(Error::Invalid(format!("{} already exists; choose another --trace path", t.display())));
+        }
+        let gpu = open_gpu(adapter, true)?;
+        let s = fresh.student.then(StudentConfig::default);
+        tune.apply(&gpu, fresh.config(), s.clone(), batch)?;
+        let p = heft::profile::run(&gpu, fresh.config(), s, batch, steps, 123)?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&p).map_err(|e| Error::Invalid(e.to_string()))?);
+        } else {
+            print!("{}", heft::profile::format(&p));
+        }
+        if let Some(path) = trace {
+            let json = heft::gpu::chrome_trace(&p.trace, &gpu.describe()).to_string();
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, json).and_then(|_| std::fs::rename(&tmp, path)).map_err(|err| Error::Io { path: path.display().to_string(), err })?;
+            eprintln!("wrote {} ({} dispatches; open it in ui.perfetto.dev)", path.display(), p.trace.len());
+        }
+        Ok(())
+    }
+}
+
+/// GFLOP/s of every GEMM variant (1024³) and of conv2d forward/backward at AlexNet's
+/// conv1–conv5 shapes; with --steps, whole training steps (and --compare: beside PyTorch).
+#[derive(Args)]
+pub struct Bench {
+    /// Timed runs per kernel or step (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub reps: usize,
+    /// Batch size of the convolution benchmarks.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Time training steps of AlexNet-FHE (64/112 px, width 0.5/1.0) and SqueezeNet 1.1
+    /// (112 px), teacher and student, instead of kernels.
+    #[arg(long)]
+    pub steps: bool,
+    /// With --steps: only the AlexNet x0.5 64 px pair.
+    #[arg(long)]
+    pub quick: bool,
+    /// With --steps: time the same steps in PyTorch on this machine
+    /// (benches/peers/torch_step.py) and print heft/PyTorch ratios.
+    #[arg(long)]
+    pub compare: bool,
+    /// Python interpreter with torch, for --compare.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+    #[command(flatten)]
+    pub tune: TuneArgs,
+}
+
+impl Bench {
+    pub fn run(&self, adapter: &Option<String>) -> Result<()> {
+        let Self { reps, batch, steps, quick, compare, ref python, ref tune } = *self;
+        if reps == 0 || batch == 0 {
+            return Err(Error::Invalid("--reps and --batch must be at least 1".into()));
+        }
+        if (quick || compare) && !steps {
+            return Err(Error::Invalid("--quick and --compare go with --steps".into()));
+        }
+        let gpu = gpu(adapter)?;
+        if steps {
+            bench_steps(&gpu, reps, quick, compare.then_some(python.as_str()), tune)?;
+        } else {
+            heft::bench::run(&gpu, reps, batch, |r| println!("{:<48} {:>9.1} ms {:>8.2} GFLOP/s", r.name, r.median_ms, r.gflops()))?;
+        }
+        Ok(())
+    }
+}
+
+/// `heft bench --steps`: heft's step times, then PyTorch's for the same steps and the ratios.
+pub fn bench_steps(gpu: &Gpu, reps: usize, quick: bool, python: Option<&str>, tune: &TuneArgs) -> Result<()> {
+    use heft::bench::steps;
+    let cases = steps::cases(quick);
+    let mut heft_ms = Vec::new();
+    for c in &cases {
+        tune.apply(gpu, c.config(), c.student_config(), c.batch)?;
+        let ms = steps::heft_ms(gpu, c, reps)?;
+        eprintln!("{:<48} heft {ms:>9.1} ms", c.name());
+        heft_ms.push(ms);
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let peer = python.map(|py| steps::torch_ms(py, &cases, reps, threads)).transpose()?;
+    println!("heft on {}", gpu.describe());
+    if let Some(p) = peer.as_ref().and_then(|p| p.first()) {
+        println!("PyTorch: {}", p.1);
+    }
+    println!("{:<48} {:>10} {:>10} {:>12}", "training step (median)", "heft ms", "torch ms", "heft/torch");
+    for (i, c) in cases.iter().enumerate() {
+        match &peer {
+            Some(p) => println!("{:<48} {:>10.1} {:>10.1} {:>11.1}x", c.name(), heft_ms[i], p[i].0, heft_ms[i] / p[i].0),
+            None => println!("{:<48} {:>10.1}", c.name(), heft_ms[i]),
+        }
+    }
+    Ok(())
+}
+
+/// `heft adapters`: every adapter wgpu sees, with its backend, type and driver.
+pub fn adapters() -> Result<()> {
+    let all = heft::gpu::list_adapters();
+    if all.is_empty() {
+        return Err(Error::NoAdapter("wgpu found no adapter".into()));
+    }
+    for a in all {
+        println!("{} ({:?}, {:?}, driver {} {})", a.name, a.backend, a.device_type, a.driver, a.driver_info);
+    }
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! `heft tune` and the `--no-tune`/`--cache` flags every training command takes.
+
+use super::args::*;
+use super::gpu;
+use clap::Args;
+use heft::nn::model::{ModelConfig, StudentConfig};
+use heft::{Error, Gpu, Result};
+use std::path::{Path, PathBuf};
+
+/// Time every GEMM variant this adapter runs on the GEMM shapes of a model's training step
+/// and cache the fastest per shape (training then uses it). Prints one row per shape.
+#[derive(Args)]
+pub struct Tune {
+    #[command(flatten)]
+    pub fresh: FreshModelArgs,
+    /// Images per step.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Timed samples per variant and shape (the median is kept).
+    #[arg(long, default_value_t = 5)]
+    pub reps: usize,
+    /// Time every shape again, even those already in the cache.
+    #[arg(long)]
+    pub again: bool,
+    /// Cache folder (default: $HEFT_CACHE_DIR, else $XDG_CACHE_HOME/heft, else ~/.cache/heft).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+}
+
+impl Tune {
+    pub fn run(&self, adapter: &Option<String>) -> Result<()> {
+        let Self { ref fresh, batch, reps, again, ref cache } = *self;
+        if reps == 0 {
+            return Err(Error::Invalid("--reps must be at least 1".into()));
+        }
+        let dir = cache.clone().or_else(heft::tune::default_dir).ok_or_else(|| Error::Invalid("no cache folder: set HEFT_CACHE_DIR or pass --cache DIR".into()))?;
+        let gpu = gpu(adapter)?;
+        let shapes = heft::tune::step_shapes(&gpu, fresh.config(), fresh.student.then(StudentConfig::default), batch)?;
+        let path = heft::tune::cache_path(&gpu, &dir);
+        if again && path.exists() {
+            let mut file = heft::tune::load(&path)?.unwrap_or_default();
+            file.entries.retain(|e| !shapes.contains(&e.shape));
+            heft::tune::save(&file, &path)?;
+        }
+        let announce = |n: usize, _: &Path| eprintln!("timing {} GEMM variants on {n} shapes", heft::ops::matmul::VARIANTS.iter().filter(|v| v.available(&gpu)).count());
+        let (path, timed) = heft::tune::ensure(&gpu, &dir, &shapes, reps, announce, |e| eprint!("\r{:?} -> {}        ", e.shape, e.choice))?;
+        eprintln!();
+        let file = heft::tune::load(&path)?.unwrap_or_default();
+        println!("{:<22} {:<10} times (ms, median of {reps}; fastest first)", "GEMM M x N x K", "choice");
+        for e in file.entries.iter().filter(|e| shapes.contains(&e.shape)) {
+            let times: Vec<String> = e.ms.iter().map(|(v, ms)| format!("{v} {ms:.3}")).collect();
+            println!("{:<22} {:<10} {}", format!("{} x {} x {}", e.shape[0], e.shape[1], e.shape[2]), e.choice, times.join(", "));
+        }
+        println!("{} shapes ({timed} timed now, the rest from the cache); cache: {}", shapes.len(), path.display());
+        Ok(())
+    }
+}
+
+/// How the GEMM variant of each shape is chosen (see `heft tune`).
+#[derive(Args)]
+pub struct TuneArgs {
+    /// Do not load or make a tuning cache: every GEMM uses the static choice for this kind of
+    /// adapter.
+    #[arg(long)]
+    pub no_tune: bool,
+    /// Tuning cache folder (default: $HEFT_CACHE_DIR, else $XDG_CACHE_HOME/heft, else
+    /// ~/.cache/heft).
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+}
+
+impl TuneArgs {
+    /// Use this adapter's cached GEMM choices, first timing the shapes of this model's step
+    /// that the cache lacks (one line says so); nothing with --no-tune.
+    pub fn apply(&self, gpu: &Gpu, cfg: ModelConfig, student: Option<StudentConfig>, batch: usize) -> Result<()> {
+        if self.no_tune {
+            return Ok(());
+        }
+        let Some(dir) = self.cache.clone().or_else(heft::tune::default_dir) else {
+            eprintln!("GEMM tuning: no cache folder (set HEFT_CACHE_DIR or pass --cache); using the static choice");
+            return Ok(());
+        };
+        let shapes = heft::tune::step_shapes(gpu, cfg, student, batch)?;
+        let announce = |n: usize, path: &Path| eprintln!("tuning the GEMM for {n} new shapes on this adapter (once; cached in {})", path.display());
+        heft::tune::ensure(gpu, &dir, &shapes, 3, announce, |_| {})?;
+        Ok(())
+    }
+}
+
