@@ -400,6 +400,18 @@ pub fn random(gpu: &Gpu, n: usize, seed: u64) -> Result<Vec<Row>> {
         let qy = ops::quad::forward(&xt, &Tensor::from_f32(gpu, &coef, &[3])?, ratio)?;
         let want = r::quad::forward(&f64s(&x), &[coef[0] as f64, coef[1] as f64, coef[2] as f64], ratio as f64);
         rows.push(compare("quad", &format!("random {} elements ratio {ratio}", x.len()), &qy.to_f32()?, &f32s(&want), 1e-6, 1e-6));
+        // every GEMM variant the adapter runs (the tuner may choose any) on a random product
+        let (m, nn, kk) = (dim(1, 70), dim(1, 140), dim(1, 40));
+        let (ga, gb) = (rand_vec(&mut rng2, m * kk, 1.0), rand_vec(&mut rng2, nn * kk, 1.0));
+        let want = r::matmul::matmul_nt(&f64s(&ga), &f64s(&gb), m, nn, kk);
+        let kp = ops::matmul::pad4(kk);
+        let ap = ops::pack::pad_cols(&Tensor::from_f32(gpu, &ga, &[m, kk])?, kp)?;
+        let bp = ops::pack::pad_cols(&Tensor::from_f32(gpu, &gb, &[nn, kk])?, kp)?;
+        for (i, v) in ops::matmul::VARIANTS.iter().enumerate().filter(|(_, v)| v.available(gpu)) {
+            let c = Tensor::empty(gpu, &[m, nn], crate::DType::F32)?;
+            ops::matmul::matmul_into_with(i, &ap, &bp, m, nn, kp, ops::matmul::Bias::None, &c, ops::matmul::OutMap::row_major(nn), false)?;
+            rows.push(compare("matmul", &format!("random {m}x{nn}x{kk} {}", v.name), &c.to_f32()?, &f32s(&want), RED.0, RED.1));
+        }
         // losses on random logits
         let classes = 2 + rng2.below(5);
         let z = rand_vec(&mut rng2, nb * classes, 4.0);
