@@ -94,6 +94,17 @@ impl RandomStep {
         format!("{:?} {role}, input {}x{}x{}", c.arch, c.in_channels, c.input, c.input)
     }
 
+    /// Step `i`, returning the [M, N, K] of every distinct GEMM it ran (recorded by the GPU's
+    /// tuning table while the step runs).
+    pub fn run_recording_gemms(&mut self, i: usize) -> Result<Vec<crate::gpu::tuning::Shape>> {
+        let gpu = self.x.gpu().clone();
+        gpu.tuning().record();
+        let ran = self.run(i);
+        let seen = gpu.tuning().take_recorded();
+        ran?;
+        Ok(seen.into_iter().filter(|(op, _)| *op == "matmul").map(|(_, s)| s).collect())
+    }
+
     /// Step `i` (dropout masks differ per step); waits for the loss.
     pub fn run(&mut self, i: usize) -> Result<()> {
         let (model, kd_teacher) = match &self.student {
@@ -121,14 +132,11 @@ pub fn run(gpu: &Gpu, cfg: ModelConfig, student: Option<StudentConfig>, batch: u
         return Err(Error::Invalid("profiling needs --steps 1 or more".into()));
     }
     let mut step = RandomStep::new(gpu, cfg, student, batch, seed)?;
-    gpu.tuning().record();
-    let warm = step.run(0); // compiles the pipelines and fills the buffer pool
-    let shapes = gpu.tuning().take_recorded();
-    warm?;
-    let gemm = shapes
+    // the warm-up step compiles the pipelines and fills the buffer pool
+    let gemm = step
+        .run_recording_gemms(0)?
         .into_iter()
-        .filter(|(op, _)| *op == "matmul")
-        .map(|(_, shape)| {
+        .map(|shape| {
             let (v, tuned) = matmul::choose(gpu, shape[0], shape[1], shape[2]);
             GemmUse { shape, variant: matmul::VARIANTS[v].name, tuned }
         })

@@ -21,6 +21,24 @@ pub struct TuneFile {
     /// heft version and adapter (name, backend, type, driver) the timings belong to.
     pub key: String,
     pub entries: Vec<Entry>,
+    /// The GEMM shapes of each training step already seen, so that a cached model needs no
+    /// extra step to learn them (absent in older files).
+    #[serde(default)]
+    pub steps: Vec<StepShapes>,
+}
+
+/// The GEMM shapes of one training step: model, role and batch (`step_key`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StepShapes {
+    pub step: String,
+    pub shapes: Vec<Shape>,
+}
+
+/// Names a training step by what decides its GEMM shapes: the model's config (class names
+/// aside: only their count matters), the student conversion and the batch.
+pub fn step_key(cfg: &ModelConfig, student: Option<&StudentConfig>, batch: usize) -> String {
+    let cfg = ModelConfig { class_names: Vec::new(), ..cfg.clone() };
+    serde_json::json!({ "model": cfg, "student": student, "batch": batch }).to_string()
 }
 
 /// The timings of one GEMM shape and the variant chosen.
@@ -94,12 +112,18 @@ pub fn apply(gpu: &Gpu, file: &TuneFile, source: &Path) {
 /// The GEMM shapes of one training step of `cfg` (its student's distillation step when
 /// `student` is set) at `batch`, found by running the step once on random data.
 pub fn step_shapes(gpu: &Gpu, cfg: ModelConfig, student: Option<StudentConfig>, batch: usize) -> Result<Vec<Shape>> {
-    let mut step = RandomStep::new(gpu, cfg, student, batch, 1)?;
-    gpu.tuning().record();
-    let ran = step.run(0);
-    let seen = gpu.tuning().take_recorded();
-    ran?;
-    Ok(seen.into_iter().filter(|(op, _)| *op == "matmul").map(|(_, s)| s).collect())
+    RandomStep::new(gpu, cfg, student, batch, 1)?.run_recording_gemms(0)
+}
+
+/// The GEMM shapes of that step as the cache in `dir` remembers them, else found by
+/// `step_shapes` (and remembered by the next `ensure`).
+pub fn cached_step_shapes(gpu: &Gpu, dir: &Path, cfg: ModelConfig, student: Option<StudentConfig>, batch: usize) -> Result<Vec<Shape>> {
+    let key = step_key(&cfg, student.as_ref(), batch);
+    let known = load(&cache_path(gpu, dir))?.and_then(|f| f.steps.into_iter().find(|s| s.step == key));
+    match known {
+        Some(s) => Ok(s.shapes),
+        None => step_shapes(gpu, cfg, student, batch),
+    }
 }
 
 /// Median milliseconds of `f` (each sample repeats it enough to last about 20 ms). A variant
@@ -149,12 +173,14 @@ pub fn measure(gpu: &Gpu, shape: Shape, reps: usize) -> Result<Entry> {
     Ok(Entry { shape, choice: ms[0].0.clone(), ms })
 }
 
-/// Load this adapter's cache from `dir`, time the shapes of `shapes` it lacks (`announce` is
-/// told how many and where they will be cached, `progress` gets each timing), save it back, and
-/// make the GPU use it. Returns the cache path and how many shapes were timed now.
+/// Load this adapter's cache from `dir`, time the shapes of `shapes` (the GEMMs of training
+/// step `step`, a `step_key`) it lacks (`announce` is told how many and where they will be
+/// cached, `progress` gets each timing), remember the step's shapes, save it back, and make
+/// the GPU use it. Returns the cache path and how many shapes were timed now.
 pub fn ensure(
     gpu: &Gpu,
     dir: &Path,
+    step: &str,
     shapes: &[Shape],
     reps: usize,
     announce: impl FnOnce(usize, &Path),
@@ -172,7 +198,11 @@ pub fn ensure(
         progress(&e);
         file.entries.push(e);
     }
-    if !missing.is_empty() {
+    let new_step = !file.steps.iter().any(|s| s.step == step);
+    if new_step {
+        file.steps.push(StepShapes { step: step.to_string(), shapes: shapes.to_vec() });
+    }
+    if !missing.is_empty() || new_step {
         file.entries.sort_by_key(|e| e.shape);
         save(&file, &path)?;
     }

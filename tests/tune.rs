@@ -32,10 +32,11 @@ fn the_cache_round_trips_and_its_choices_are_used() {
     let gpu = gpu();
     let dir = tmp("roundtrip");
     let shape = [24, 40, 36];
-    let (path, timed) = tune::ensure(&gpu, &dir, &[shape], 1, |_, _| {}, |_| {}).unwrap();
+    let (path, timed) = tune::ensure(&gpu, &dir, "step a", &[shape], 1, |_, _| {}, |_| {}).unwrap();
     assert_eq!(timed, 1);
     let file = tune::load(&path).unwrap().unwrap();
     assert_eq!(file.entries.len(), 1);
+    assert_eq!((file.steps.len(), file.steps[0].step.as_str(), file.steps[0].shapes.clone()), (1, "step a", vec![shape]));
     let e = &file.entries[0];
     let runnable = VARIANTS.iter().filter(|v| v.available(&gpu)).count();
     assert_eq!(e.ms.len(), runnable, "every variant that runs here is timed");
@@ -45,7 +46,7 @@ fn the_cache_round_trips_and_its_choices_are_used() {
     assert_eq!(matmul::choose(&gpu, 24, 48, 36), (chosen, true), "same layer, another batch");
     assert_eq!(matmul::choose(&gpu, 7, 9, 12), (matmul::heuristic(&gpu, 7, 9), false), "unrelated shape");
     // a second run finds the shape cached and times nothing
-    let (_, timed) = tune::ensure(&gpu, &dir, &[shape], 1, |_, _| panic!("nothing to tune"), |_| {}).unwrap();
+    let (_, timed) = tune::ensure(&gpu, &dir, "step a", &[shape], 1, |_, _| panic!("nothing to tune"), |_| {}).unwrap();
     assert_eq!(timed, 0);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -74,4 +75,22 @@ fn lookups_fall_back_to_the_nearest_shape_that_differs_in_one_size() {
     assert_eq!(t.lookup("matmul", [64, 1000, 256]), Some(1), "only K differs");
     assert_eq!(t.lookup("matmul", [48, 1200, 128]), None, "two sizes differ");
     assert_eq!(t.lookup("conv", [64, 1000, 128]), None, "another op");
+}
+
+/// A training step the cache has seen gives its shapes from the cache (here a shape list no
+/// real step has), without running the step again; an unseen one is run.
+#[test]
+fn a_cached_step_is_not_run_again_to_learn_its_shapes() {
+    let gpu = gpu();
+    let dir = tmp("steps");
+    let cfg = ModelConfig { width: 0.25, hidden: 64, ..ModelConfig::new(Arch::Alexnet, vec!["a".into(), "b".into()], 1, 64) };
+    let key = tune::step_key(&cfg, None, 2);
+    let planted = [[8, 12, 16]];
+    tune::ensure(&gpu, &dir, &key, &planted, 1, |_, _| {}, |_| {}).unwrap();
+    // another dataset's class names, same count: the same step
+    let renamed = ModelConfig { class_names: vec!["x".into(), "y".into()], ..cfg.clone() };
+    assert_eq!(tune::cached_step_shapes(&gpu, &dir, renamed, None, 2).unwrap(), planted.to_vec());
+    let run = tune::cached_step_shapes(&gpu, &dir, cfg, None, 4).unwrap();
+    assert!(run.contains(&[16, 1024, 124]), "batch 4 is another step, run to learn it: {run:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

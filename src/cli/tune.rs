@@ -35,7 +35,9 @@ impl Tune {
         }
         let dir = cache.clone().or_else(heft::tune::default_dir).ok_or_else(|| Error::Invalid("no cache folder: set HEFT_CACHE_DIR or pass --cache DIR".into()))?;
         let gpu = gpu(adapter)?;
-        let shapes = heft::tune::step_shapes(&gpu, fresh.config(), fresh.student.then(StudentConfig::default), batch)?;
+        let (cfg, student) = (fresh.config(), fresh.student.then(StudentConfig::default));
+        let step = heft::tune::step_key(&cfg, student.as_ref(), batch);
+        let shapes = heft::tune::step_shapes(&gpu, cfg, student, batch)?;
         let path = heft::tune::cache_path(&gpu, &dir);
         if again && path.exists() {
             let mut file = heft::tune::load(&path)?.unwrap_or_default();
@@ -43,7 +45,7 @@ impl Tune {
             heft::tune::save(&file, &path)?;
         }
         let announce = |n: usize, _: &Path| eprintln!("timing {} GEMM variants on {n} shapes", heft::ops::matmul::VARIANTS.iter().filter(|v| v.available(&gpu)).count());
-        let (path, timed) = heft::tune::ensure(&gpu, &dir, &shapes, reps, announce, |e| eprint!("\r{:?} -> {}        ", e.shape, e.choice))?;
+        let (path, timed) = heft::tune::ensure(&gpu, &dir, &step, &shapes, reps, announce, |e| eprint!("\r{:?} -> {}        ", e.shape, e.choice))?;
         eprintln!();
         let file = heft::tune::load(&path)?.unwrap_or_default();
         println!("{:<22} {:<10} times (ms, median of {reps}; fastest first)", "GEMM M x N x K", "choice");
@@ -71,7 +73,8 @@ pub struct TuneArgs {
 
 impl TuneArgs {
     /// Use this adapter's cached GEMM choices, first timing the shapes of this model's step
-    /// that the cache lacks (one line says so); nothing with --no-tune.
+    /// that the cache lacks (one line says so); nothing with --no-tune. A step the cache has
+    /// seen is not run again to learn its shapes.
     pub fn apply(&self, gpu: &Gpu, cfg: ModelConfig, student: Option<StudentConfig>, batch: usize) -> Result<()> {
         if self.no_tune {
             return Ok(());
@@ -80,9 +83,10 @@ impl TuneArgs {
             eprintln!("GEMM tuning: no cache folder (set HEFT_CACHE_DIR or pass --cache); using the static choice");
             return Ok(());
         };
-        let shapes = heft::tune::step_shapes(gpu, cfg, student, batch)?;
+        let step = heft::tune::step_key(&cfg, student.as_ref(), batch);
+        let shapes = heft::tune::cached_step_shapes(gpu, &dir, cfg, student, batch)?;
         let announce = |n: usize, path: &Path| eprintln!("tuning the GEMM for {n} new shapes on this adapter (once; cached in {})", path.display());
-        heft::tune::ensure(gpu, &dir, &shapes, 3, announce, |_| {})?;
+        heft::tune::ensure(gpu, &dir, &step, &shapes, 3, announce, |_| {})?;
         Ok(())
     }
 }
