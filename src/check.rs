@@ -23,6 +23,8 @@ pub const GOLDEN: &[(&str, &[u8])] = &[
     ("alexnet_student", include_bytes!("../data/reference/alexnet_student.safetensors")),
     ("squeezenet1_1_teacher", include_bytes!("../data/reference/squeezenet1_1_teacher.safetensors")),
     ("squeezenet1_1_student", include_bytes!("../data/reference/squeezenet1_1_student.safetensors")),
+    ("resnet20_teacher", include_bytes!("../data/reference/resnet20_teacher.safetensors")),
+    ("resnet20_student", include_bytes!("../data/reference/resnet20_student.safetensors")),
 ];
 
 #[derive(Clone, Debug, Serialize)]

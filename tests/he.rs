@@ -27,6 +27,13 @@ fn depth_matches_a_hand_count() {
     assert_eq!(costs.last().unwrap().depth, 2 + 8 * 4 + 2);
     let fire = costs.iter().find(|c| c.name == "features.3").unwrap();
     assert_eq!((fire.kind.as_str(), fire.levels), ("Fire", 4));
+    // ResNet-20: stem conv + act (2); 9 basic blocks of conv, act, conv on the body (3, the
+    // shortcut's 1×1 convolution runs beside it) then the act after the addition (1); the
+    // classifier (1); BN and global pooling free
+    let costs = he::depth(&student(Arch::Resnet20));
+    assert_eq!(costs.last().unwrap().depth, 2 + 9 * 4 + 1);
+    let block = costs.iter().find(|c| c.name == "layer2.0").unwrap();
+    assert_eq!((block.kind.as_str(), block.levels), ("BasicBlock", 4));
 }
 
 #[test]
@@ -81,15 +88,15 @@ fn observed_ranges_cover_every_activation() {
 #[test]
 fn onnx_export_uses_only_he_friendly_operators() {
     let allowed = ["Conv", "Gemm", "Mul", "Add", "AveragePool", "Flatten", "Concat"];
-    for arch in [Arch::Alexnet, Arch::Squeezenet11] {
+    for (arch, first_act) in [(Arch::Alexnet, "features.1"), (Arch::Squeezenet11, "features.1"), (Arch::Resnet20, "act1")] {
         let (bytes, ops) = he::onnx::export(&student(arch)).unwrap();
         assert!(bytes.len() > 1000);
         assert!(ops.iter().all(|o| allowed.contains(&o.as_str())), "{arch:?}: {ops:?}");
         assert!(ops.contains(&"Mul".to_string()) && ops.contains(&"AveragePool".to_string()));
-        assert_eq!(ops.contains(&"Concat".to_string()), arch != Arch::Alexnet);
+        assert_eq!(ops.contains(&"Concat".to_string()), arch == Arch::Squeezenet11);
         // batch norm is folded away, the polynomial coefficients are in the file
         let text = String::from_utf8_lossy(&bytes);
-        assert!(!text.contains("BatchNormalization") && text.contains("features.1.c2"));
+        assert!(!text.contains("BatchNormalization") && text.contains(&format!("{first_act}.c2")), "{arch:?}");
     }
     // the teacher, or an unfinished blend, cannot be exported
     let cfg = ModelConfig { width: 0.125, hidden: 32, ..ModelConfig::new(Arch::Alexnet, vec!["a".into(), "b".into()], 1, 64) };

@@ -9,11 +9,11 @@ use common::*;
 use heft::data::{image::Normalize, synth, Dataset};
 use heft::nn::checkpoint::{self, LoadMode};
 use heft::nn::convert::{to_student, Schedule};
-use heft::nn::layers::{ActKind, Layer};
+use heft::nn::layers::{ActKind, Layer, PoolKind};
 use heft::nn::model::{Arch, Model, ModelConfig, StudentConfig};
-use heft::ops::avgpool::AvgPool;
 use heft::optim::Clip;
-use heft::train::{self, Data, Recipe};
+use heft::recipe::Recipe;
+use heft::train::{self, Data};
 use std::path::PathBuf;
 
 fn tmp(name: &str) -> PathBuf {
@@ -37,7 +37,18 @@ fn state_bits(m: &Model) -> Vec<(String, Vec<u32>)> {
 #[test]
 fn conversion_keeps_weights_and_replaces_pools_and_activations() {
     let gpu = gpu();
-    for (arch, input, bns) in [(Arch::Alexnet, 64, 3), (Arch::Squeezenet11, 64, 1 + 8 * 3), (Arch::Squeezenet10, 64, 1 + 8 * 3)] {
+    // (arch, input, batch norms of the student, activations, window pools): AlexNet gains a BN
+    // after each of its 3 pools; SqueezeNet after conv1 and the 3 convolutions of each of its 8
+    // fire modules; ResNet-20 keeps its teacher's: the stem's, 2 in each of 9 blocks and 1 in
+    // each of the 2 projection shortcuts. Activations: AlexNet 5 conv + 2 hidden; SqueezeNet
+    // conv1 + 3 per fire + classifier; ResNet-20 the stem + 2 per block.
+    let cases = [
+        (Arch::Alexnet, 64, 3, 7, 3),
+        (Arch::Squeezenet11, 64, 1 + 8 * 3, 1 + 8 * 3 + 1, 3),
+        (Arch::Squeezenet10, 64, 1 + 8 * 3, 1 + 8 * 3 + 1, 3),
+        (Arch::Resnet20, 32, 1 + 9 * 2 + 2, 1 + 9 * 2, 0),
+    ];
+    for (arch, input, bns, n_act, pools) in cases {
         let teacher = Model::teacher(&gpu, small(arch, input), 1).unwrap();
         let student = to_student(&teacher, &student_cfg()).unwrap();
         let t = state_bits(&teacher);
@@ -45,13 +56,16 @@ fn conversion_keeps_weights_and_replaces_pools_and_activations() {
         for (name, bits) in &t {
             assert_eq!(s.get(name), Some(bits), "{arch:?}: {name} was not copied bit for bit");
         }
-        let count = |m: &Model, f: &dyn Fn(&Layer) -> bool| m.layers.iter().filter(|l| f(l)).count();
-        assert_eq!(count(&student, &|l| matches!(l, Layer::MaxPool(_))), 0);
-        assert_eq!(count(&student, &|l| matches!(l, Layer::AvgPool(AvgPool::Window(_)))), 3);
+        let count = |m: &Model, f: &dyn Fn(&Layer) -> bool| m.leaves().into_iter().filter(|l| f(l)).count();
+        let max_pool = |l: &Layer| matches!(l, Layer::Pool(p) if matches!(p.kind, PoolKind::Max(_)));
+        let avg_pool = |l: &Layer| matches!(l, Layer::Pool(p) if matches!(p.kind, PoolKind::Avg(_)));
+        assert_eq!(count(&teacher, &max_pool), pools, "{arch:?} teacher max pools");
+        assert_eq!(count(&student, &max_pool), 0);
+        assert_eq!(count(&student, &avg_pool), pools, "{arch:?} student average pools");
         assert_eq!(student.batchnorms().len(), bns, "{arch:?} batch norms");
         let acts = student.activations();
         assert_eq!(acts.len(), teacher.activations().len());
-        assert_eq!(acts.len(), if arch == Arch::Alexnet { 7 } else { 26 });
+        assert_eq!(acts.len(), n_act, "{arch:?} activations");
         for a in acts {
             assert_eq!(a.kind, ActKind::Poly);
             assert_eq!(a.coef.as_ref().unwrap().value.to_f32().unwrap(), vec![0.0, 0.5, 0.05]);

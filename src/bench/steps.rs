@@ -85,12 +85,8 @@ pub fn torch_ms(python: &str, cases: &[StepCase], reps: usize, threads: usize) -
     let rows: Vec<serde_json::Value> = cases
         .iter()
         .map(|c| {
-            let arch = match c.arch {
-                Arch::Alexnet => "alexnet",
-                Arch::Squeezenet10 => "squeezenet1_0",
-                Arch::Squeezenet11 => "squeezenet1_1",
-            };
-            serde_json::json!({ "arch": arch, "input": c.input, "width": c.width, "hidden": c.hidden, "student": c.student, "batch": c.batch })
+            // the names of --model and of the checkpoints' JSON: alexnet, squeezenet1_1, resnet20
+            serde_json::json!({ "arch": c.arch, "input": c.input, "width": c.width, "hidden": c.hidden, "student": c.student, "batch": c.batch })
         })
         .collect();
     let out = Command::new(python)

@@ -14,10 +14,10 @@
 //! ReLU, max pooling and a ReLU→polynomial blend that is not finished are not HE-friendly.
 
 pub mod onnx;
+mod proto;
 
-use crate::nn::layers::{Activation, Layer};
+use crate::nn::layers::{Activation, Layer, PoolKind};
 use crate::nn::model::Model;
-use crate::ops::avgpool::AvgPool;
 use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize)]
@@ -40,39 +40,48 @@ fn act_cost(a: &Activation) -> (usize, Option<String>) {
     }
 }
 
-/// Per-layer levels and cumulative depth, in forward order (a fire module counts its
-/// squeeze branch plus the deeper of its two expand branches).
+/// Per-layer levels and cumulative depth, in execution order: a row per leaf, then a row per
+/// named block (e.g. a fire module) and per join with the levels consumed inside it. Branches
+/// start at the same depth and join at the deepest (CKKS brings the others down to its level).
 pub fn depth(model: &Model) -> Vec<LayerCost> {
     let mut out = Vec::new();
-    let mut depth = 0;
-    for (i, layer) in model.layers.iter().enumerate() {
-        // unnamed layers (pooling, flatten, dropout) are labelled by their position
-        let name = |n: &str| if n.is_empty() { format!("#{i}") } else { n.to_string() };
-        let (name, kind, levels, problem) = match layer {
-            Layer::Conv(c) => (name(&c.name), "Conv".to_string(), 1, None),
-            Layer::Linear(l) => (name(&l.name), "Linear".into(), 1, None),
-            Layer::Act(a) => {
-                let (l, p) = act_cost(a);
-                (name(&a.name), format!("{:?}", a.kind), l, p)
-            }
-            Layer::MaxPool(_) => (name(""), "MaxPool".into(), 0, Some("max pooling is not polynomial".into())),
-            Layer::AvgPool(AvgPool::Window(_)) => (name(""), "AvgPool".into(), 0, None),
-            Layer::AvgPool(AvgPool::Adaptive(..)) => (name(""), "AdaptiveAvgPool".into(), 0, None),
-            Layer::BatchNorm(b) => (name(&b.name), "BatchNorm (folded)".into(), 0, None),
-            Layer::Dropout(_) => (name(""), "Dropout".into(), 0, None),
-            Layer::Flatten => (name(""), "Flatten".into(), 0, None),
-            Layer::Fire(f) => {
-                let acts = [&f.squeeze_act, &f.expand1_act, &f.expand3_act];
-                let problem = acts.iter().find_map(|a| act_cost(a).1);
-                let cost = |a: &Activation| 1 + act_cost(a).0;
-                let levels = cost(&f.squeeze_act) + cost(&f.expand1_act).max(cost(&f.expand3_act));
-                (f.squeeze.name.trim_end_matches(".squeeze").to_string(), "Fire".into(), levels, problem)
-            }
-        };
-        depth += levels;
-        out.push(LayerCost { name, kind, levels, depth, problem });
-    }
+    walk(&model.root, 0, &mut out);
     out
+}
+
+fn walk(layer: &Layer, depth: usize, out: &mut Vec<LayerCost>) -> usize {
+    // unnamed layers (dropout, flatten, joins) are labelled by their row
+    let name = |n: &str, out: &Vec<LayerCost>| if n.is_empty() { format!("#{}", out.len()) } else { n.to_string() };
+    let (name, kind, levels, problem) = match layer {
+        Layer::Block(b) => {
+            let end = b.layers.iter().fold(depth, |d, l| walk(l, d, out));
+            if !b.name.is_empty() {
+                out.push(LayerCost { name: b.name.clone(), kind: b.kind.into(), levels: end - depth, depth: end, problem: None });
+            }
+            return end;
+        }
+        Layer::Branches(b) => {
+            let end = b.branches.iter().map(|l| walk(l, depth, out)).max().unwrap_or(depth);
+            (name("", out), format!("{:?}", b.join), end - depth, None)
+        }
+        Layer::Conv(c) => (name(&c.name, out), "Conv".to_string(), 1, None),
+        Layer::Linear(l) => (name(&l.name, out), "Linear".into(), 1, None),
+        Layer::Act(a) => {
+            let (l, p) = act_cost(a);
+            (name(&a.name, out), format!("{:?}", a.kind), l, p)
+        }
+        Layer::Pool(p) => match p.kind {
+            PoolKind::Max(_) => (name(&p.name, out), "MaxPool".into(), 0, Some("max pooling is not polynomial".into())),
+            PoolKind::Avg(_) => (name(&p.name, out), "AvgPool".into(), 0, None),
+            PoolKind::GlobalAvg => (name(&p.name, out), "GlobalAvgPool".into(), 0, None),
+        },
+        Layer::BatchNorm(b) => (name(&b.name, out), "BatchNorm (folded)".into(), 0, None),
+        Layer::Dropout(_) => (name("", out), "Dropout".into(), 0, None),
+        Layer::Flatten => (name("", out), "Flatten".into(), 0, None),
+    };
+    let end = depth + levels;
+    out.push(LayerCost { name, kind, levels, depth: end, problem });
+    end
 }
 
 /// Largest log2(Q·P) for 128-bit classical security with a ternary secret, by ring dimension

@@ -1,135 +1,18 @@
 //! `heft export --onnx`: the student as an ONNX graph of CKKS-friendly operators only (Conv,
-//! Gemm, Mul, Add, AveragePool, Flatten, and Concat for SqueezeNet's fire modules). Batch norm
-//! is folded away: into the preceding convolution when it follows one (SqueezeNet), else into
+//! Gemm, Mul, Add, AveragePool, Flatten, and Concat for SqueezeNet's fire modules; ResNet's
+//! residual connections are Add too). Batch norm is folded away: into the preceding convolution
+//! when it follows one (SqueezeNet, ResNet), else into
 //! the coefficients of the activation before the average pool it follows (AlexNet: affine ∘
 //! avg-pool ∘ poly = avg-pool ∘ (affine ∘ poly), exact because those pools have no padding),
 //! which makes those coefficients per channel. Each activation c0 + c1·x + c2·x² becomes
-//! Mul/Add nodes with its trained coefficients. The protobuf is written by hand (field numbers
-//! of onnx.proto, IR version 8, opset 13).
+//! Mul/Add nodes with its trained coefficients. IR version 8, opset 13 (protobuf: `he::proto`).
 
 use crate::error::{Error, Result};
-use crate::nn::layers::{Activation, BatchNorm, Conv, Layer};
+use crate::nn::layers::{Activation, BatchNorm, Conv, Layer, Linear};
 use crate::nn::model::Model;
-use crate::ops::avgpool::AvgPool;
-
-// ---- protobuf writing ----------------------------------------------------------------------
-
-fn varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn field_int(out: &mut Vec<u8>, field: u32, v: i64) {
-    varint(out, (field as u64) << 3);
-    varint(out, v as u64);
-}
-
-fn field_bytes(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
-    varint(out, ((field as u64) << 3) | 2);
-    varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
-fn field_str(out: &mut Vec<u8>, field: u32, s: &str) {
-    field_bytes(out, field, s.as_bytes());
-}
-
-/// TensorProto: dims = 1, data_type = 2 (FLOAT = 1), name = 8, raw_data = 9.
-fn tensor(name: &str, dims: &[usize], data: &[f32]) -> Vec<u8> {
-    let mut t = Vec::new();
-    for &d in dims {
-        field_int(&mut t, 1, d as i64);
-    }
-    field_int(&mut t, 2, 1);
-    field_str(&mut t, 8, name);
-    field_bytes(&mut t, 9, bytemuck::cast_slice(data));
-    t
-}
-
-/// AttributeProto with int list (name = 1, ints = 8, type = 20: INTS = 7) or int (i = 3, INT = 2).
-fn attr_ints(name: &str, v: &[i64]) -> Vec<u8> {
-    let mut a = Vec::new();
-    field_str(&mut a, 1, name);
-    for &x in v {
-        field_int(&mut a, 8, x);
-    }
-    field_int(&mut a, 20, 7);
-    a
-}
-
-fn attr_int(name: &str, v: i64) -> Vec<u8> {
-    let mut a = Vec::new();
-    field_str(&mut a, 1, name);
-    field_int(&mut a, 3, v);
-    field_int(&mut a, 20, 2);
-    a
-}
-
-/// ValueInfoProto of a float tensor whose first dimension is the symbolic batch "N".
-fn value_info(name: &str, dims: &[usize]) -> Vec<u8> {
-    let mut shape = Vec::new();
-    for (i, &d) in dims.iter().enumerate() {
-        let mut dim = Vec::new();
-        if i == 0 {
-            field_str(&mut dim, 2, "N");
-        } else {
-            field_int(&mut dim, 1, d as i64);
-        }
-        field_bytes(&mut shape, 1, &dim);
-    }
-    let mut tt = Vec::new();
-    field_int(&mut tt, 1, 1);
-    field_bytes(&mut tt, 2, &shape);
-    let mut ty = Vec::new();
-    field_bytes(&mut ty, 1, &tt);
-    let mut vi = Vec::new();
-    field_str(&mut vi, 1, name);
-    field_bytes(&mut vi, 2, &ty);
-    vi
-}
-
-/// The graph being built: nodes, initializers, and a counter for fresh value names.
-struct Graph {
-    nodes: Vec<Vec<u8>>,
-    inits: Vec<Vec<u8>>,
-    next: usize,
-    ops: Vec<String>,
-}
-
-impl Graph {
-    fn fresh(&mut self, hint: &str) -> String {
-        self.next += 1;
-        format!("{hint}:{}", self.next)
-    }
-
-    fn init(&mut self, name: &str, dims: &[usize], data: &[f32]) -> String {
-        self.inits.push(tensor(name, dims, data));
-        name.to_string()
-    }
-
-    /// NodeProto: input = 1, output = 2, name = 3, op_type = 4, attribute = 5.
-    fn node(&mut self, op: &str, inputs: &[&str], attrs: Vec<Vec<u8>>, hint: &str) -> String {
-        let out = self.fresh(hint);
-        let mut n = Vec::new();
-        for i in inputs {
-            field_str(&mut n, 1, i);
-        }
-        field_str(&mut n, 2, &out);
-        field_str(&mut n, 3, &out);
-        field_str(&mut n, 4, op);
-        for a in attrs {
-            field_bytes(&mut n, 5, &a);
-        }
-        self.nodes.push(n);
-        if !self.ops.iter().any(|o| o == op) {
-            self.ops.push(op.to_string());
-        }
-        out
-    }
-}
+use crate::nn::layers::{Join, PoolKind};
+use crate::ops::maxpool::Pool;
+use super::proto::*;
 
 // ---- folding -------------------------------------------------------------------------------
 
@@ -196,68 +79,74 @@ fn poly(g: &mut Graph, x: &str, a: &Activation, affine: Option<(Vec<f32>, Vec<f3
     Ok(g.node("Add", &[&s, &c0], vec![], &a.name))
 }
 
-/// The student as ONNX bytes, and the operator types it uses.
-pub fn export(model: &Model) -> Result<(Vec<u8>, Vec<String>)> {
-    let shapes = model.shapes(1)?;
-    let mut g = Graph { nodes: Vec::new(), inits: Vec::new(), next: 0, ops: Vec::new() };
-    let mut x = "input".to_string();
-    let layers = &model.layers;
+/// Emit `layers` in sequence from value `x` of shape `shape`, folding each batch norm into the
+/// convolution before it, or into the activation before an unpadded average pool before it.
+fn sequence(g: &mut Graph, layers: &[Layer], mut x: String, mut shape: Vec<usize>) -> Result<(String, Vec<usize>)> {
+    let bn_at = |k: usize| match layers.get(k) {
+        Some(Layer::BatchNorm(bn)) => Some(bn),
+        _ => None,
+    };
     let mut i = 0;
-    let mut prev_shape = vec![1, model.config.in_channels, model.config.input, model.config.input];
     while i < layers.len() {
-        let next = layers.get(i + 1);
-        let next_bn = |k: usize| match layers.get(k) {
-            Some(Layer::BatchNorm(bn)) => Some(bn),
-            _ => None,
-        };
         let mut consumed = 1;
         x = match &layers[i] {
             Layer::Conv(c) => {
-                let bn = next_bn(i + 1);
+                let bn = bn_at(i + 1);
                 consumed += bn.is_some() as usize;
-                conv(&mut g, &x, c, bn)?
+                conv(g, &x, c, bn)?
             }
-            Layer::Linear(l) => {
-                let (w, b) = (l.w.value.to_f32()?, l.b.as_ref().map(|b| b.value.to_f32()).transpose()?);
-                let dims = l.w.value.shape().to_vec();
-                let wn = g.init(&format!("{}.weight", l.name), &dims, &w);
-                let bn = g.init(&format!("{}.bias", l.name), &[dims[0]], &b.unwrap_or(vec![0.0; dims[0]]));
-                g.node("Gemm", &[&x, &wn, &bn], vec![attr_int("transB", 1)], &l.name)
-            }
-            Layer::Act(a) => {
-                // act → avg-pool → BN: fold the BN into this activation's coefficients
-                let fold = match (next, next_bn(i + 2)) {
-                    (Some(Layer::AvgPool(AvgPool::Window(p))), Some(bn)) if p.pad == 0 => Some(bn),
-                    _ => None,
-                };
-                let y = poly(&mut g, &x, a, fold.map(bn_affine).transpose()?, prev_shape.len())?;
-                if let (Some(Layer::AvgPool(kind)), Some(_)) = (next, fold) {
+            Layer::Linear(l) => linear(g, &x, l)?,
+            Layer::Act(a) => match (layers.get(i + 1), bn_at(i + 2)) {
+                // act → avg-pool → BN: the BN folds into this activation's coefficients
+                (Some(Layer::Pool(p)), Some(bn)) if matches!(p.kind, PoolKind::Avg(w) if w.pad == 0) => {
+                    let PoolKind::Avg(w) = p.kind else { unreachable!("matched above") };
                     consumed += 2;
-                    avgpool(&mut g, &y, *kind, &shapes[i])?
-                } else {
-                    y
+                    let y = poly(g, &x, a, Some(bn_affine(bn)?), shape.len())?;
+                    avgpool(g, &y, Some(w), &shape)
                 }
-            }
-            Layer::AvgPool(kind) => avgpool(&mut g, &x, *kind, &prev_shape)?,
+                _ => poly(g, &x, a, None, shape.len())?,
+            },
+            Layer::Pool(p) => match p.kind {
+                PoolKind::Avg(w) => avgpool(g, &x, Some(w), &shape),
+                PoolKind::GlobalAvg => avgpool(g, &x, None, &shape),
+                PoolKind::Max(_) => return Err(Error::Invalid("max pooling is not HE-friendly: export the student, not the teacher".into())),
+            },
             Layer::Flatten => g.node("Flatten", &[&x], vec![attr_int("axis", 1)], "flatten"),
             Layer::Dropout(_) => x.clone(),
-            Layer::Fire(f) => {
-                let bn = |k: usize| f.bn.as_ref().map(|b| &b[k]);
-                let s = conv(&mut g, &x, &f.squeeze, bn(0))?;
-                let s = poly(&mut g, &s, &f.squeeze_act, None, 4)?;
-                let e1 = conv(&mut g, &s, &f.expand1, bn(1))?;
-                let e1 = poly(&mut g, &e1, &f.expand1_act, None, 4)?;
-                let e3 = conv(&mut g, &s, &f.expand3, bn(2))?;
-                let e3 = poly(&mut g, &e3, &f.expand3_act, None, 4)?;
-                g.node("Concat", &[&e1, &e3], vec![attr_int("axis", 1)], &f.squeeze.name)
-            }
-            Layer::MaxPool(_) => return Err(Error::Invalid("max pooling is not HE-friendly: export the student, not the teacher".into())),
             Layer::BatchNorm(bn) => return Err(Error::Invalid(format!("{} follows neither a convolution nor act → avg-pool: it cannot be folded", bn.name))),
+            Layer::Block(b) => sequence(g, &b.layers, x.clone(), shape.clone())?.0,
+            Layer::Branches(b) => {
+                let mut outs = Vec::new();
+                for l in &b.branches {
+                    outs.push(sequence(g, std::slice::from_ref(l), x.clone(), shape.clone())?.0);
+                }
+                let refs: Vec<&str> = outs.iter().map(|s| s.as_str()).collect();
+                match b.join {
+                    Join::Concat => g.node("Concat", &refs, vec![attr_int("axis", 1)], "concat"),
+                    Join::Add => refs[1..].iter().fold(refs[0].to_string(), |sum, o| g.node("Add", &[&sum, o], vec![], "residual")),
+                }
+            }
         };
-        prev_shape = shapes[i + consumed - 1].clone();
+        for l in &layers[i..i + consumed] {
+            shape = l.out_shape(&shape)?;
+        }
         i += consumed;
     }
-    let out = x;
+    Ok((x, shape))
+}
+
+fn linear(g: &mut Graph, x: &str, l: &Linear) -> Result<String> {
+    let (w, b) = (l.w.value.to_f32()?, l.b.as_ref().map(|b| b.value.to_f32()).transpose()?);
+    let dims = l.w.value.shape().to_vec();
+    let wn = g.init(&format!("{}.weight", l.name), &dims, &w);
+    let bn = g.init(&format!("{}.bias", l.name), &[dims[0]], &b.unwrap_or(vec![0.0; dims[0]]));
+    Ok(g.node("Gemm", &[x, &wn, &bn], vec![attr_int("transB", 1)], &l.name))
+}
+
+/// The student as ONNX bytes, and the operator types it uses.
+pub fn export(model: &Model) -> Result<(Vec<u8>, Vec<String>)> {
+    let mut g = Graph::default();
+    let (out, _) = sequence(&mut g, std::slice::from_ref(&model.root), "input".to_string(), model.in_shape(1))?;
     let mut graph = Vec::new();
     for n in &g.nodes {
         field_bytes(&mut graph, 1, n);
@@ -266,8 +155,7 @@ pub fn export(model: &Model) -> Result<(Vec<u8>, Vec<String>)> {
     for t in &g.inits {
         field_bytes(&mut graph, 5, t);
     }
-    let input = [1, model.config.in_channels, model.config.input, model.config.input];
-    field_bytes(&mut graph, 11, &value_info("input", &input));
+    field_bytes(&mut graph, 11, &value_info("input", &model.in_shape(1)));
     field_bytes(&mut graph, 12, &value_info(&out, &[1, model.config.classes]));
     let mut opset = Vec::new();
     field_str(&mut opset, 1, "");
@@ -281,11 +169,11 @@ pub fn export(model: &Model) -> Result<(Vec<u8>, Vec<String>)> {
     Ok((m, g.ops))
 }
 
-fn avgpool(g: &mut Graph, x: &str, kind: AvgPool, in_shape: &[usize]) -> Result<String> {
-    let (k, s, p, ceil) = match kind {
-        AvgPool::Window(p) => ([p.kernel as i64; 2], p.stride as i64, p.pad as i64, p.ceil),
-        AvgPool::Adaptive(1, 1) => ([in_shape[2] as i64, in_shape[3] as i64], 1, 0, false),
-        AvgPool::Adaptive(h, w) => return Err(Error::Invalid(format!("adaptive average pooling to {h}x{w} has no fixed-window ONNX form"))),
+/// AveragePool over window `w`, or over the whole input (`None`: global average pooling).
+fn avgpool(g: &mut Graph, x: &str, w: Option<Pool>, in_shape: &[usize]) -> String {
+    let (k, s, p, ceil) = match w {
+        Some(p) => ([p.kernel as i64; 2], p.stride as i64, p.pad as i64, p.ceil),
+        None => ([in_shape[2] as i64, in_shape[3] as i64], 1, 0, false),
     };
     let attrs = vec![
         attr_ints("kernel_shape", &k),
@@ -294,7 +182,7 @@ fn avgpool(g: &mut Graph, x: &str, kind: AvgPool, in_shape: &[usize]) -> Result<
         attr_int("ceil_mode", ceil as i64),
         attr_int("count_include_pad", 1),
     ];
-    Ok(g.node("AveragePool", &[x], attrs, "avgpool"))
+    g.node("AveragePool", &[x], attrs, "avgpool")
 }
 
 /// Write `n` images of `ds` and the model's logits for them (eval mode) as safetensors

@@ -1,12 +1,12 @@
-//! Teacher → HE-friendly student (the paper's step 2): copy the teacher's weights, replace
-//! max-pooling by average pooling with the same window, insert BatchNorm (AlexNet: after each
-//! pooling layer; SqueezeNet: after each convolution), and turn every ReLU into a polynomial
-//! activation. Also the replacement schedules (all at once, layer by layer, smooth).
+//! Teacher → HE-friendly student (the paper's step 2): copy the teacher's weights (and batch
+//! norms), replace max-pooling by average pooling with the same window, insert BatchNorm where
+//! the architecture wants it (AlexNet: after each pooling layer; SqueezeNet: after each feature
+//! convolution; ResNet: already there), and turn every ReLU into a polynomial activation. Also
+//! the replacement schedules (all at once, layer by layer, smooth).
 
 use super::layers::*;
 use super::model::{Arch, Model, StudentConfig};
 use crate::error::{Error, Result};
-use crate::ops::avgpool::AvgPool;
 use crate::tape::{Param, ParamKind};
 use crate::tensor::Tensor;
 use crate::Gpu;
@@ -38,8 +38,92 @@ fn student_act(gpu: &Gpu, a: &Activation, cfg: &StudentConfig) -> Result<Activat
     Ok(Activation { name: a.name.clone(), kind: cfg.act, coef, ratio: 1.0 })
 }
 
-fn bn_after(gpu: &Gpu, name: &str, channels: usize) -> Result<Layer> {
-    Ok(Layer::BatchNorm(BatchNorm::new(gpu, &format!("{name}.bn"), channels)?))
+/// Where a student gets batch norms its teacher lacks.
+#[derive(Clone, Copy, PartialEq)]
+enum InsertBn {
+    AfterPools,
+    AfterFeatureConvs,
+    Nowhere,
+}
+
+fn insert_bn(arch: Arch, cfg: &StudentConfig) -> InsertBn {
+    match arch {
+        _ if !cfg.batchnorm => InsertBn::Nowhere,
+        Arch::Alexnet => InsertBn::AfterPools,
+        Arch::Squeezenet10 | Arch::Squeezenet11 => InsertBn::AfterFeatureConvs,
+        Arch::Resnet20 => InsertBn::Nowhere,
+    }
+}
+
+struct Convert<'a> {
+    gpu: Gpu,
+    cfg: &'a StudentConfig,
+    bn: InsertBn,
+}
+
+impl Convert<'_> {
+    /// The student's layers for one teacher layer (a batch norm may follow), given the
+    /// teacher layer's input shape; returns them with the output shape.
+    fn layer(&self, l: &Layer, shape: &[usize], out: &mut Vec<Layer>) -> Result<Vec<usize>> {
+        let next = l.out_shape(shape)?;
+        let bn_after = |name: &str| -> Result<Layer> { Ok(Layer::BatchNorm(BatchNorm::new(&self.gpu, &format!("{name}.bn"), next[1])?)) };
+        match l {
+            Layer::Conv(c) => {
+                out.push(Layer::Conv(copy_conv(c)?));
+                // SqueezeNet-FHE: BN after every convolution but the classifier head
+                if self.bn == InsertBn::AfterFeatureConvs && c.name.starts_with("features") {
+                    out.push(bn_after(&c.name)?);
+                }
+            }
+            Layer::Linear(l) => out.push(Layer::Linear(Linear { name: l.name.clone(), w: copy(&l.w)?, b: l.b.as_ref().map(copy).transpose()? })),
+            Layer::Act(a) => out.push(Layer::Act(student_act(&self.gpu, a, self.cfg)?)),
+            Layer::Pool(p) => {
+                let kind = match p.kind {
+                    PoolKind::Max(w) => PoolKind::Avg(w),
+                    k => k,
+                };
+                out.push(Layer::Pool(Pool2d::new(&p.name, kind)));
+                // AlexNet-FHE: BN after each of the three pooling layers
+                if self.bn == InsertBn::AfterPools && matches!(p.kind, PoolKind::Max(_)) {
+                    out.push(bn_after(&p.name)?);
+                }
+            }
+            Layer::BatchNorm(b) => out.push(Layer::BatchNorm(copy_bn(b)?)),
+            Layer::Dropout(p) => out.push(Layer::Dropout(*p)),
+            Layer::Flatten => out.push(Layer::Flatten),
+            Layer::Block(b) => {
+                let mut layers = Vec::new();
+                let mut s = shape.to_vec();
+                for l in &b.layers {
+                    s = self.layer(l, &s, &mut layers)?;
+                }
+                out.push(Block::new(&b.name, b.kind, layers));
+            }
+            Layer::Branches(b) => {
+                let mut branches = Vec::new();
+                for l in &b.branches {
+                    let mut one = Vec::new();
+                    self.layer(l, shape, &mut one)?;
+                    // a leaf branch that gained a batch norm becomes a block of the two
+                    branches.push(if one.len() == 1 { one.remove(0) } else { Block::new("", "Sequential", one) });
+                }
+                out.push(Branches::new(b.join, branches));
+            }
+        }
+        Ok(next)
+    }
+}
+
+fn copy_bn(b: &BatchNorm) -> Result<BatchNorm> {
+    Ok(BatchNorm {
+        name: b.name.clone(),
+        gamma: copy(&b.gamma)?,
+        beta: copy(&b.beta)?,
+        running_mean: b.running_mean.deep_clone()?,
+        running_var: b.running_var.deep_clone()?,
+        eps: b.eps,
+        momentum: b.momentum,
+    })
 }
 
 /// The student of `teacher` (the teacher is left untouched).
@@ -48,51 +132,12 @@ pub fn to_student(teacher: &Model, cfg: &StudentConfig) -> Result<Model> {
         return Err(Error::Invalid("this model is already a student; convert its teacher instead".into()));
     }
     let gpu = teacher.params()[0].value.gpu().clone();
-    let shapes = teacher.shapes(1)?;
-    let squeeze = teacher.config.arch != Arch::Alexnet;
-    let mut layers = Vec::new();
-    for (i, (layer, shape)) in teacher.layers.iter().zip(&shapes).enumerate() {
-        let channels = shape.get(1).copied().unwrap_or(0);
-        match layer {
-            Layer::Conv(c) => {
-                layers.push(Layer::Conv(copy_conv(c)?));
-                // SqueezeNet-FHE: BN after every convolution (not the classifier head)
-                if cfg.batchnorm && squeeze && c.name.starts_with("features") {
-                    layers.push(bn_after(&gpu, &c.name, channels)?);
-                }
-            }
-            Layer::Linear(l) => layers.push(Layer::Linear(Linear { name: l.name.clone(), w: copy(&l.w)?, b: l.b.as_ref().map(copy).transpose()? })),
-            Layer::Act(a) => layers.push(Layer::Act(student_act(&gpu, a, cfg)?)),
-            Layer::MaxPool(p) => {
-                layers.push(Layer::AvgPool(AvgPool::Window(*p)));
-                // AlexNet-FHE: BN after each of the three pooling layers
-                if cfg.batchnorm && !squeeze {
-                    layers.push(bn_after(&gpu, &format!("features.{i}"), channels)?);
-                }
-            }
-            Layer::AvgPool(p) => layers.push(Layer::AvgPool(*p)),
-            Layer::BatchNorm(_) => return Err(Error::Invalid("teachers with batch norm are not supported".into())),
-            Layer::Dropout(p) => layers.push(Layer::Dropout(*p)),
-            Layer::Flatten => layers.push(Layer::Flatten),
-            Layer::Fire(f) => {
-                let conv = |c: &Conv, a: &Activation| -> Result<(Conv, Activation)> { Ok((copy_conv(c)?, student_act(&gpu, a, cfg)?)) };
-                let (squeeze_c, squeeze_act) = conv(&f.squeeze, &f.squeeze_act)?;
-                let (expand1, expand1_act) = conv(&f.expand1, &f.expand1_act)?;
-                let (expand3, expand3_act) = conv(&f.expand3, &f.expand3_act)?;
-                let bn = if cfg.batchnorm {
-                    let bn = |c: &Conv| BatchNorm::new(&gpu, &format!("{}.bn", c.name), c.out_channels());
-                    Some(Box::new([bn(&squeeze_c)?, bn(&expand1)?, bn(&expand3)?]))
-                } else {
-                    None
-                };
-                let fire = Fire { squeeze: squeeze_c, squeeze_act, expand1, expand1_act, expand3, expand3_act, bn };
-                layers.push(Layer::Fire(Box::new(fire)));
-            }
-        }
-    }
+    let convert = Convert { gpu, cfg, bn: insert_bn(teacher.config.arch, cfg) };
+    let mut root = Vec::new();
+    convert.layer(&teacher.root, &teacher.in_shape(1), &mut root)?;
     let mut config = teacher.config.clone();
     config.student = Some(cfg.clone());
-    Ok(Model { config, layers })
+    Ok(Model { config, root: root.remove(0) })
 }
 
 /// When each activation switches from ReLU to its polynomial.

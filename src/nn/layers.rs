@@ -1,11 +1,12 @@
-//! The layers a model is made of. A model is a flat list of layers (SqueezeNet's fire modules
-//! are one layer each), named like the torchvision state dicts so weights move between heft and
-//! PyTorch. The same list describes the ReLU teacher and the HE-friendly student.
+//! The leaf layers a model is made of (convolution, linear, activation, pooling, batch norm),
+//! named like the torchvision state dicts so weights move between heft and PyTorch, with their
+//! initialisation. How leaves compose into a model is `nn::tree`.
 
 use crate::error::Result;
 use crate::nn::functional as F;
 use crate::ops::avgpool::AvgPool;
 use crate::ops::maxpool::Pool;
+pub use super::tree::{Block, Branches, Ctx, Join, Layer};
 use crate::rng::Rng;
 use crate::tape::{Param, ParamKind, Tape, Var};
 use crate::tensor::Tensor;
@@ -78,6 +79,12 @@ impl Conv {
         })
     }
 
+    /// The same without a bias (a convolution followed by batch norm, as in ResNet).
+    #[allow(clippy::too_many_arguments)]
+    pub fn without_bias(gpu: &Gpu, rng: &mut Rng, name: &str, cin: usize, cout: usize, k: usize, stride: usize, pad: usize) -> Result<Conv> {
+        Ok(Conv { b: None, ..Conv::new(gpu, rng, name, cin, cout, k, stride, pad)? })
+    }
+
     pub fn forward(&self, tape: &mut Tape, x: &Var) -> Result<Var> {
         let w = tape.param(&self.w);
         let b = self.b.as_ref().map(|b| tape.param(b));
@@ -104,6 +111,12 @@ impl Linear {
             b: Some(zeros(gpu, &format!("{name}.bias"), fout)?),
         })
     }
+
+    pub fn forward(&self, tape: &mut Tape, x: &Var) -> Result<Var> {
+        let w = tape.param(&self.w);
+        let b = self.b.as_ref().map(|b| tape.param(b));
+        F::linear(tape, x, &w, b.as_ref())
+    }
 }
 
 pub struct BatchNorm {
@@ -129,95 +142,40 @@ impl BatchNorm {
             momentum: 0.1,
         })
     }
-}
 
-/// SqueezeNet's fire module: squeeze 1x1 → act, then expand 1x1 → act ‖ expand 3x3 → act.
-/// A student may have a BatchNorm after each convolution (`bn`: squeeze, expand1, expand3).
-pub struct Fire {
-    pub squeeze: Conv,
-    pub squeeze_act: Activation,
-    pub expand1: Conv,
-    pub expand1_act: Activation,
-    pub expand3: Conv,
-    pub expand3_act: Activation,
-    pub bn: Option<Box<[BatchNorm; 3]>>,
-}
-
-pub enum Layer {
-    Conv(Conv),
-    Linear(Linear),
-    Act(Activation),
-    MaxPool(Pool),
-    AvgPool(AvgPool),
-    BatchNorm(BatchNorm),
-    Dropout(f32),
-    Flatten,
-    Fire(Box<Fire>),
-}
-
-/// How a forward pass runs.
-pub struct Ctx {
-    pub training: bool,
-    /// Seed of this step's dropout masks.
-    pub seed: u32,
-    /// When set, the input of every activation is kept here (range statistics, range loss).
-    pub act_inputs: Option<Vec<(String, Var)>>,
-    /// When set, the output of every layer is kept here (largest intermediate value).
-    pub outputs: Option<Vec<Var>>,
-}
-
-impl Ctx {
-    pub fn eval() -> Ctx {
-        Ctx { training: false, seed: 0, act_inputs: None, outputs: None }
-    }
-    pub fn train(seed: u32) -> Ctx {
-        Ctx { training: true, seed, act_inputs: None, outputs: None }
+    /// Batch statistics (and a running-average update) in training, running statistics in eval.
+    pub fn forward(&self, tape: &mut Tape, x: &Var, training: bool) -> Result<Var> {
+        let (g, b) = (tape.param(&self.gamma), tape.param(&self.beta));
+        F::batchnorm(tape, x, &g, &b, (&self.running_mean, &self.running_var), training, self.eps, self.momentum)
     }
 }
 
-fn batchnorm(tape: &mut Tape, bn: &BatchNorm, x: &Var, ctx: &Ctx) -> Result<Var> {
-    let (g, b) = (tape.param(&bn.gamma), tape.param(&bn.beta));
-    F::batchnorm(tape, x, &g, &b, (&bn.running_mean, &bn.running_var), ctx.training, bn.eps, bn.momentum)
+/// What a pooling layer computes: the teacher's max pooling, the student's average pooling
+/// over the same window, or global average pooling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolKind {
+    Max(Pool),
+    Avg(Pool),
+    GlobalAvg,
 }
 
-fn act(tape: &mut Tape, a: &Activation, x: &Var, ctx: &mut Ctx) -> Result<Var> {
-    if let Some(v) = ctx.act_inputs.as_mut() {
-        v.push((a.name.clone(), x.clone()));
+pub struct Pool2d {
+    /// Position name, e.g. `features.2` (pools have no tensors; a student's BN after it is
+    /// `<name>.bn`).
+    pub name: String,
+    pub kind: PoolKind,
+}
+
+impl Pool2d {
+    pub fn new(name: &str, kind: PoolKind) -> Pool2d {
+        Pool2d { name: name.into(), kind }
     }
-    a.forward(tape, x)
-}
 
-impl Layer {
-    pub fn forward(&self, tape: &mut Tape, x: &Var, ctx: &mut Ctx, index: usize) -> Result<Var> {
-        match self {
-            Layer::Conv(c) => c.forward(tape, x),
-            Layer::Linear(l) => {
-                let w = tape.param(&l.w);
-                let b = l.b.as_ref().map(|b| tape.param(b));
-                F::linear(tape, x, &w, b.as_ref())
-            }
-            Layer::Act(a) => act(tape, a, x, ctx),
-            Layer::MaxPool(p) => F::maxpool(tape, x, *p),
-            Layer::AvgPool(p) => F::avgpool(tape, x, *p),
-            Layer::BatchNorm(bn) => batchnorm(tape, bn, x, ctx),
-            Layer::Dropout(p) if ctx.training && *p > 0.0 => {
-                F::dropout(tape, x, *p, ctx.seed.wrapping_mul(2654435761).wrapping_add(index as u32))
-            }
-            Layer::Dropout(_) => Ok(x.clone()),
-            Layer::Flatten => F::flatten(tape, x),
-            Layer::Fire(f) => {
-                let mut branch = |conv: &Conv, a: &Activation, i: usize, x: &Var| -> Result<Var> {
-                    let mut h = conv.forward(tape, x)?;
-                    if let Some(bn) = &f.bn {
-                        h = batchnorm(tape, &bn[i], &h, ctx)?;
-                    }
-                    act(tape, a, &h, ctx)
-                };
-                let s = branch(&f.squeeze, &f.squeeze_act, 0, x)?;
-                let e1 = branch(&f.expand1, &f.expand1_act, 1, &s)?;
-                let e3 = branch(&f.expand3, &f.expand3_act, 2, &s)?;
-                F::concat(tape, &[&e1, &e3])
-            }
+    pub fn forward(&self, tape: &mut Tape, x: &Var) -> Result<Var> {
+        match self.kind {
+            PoolKind::Max(p) => F::maxpool(tape, x, p),
+            PoolKind::Avg(p) => F::avgpool(tape, x, AvgPool::Window(p)),
+            PoolKind::GlobalAvg => F::avgpool(tape, x, AvgPool::Adaptive(1, 1)),
         }
     }
 }

@@ -1,8 +1,13 @@
-//! Layers and models on top of the tape.
+//! Layers and models on top of the tape: leaf layers, the layer tree, the architectures, the
+//! teacher → student conversion, checkpoints and the summary.
 
-pub mod convert;
+pub mod alexnet;
 pub mod checkpoint;
+pub mod convert;
 pub mod functional;
 pub mod layers;
 pub mod model;
+pub mod resnet;
+pub mod squeezenet;
 pub mod summary;
+pub mod tree;

@@ -1,66 +1,87 @@
 //! `heft summary`: layers, output shapes, parameters and FLOPs of a model, and the number of
 //! activation layers (each polynomial activation costs the student one or more CKKS levels).
 
-use super::layers::{Layer, Fire};
+use super::layers::{Join, Layer, PoolKind};
 use super::model::Model;
 use crate::error::Result;
-use crate::ops::avgpool::AvgPool;
 
 pub struct Row {
+    /// Indented by depth in the layer tree.
     pub name: String,
     pub kind: String,
     pub shape: Vec<usize>,
+    /// A leaf's own parameters (an inner node's are in its children's rows).
     pub params: usize,
     /// Floating-point operations for one image (multiply-add = 2).
     pub flops: u64,
 }
 
-fn conv_flops(w: &[usize], out: &[usize]) -> u64 {
-    2 * (w.iter().product::<usize>() * out[2] * out[3]) as u64
+fn pool_text(kind: &str, p: crate::ops::maxpool::Pool) -> String {
+    format!("{kind} {} s{}{}", p.kernel, p.stride, if p.ceil { " ceil" } else { "" })
 }
 
-fn fire_flops(f: &Fire, out: &[usize], input: &[usize]) -> u64 {
-    let sq = f.squeeze.w.value.shape();
-    let hw = (input[2] * input[3]) as u64;
-    2 * hw * (sq.iter().product::<usize>() + f.expand1.w.value.numel() + f.expand3.w.value.numel()) as u64 + out[1] as u64 * hw
+/// Kind, parameters and FLOPs per image of one node for input shape `input` and output `s`.
+fn describe(l: &Layer, input: &[usize], s: &[usize]) -> (String, String, usize, u64) {
+    let numel: usize = s[1..].iter().product();
+    match l {
+        Layer::Conv(c) => {
+            let w = c.w.value.shape();
+            let flops = 2 * (w.iter().product::<usize>() * s[2] * s[3]) as u64;
+            (c.name.clone(), format!("Conv {}x{} s{} p{}", w[2], w[3], c.stride, c.pad), c.w.value.numel() + c.b.as_ref().map_or(0, |b| b.value.numel()), flops)
+        }
+        Layer::Linear(f) => (f.name.clone(), "Linear".into(), f.w.value.numel() + f.b.as_ref().map_or(0, |b| b.value.numel()), 2 * f.w.value.numel() as u64),
+        Layer::Act(a) => {
+            let kind = if a.coef.is_some() { format!("{:?} (ratio {})", a.kind, a.ratio) } else { "ReLU".into() };
+            (a.name.clone(), kind, a.coef.as_ref().map_or(0, |c| c.value.numel()), 4 * numel as u64)
+        }
+        Layer::Pool(p) => {
+            let (kind, flops) = match p.kind {
+                PoolKind::Max(w) => (pool_text("MaxPool", w), w.kernel * w.kernel * numel),
+                PoolKind::Avg(w) => (pool_text("AvgPool", w), w.kernel * w.kernel * numel),
+                PoolKind::GlobalAvg => ("GlobalAvgPool".into(), input[1..].iter().product()),
+            };
+            (p.name.clone(), kind, 0, flops as u64)
+        }
+        Layer::BatchNorm(b) => (b.name.clone(), "BatchNorm".into(), 2 * s[1], 2 * numel as u64),
+        Layer::Dropout(p) => ("".into(), format!("Dropout {p}"), 0, 0),
+        Layer::Flatten => ("".into(), "Flatten".into(), 0, 0),
+        Layer::Block(b) => (b.name.clone(), b.kind.into(), 0, 0),
+        Layer::Branches(b) if b.join == Join::Add => ("".into(), format!("Add of {} branches", b.branches.len()), 0, numel as u64),
+        Layer::Branches(b) => ("".into(), format!("Concat of {} branches", b.branches.len()), 0, 0),
+    }
 }
 
+fn collect(l: &Layer, input: &[usize], depth: usize, rows: &mut Vec<Row>) -> Result<Vec<usize>> {
+    let s = l.out_shape(input)?;
+    let (mut name, kind, params, flops) = describe(l, input, &s);
+    if name.is_empty() && !l.is_leaf() {
+        name = format!("({})", kind.split(' ').next().unwrap_or("").to_lowercase());
+    }
+    rows.push(Row { name: format!("{}{name}", "  ".repeat(depth)), kind, shape: s.clone(), params, flops });
+    match l {
+        Layer::Block(b) => {
+            let mut x = input.to_vec();
+            for c in &b.layers {
+                x = collect(c, &x, depth + 1, rows)?;
+            }
+        }
+        Layer::Branches(b) => {
+            for c in &b.branches {
+                collect(c, input, depth + 1, rows)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(s)
+}
+
+/// One row per node of the layer tree in execution order (the root block's children at the top
+/// level).
 pub fn rows(model: &Model) -> Result<Vec<Row>> {
-    let shapes = model.shapes(1)?;
-    let mut prev = vec![1, model.config.in_channels, model.config.input, model.config.input];
     let mut rows = Vec::new();
-    for (l, s) in model.layers.iter().zip(&shapes) {
-        let numel: usize = s.iter().product();
-        let (name, kind, params, flops) = match l {
-            Layer::Conv(c) => {
-                let w = c.w.value.shape();
-                (c.name.clone(), format!("Conv {}x{} s{} p{}", w[2], w[3], c.stride, c.pad), c.w.value.numel() + w[0], conv_flops(w, s))
-            }
-            Layer::Linear(f) => {
-                let w = f.w.value.shape();
-                (f.name.clone(), "Linear".into(), f.w.value.numel() + w[0], 2 * f.w.value.numel() as u64)
-            }
-            Layer::Act(a) => {
-                let kind = if a.coef.is_some() { format!("{:?} (ratio {})", a.kind, a.ratio) } else { "ReLU".into() };
-                (a.name.clone(), kind, a.coef.as_ref().map_or(0, |c| c.value.numel()), 4 * numel as u64)
-            }
-            Layer::MaxPool(p) => ("".into(), format!("MaxPool {} s{}{}", p.kernel, p.stride, if p.ceil { " ceil" } else { "" }), 0, (p.kernel * p.kernel * numel) as u64),
-            Layer::AvgPool(AvgPool::Window(p)) => ("".into(), format!("AvgPool {} s{}{}", p.kernel, p.stride, if p.ceil { " ceil" } else { "" }), 0, (p.kernel * p.kernel * numel) as u64),
-            Layer::AvgPool(AvgPool::Adaptive(h, w)) => ("".into(), format!("AdaptiveAvgPool {h}x{w}"), 0, prev.iter().product::<usize>() as u64),
-            Layer::BatchNorm(b) => (b.name.clone(), "BatchNorm".into(), 2 * s[1], 2 * numel as u64),
-            Layer::Dropout(p) => ("".into(), format!("Dropout {p}"), 0, 0),
-            Layer::Flatten => ("".into(), "Flatten".into(), 0, 0),
-            Layer::Fire(f) => {
-                let params = [&f.squeeze, &f.expand1, &f.expand3].iter().map(|c| c.w.value.numel() + c.out_channels()).sum::<usize>()
-                    + [&f.squeeze_act, &f.expand1_act, &f.expand3_act].iter().filter_map(|a| a.coef.as_ref()).map(|c| c.value.numel()).sum::<usize>()
-                    + f.bn.iter().flat_map(|b| b.iter()).map(|b| 2 * b.gamma.value.numel()).sum::<usize>();
-                let name = f.squeeze.name.trim_end_matches(".squeeze").to_string();
-                let kind = if f.bn.is_some() { "Fire (3 conv+BN, 3 act)" } else { "Fire (3 conv, 3 act)" };
-                (name, kind.into(), params, fire_flops(f, s, &prev))
-            }
-        };
-        rows.push(Row { name, kind, shape: s.clone(), params, flops });
-        prev = s.clone();
+    let mut s = model.in_shape(1);
+    for l in model.root.children() {
+        s = collect(l, &s, 0, &mut rows)?;
     }
     Ok(rows)
 }
@@ -80,9 +101,9 @@ pub fn format(model: &Model) -> Result<String> {
         c.width,
         if matches!(c.arch, super::model::Arch::Alexnet) { format!(", hidden {}", c.hidden) } else { String::new() }
     );
-    out += &format!("{:<32} {:<26} {:>18} {:>12} {:>14}\n", "layer", "type", "output", "params", "FLOPs/image");
+    out += &format!("{:<38} {:<26} {:>18} {:>12} {:>14}\n", "layer", "type", "output", "params", "FLOPs/image");
     for r in &rows {
-        out += &format!("{:<32} {:<26} {:>18} {:>12} {:>14}\n", r.name, r.kind, format!("{:?}", &r.shape[1..]), r.params, r.flops);
+        out += &format!("{:<38} {:<26} {:>18} {:>12} {:>14}\n", r.name, r.kind, format!("{:?}", &r.shape[1..]), r.params, r.flops);
     }
     let acts = model.activations().len();
     out += &format!(

@@ -7,6 +7,10 @@ fully-connected size. Student: MaxPool -> AvgPool (same window), BatchNorm after
 (`features.<i>.bn`), ReLU -> c0 + c1 x + c2 x^2 with coefficients `<name>.coef` = [c0, c1, c2].
 SqueezeNet 1.0/1.1: torchvision layout with ceil-mode pools; the student puts BatchNorm after
 every feature convolution (`<conv>.bn`).
+ResNet-20 (He et al. 2016, CIFAR): 3x3 stem conv + BN + act, 3 stages of 3 basic blocks (16, 32,
+64 channels times `width`, stride 2 at the first block of stages 2 and 3), projection shortcuts
+(1x1 conv + BN, "option B") where the shape changes, global average pooling, `fc`. Convolutions
+have no bias. The student keeps the BNs and replaces each ReLU (`act1`, `act2`) by Poly.
 """
 import torch
 import torch.nn as nn
@@ -129,3 +133,50 @@ def squeezenet(version="1_1", classes=2, in_ch=1, width=1.0, dropout=0.5, studen
                   f(256, 32, 128), pool(), f(256, 48, 192), f(384, 48, 192), f(384, 64, 256), f(512, 64, 256)]
     classifier = nn.Sequential(nn.Dropout(dropout), nn.Conv2d(w(512), classes, 1), act(), nn.AdaptiveAvgPool2d(1))
     return Net(nn.Sequential(*layers), classifier, flatten_first=False)
+
+
+class BasicBlock(nn.Module):
+    """conv3x3 -> BN -> act -> conv3x3 -> BN, plus the shortcut, then act."""
+
+    def __init__(self, cin, cout, stride, act):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.act1 = act()
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, 0, bias=False), nn.BatchNorm2d(cout))
+        self.act2 = act()
+
+    def forward(self, x):
+        out = self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x)))))
+        return self.act2(out + self.shortcut(x))
+
+
+class ResNet20(nn.Module):
+    def __init__(self, classes=2, in_ch=1, width=1.0, student=None):
+        super().__init__()
+        w = lambda c: scaled(c, width)
+        act = (lambda: nn.ReLU()) if student is None else (lambda: Poly(student["init"]))
+        self.conv1 = nn.Conv2d(in_ch, w(16), 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(w(16))
+        self.act1 = act()
+        cin = w(16)
+        for stage, ch in enumerate([16, 32, 64]):
+            blocks = []
+            for i in range(3):
+                blocks.append(BasicBlock(cin, w(ch), 2 if stage > 0 and i == 0 else 1, act))
+                cin = w(ch)
+            setattr(self, f"layer{stage + 1}", nn.Sequential(*blocks))
+        self.fc = nn.Linear(cin, classes)
+
+    def forward(self, x):
+        x = self.act1(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def resnet20(classes=2, in_ch=1, width=1.0, student=None):
+    return ResNet20(classes, in_ch, width, student)

@@ -178,11 +178,18 @@ def kernels():
 STUDENT = {"init": (0.0, 0.5, 0.05), "batchnorm": True}
 
 
+# Input side of each model's golden file: ResNet-20 is the CIFAR network (32 px, RGB).
+SIZE = {"alexnet": 64, "squeezenet1_1": 64, "resnet20": 32}
+IN_CH = {"alexnet": 1, "squeezenet1_1": 1, "resnet20": 3}
+
+
 def build(arch, student):
-    cfg = dict(classes=2, in_ch=1, width=0.25, dropout=0.0, student=STUDENT if student else None)
+    cfg = dict(classes=2, in_ch=IN_CH[arch], width=0.25, student=STUDENT if student else None)
     if arch == "alexnet":
-        return heft_models.alexnet(size=64, hidden=256, conv1_pad=5, **cfg)
-    return heft_models.squeezenet("1_1", **cfg)
+        return heft_models.alexnet(size=SIZE[arch], hidden=256, conv1_pad=5, dropout=0.0, **cfg)
+    if arch == "resnet20":
+        return heft_models.resnet20(**cfg)
+    return heft_models.squeezenet("1_1", dropout=0.0, **cfg)
 
 
 def model_file(arch, student):
@@ -191,9 +198,10 @@ def model_file(arch, student):
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-            nn.init.zeros_(m.bias)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
     model.train()
-    x = torch.randn(2, 1, 64, 64)
+    x = torch.randn(2, IN_CH[arch], SIZE[arch], SIZE[arch])
     labels = torch.tensor([0, 1])
     cw = torch.tensor([1.0, 1.0])
     init = copy.deepcopy(model)
@@ -218,8 +226,8 @@ def model_file(arch, student):
     assert traj[0] == loss.item()
     t["trajectory"] = torch.tensor(traj, dtype=torch.float32)
 
-    meta = {"arch": arch, "student": student, "width": 0.25, "hidden": 256, "input": 64, "batch": 2,
-            "classes": 2, "in_ch": 1, "conv1_pad": 5, "dropout": 0.0, "class_weights": [1.0, 1.0],
+    meta = {"arch": arch, "student": student, "width": 0.25, "hidden": 256, "input": SIZE[arch], "batch": 2,
+            "classes": 2, "in_ch": IN_CH[arch], "conv1_pad": 5, "dropout": 0.0, "class_weights": [1.0, 1.0],
             "adam": {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 5e-4}}
     if student:
         meta.update(student_init=list(STUDENT["init"]), student_batchnorm=STUDENT["batchnorm"])
@@ -239,7 +247,7 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     g = kernels()
     print(f"kernels.safetensors: {len(g.meta)} cases, {len(g.tensors)} tensors")
-    for arch in ("alexnet", "squeezenet1_1"):
+    for arch in ("alexnet", "squeezenet1_1", "resnet20"):
         for student in (False, True):
             model_file(arch, student)
 
