@@ -6,16 +6,13 @@
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, KernelTime, TraceEvent};
 use crate::nn::convert::to_student;
-use crate::nn::functional as F;
-use crate::nn::layers::Ctx;
 use crate::nn::model::{Model, ModelConfig, StudentConfig};
 use crate::ops::{elementwise, matmul};
-use crate::ops::optim::AdamCfg;
 use crate::optim::Trainer;
+use crate::recipe::Recipe;
 use crate::rng::Rng;
-use crate::tape::{Tape, Var};
+use crate::step::{self, Batch};
 use crate::tensor::Tensor;
-use crate::train::Recipe;
 use std::time::Instant;
 
 /// Per-step figures of a profiled run.
@@ -82,8 +79,7 @@ impl RandomStep {
         let labels = crate::ops::cross_entropy::labels(gpu, &labels, c.classes)?;
         let weights = elementwise::full(gpu, &[c.classes], 1.0)?;
         let recipe = Recipe::default();
-        let mut trainer = Trainer::adam(AdamCfg { lr: recipe.lr, weight_decay: recipe.weight_decay, ..Default::default() });
-        (trainer.coef_lr, trainer.clip) = (Some(recipe.coef_lr), recipe.clip);
+        let trainer = recipe.trainer();
         Ok(RandomStep { teacher, student, x, labels, weights, trainer, recipe, batch })
     }
 
@@ -111,17 +107,10 @@ impl RandomStep {
             Some(s) => (s, Some(&self.teacher)),
             None => (&self.teacher, None),
         };
-        let r = &self.recipe;
-        let mut tape = Tape::new();
-        let logits = model.forward(&mut tape, &Var::constant(self.x.clone()), &mut Ctx::train(i as u32))?;
-        let mut loss = F::cross_entropy(&mut tape, &logits, &self.labels, &self.weights)?;
-        if let Some(t) = kd_teacher {
-            let kd = F::distill(&mut tape, &logits, &t.infer(&self.x)?, r.kd_t)?;
-            loss = F::add(&mut tape, &loss, &kd, 1.0, r.kd_alpha)?;
-        }
-        let grads = tape.backward(&loss)?;
-        self.trainer.step(&model.params(), &grads)?;
-        loss.value.to_f32()?;
+        let batch = Batch { x: &self.x, labels: &self.labels, weights: &self.weights };
+        let s = step::forward_backward(model, kd_teacher, &batch, &self.recipe.loss(), i as u32)?;
+        self.trainer.step(&model.params(), &s.grads)?;
+        s.loss.to_f32()?;
         Ok(())
     }
 }

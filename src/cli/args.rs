@@ -6,7 +6,7 @@ use heft::nn::convert::Schedule;
 use heft::nn::layers::ActKind;
 use heft::nn::model::{Arch, ModelConfig, StudentConfig};
 use heft::optim::Clip;
-use heft::train::Recipe;
+use heft::recipe::Recipe;
 use heft::{Error, Result};
 use std::path::PathBuf;
 

@@ -34,8 +34,6 @@ impl HeReport {
         let Self { ref model, ref data, format, split, batches, json } = *self;
         let gpu = gpu(adapter)?;
         let m = checkpoint::load(&gpu, model)?;
-        let costs = heft::he::depth(&m);
-        let depth = costs.last().map_or(0, |c| c.depth);
         let stats = match data {
             Some(root) => {
                 let d = read_data(root, format)?;
@@ -43,34 +41,11 @@ impl HeReport {
             }
             None => None,
         };
-        let ckks = heft::he::recommend(depth, stats.as_ref().map(|s| s.max_abs as f64));
-        let problems: Vec<&String> = costs.iter().filter_map(|c| c.problem.as_ref()).collect();
+        let report = heft::he::report::report(&m, stats);
         if json {
-            let v = serde_json::json!({ "layers": costs, "depth": depth, "he_friendly": problems.is_empty(), "data": stats, "ckks": ckks });
-            println!("{}", serde_json::to_string_pretty(&v).map_err(|e| Error::Invalid(e.to_string()))?);
+            println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::Invalid(e.to_string()))?);
         } else {
-            println!("{:<36} {:<22} {:>7} {:>6}  notes", "layer", "type", "levels", "depth");
-            for c in &costs {
-                println!("{:<36} {:<22} {:>7} {:>6}  {}", c.name, c.kind, c.levels, c.depth, c.problem.as_deref().unwrap_or(""));
-            }
-            println!("multiplicative depth: {depth} (conv/linear 1, polynomial activation 1 with its c2 and c0 folded into the next layer, avg-pool and BN 0)");
-            if let Some(s) = &stats {
-                println!("\nobserved over {} images:", s.images);
-                for a in &s.acts {
-                    println!("activation {:<36} input [{:>9.3}, {:>9.3}]  p99.9 |x| {:>8.3}", a.name, a.min, a.max, a.p999_abs);
-                }
-                println!("largest |intermediate value|: {:.3}", s.max_abs);
-            }
-            println!("\nCKKS, 128-bit security: ring dimension {} ({} slots), scale 2^{}, first prime {} bits, {} primes of {} bits, special prime {} bits: log2(QP) = {} (bound {})", ckks.ring_dim, ckks.slots, ckks.scale_bits, ckks.first_prime_bits, ckks.levels, ckks.scale_bits, ckks.special_prime_bits, ckks.total_bits, ckks.max_total_bits);
-            for r in &ckks.reasons {
-                println!("  - {r}");
-            }
-            for w in &ckks.warnings {
-                println!("warning: {w}");
-            }
-            if !problems.is_empty() {
-                println!("NOT HE-friendly: {}", problems.iter().map(|p| p.as_str()).collect::<Vec<_>>().join("; "));
-            }
+            print!("{}", heft::he::report::format(&report));
         }
         Ok(())
     }

@@ -11,7 +11,8 @@ use heft::nn::convert::to_student;
 use heft::nn::model::{Arch, Model, ModelConfig, StudentConfig};
 use heft::optim::Clip;
 use heft::report::metrics::format_summary;
-use heft::train::{self, Recipe, RunResult};
+use heft::recipe::Recipe;
+use heft::train::{self, RunResult};
 use heft::{Error, Gpu, Result};
 use std::path::{Path, PathBuf};
 

@@ -10,11 +10,14 @@
 //! - average pooling: 0 levels (rotations and additions; the 1/k² factor folds into the next
 //!   linear layer);
 //! - batch norm: 0 levels (a per-channel affine map, folded into the adjacent convolution);
-//! - dropout, flatten: 0 (identity / reshape at inference).
+//! - dropout, flatten: 0 (identity / reshape at inference);
+//! - a residual addition: 0 levels (the shallower branch is brought down to the deeper's level).
+//!
 //! ReLU, max pooling and a ReLU→polynomial blend that is not finished are not HE-friendly.
 
 pub mod onnx;
 mod proto;
+pub mod report;
 
 use crate::nn::layers::{Activation, Layer, PoolKind};
 use crate::nn::model::Model;

@@ -102,7 +102,13 @@ impl Model {
             return Err(Error::Invalid(format!("input channels must be 1 or 3, got {}", config.in_channels)));
         }
         let c = &config;
-        if !(16..=4096).contains(&c.input) || !(c.width > 0.0 && c.width <= 8.0) || !(1..=65536).contains(&c.hidden) || c.conv1_pad > 10 || !(0.0..1.0).contains(&c.dropout) {
+        let in_range = (16..=4096).contains(&c.input)
+            && c.width > 0.0
+            && c.width <= 8.0
+            && (1..=65536).contains(&c.hidden)
+            && c.conv1_pad <= 10
+            && (0.0..1.0).contains(&c.dropout);
+        if !in_range {
             return Err(Error::Invalid(format!(
                 "model settings out of range: input {} (16..4096 px), width {} (0..8], hidden {} (1..65536), conv1 padding {} (0..10), dropout {} [0, 1)",
                 c.input, c.width, c.hidden, c.conv1_pad, c.dropout
