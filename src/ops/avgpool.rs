@@ -2,7 +2,7 @@
 //! count_include_pad=True) and adaptive average pooling (output size given).
 
 use super::maxpool::{pool_shape, Pool};
-use super::{grid_1d, item_chunks, u};
+use super::{grid_1d, item_chunks};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 
@@ -27,40 +27,21 @@ fn out_shape(x: &Tensor, kind: AvgPool) -> Result<[usize; 4]> {
     }
 }
 
-/// `struct Params` of `shaders/avgpool.wgsl`.
+/// `struct Params` of `shaders/avgpool.wgsl`: the window as max pooling has it, and whether
+/// it is adaptive.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct Params {
-    planes: u32,
-    h: u32,
-    w: u32,
-    oh: u32,
-    ow: u32,
-    kh: u32,
-    kw: u32,
-    stride: u32,
-    pad: u32,
+    window: super::maxpool::Params,
     adaptive: u32,
 }
 
 fn params(xs: &[usize], os: &[usize], kind: AvgPool) -> Result<Params> {
-    const OP: &str = "avgpool";
     let (k, s, p, adaptive) = match kind {
         AvgPool::Window(p) => (p.kernel, p.stride, p.pad, 0),
         AvgPool::Adaptive(..) => (1, 1, 0, 1),
     };
-    Ok(Params {
-        planes: u(OP, xs[0] * xs[1])?,
-        h: u(OP, xs[2])?,
-        w: u(OP, xs[3])?,
-        oh: u(OP, os[2])?,
-        ow: u(OP, os[3])?,
-        kh: u(OP, k)?,
-        kw: u(OP, k)?,
-        stride: u(OP, s)?,
-        pad: u(OP, p)?,
-        adaptive,
-    })
+    Ok(Params { window: super::maxpool::Params::new("avgpool", xs, os, k, s, p)?, adaptive })
 }
 
 /// Planes are pooled in chunks when a tensor is over the binding limit.

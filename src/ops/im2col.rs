@@ -28,10 +28,11 @@ impl ConvGeom {
     }
 }
 
-/// `struct Params` of `shaders/im2col.wgsl`.
+/// The geometry fields that open the `Params` of both `im2col.wgsl` and `col2im.wgsl` (the
+/// shaders list them flat; `repr(C)` lays this struct out the same way).
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
+pub(crate) struct GeomParams {
     c: u32,
     h: u32,
     w: u32,
@@ -41,6 +42,29 @@ pub(crate) struct Params {
     pad: u32,
     oh: u32,
     ow: u32,
+}
+
+impl GeomParams {
+    pub(crate) fn new(op: &'static str, g: &ConvGeom) -> Result<GeomParams> {
+        Ok(GeomParams {
+            c: u(op, g.c)?,
+            h: u(op, g.h)?,
+            w: u(op, g.w)?,
+            kh: u(op, g.kh)?,
+            kw: u(op, g.kw)?,
+            stride: u(op, g.stride)?,
+            pad: u(op, g.pad)?,
+            oh: u(op, g.oh)?,
+            ow: u(op, g.ow)?,
+        })
+    }
+}
+
+/// `struct Params` of `shaders/im2col.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct Params {
+    geom: GeomParams,
     n0: u32,
     p: u32,
     k: u32,
@@ -62,15 +86,7 @@ pub fn im2col(x: &Tensor, g: &ConvGeom, n0: usize, nc: usize, transposed: bool, 
     let col = Tensor::empty(gpu, &shape, DType::F32)?;
     let (kp, pp) = if transposed { (k, padded) } else { (padded, p) };
     let params = Params {
-        c: u(OP, g.c)?,
-        h: u(OP, g.h)?,
-        w: u(OP, g.w)?,
-        kh: u(OP, g.kh)?,
-        kw: u(OP, g.kw)?,
-        stride: u(OP, g.stride)?,
-        pad: u(OP, g.pad)?,
-        oh: u(OP, g.oh)?,
-        ow: u(OP, g.ow)?,
+        geom: GeomParams::new(OP, g)?,
         n0: u(OP, n0)?,
         p: u(OP, p)?,
         k: u(OP, k)?,

@@ -41,7 +41,7 @@ pub(crate) fn pool_shape(op: &'static str, x: &Tensor, pool: Pool) -> Result<[us
     Ok([s[0], s[1], oh, ow])
 }
 
-/// `struct Params` of `shaders/maxpool.wgsl`.
+/// `struct Params` of `shaders/maxpool.wgsl`, and the first fields of `avgpool.wgsl`'s.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct Params {
@@ -56,19 +56,25 @@ pub(crate) struct Params {
     pad: u32,
 }
 
+impl Params {
+    /// Input [N, C, H, W] `xs`, output `os`, a square `kernel` window.
+    pub(crate) fn new(op: &'static str, xs: &[usize], os: &[usize], kernel: usize, stride: usize, pad: usize) -> Result<Params> {
+        Ok(Params {
+            planes: u(op, xs[0] * xs[1])?,
+            h: u(op, xs[2])?,
+            w: u(op, xs[3])?,
+            oh: u(op, os[2])?,
+            ow: u(op, os[3])?,
+            kh: u(op, kernel)?,
+            kw: u(op, kernel)?,
+            stride: u(op, stride)?,
+            pad: u(op, pad)?,
+        })
+    }
+}
+
 fn params(x_shape: &[usize], out: &[usize; 4], pool: Pool) -> Result<Params> {
-    const OP: &str = "maxpool";
-    Ok(Params {
-        planes: u(OP, x_shape[0] * x_shape[1])?,
-        h: u(OP, x_shape[2])?,
-        w: u(OP, x_shape[3])?,
-        oh: u(OP, out[2])?,
-        ow: u(OP, out[3])?,
-        kh: u(OP, pool.kernel)?,
-        kw: u(OP, pool.kernel)?,
-        stride: u(OP, pool.stride)?,
-        pad: u(OP, pool.pad)?,
-    })
+    Params::new("maxpool", x_shape, out, pool.kernel, pool.stride, pool.pad)
 }
 
 /// Returns (y, argmax indices as u32 [N, C, OH, OW]). Planes are pooled in chunks when a tensor

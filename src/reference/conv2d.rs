@@ -29,6 +29,26 @@ impl Geom {
     pub fn tap(&self, x: &[f64], n: usize, c: usize, oh: usize, ow: usize, kh: usize, kw: usize) -> Option<f64> {
         self.tap_index(n, c, oh, ow, kh, kw).map(|i| x[i])
     }
+    /// Every entry of the unfolded [P, K] matrix (P = N*OH*OW, K = C*KH*KW) in row-major order:
+    /// `f(entry index, index into x or None in the padding)`.
+    pub fn for_each_tap(&self, mut f: impl FnMut(usize, Option<usize>)) {
+        let k = self.c * self.kh * self.kw;
+        let mut row = 0;
+        for n in 0..self.n {
+            for oh in 0..self.oh() {
+                for ow in 0..self.ow() {
+                    for c in 0..self.c {
+                        for kh in 0..self.kh {
+                            for kw in 0..self.kw {
+                                f(row * k + (c * self.kh + kh) * self.kw + kw, self.tap_index(n, c, oh, ow, kh, kw));
+                            }
+                        }
+                    }
+                    row += 1;
+                }
+            }
+        }
+    }
     fn w_index(&self, o: usize, c: usize, kh: usize, kw: usize) -> usize {
         ((o * self.c + c) * self.kh + kh) * self.kw + kw
     }
