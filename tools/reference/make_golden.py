@@ -7,11 +7,12 @@ Writes to data/reference/ (see data/reference/README.md):
                                is computed in float64 from those float32 values, stored float32.
   <arch>_<teacher|student>.safetensors
                                a whole model (heft_models.py, float32, seed 1): initial weights,
-                               input, logits, loss, gradients, and 3 Adam steps' losses.
+                               input, logits, loss, gradients, 3 Adam steps' losses and
+                               the parameters before steps 2 and 3 (list: MODELS).
 
 Every file's `__metadata__` maps each case name to a JSON string of its parameters (model files:
 one key per config field) plus `torch_version` and `command`. Deterministic; run from the repo
-root:  /work/v/bin/python tools/reference/make_golden.py
+root:  /tmp/tv/bin/python tools/reference/make_golden.py
 """
 import copy
 import json
@@ -177,25 +178,41 @@ def kernels():
 
 STUDENT = {"init": (0.0, 0.5, 0.05), "batchnorm": True}
 
+# One whole-model golden file per entry: `<arch>_<teacher|student>[_<suffix>]`. Optional keys:
+# classes (2), class_weights (all 1), labels ([0, 1]), suffix. Add a model here (and to
+# build()) to get its golden file; heft's `check` reads everything it needs from the file.
+MODELS = [
+    dict(arch="alexnet", student=False),
+    dict(arch="alexnet", student=True),
+    dict(arch="squeezenet1_1", student=False),
+    dict(arch="squeezenet1_1", student=True),
+    # class weights other than 1 (heft check must honour the `class_weights` metadata)
+    dict(arch="squeezenet1_1", student=False, classes=3, class_weights=[0.5, 1.0, 2.0], labels=[0, 2],
+         suffix="weighted"),
+]
+ADAM = {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 5e-4}
+STEPS = 3
 
-def build(arch, student):
-    cfg = dict(classes=2, in_ch=1, width=0.25, dropout=0.0, student=STUDENT if student else None)
+
+def build(arch, student, classes):
+    cfg = dict(classes=classes, in_ch=1, width=0.25, dropout=0.0, student=STUDENT if student else None)
     if arch == "alexnet":
         return heft_models.alexnet(size=64, hidden=256, conv1_pad=5, **cfg)
     return heft_models.squeezenet("1_1", **cfg)
 
 
-def model_file(arch, student):
+def model_file(arch, student, classes=2, class_weights=None, labels=(0, 1), suffix=None):
     torch.manual_seed(1)
-    model = build(arch, student)
+    model = build(arch, student, classes)
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
             nn.init.zeros_(m.bias)
     model.train()
     x = torch.randn(2, 1, 64, 64)
-    labels = torch.tensor([0, 1])
-    cw = torch.tensor([1.0, 1.0])
+    labels = torch.tensor(list(labels))
+    class_weights = class_weights or [1.0] * classes
+    cw = torch.tensor(class_weights)
     init = copy.deepcopy(model)
     t = {f"weights/{k}": v.clone() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     names = [n for n, _ in model.named_parameters()]
@@ -207,9 +224,13 @@ def model_file(arch, student):
     t.update({f"grad/{n}": gr for n, gr in zip(names, gs)})
     t.update(x=x, labels=labels.float(), logits=logits.detach(), loss=loss.detach().reshape(1))
 
-    opt = torch.optim.Adam(init.parameters(), lr=1e-3, weight_decay=5e-4)
+    # the free-running trajectory, and every parameter before each later step (step<k>/<name>)
+    # so that heft can be checked per step from PyTorch's own parameters (teacher forcing)
+    opt = torch.optim.Adam(init.parameters(), **{k: tuple(v) if k == "betas" else v for k, v in ADAM.items()})
     traj = []
-    for _ in range(3):
+    for k in range(STEPS):
+        if k > 0:
+            t.update({f"step{k}/{n}": p.detach().clone() for n, p in init.named_parameters()})
         opt.zero_grad()
         step_loss = F.cross_entropy(init(x), labels, weight=cw)
         step_loss.backward()
@@ -219,14 +240,14 @@ def model_file(arch, student):
     t["trajectory"] = torch.tensor(traj, dtype=torch.float32)
 
     meta = {"arch": arch, "student": student, "width": 0.25, "hidden": 256, "input": 64, "batch": 2,
-            "classes": 2, "in_ch": 1, "conv1_pad": 5, "dropout": 0.0, "class_weights": [1.0, 1.0],
-            "adam": {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 5e-4}}
+            "classes": classes, "in_ch": 1, "conv1_pad": 5, "dropout": 0.0, "class_weights": class_weights,
+            "adam": ADAM}
     if student:
         meta.update(student_init=list(STUDENT["init"]), student_batchnorm=STUDENT["batchnorm"])
     meta = {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
     g = Golden()
     g.tensors = {k: v.detach().to(torch.float32).contiguous() for k, v in t.items()}
-    fname = f"{arch}_{'student' if student else 'teacher'}.safetensors"
+    fname = f"{arch}_{'student' if student else 'teacher'}{'_' + suffix if suffix else ''}.safetensors"
     g.save(fname, meta)
     nw = sum(k.startswith("weights/") for k in t)
     print(f"{fname}: {nw} state tensors, {len(names)} params, loss {loss.item():.6f}, trajectory {traj}")
@@ -239,9 +260,8 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     g = kernels()
     print(f"kernels.safetensors: {len(g.meta)} cases, {len(g.tensors)} tensors")
-    for arch in ("alexnet", "squeezenet1_1"):
-        for student in (False, True):
-            model_file(arch, student)
+    for case in MODELS:
+        model_file(**case)
 
 
 if __name__ == "__main__":
