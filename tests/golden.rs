@@ -84,6 +84,20 @@ fn a_scaled_backward_is_named_at_its_layer() {
 }
 
 #[test]
+fn a_scaled_backward_in_a_fire_module_branch_is_named_at_its_layer() {
+    // tests/data/scaled_backward.safetensors: PyTorch's gradients of the SqueezeNet student with
+    // the backward of features.6.expand3x3 (one branch of a fire module) scaled by 1.05 through a
+    // backward hook (tools/reference/make_golden.py, SCALED); its expand1x1 branch is unchanged,
+    // its squeeze and every layer before get part of the scaled gradient
+    let scaled = Golden::parse("scaled_backward", include_bytes!("data/scaled_backward.safetensors")).unwrap();
+    assert_eq!((scaled.meta("model").unwrap(), scaled.meta("layer").unwrap()), ("squeezenet1_1_student".into(), "features.6.expand3x3".into()));
+    let g = altered("squeezenet1_1_student", |n, v| if n.starts_with("grad/") { v.copy_from_slice(scaled.data(n).unwrap()) }, |_| {});
+    let rows = model(&common::gpu(), "scaled", &g).unwrap();
+    assert!(first(&rows).starts_with("grad features.6.expand3x3."), "{:?}", first_failure(&rows));
+    assert!(rows.iter().any(|r| r.case == "grad features.0.weight" && r.fails()));
+}
+
+#[test]
 fn class_weights_and_adam_settings_are_honoured() {
     let gpu = common::gpu();
     // the weighted dump passes with its class weights [0.5, 1, 2]; told they are all 1, the

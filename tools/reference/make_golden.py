@@ -9,6 +9,8 @@ Writes to data/reference/ (see data/reference/README.md):
                                a whole model (heft_models.py, float32, seed 1): initial weights,
                                input, logits, loss, gradients, 3 Adam steps' losses and
                                the parameters before steps 2 and 3 (list: MODELS).
+Also tests/data/scaled_backward.safetensors: one model's gradients with the backward scaled at one
+inner layer (SCALED), a fault for tests/golden.rs to locate.
 
 Every file's `__metadata__` maps each case name to a JSON string of its parameters (model files:
 one key per config field) plus `torch_version` and `command`. Deterministic; run from the repo
@@ -54,7 +56,7 @@ class Golden:
         header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
         h = json.dumps(header, separators=(",", ":")).encode()
         h += b" " * (-len(h) % 8)
-        with open(os.path.join(OUT, fname), "wb") as f:
+        with open(os.path.join(OUT, fname), "wb") as f:  # OUT is ignored when fname is absolute
             f.write(struct.pack("<Q", len(h)) + h + blob[8 + n:])
 
 
@@ -201,7 +203,8 @@ def build(arch, student, classes):
     return heft_models.squeezenet("1_1", **cfg)
 
 
-def model_file(arch, student, classes=2, class_weights=None, labels=(0, 1), suffix=None):
+def start(arch, student, classes):
+    """The model (seed 1, Kaiming-normal weights, zero biases, train mode) and its input batch."""
     torch.manual_seed(1)
     model = build(arch, student, classes)
     for m in model.modules():
@@ -209,7 +212,11 @@ def model_file(arch, student, classes=2, class_weights=None, labels=(0, 1), suff
             nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
             nn.init.zeros_(m.bias)
     model.train()
-    x = torch.randn(2, 1, 64, 64)
+    return model, torch.randn(2, 1, 64, 64)
+
+
+def model_file(arch, student, classes=2, class_weights=None, labels=(0, 1), suffix=None):
+    model, x = start(arch, student, classes)
     labels = torch.tensor(list(labels))
     class_weights = class_weights or [1.0] * classes
     cw = torch.tensor(class_weights)
@@ -254,6 +261,30 @@ def model_file(arch, student, classes=2, class_weights=None, labels=(0, 1), suff
     return g
 
 
+# A bug heft check must locate: the backward of one inner layer scaled (its output gradient x
+# SCALE), in SqueezeNet's student where the layer sits in one branch of a fire module.
+SCALED = dict(arch="squeezenet1_1", student=True, layer="features.6.expand3x3", scale=1.05)
+
+
+def scaled_backward(arch, student, layer, scale):
+    """tests/data/scaled_backward.safetensors: `grad/<name>` of the MODELS case (arch, student)
+    with a backward pre-hook scaling the gradient of `layer`'s output by `scale` (so that layer's
+    parameters, its batch norm's, and the share of every earlier layer's gradient that flows
+    through it are scaled). Swapped into that case's golden file by tests/golden.rs."""
+    model, x = start(arch, student, 2)
+    model.get_submodule(layer).register_full_backward_pre_hook(lambda m, go: tuple(g * scale for g in go))
+    loss = F.cross_entropy(model(x), torch.tensor([0, 1]), weight=torch.ones(2))
+    names = [n for n, _ in model.named_parameters()]
+    gs = torch.autograd.grad(loss, list(model.parameters()))
+    g = Golden()
+    g.tensors = {f"grad/{n}": gr.detach().contiguous() for n, gr in zip(names, gs)}
+    fname = os.path.join(ROOT, "tests", "data", "scaled_backward.safetensors")
+    os.makedirs(os.path.dirname(fname), exist_ok=True)
+    case = f"{arch}_{'student' if student else 'teacher'}"
+    g.save(fname, {"model": case, "layer": layer, "scale": json.dumps(scale)})
+    print(f"{os.path.relpath(fname, ROOT)}: {len(names)} gradients of {case}, backward x{scale} at {layer}")
+
+
 def main():
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
@@ -262,6 +293,7 @@ def main():
     print(f"kernels.safetensors: {len(g.meta)} cases, {len(g.tensors)} tensors")
     for case in MODELS:
         model_file(**case)
+    scaled_backward(**SCALED)
 
 
 if __name__ == "__main__":
