@@ -98,6 +98,16 @@ fn a_scaled_backward_in_a_fire_module_branch_is_named_at_its_layer() {
 }
 
 #[test]
+fn each_adam_step_is_judged_from_the_references_parameters() {
+    // PyTorch's parameters before step 3 altered (conv1's weights x1.01): heft's step-3 loss from
+    // them differs from the stored one, so that teacher-forced row — and only it — fails; the
+    // step-2 row and the free-running trajectory (information only) do not depend on them
+    let g = altered("alexnet_teacher", |n, v| if n == "step2/features.0.weight" { v.iter_mut().for_each(|x| *x *= 1.01) }, |_| {});
+    let rows = model(&common::gpu(), "step 3", &g).unwrap();
+    assert_eq!(failures(&rows).iter().map(|r| r.case.as_str()).collect::<Vec<_>>(), ["step 3 loss (teacher forced)"]);
+}
+
+#[test]
 fn class_weights_and_adam_settings_are_honoured() {
     let gpu = common::gpu();
     // the weighted dump passes with its class weights [0.5, 1, 2]; told they are all 1, the
