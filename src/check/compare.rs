@@ -42,7 +42,7 @@ pub fn compare(kernel: &str, case: &str, got: &[f32], want: &[f32], atol: f64, r
     for (g, w) in got.iter().zip(want) {
         let (g, w) = (*g as f64, *w as f64);
         let err = (g - w).abs();
-        if !(err <= atol + rtol * w.abs()) {
+        if err.is_nan() || err > atol + rtol * w.abs() {
             pass = false;
         }
         max_abs = max_abs.max(if err.is_nan() { f64::INFINITY } else { err });

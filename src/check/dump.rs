@@ -48,8 +48,8 @@ impl Dump {
             Ok(v) => numbers(&v, "class_weights")?,
             Err(_) => vec![1.0; classes],
         };
-        if cw.len() != classes || cw.iter().any(|w| !(*w >= 0.0)) {
-            return Err(Error::Invalid(format!("dump metadata \"class_weights\" needs {classes} non-negative numbers, got {cw:?}")));
+        if cw.len() != classes || cw.iter().any(|w| !w.is_finite() || *w < 0.0) {
+            return Err(Error::Invalid(format!("dump metadata \"class_weights\" needs {classes} finite non-negative numbers, got {cw:?}")));
         }
         Ok(Dump { class_weights: Tensor::from_f32(gpu, &cw, &[classes])?, adam: adam(&g.meta("adam")?)?, model })
     }
