@@ -36,29 +36,34 @@ pub struct Batch<'a> {
     pub weights: &'a Tensor,
 }
 
-/// What a step computed: the loss ([1], still on the GPU), the logits [N, classes] and the
-/// gradient of every trainable parameter.
+/// What a step computed: the loss ([1], still on the GPU), the logits [N, classes], the
+/// gradient of every trainable parameter, and (when asked for) every activation's input.
 pub struct Step {
     pub loss: Tensor,
     pub logits: Tensor,
     pub grads: Grads,
+    pub act_inputs: Vec<(String, Tensor)>,
 }
 
 /// Forward and backward of `model` (training mode, dropout seeded by `seed`) on `batch`,
-/// distilling from `teacher` when given.
-pub fn forward_backward(model: &Model, teacher: Option<&Model>, batch: &Batch, loss_cfg: &Loss, seed: u32) -> Result<Step> {
+/// distilling from `teacher` when given; `keep_act_inputs` returns the activations' inputs.
+pub fn forward_backward(model: &Model, teacher: Option<&Model>, batch: &Batch, loss_cfg: &Loss, seed: u32, keep_act_inputs: bool) -> Result<Step> {
     let mut tape = Tape::new();
-    let mut ctx = Ctx { act_inputs: (loss_cfg.range_weight > 0.0).then(Vec::new), ..Ctx::train(seed) };
+    let mut ctx = Ctx { act_inputs: (keep_act_inputs || loss_cfg.range_weight > 0.0).then(Vec::new), ..Ctx::train(seed) };
     let logits = model.forward(&mut tape, &Var::constant(batch.x.clone()), &mut ctx)?;
     let mut loss = F::cross_entropy(&mut tape, &logits, batch.labels, batch.weights)?;
     if let Some(t) = teacher {
         let kd = F::distill(&mut tape, &logits, &t.infer(batch.x)?, loss_cfg.kd_t)?;
         loss = F::add(&mut tape, &loss, &kd, 1.0, loss_cfg.kd_alpha)?;
     }
-    for (_, input) in ctx.act_inputs.take().unwrap_or_default() {
-        let penalty = F::range_penalty(&mut tape, &input, loss_cfg.range_r)?;
-        loss = F::add(&mut tape, &loss, &penalty, 1.0, loss_cfg.range_weight)?;
+    let inputs = ctx.act_inputs.take().unwrap_or_default();
+    if loss_cfg.range_weight > 0.0 {
+        for (_, input) in &inputs {
+            let penalty = F::range_penalty(&mut tape, input, loss_cfg.range_r)?;
+            loss = F::add(&mut tape, &loss, &penalty, 1.0, loss_cfg.range_weight)?;
+        }
     }
     let grads = tape.backward(&loss)?;
-    Ok(Step { loss: loss.value, logits: logits.value, grads })
+    let act_inputs = if keep_act_inputs { inputs.into_iter().map(|(name, v)| (name, v.value)).collect() } else { vec![] };
+    Ok(Step { loss: loss.value, logits: logits.value, grads, act_inputs })
 }

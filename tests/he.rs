@@ -1,5 +1,6 @@
 //! HE analysis: multiplicative depth against a hand count, HE-unfriendly layers named, CKKS
-//! parameters within the 128-bit bound, and observed ranges over data.
+//! parameters within the published 128-bit bound (HomomorphicEncryption.org standard), and
+//! observed ranges over data.
 
 mod common;
 
@@ -51,20 +52,32 @@ fn relu_and_max_pooling_are_named() {
     assert_eq!(problems, vec!["features.7 still blends in ReLU (ratio 0.5)".to_string()]);
 }
 
+/// log2 of the largest ciphertext modulus Q for 128-bit security, classical attacks, ternary
+/// secret: N = 2^10 … 2^15 from the HomomorphicEncryption.org security standard (Albrecht et
+/// al., "Homomorphic Encryption Standard", ia.cr/2019/939, Table 1); N = 2^16 from OpenFHE's
+/// extension of that table (src/core/lib/lattice/stdlatticeparms.cpp, HEStd_ternary: 1747).
+const PUBLISHED: [(usize, u32); 7] = [(1024, 27), (2048, 54), (4096, 109), (8192, 218), (16384, 438), (32768, 881), (65536, 1747)];
+
 #[test]
-fn ckks_parameters_fit_the_128_bit_bound() {
+fn ckks_parameters_fit_the_published_128_bit_bound() {
+    for (n, bits) in PUBLISHED {
+        assert_eq!(he::HE_STD_128.iter().find(|(m, _)| *m == n).map(|e| e.1), Some(bits), "N = {n}");
+    }
+    // depth 15 at a 40-bit scale is 15·40 = 600 bits of rescaling primes alone: above N = 2^14's
+    // 438, within 2^15's 881. Depth 36 needs 36·25 = 900 even at the smallest (25-bit) scale:
+    // N = 2^16. Depth 4 with values below 4 fits 2^14 (4·40 + two ≤60-bit primes ≤ 280 bits)
+    // but not 2^13 (218 < 4·40 + 60-bit special prime + a first prime above the scale)
     for (depth, max_abs, ring) in [(15, None, 32768), (36, None, 65536), (15, Some(25.0), 32768), (4, Some(3.0), 16384)] {
         let p = he::recommend(depth, max_abs);
         assert_eq!(p.ring_dim, ring, "depth {depth}");
-        assert!(p.total_bits <= p.max_total_bits);
-        assert_eq!(p.total_bits, p.first_prime_bits + depth as u32 * p.scale_bits + p.special_prime_bits);
-        assert!(p.first_prime_bits > p.scale_bits);
-        let bound = he::HE_STD_128.iter().find(|(n, _)| *n == ring).unwrap().1;
-        assert_eq!(p.max_total_bits, bound);
+        let bound = PUBLISHED.iter().find(|(n, _)| *n == ring).unwrap().1;
+        assert!(p.total_bits <= bound && p.max_total_bits == bound, "{p:?}");
+        // one rescaling prime per level, and a first prime above the scale to hold the integer part
+        assert!(p.levels == depth && p.total_bits >= depth as u32 * p.scale_bits && p.first_prime_bits > p.scale_bits, "{p:?}");
     }
     // values of 2^40 cannot keep precision at any scale
     assert!(!he::recommend(10, Some(1e12)).warnings.is_empty());
-    // too deep for any ring: says so
+    // too deep for any ring: 200 levels of even 25 bits are 5000 bits, over every bound; says so
     assert!(he::recommend(200, None).warnings[0].contains("bootstrapping"));
 }
 

@@ -7,11 +7,14 @@ Writes to data/reference/ (see data/reference/README.md):
                                is computed in float64 from those float32 values, stored float32.
   <arch>_<teacher|student>.safetensors
                                a whole model (heft_models.py, float32, seed 1): initial weights,
-                               input, logits, loss, gradients, and 3 Adam steps' losses.
+                               input, logits, loss, gradients, 3 Adam steps' losses and
+                               the parameters before steps 2 and 3 (list: MODELS).
+Also tests/data/scaled_backward.safetensors: one model's gradients with the backward scaled at one
+inner layer (SCALED), a fault for tests/golden.rs to locate.
 
 Every file's `__metadata__` maps each case name to a JSON string of its parameters (model files:
 one key per config field) plus `torch_version` and `command`. Deterministic; run from the repo
-root:  /work/v/bin/python tools/reference/make_golden.py
+root:  /tmp/tv/bin/python tools/reference/make_golden.py
 """
 import copy
 import json
@@ -53,7 +56,7 @@ class Golden:
         header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
         h = json.dumps(header, separators=(",", ":")).encode()
         h += b" " * (-len(h) % 8)
-        with open(os.path.join(OUT, fname), "wb") as f:
+        with open(os.path.join(OUT, fname), "wb") as f:  # OUT is ignored when fname is absolute
             f.write(struct.pack("<Q", len(h)) + h + blob[8 + n:])
 
 
@@ -177,14 +180,29 @@ def kernels():
 
 STUDENT = {"init": (0.0, 0.5, 0.05), "batchnorm": True}
 
-
+# One whole-model golden file per entry: `<arch>_<teacher|student>[_<suffix>]`. Optional keys:
+# classes (2), class_weights (all 1), labels ([0, 1]), suffix. Add a model here (and to
+# build()) to get its golden file; heft's `check` reads everything it needs from the file.
+MODELS = [
+    dict(arch="alexnet", student=False),
+    dict(arch="alexnet", student=True),
+    dict(arch="squeezenet1_1", student=False),
+    dict(arch="squeezenet1_1", student=True),
+    # class weights other than 1 (heft check must honour the `class_weights` metadata)
+    dict(arch="squeezenet1_1", student=False, classes=3, class_weights=[0.5, 1.0, 2.0], labels=[0, 2],
+         suffix="weighted"),
+    dict(arch="resnet20", student=False),
+    dict(arch="resnet20", student=True),
+]
 # Input side of each model's golden file: ResNet-20 is the CIFAR network (32 px, RGB).
 SIZE = {"alexnet": 64, "squeezenet1_1": 64, "resnet20": 32}
 IN_CH = {"alexnet": 1, "squeezenet1_1": 1, "resnet20": 3}
+ADAM = {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 5e-4}
+STEPS = 3
 
 
-def build(arch, student):
-    cfg = dict(classes=2, in_ch=IN_CH[arch], width=0.25, student=STUDENT if student else None)
+def build(arch, student, classes):
+    cfg = dict(classes=classes, in_ch=IN_CH[arch], width=0.25, student=STUDENT if student else None)
     if arch == "alexnet":
         return heft_models.alexnet(size=SIZE[arch], hidden=256, conv1_pad=5, dropout=0.0, **cfg)
     if arch == "resnet20":
@@ -192,18 +210,24 @@ def build(arch, student):
     return heft_models.squeezenet("1_1", dropout=0.0, **cfg)
 
 
-def model_file(arch, student):
+def start(arch, student, classes):
+    """The model (seed 1, Kaiming-normal weights, zero biases, train mode) and its input batch."""
     torch.manual_seed(1)
-    model = build(arch, student)
+    model = build(arch, student, classes)
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
     model.train()
-    x = torch.randn(2, IN_CH[arch], SIZE[arch], SIZE[arch])
-    labels = torch.tensor([0, 1])
-    cw = torch.tensor([1.0, 1.0])
+    return model, torch.randn(2, IN_CH[arch], SIZE[arch], SIZE[arch])
+
+
+def model_file(arch, student, classes=2, class_weights=None, labels=(0, 1), suffix=None):
+    model, x = start(arch, student, classes)
+    labels = torch.tensor(list(labels))
+    class_weights = class_weights or [1.0] * classes
+    cw = torch.tensor(class_weights)
     init = copy.deepcopy(model)
     t = {f"weights/{k}": v.clone() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     names = [n for n, _ in model.named_parameters()]
@@ -215,9 +239,13 @@ def model_file(arch, student):
     t.update({f"grad/{n}": gr for n, gr in zip(names, gs)})
     t.update(x=x, labels=labels.float(), logits=logits.detach(), loss=loss.detach().reshape(1))
 
-    opt = torch.optim.Adam(init.parameters(), lr=1e-3, weight_decay=5e-4)
+    # the free-running trajectory, and every parameter before each later step (step<k>/<name>)
+    # so that heft can be checked per step from PyTorch's own parameters (teacher forcing)
+    opt = torch.optim.Adam(init.parameters(), **{k: tuple(v) if k == "betas" else v for k, v in ADAM.items()})
     traj = []
-    for _ in range(3):
+    for k in range(STEPS):
+        if k > 0:
+            t.update({f"step{k}/{n}": p.detach().clone() for n, p in init.named_parameters()})
         opt.zero_grad()
         step_loss = F.cross_entropy(init(x), labels, weight=cw)
         step_loss.backward()
@@ -227,18 +255,42 @@ def model_file(arch, student):
     t["trajectory"] = torch.tensor(traj, dtype=torch.float32)
 
     meta = {"arch": arch, "student": student, "width": 0.25, "hidden": 256, "input": SIZE[arch], "batch": 2,
-            "classes": 2, "in_ch": IN_CH[arch], "conv1_pad": 5, "dropout": 0.0, "class_weights": [1.0, 1.0],
-            "adam": {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 5e-4}}
+            "classes": classes, "in_ch": IN_CH[arch], "conv1_pad": 5, "dropout": 0.0, "class_weights": class_weights,
+            "adam": ADAM}
     if student:
         meta.update(student_init=list(STUDENT["init"]), student_batchnorm=STUDENT["batchnorm"])
     meta = {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
     g = Golden()
     g.tensors = {k: v.detach().to(torch.float32).contiguous() for k, v in t.items()}
-    fname = f"{arch}_{'student' if student else 'teacher'}.safetensors"
+    fname = f"{arch}_{'student' if student else 'teacher'}{'_' + suffix if suffix else ''}.safetensors"
     g.save(fname, meta)
     nw = sum(k.startswith("weights/") for k in t)
     print(f"{fname}: {nw} state tensors, {len(names)} params, loss {loss.item():.6f}, trajectory {traj}")
     return g
+
+
+# A bug heft check must locate: the backward of one inner layer scaled (its output gradient x
+# SCALE), in SqueezeNet's student where the layer sits in one branch of a fire module.
+SCALED = dict(arch="squeezenet1_1", student=True, layer="features.6.expand3x3", scale=1.05)
+
+
+def scaled_backward(arch, student, layer, scale):
+    """tests/data/scaled_backward.safetensors: `grad/<name>` of the MODELS case (arch, student)
+    with a backward pre-hook scaling the gradient of `layer`'s output by `scale` (so that layer's
+    parameters, its batch norm's, and the share of every earlier layer's gradient that flows
+    through it are scaled). Swapped into that case's golden file by tests/golden.rs."""
+    model, x = start(arch, student, 2)
+    model.get_submodule(layer).register_full_backward_pre_hook(lambda m, go: tuple(g * scale for g in go))
+    loss = F.cross_entropy(model(x), torch.tensor([0, 1]), weight=torch.ones(2))
+    names = [n for n, _ in model.named_parameters()]
+    gs = torch.autograd.grad(loss, list(model.parameters()))
+    g = Golden()
+    g.tensors = {f"grad/{n}": gr.detach().contiguous() for n, gr in zip(names, gs)}
+    fname = os.path.join(ROOT, "tests", "data", "scaled_backward.safetensors")
+    os.makedirs(os.path.dirname(fname), exist_ok=True)
+    case = f"{arch}_{'student' if student else 'teacher'}"
+    g.save(fname, {"model": case, "layer": layer, "scale": json.dumps(scale)})
+    print(f"{os.path.relpath(fname, ROOT)}: {len(names)} gradients of {case}, backward x{scale} at {layer}")
 
 
 def main():
@@ -247,9 +299,9 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     g = kernels()
     print(f"kernels.safetensors: {len(g.meta)} cases, {len(g.tensors)} tensors")
-    for arch in ("alexnet", "squeezenet1_1", "resnet20"):
-        for student in (False, True):
-            model_file(arch, student)
+    for case in MODELS:
+        model_file(**case)
+    scaled_backward(**SCALED)
 
 
 if __name__ == "__main__":
