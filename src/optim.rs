@@ -36,6 +36,10 @@ pub enum Optimizer {
     Sgd { momentum: f32, weight_decay: f32, state: HashMap<ParamId, Tensor> },
 }
 
+/// A copy of an optimiser's per-parameter state (moments, momentum buffers, step counts), for
+/// rolling a diverged run back.
+pub struct OptState(Vec<(ParamId, Vec<Tensor>, u64)>);
+
 /// Optimiser with its learning rates: `lr` for every parameter, `coef_lr` for activation
 /// coefficients (None: same as `lr`).
 pub struct Trainer {
@@ -52,6 +56,49 @@ impl Trainer {
 
     pub fn sgd(lr: f32, momentum: f32, weight_decay: f32) -> Trainer {
         Trainer { lr, opt: Optimizer::Sgd { momentum, weight_decay, state: HashMap::new() }, coef_lr: None, clip: Clip::None }
+    }
+
+    /// A copy of the per-parameter state, made on the GPU.
+    pub fn save_state(&self) -> Result<OptState> {
+        let mut out = Vec::new();
+        match &self.opt {
+            Optimizer::Adam { state, .. } => {
+                for (id, (m, v, step)) in state {
+                    out.push((*id, vec![m.deep_clone()?, v.deep_clone()?], *step));
+                }
+            }
+            Optimizer::Sgd { state, .. } => {
+                for (id, buf) in state {
+                    out.push((*id, vec![buf.deep_clone()?], 0));
+                }
+            }
+        }
+        Ok(OptState(out))
+    }
+
+    /// Back to `saved` (state created since is dropped; `saved` stays usable).
+    pub fn restore_state(&mut self, saved: &OptState) -> Result<()> {
+        match &mut self.opt {
+            Optimizer::Adam { state, .. } => {
+                state.clear();
+                for (id, t, step) in &saved.0 {
+                    state.insert(*id, (t[0].deep_clone()?, t[1].deep_clone()?, *step));
+                }
+            }
+            Optimizer::Sgd { state, .. } => {
+                state.clear();
+                for (id, t, _) in &saved.0 {
+                    state.insert(*id, t[0].deep_clone()?);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Multiply every learning rate by `factor`.
+    pub fn scale_lr(&mut self, factor: f32) {
+        self.lr *= factor;
+        self.coef_lr = self.coef_lr.map(|lr| lr * factor);
     }
 
     fn lr_of(&self, p: &Param) -> f32 {

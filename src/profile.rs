@@ -108,7 +108,7 @@ impl RandomStep {
             None => (&self.teacher, None),
         };
         let batch = Batch { x: &self.x, labels: &self.labels, weights: &self.weights };
-        let s = step::forward_backward(model, kd_teacher, &batch, &self.recipe.loss(), i as u32)?;
+        let s = step::forward_backward(model, kd_teacher, &batch, &self.recipe.loss(), i as u32, false)?;
         self.trainer.step(&model.params(), &s.grads)?;
         s.loss.to_f32()?;
         Ok(())

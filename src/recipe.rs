@@ -34,7 +34,12 @@ pub struct Recipe {
     pub range_r: f32,
     #[serde(skip)]
     pub schedule: Schedule,
-    /// Keep going when the loss becomes NaN/inf instead of stopping.
+    /// Rollbacks of a diverging run (non-finite loss, or a student's activation input beyond
+    /// `max_range`) before it stops; each halves the learning rates.
+    pub max_rollbacks: usize,
+    /// Bound on a student's activation inputs (None: 100·`range_r`).
+    pub max_range: Option<f32>,
+    /// Never stop on divergence: roll back as often as needed.
     pub continue_with_nans: bool,
     pub progress: bool,
 }
@@ -57,6 +62,8 @@ impl Default for Recipe {
             range_weight: 0.0,
             range_r: 10.0,
             schedule: Schedule::AllAtOnce,
+            max_rollbacks: 3,
+            max_range: None,
             continue_with_nans: false,
             progress: true,
         }

@@ -110,6 +110,15 @@ impl Tensor {
         Ok(t)
     }
 
+    /// Overwrite this tensor with `src` (same shape and dtype), on the GPU.
+    pub fn copy_from(&self, src: &Tensor) -> Result<()> {
+        if src.shape != self.shape || src.dtype != self.dtype {
+            return Err(Error::shape("copy", format!("{src:?} into {self:?}")));
+        }
+        self.gpu().copy(src.bind(), self.bind());
+        Ok(())
+    }
+
     /// Same data, new shape (same number of elements); no copy.
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
         if numel_of(shape) != self.numel() {

@@ -168,6 +168,15 @@ pub struct RecipeArgs {
     pub no_augment: bool,
     #[arg(long)]
     pub no_class_weights: bool,
+    /// Rollbacks to the last good state (learning rates halved each time) before a diverging
+    /// run stops: a non-finite loss, or a student's activation input beyond --max-range.
+    #[arg(long, default_value_t = 3)]
+    pub max_rollbacks: usize,
+    /// Largest |activation input| of a student before the run counts as diverging
+    /// (default: 100 × --range).
+    #[arg(long)]
+    pub max_range: Option<f32>,
+    /// Never stop on divergence: roll back as often as needed.
     #[arg(long)]
     pub continue_with_nans: bool,
     /// Output folder (default runs/<phase>-<UTC time>).
@@ -194,6 +203,9 @@ pub fn recipe(r: &RecipeArgs, seed: u64) -> Result<Recipe> {
     if !(r.lr > 0.0 && r.coef_lr >= 0.0 && r.weight_decay >= 0.0) {
         return Err(Error::Invalid("learning rates must be positive and the weight decay non-negative".into()));
     }
+    if r.max_range.is_some_and(|m| !(m > 0.0)) {
+        return Err(Error::Invalid("--max-range must be positive".into()));
+    }
     if !(r.temperature > 0.0 && r.range > 0.0 && r.alpha >= 0.0 && r.range_weight >= 0.0) {
         return Err(Error::Invalid("--temperature and --range must be positive, --alpha and --range-weight non-negative".into()));
     }
@@ -217,6 +229,8 @@ pub fn recipe(r: &RecipeArgs, seed: u64) -> Result<Recipe> {
         kd_t: r.temperature,
         range_weight: r.range_weight,
         range_r: r.range,
+        max_rollbacks: r.max_rollbacks,
+        max_range: r.max_range,
         continue_with_nans: r.continue_with_nans,
         progress: !r.quiet,
         ..Recipe::default()

@@ -20,11 +20,16 @@ pub fn config_path(weights: &Path) -> PathBuf {
 }
 
 /// Write `path` (safetensors) and its JSON config; each file is written to a temporary name
-/// first and renamed, so an interrupted save never leaves a half-written checkpoint.
+/// first and renamed, so an interrupted save never leaves a half-written checkpoint. A model
+/// holding a NaN or infinite value is refused (the file already there is kept).
 pub fn save(model: &Model, path: &Path) -> Result<()> {
     let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     for (name, t) in model.state() {
-        data.push((name, t.shape().to_vec(), bytemuck::cast_slice(&t.to_f32()?).to_vec()));
+        let values = t.to_f32()?;
+        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+            return Err(Error::Invalid(format!("{}: not saved, {name} holds {v}", path.display())));
+        }
+        data.push((name, t.shape().to_vec(), bytemuck::cast_slice(&values).to_vec()));
     }
     let views = data
         .iter()

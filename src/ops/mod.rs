@@ -6,6 +6,7 @@ pub mod avgpool;
 pub mod batchnorm;
 pub mod col2im;
 pub mod concat;
+pub mod confusion;
 pub mod conv2d;
 pub mod cross_entropy;
 pub mod distill;
@@ -34,6 +35,7 @@ pub const PARAMS: &[(&str, usize)] = &[
     ("batchnorm", size_of::<batchnorm::Params>()),
     ("col2im", size_of::<col2im::Params>()),
     ("concat", size_of::<concat::Params>()),
+    ("confusion", size_of::<confusion::Params>()),
     ("cross_entropy", size_of::<cross_entropy::Params>()),
     ("distill", size_of::<distill::Params>()),
     ("dropout", size_of::<dropout::Params>()),

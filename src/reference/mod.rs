@@ -6,6 +6,7 @@ pub mod avgpool;
 pub mod batchnorm;
 pub mod col2im;
 pub mod concat;
+pub mod confusion;
 pub mod conv2d;
 pub mod cross_entropy;
 pub mod distill;

@@ -91,6 +91,18 @@ impl Confusion {
         Ok(())
     }
 
+    /// Add counts [truth·C + predicted] (as the GPU's `ops::confusion` keeps them).
+    pub fn add_counts(&mut self, counts: &[f32]) -> Result<()> {
+        let n = self.classes.len();
+        if counts.len() != n * n {
+            return Err(Error::Invalid(format!("{} counts do not make a {n}×{n} confusion matrix", counts.len())));
+        }
+        for (i, &c) in counts.iter().enumerate() {
+            self.counts[i / n][i % n] += c as u64;
+        }
+        Ok(())
+    }
+
     pub fn total(&self) -> u64 {
         self.counts.iter().flatten().sum()
     }

@@ -1,10 +1,12 @@
 //! The epoch loop of a training run: for each epoch, set the student's ReLU→polynomial ratios,
-//! run a step (`crate::step`) per batch and apply Adam, evaluate on the validation split, keep
-//! the best checkpoint (by macro-F1, then loss), and cut the learning rates on a plateau; then
-//! reload the best checkpoint and evaluate it on the test split.
+//! run a step (`crate::step`) per batch and apply Adam, with the divergence guard watching
+//! (`guard`: no read-back per step; bad windows rolled back), evaluate on the validation split,
+//! keep the best checkpoint (by macro-F1, then loss), and cut the learning rates on a plateau;
+//! then reload the best checkpoint and evaluate it on the test split.
 
 use super::data::{class_weights, Data};
 use super::eval::evaluate;
+use super::guard::{Guard, GuardCfg, Verdict};
 use super::runlog::{EpochRecord, RunLog};
 use crate::data::augment::Augment;
 use crate::error::{Error, Result};
@@ -54,6 +56,24 @@ impl Plateau {
     }
 }
 
+/// The guard of a run: a check every 2 steps, a snapshot every 8; students have their
+/// activation inputs watched (bound: `max_range`, else 100·R of the range-awareness setting).
+fn guard_cfg(model: &Model, recipe: &Recipe) -> GuardCfg {
+    GuardCfg {
+        check_every: 2,
+        snapshot_every: 8,
+        max_range: model.config.student.is_some().then(|| recipe.max_range.unwrap_or(100.0 * recipe.range_r)),
+        max_rollbacks: (!recipe.continue_with_nans).then_some(recipe.max_rollbacks),
+        lr_factor: 0.5,
+    }
+}
+
+/// The error of a run the guard stopped, with the best checkpoint saved so far, if any.
+fn stopped(phase: &str, e: Error, ckpt: &Path) -> Error {
+    let kept = if ckpt.exists() { format!(" The best checkpoint so far is {}", ckpt.display()) } else { String::new() };
+    Error::Invalid(format!("{phase}: {e}.{kept}"))
+}
+
 /// Settings that make a run impossible, found before any work is done; returns the epoch from
 /// which a checkpoint may be kept (a student only once every activation is polynomial) and
 /// the batch (clamped to the training set).
@@ -98,6 +118,7 @@ pub fn train(model: &mut Model, teacher: Option<&Model>, data: &Data, recipe: &R
     let mut trainer = recipe.trainer();
     let loss_cfg = recipe.loss();
     let augment = recipe.augment.then(Augment::default);
+    let mut guard = Guard::new(model, &trainer, guard_cfg(model, recipe))?;
     let n_act = model.activations().len();
     let (mut best_f1, mut best_loss, mut best_epoch) = (-1.0f64, f64::INFINITY, 0usize);
     let mut best_val: Option<Summary> = None;
@@ -113,38 +134,50 @@ pub fn train(model: &mut Model, teacher: Option<&Model>, data: &Data, recipe: &R
         let bar = log.bar(epoch, data.train.len());
         let mut conf = Confusion::new(&model.config.class_names);
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
-        for (i, b) in loader.by_ref().enumerate() {
+        let mut batches = loader.by_ref().enumerate().peekable();
+        while let Some((i, b)) = batches.next() {
             let b = b?;
             bar.inc(b.n as u64);
             let x = Tensor::from_f32(&gpu, &b.x, &model.in_shape(b.n))?;
             let labels = crate::ops::cross_entropy::labels(&gpu, &b.labels, model.config.classes)?;
             let batch = Batch { x: &x, labels: &labels, weights: &weights };
-            let s = step::forward_backward(model, teacher, &batch, &loss_cfg, step_seed(recipe.seed, epoch, i))?;
-            let l = s.loss.to_f32()?[0];
-            if !l.is_finite() {
-                if !recipe.continue_with_nans {
-                    return Err(Error::Invalid(format!(
-                        "{phase}: the loss became {l} at epoch {} step {i}; lower --lr, clip gradients (--clip-value 1) \
-                         or pass --continue-with-nans. The best checkpoint so far is {}",
-                        epoch + 1,
-                        ckpt.display()
-                    )));
-                }
-                continue; // skip the update: non-finite gradients would poison the weights and moments
-            }
+            let s = step::forward_backward(model, teacher, &batch, &loss_cfg, step_seed(recipe.seed, epoch, i), guard.wants_ranges())?;
+            guard.record(&s, &labels, b.n)?;
             trainer.step(&model.params(), &s.grads)?;
-            conf.add_batch(&b.labels, &s.logits.to_f32()?, model.config.classes)?;
-            loss_sum += l as f64 * b.n as f64;
-            seen += b.n;
-            bar.set_message(format!("loss {:.4}", loss_sum / seen as f64));
+            if !guard.due(batches.peek().is_none()) {
+                continue;
+            }
+            match guard.check(model, &mut trainer, (epoch, i), batches.peek().is_none()).map_err(|e| stopped(phase, e, &ckpt))? {
+                Verdict::Good { loss_sum: l, images, counts } => {
+                    conf.add_counts(&counts)?;
+                    (loss_sum, seen) = (loss_sum + l, seen + images);
+                    bar.set_message(format!("loss {:.4}", loss_sum / seen.max(1) as f64));
+                }
+                Verdict::RolledBack(r) => {
+                    if recipe.progress {
+                        bar.suspend(|| eprintln!("{phase}: {}; rolled back to epoch {} step {}, learning rate now {:e}", r.reason, r.restored.0, r.restored.1, r.lr));
+                    }
+                    log.rollback(phase, &r)?;
+                }
+            }
         }
         bar.finish_and_clear();
-        if seen == 0 {
+        if seen == 0 && guard.rollbacks == 0 {
             return Err(Error::Invalid("no training image could be read".into()));
         }
         let train_secs = t0.elapsed().as_secs_f64();
         let val = evaluate(model, data, &data.val, batch)?;
-        let improved = epoch >= first_candidate && (val.summary.macro_f1 > best_f1 || (val.summary.macro_f1 == best_f1 && val.loss < best_loss));
+        let rejected = guard.validate(model, &mut trainer, &val, epoch).map_err(|e| stopped(phase, e, &ckpt))?;
+        if let Some(r) = &rejected {
+            if recipe.progress {
+                eprintln!("{phase}: {}; rolled back to epoch {} step {}, learning rate now {:e}", r.reason, r.restored.0, r.restored.1, r.lr);
+            }
+            log.rollback(phase, r)?;
+        }
+        // an epoch the guard rejected (a student blowing up in eval mode) is never the best,
+        // however its argmax scores
+        let candidate = epoch >= first_candidate && rejected.is_none();
+        let improved = candidate && (val.summary.macro_f1 > best_f1 || (val.summary.macro_f1 == best_f1 && val.loss < best_loss));
         if improved {
             (best_f1, best_loss, best_epoch) = (val.summary.macro_f1, val.loss, epoch + 1);
             best_val = Some(val.summary.clone());
@@ -168,10 +201,15 @@ pub fn train(model: &mut Model, teacher: Option<&Model>, data: &Data, recipe: &R
             best: improved,
         })?;
     }
+    let best_val = best_val.ok_or_else(|| {
+        Error::Invalid(format!(
+            "{phase}: no epoch ended with a finite validation loss{}, so there is no checkpoint; lower --lr, raise --range-weight or clip gradients (--clip-value 1)",
+            if first_candidate > 0 { " after its schedule" } else { "" }
+        ))
+    })?;
     checkpoint::load_state(model, &ckpt, LoadMode::Strict)?;
     model.finish_transition();
     let test = evaluate(model, data, &data.test, batch)?;
     log.finish(&test, &model.config.class_names, best_epoch)?;
-    let best_val = best_val.ok_or_else(|| Error::Invalid("no epoch produced a checkpoint".into()))?;
     Ok(RunResult { best_epoch, best_val, test, checkpoint: ckpt, seconds: start.elapsed().as_secs_f64() })
 }

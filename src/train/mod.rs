@@ -5,9 +5,11 @@
 mod data;
 mod eval;
 mod fit;
+mod guard;
 mod runlog;
 
 pub use data::Data;
 pub use eval::{evaluate, ActRange, Eval};
 pub use fit::{train, RunResult};
+pub use guard::Rollback;
 pub(crate) use runlog::progress;

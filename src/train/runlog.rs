@@ -75,6 +75,13 @@ impl RunLog {
         Ok(())
     }
 
+    /// A rollback of the divergence guard, as a line of metrics.jsonl.
+    pub fn rollback(&mut self, phase: &str, r: &super::guard::Rollback) -> Result<()> {
+        let mut v = serde_json::to_value(r).map_err(|e| crate::Error::Invalid(e.to_string()))?;
+        v["phase"] = phase.into();
+        self.jsonl.write(&v)
+    }
+
     /// The plots (a plot that cannot be written is a warning, not an error) and the test line.
     pub fn finish(&mut self, test: &Eval, class_names: &[String], best_epoch: usize) -> Result<()> {
         let (phase, h) = (&self.phase, &self.history);

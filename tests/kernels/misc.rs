@@ -3,7 +3,7 @@
 
 use crate::common::*;
 use heft::ops::reduce::{self, Mode};
-use heft::ops::{concat, dropout, elementwise};
+use heft::ops::{concat, confusion, dropout, elementwise};
 use heft::reference;
 
 #[test]
@@ -58,6 +58,26 @@ fn elementwise_ops_match_reference() {
     assert_close("accumulate", &download(&yt), &want, 1e-6, 1e-6);
     elementwise::fill(&yt, 7.0).unwrap();
     assert!(download(&yt).iter().all(|&v| v == 7.0));
+}
+
+#[test]
+fn confusion_counts_match_reference_over_two_batches() {
+    let mut rng = Rng::new(53);
+    let (n, c) = (37, 4);
+    let counts = upload(&vec![0.0; c * c], &[c, c]);
+    let mut want = vec![0.0; c * c];
+    for batch in 0..2 {
+        // ties (rounded logits) and NaNs exercise the first-maximum rule
+        let mut logits: Vec<f64> = rng.vec(n * c).iter().map(|v| (v * 2.0).round()).collect();
+        logits[5 * c + 1] = f64::NAN;
+        logits[9 * c] = f64::NAN;
+        let labels: Vec<u32> = (0..n).map(|_| rng.below(c as u32)).collect();
+        let labels_t = heft::Tensor::from_u32(&gpu(), &labels, &[n]).unwrap();
+        confusion::accumulate(&counts, &upload(&logits, &[n, c]), &labels_t).unwrap();
+        reference::confusion::accumulate(&mut want, &logits, &labels, c);
+        assert_eq!(download(&counts), want, "after batch {batch}");
+    }
+    assert_eq!(want.iter().sum::<f64>(), 2.0 * n as f64);
 }
 
 #[test]

@@ -1,0 +1,122 @@
+//! The divergence guard: a student whose activation inputs run past the bound is rolled back to
+//! its last good state with halved learning rates, every rollback is a line of metrics.jsonl,
+//! the run stops with the layer and step named once the rollbacks are spent, the recipe that
+//! blows up in PyTorch (initial coefficients (1, 1, 1)) recovers or stops cleanly, and a
+//! checkpoint is never written with a non-finite value.
+
+mod common;
+
+use common::*;
+use heft::data::{image::Normalize, synth, Dataset};
+use heft::nn::checkpoint;
+use heft::nn::convert::to_student;
+use heft::nn::layers::ActKind;
+use heft::nn::model::{Arch, Model, ModelConfig, StudentConfig};
+use heft::recipe::Recipe;
+use heft::train::{self, Data};
+use std::path::{Path, PathBuf};
+
+fn tmp(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("heft-guard-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    p
+}
+
+fn data(dir: &Path) -> Data {
+    synth::generate(&dir.join("data"), 2, 64, (16, 4, 4), 3, 1.0).unwrap();
+    let open = |s: &str| Dataset::folder(&dir.join("data").join(s)).unwrap();
+    Data { train: open("train"), val: open("val"), test: open("test"), norm: Normalize::default(), strict: true }
+}
+
+fn student(data: &Data, init: [f32; 3]) -> Model {
+    let cfg = ModelConfig { width: 0.125, hidden: 32, ..ModelConfig::new(Arch::Alexnet, data.train.classes.clone(), 1, 64) };
+    let teacher = Model::teacher(&gpu(), cfg, 1).unwrap();
+    to_student(&teacher, &StudentConfig { act: ActKind::Poly, init, batchnorm: true }).unwrap()
+}
+
+fn rollbacks(dir: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(dir.join("student_metrics.jsonl")).unwrap();
+    text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).filter(|v| v["event"] == "rollback").collect()
+}
+
+#[test]
+fn a_runaway_activation_is_rolled_back_then_stops_naming_the_layer() {
+    let dir = tmp("bound");
+    let data = data(&dir);
+    let mut s = student(&data, [0.0, 0.5, 0.05]);
+    // a bound every activation input passes at once: each window is bad
+    let recipe = Recipe { epochs: 2, batch: 4, max_range: Some(1e-3), max_rollbacks: 2, progress: false, ..Recipe::default() };
+    let e = train::train(&mut s, None, &data, &recipe, &dir, "student").err().unwrap().to_string();
+    // 32 training images in batches of 4: 8 steps an epoch, a check every 2 steps. The first
+    // bad value (step 0) is caught at step 1; the third bad window (two rollbacks spent) stops
+    // the run at step 5 of epoch 1
+    assert!(e.contains("diverged at epoch 1 step 5") && e.contains("the input of features.1 reached"), "{e}");
+    assert!(e.contains("after 2 rollbacks"), "{e}");
+    let lines = rollbacks(&dir);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["layer"], "features.1");
+    assert_eq!((lines[0]["epoch"].as_u64(), lines[0]["step"].as_u64()), (Some(1), Some(1)));
+    // each rollback halves the learning rates (1e-3, coefficients 2e-4)
+    assert!((lines[0]["lr"].as_f64().unwrap() - 5e-4).abs() < 1e-9 && (lines[1]["lr"].as_f64().unwrap() - 2.5e-4).abs() < 1e-9);
+    assert!((lines[1]["coef_lr"].as_f64().unwrap() - 5e-5).abs() < 1e-9);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_rollback_restores_the_weights_of_the_last_good_state() {
+    let dir = tmp("restore");
+    let data = data(&dir);
+    let mut s = student(&data, [0.0, 0.5, 0.05]);
+    let params = |m: &Model| -> Vec<Vec<f32>> { m.params().iter().map(|p| p.value.to_f32().unwrap()).collect() };
+    let before = params(&s);
+    // every window is bad and one rollback is allowed: steps 0-1 (lr 1e-2), the restore of the
+    // initial state and its fresh Adam moments, steps 2-3 (lr 5e-3), then the stop. An early
+    // Adam step moves a weight by about its learning rate, so a restored model is within
+    // 2 × 5e-3 of its start, one that was not within 3e-2
+    let recipe = Recipe { epochs: 1, batch: 4, lr: 1e-2, max_range: Some(1e-3), max_rollbacks: 1, progress: false, ..Recipe::default() };
+    assert!(train::train(&mut s, None, &data, &recipe, &dir, "student").is_err());
+    for (a, b) in before.iter().zip(&params(&s)) {
+        let max = a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(max < 1.2e-2, "a parameter moved by {max}: the restore did not bring it back");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_one_one_one_student_recovers_or_stops_with_a_clear_message() {
+    let dir = tmp("ones");
+    let data = data(&dir);
+    let mut s = student(&data, [1.0, 1.0, 1.0]);
+    let recipe = Recipe { epochs: 3, batch: 4, progress: false, ..Recipe::default() };
+    match train::train(&mut s, None, &data, &recipe, &dir, "student") {
+        Ok(r) => {
+            assert!(r.test.loss.is_finite());
+            assert!(s.params().iter().all(|p| p.value.to_f32().unwrap().iter().all(|v| v.is_finite())));
+        }
+        Err(e) => {
+            let e = e.to_string();
+            let diverged = e.contains("diverged at epoch") && (e.contains("the input of") || e.contains("the loss became"));
+            assert!(diverged || e.contains("no epoch ended with a finite validation loss"), "{e}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_checkpoint_with_a_non_finite_value_is_refused_and_the_old_file_kept() {
+    let dir = tmp("nan");
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = data(&dir);
+    let s = student(&data, [0.0, 0.5, 0.05]);
+    let path = dir.join("student.safetensors");
+    checkpoint::save(&s, &path).unwrap();
+    let good = std::fs::read(&path).unwrap();
+    let p = &s.params()[0].value;
+    let mut v = p.to_f32().unwrap();
+    v[3] = f32::NAN;
+    p.write_f32(&v).unwrap();
+    let e = checkpoint::save(&s, &path).err().unwrap().to_string();
+    assert!(e.contains("not saved") && e.contains("features.0.weight") && e.contains("NaN"), "{e}");
+    assert_eq!(std::fs::read(&path).unwrap(), good);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
