@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::gpu::tuning::Shape;
 use crate::gpu::Gpu;
 use crate::nn::model::{ModelConfig, StudentConfig};
-use crate::ops::matmul::{self, Bias, OutMap, VARIANTS};
+use crate::ops::matmul::{self, Bias, Gemm, OutMap, VARIANTS};
 use crate::profile::RandomStep;
 use crate::tensor::{DType, Tensor};
 use serde::{Deserialize, Serialize};
@@ -166,7 +166,7 @@ pub fn measure(gpu: &Gpu, shape: Shape, reps: usize) -> Result<Entry> {
     let mut ms: Vec<(String, f64)> = Vec::new();
     for (i, v) in VARIANTS.iter().enumerate().filter(|(_, v)| v.available(gpu)) {
         let best = ms.iter().map(|m| m.1).fold(f64::INFINITY, f64::min);
-        let t = median_ms(gpu, reps, best, || matmul::matmul_into_with(i, &a, &b, m, n, kp, Bias::None, &c, OutMap::row_major(n), false))?;
+        let t = median_ms(gpu, reps, best, || matmul::matmul_into_with(i, &Gemm { a: &a, b: &b, m, n, kp, bias: Bias::None, c: &c, map: OutMap::row_major(n), accumulate: false }))?;
         ms.push((v.name.to_string(), t));
     }
     ms.sort_by(|x, y| x.1.total_cmp(&y.1));

@@ -62,7 +62,7 @@ pub fn run(gpu: &Gpu, reps: usize, batch: usize, mut report: impl FnMut(&Row)) -
     let (a, b) = (filled(gpu, &[n, n], 1)?, filled(gpu, &[n, n], 2)?);
     let c = Tensor::empty(gpu, &[n, n], crate::DType::F32)?;
     for (i, v) in matmul::VARIANTS.iter().enumerate().filter(|(_, v)| v.available(gpu)) {
-        let ms = time(gpu, reps, || matmul::matmul_into_with(i, &a, &b, n, n, n, matmul::Bias::None, &c, matmul::OutMap::row_major(n), false))?;
+        let ms = time(gpu, reps, || matmul::matmul_into_with(i, &matmul::Gemm { a: &a, b: &b, m: n, n, kp: n, bias: matmul::Bias::None, c: &c, map: matmul::OutMap::row_major(n), accumulate: false }))?;
         push(Row { name: format!("matmul 1024x1024x1024 {}", v.name), gflop: 2.0 * (n * n * n) as f64 / 1e9, median_ms: ms });
     }
     for (name, ci, co, k, s, p, hw) in ALEXNET_CONVS {

@@ -4,7 +4,7 @@
 //! inputs, outputs and gradients over that limit are bound as views of whole-image chunks.
 
 use super::im2col::{im2col, ConvGeom};
-use super::matmul::{matmul_into, pad4, Bias, OutMap};
+use super::matmul::{matmul_into, pad4, Bias, Gemm, OutMap};
 use super::pack::{pack, View};
 use super::{col2im::col2im, item_chunks, out_size, reduce};
 use crate::error::{Error, Result};
@@ -61,7 +61,7 @@ pub fn forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: usize, pad: u
             let nc = nc.min(m - n0);
             let col = im2col(&xv, &g, n0, nc, false, kp)?;
             let map = OutMap { sm: g.ohw(), g: g.ohw(), sg: cohw, sn: 1, base: n0 * cohw };
-            matmul_into(&wp, &col, co, nc * g.ohw(), kp, bias, &yv, map, false)?;
+            matmul_into(&Gemm { a: &wp, b: &col, m: co, n: nc * g.ohw(), kp, bias, c: &yv, map, accumulate: false })?;
         }
     }
     Ok(y)
@@ -108,7 +108,7 @@ pub fn backward(
                 View { base: n0 * cohw, gr: usize::MAX >> 1, sgr: 0, sr: ohw, gk: ohw, sgk: cohw, sk: 1 },
             )?;
             let col_t = im2col(&xv, &g, n0, nc, true, pp)?;
-            matmul_into(&dy_cp, &col_t, co, k, pp, Bias::None, &dw, OutMap::row_major(k), !first)?;
+            matmul_into(&Gemm { a: &dy_cp, b: &col_t, m: co, n: k, kp: pp, bias: Bias::None, c: &dw, map: OutMap::row_major(k), accumulate: !first })?;
             first = false;
             drop((dy_cp, col_t));
             if let (Some(wt), Some(dxv)) = (&wt, &dxv) {
@@ -121,7 +121,7 @@ pub fn backward(
                     View { base: n0 * cohw, gr: ohw, sgr: cohw, sr: 1, gk: usize::MAX >> 1, sgk: 0, sk: ohw },
                 )?;
                 let dcol = Tensor::empty(gpu, &[p, k], DType::F32)?;
-                matmul_into(&dy_pc, wt, p, k, cop, Bias::None, &dcol, OutMap::row_major(k), false)?;
+                matmul_into(&Gemm { a: &dy_pc, b: wt, m: p, n: k, kp: cop, bias: Bias::None, c: &dcol, map: OutMap::row_major(k), accumulate: false })?;
                 col2im(&dcol, &g, n0, nc, dxv)?;
             }
         }

@@ -107,37 +107,29 @@ pub enum Bias<'a> {
     Cols(&'a Tensor),
 }
 
-/// The raw GEMM: `a` is [m, kp] and `b` is [n, kp] with kp a multiple of 4 (already padded).
-#[allow(clippy::too_many_arguments)]
-pub fn matmul_into(
-    a: &Tensor,
-    b: &Tensor,
-    m: usize,
-    n: usize,
-    kp: usize,
-    bias: Bias<'_>,
-    c: &Tensor,
-    map: OutMap,
-    accumulate: bool,
-) -> Result<()> {
-    let (variant, _) = choose(a.gpu(), m, n, kp);
-    matmul_into_with(variant, a, b, m, n, kp, bias, c, map, accumulate)
+/// One product for the raw GEMM: C (through `map`) = A · Bᵀ (+ bias) (+ C's old values when
+/// `accumulate`), with `a` [m, kp] and `b` [n, kp], kp a multiple of 4 (already padded).
+pub struct Gemm<'a> {
+    pub a: &'a Tensor,
+    pub b: &'a Tensor,
+    pub m: usize,
+    pub n: usize,
+    pub kp: usize,
+    pub bias: Bias<'a>,
+    pub c: &'a Tensor,
+    pub map: OutMap,
+    pub accumulate: bool,
+}
+
+/// The raw GEMM with the variant `choose` picks for its shape.
+pub fn matmul_into(gemm: &Gemm) -> Result<()> {
+    let (variant, _) = choose(gemm.a.gpu(), gemm.m, gemm.n, gemm.kp);
+    matmul_into_with(variant, gemm)
 }
 
 /// `matmul_into` with the variant given (an index of `VARIANTS`): tests and the tuner.
-#[allow(clippy::too_many_arguments)]
-pub fn matmul_into_with(
-    variant: usize,
-    a: &Tensor,
-    b: &Tensor,
-    m: usize,
-    n: usize,
-    kp: usize,
-    bias: Bias<'_>,
-    c: &Tensor,
-    map: OutMap,
-    accumulate: bool,
-) -> Result<()> {
+pub fn matmul_into_with(variant: usize, gemm: &Gemm) -> Result<()> {
+    let Gemm { a, b, m, n, kp, bias, c, map, accumulate } = *gemm;
     const OP: &str = "matmul";
     let gpu = a.gpu();
     let v = VARIANTS.get(variant).filter(|v| v.available(gpu)).ok_or_else(|| {
@@ -211,6 +203,6 @@ pub fn matmul_nt(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let ap = pack::pad_cols(a, pad4(k))?;
     let bp = pack::pad_cols(b, pad4(k))?;
     let c = Tensor::empty(gpu, &[m, n], DType::F32)?;
-    matmul_into(&ap, &bp, m, n, pad4(k), Bias::None, &c, OutMap::row_major(n), false)?;
+    matmul_into(&Gemm { a: &ap, b: &bp, m, n, kp: pad4(k), bias: Bias::None, c: &c, map: OutMap::row_major(n), accumulate: false })?;
     Ok(c)
 }

@@ -19,7 +19,7 @@ fn matmul_matches_reference_on_odd_sizes() {
 /// accumulation onto what C holds, and with the conv output map (C written as NCHW).
 #[test]
 fn every_matmul_variant_matches_reference_with_bias_accumulation_and_maps() {
-    use matmul::{matmul_into_with, Bias, OutMap, VARIANTS};
+    use matmul::{matmul_into_with, Bias, Gemm, OutMap, VARIANTS};
     let gpu = gpu();
     let mut rng = Rng::new(3);
     let mut ran = Vec::new();
@@ -38,12 +38,12 @@ fn every_matmul_variant_matches_reference_with_bias_accumulation_and_maps() {
             // row-major with a column bias
             let bias_n = rng.vec(n);
             let c = upload(&vec![0.0; m * n], &[m, n]);
-            matmul_into_with(vi, &ap, &bp, m, n, kp, Bias::Cols(&upload(&bias_n, &[n])), &c, OutMap::row_major(n), false).unwrap();
+            matmul_into_with(vi, &Gemm { a: &ap, b: &bp, m, n, kp, bias: Bias::Cols(&upload(&bias_n, &[n])), c: &c, map: OutMap::row_major(n), accumulate: false }).unwrap();
             let want: Vec<f64> = (0..m * n).map(|i| prod[i] + bias_n[i % n]).collect();
             assert_close_red(&format!("{} {m}x{n}x{k} bias[n]", v.name), &download(&c), &want);
             // accumulate onto C with a row bias
             let bias_m = rng.vec(m);
-            matmul_into_with(vi, &ap, &bp, m, n, kp, Bias::Rows(&upload(&bias_m, &[m])), &c, OutMap::row_major(n), true).unwrap();
+            matmul_into_with(vi, &Gemm { a: &ap, b: &bp, m, n, kp, bias: Bias::Rows(&upload(&bias_m, &[m])), c: &c, map: OutMap::row_major(n), accumulate: true }).unwrap();
             let want2: Vec<f64> = (0..m * n).map(|i| want[i] + prod[i] + bias_m[i / n]).collect();
             assert_close_red(&format!("{} {m}x{n}x{k} accumulate, bias[m]", v.name), &download(&c), &want2);
             // conv output map: n = image * hw + pixel, written at m*hw + image*(m*hw) + pixel
@@ -51,7 +51,7 @@ fn every_matmul_variant_matches_reference_with_bias_accumulation_and_maps() {
                 let hw = n / 3;
                 let c = upload(&vec![0.0; m * n], &[3, m, hw]);
                 let map = OutMap { sm: hw, g: hw, sg: m * hw, sn: 1, base: 0 };
-                matmul_into_with(vi, &ap, &bp, m, n, kp, Bias::None, &c, map, false).unwrap();
+                matmul_into_with(vi, &Gemm { a: &ap, b: &bp, m, n, kp, bias: Bias::None, c: &c, map, accumulate: false }).unwrap();
                 let mut want = vec![0.0; m * n];
                 for (i, &p) in prod.iter().enumerate() {
                     let (row, col) = (i / n, i % n);
@@ -78,19 +78,19 @@ fn pack_transposes_and_zero_pads() {
 /// outside a binding (wgpu would clamp or drop such accesses silently); an exact fit is accepted.
 #[test]
 fn matmul_refuses_out_of_bounds_maps_and_operands() {
-    use matmul::{matmul_into, Bias, OutMap};
+    use matmul::{matmul_into, Bias, Gemm, OutMap};
     let (m, n, kp) = (3, 5, 4);
     let a = upload(&vec![1.0; m * kp], &[m, kp]);
     let b = upload(&vec![1.0; n * kp], &[n, kp]);
     let c = upload(&vec![0.0; m * n], &[m, n]);
-    matmul_into(&a, &b, m, n, kp, Bias::None, &c, OutMap::row_major(n), false).unwrap();
+    matmul_into(&Gemm { a: &a, b: &b, m, n, kp, bias: Bias::None, c: &c, map: OutMap::row_major(n), accumulate: false }).unwrap();
     assert_close("exact fit", &download(&c), &vec![4.0; m * n], 0.0, 0.0);
     let shifted = OutMap { base: 1, ..OutMap::row_major(n) };
-    let e = matmul_into(&a, &b, m, n, kp, Bias::None, &c, shifted, false).unwrap_err().to_string();
+    let e = matmul_into(&Gemm { a: &a, b: &b, m, n, kp, bias: Bias::None, c: &c, map: shifted, accumulate: false }).unwrap_err().to_string();
     assert!(e.contains("reaches element 15"), "{e}");
-    let e = matmul_into(&a, &b, m + 1, n, kp, Bias::None, &c, OutMap::row_major(n), false).unwrap_err().to_string();
+    let e = matmul_into(&Gemm { a: &a, b: &b, m: m + 1, n, kp, bias: Bias::None, c: &c, map: OutMap::row_major(n), accumulate: false }).unwrap_err().to_string();
     assert!(e.contains("do not hold"), "{e}");
     let short = upload(&[0.0; 2], &[2]);
-    let e = matmul_into(&a, &b, m, n, kp, Bias::Rows(&short), &c, OutMap::row_major(n), false).unwrap_err().to_string();
+    let e = matmul_into(&Gemm { a: &a, b: &b, m, n, kp, bias: Bias::Rows(&short), c: &c, map: OutMap::row_major(n), accumulate: false }).unwrap_err().to_string();
     assert!(e.contains("shorter than 3"), "{e}");
 }
