@@ -58,12 +58,12 @@ fn font() -> Result<()> {
     }
 }
 
-/// Width and height in pixels of `text` at `px`.
-fn text_size(text: &str, px: f64) -> Result<(i32, i32)> {
-    let (w, h) = FontDesc::new(FontFamily::Name(FAMILY), px, FontStyle::Normal)
+/// Width in pixels of `text` at `px`.
+fn text_width(text: &str, px: f64) -> Result<i32> {
+    let (w, _) = FontDesc::new(FontFamily::Name(FAMILY), px, FontStyle::Normal)
         .box_size(text)
         .map_err(|e| Error::Invalid(format!("cannot lay out the chart text {text:?}: {e}")))?;
-    Ok((w as i32, h as i32))
+    Ok(w as i32)
 }
 
 fn label_style(px: f64, colour: RGBColor, anchor: (HPos, VPos)) -> TextStyle<'static> {
@@ -252,8 +252,8 @@ pub fn confusion_png(path: &Path, title: &str, c: &Confusion) -> Result<()> {
     }
     font()?;
     let max = c.counts.iter().flatten().max().copied().unwrap_or(0);
-    let cell = (text_size(&max.to_string(), LABEL_PX)?.0 + 12).max(40);
-    let name_w = c.classes.iter().map(|s| text_size(s, LABEL_PX).map(|t| t.0)).try_fold(0, |a, w| w.map(|w| a.max(w)))?;
+    let cell = (text_width(&max.to_string(), LABEL_PX)? + 12).max(40);
+    let name_w = c.classes.iter().map(|s| text_width(s, LABEL_PX)).try_fold(0, |a, w| w.map(|w| a.max(w)))?;
     let upright = name_w > cell - 4;
     let label_h = LABEL_PX as i32;
 
@@ -261,7 +261,7 @@ pub fn confusion_png(path: &Path, title: &str, c: &Confusion) -> Result<()> {
     let top = 10 + TITLE_PX as i32 + 14;
     let grid = n * cell;
     let pred_y = top + grid + 6 + if upright { name_w } else { label_h } + 10;
-    let w = (left + grid + 20).max(text_size(title, TITLE_PX)?.0 + 20);
+    let w = (left + grid + 20).max(text_width(title, TITLE_PX)? + 20);
     let h = pred_y + label_h + 10;
     if w > 4096 || h > 4096 {
         return Err(Error::Invalid(format!("{}: {n} classes (or the title) are too many to draw", path.display())));
