@@ -1,6 +1,7 @@
 //! Reports (host only, no GPU): confusion-matrix metrics against a hand-computed example, argmax
 //! of logits with ties, label checks, the text summary, the metrics.jsonl round trip and its
-//! error messages, and the PNG charts (decodable, right size, drawn in the series colours).
+//! error messages, and the charts: PNGs decodable, the right size, series drawn in their colours
+//! where the data puts them, text rendered; SVGs holding the title, series and class names.
 
 use heft::report::plot::{CHART_H, CHART_W, PALETTE};
 use heft::report::{confusion_png, format_summary, line_chart, read_jsonl, Confusion, MetricsLog};
@@ -192,4 +193,52 @@ fn confusion_png_scales_with_the_classes() {
     assert!(b.width() < 1000 && b.height() < 1000, "{:?}", b.dimensions());
 
     assert!(confusion_png(&big, "none", &Confusion::new(&[])).is_err());
+}
+
+/// Pixels of `img` with colour `c` inside the box [x0, x1) × [y0, y1).
+fn count_in(img: &image::RgbImage, c: [u8; 3], (x0, x1): (u32, u32), (y0, y1): (u32, u32)) -> usize {
+    (y0..y1).flat_map(|y| (x0..x1).map(move |x| (x, y))).filter(|&(x, y)| img.get_pixel(x, y).0 == c).count()
+}
+
+#[test]
+fn line_chart_puts_the_data_where_it_belongs() {
+    let dir = TempDir::new("placement");
+    let path = dir.0.join("rising.png");
+    // "up" climbs from the bottom-left to the top-right, "down" the other way round.
+    let up: Vec<f64> = (0..20).map(|i| i as f64).collect();
+    let down: Vec<f64> = up.iter().rev().copied().collect();
+    line_chart(&path, "Rising", &[("up", &up), ("down", &down)]).unwrap();
+    let img = decode(&path);
+    assert_eq!(img.dimensions(), (CHART_W, CHART_H));
+    let (w, h) = (CHART_W, CHART_H);
+    // Away from the legend (top right) and the axis labels: lower left and upper middle boxes.
+    let (lower_left, upper_mid) = (((w / 8, w / 3), (h / 2, h * 7 / 8)), ((w * 3 / 8, w / 2), (h / 8, h / 2)));
+    assert!(count_in(&img, PALETTE[0], lower_left.0, lower_left.1) > 10, "up starts low on the left");
+    assert!(count_in(&img, PALETTE[1], lower_left.0, lower_left.1) == 0, "down is high on the left");
+    let left_top = ((w / 8, w / 3), (h / 8, h / 2));
+    assert!(count_in(&img, PALETTE[1], left_top.0, left_top.1) > 10, "down starts high on the left");
+    assert!(count_in(&img, PALETTE[0], upper_mid.0, upper_mid.1) + count_in(&img, PALETTE[1], upper_mid.0, upper_mid.1) > 0);
+    // The title is text in the top band: dark pixels near the middle of it.
+    let dark = |p: &image::Rgb<u8>| p.0.iter().all(|&v| v < 100);
+    let title_ink = (0..30).flat_map(|y| (w / 3..w * 2 / 3).map(move |x| (x, y))).filter(|&(x, y)| dark(img.get_pixel(x, y))).count();
+    assert!(title_ink > 20, "no title text drawn ({title_ink} dark pixels)");
+}
+
+#[test]
+fn svg_charts_hold_their_text() {
+    let dir = TempDir::new("svg");
+    let chart = dir.0.join("loss.svg");
+    line_chart(&chart, "Loss of run 7", &[("train loss", &[2.0, 1.0, 0.5]), ("val loss", &[2.1, 1.4, 0.9])]).unwrap();
+    let svg = std::fs::read_to_string(&chart).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains(&format!("width=\"{CHART_W}\"")), "{}", &svg[..svg.len().min(200)]);
+    for want in ["Loss of run 7", "train loss", "val loss", "epoch"] {
+        assert!(svg.contains(want), "missing {want:?} in the SVG");
+    }
+    let heat = dir.0.join("confusion.svg");
+    confusion_png(&heat, "Pets", &example()).unwrap();
+    let svg = std::fs::read_to_string(&heat).unwrap();
+    for want in ["Pets", "cat", "dog", "bird", "true", "pred"] {
+        assert!(svg.contains(want), "missing {want:?} in the SVG");
+    }
+    assert!(svg.starts_with("<svg"), "an .svg path gets SVG, not PNG");
 }

@@ -153,21 +153,14 @@ impl TrainStudent {
     }
 }
 
-/// UTC time as YYYYMMDD-HHMMSS (for default run folders).
+/// The current UTC time as YYYYMMDD-HHMMSS (for default run folders).
 pub fn timestamp() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let (days, rem) = ((secs / 86400) as i64, secs % 86400);
-    // civil-from-days (proleptic Gregorian)
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    stamp(time::OffsetDateTime::now_utc())
+}
+
+fn stamp(t: time::OffsetDateTime) -> String {
+    let (y, m, d) = (t.year(), u8::from(t.month()), t.day());
+    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", t.hour(), t.minute(), t.second())
 }
 
 pub fn out_dir(given: &Option<PathBuf>, phase: &str) -> PathBuf {
@@ -228,3 +221,16 @@ pub fn demo(gpu: &Gpu, out: &Path, epochs: usize, tune: &TuneArgs) -> Result<()>
     Ok(())
 }
 
+
+#[cfg(test)]
+mod tests {
+    /// Instants whose calendar dates are known: the epoch, a leap day and the last second of a
+    /// leap year (Unix seconds from `date -u -d ... +%s`).
+    #[test]
+    fn stamps_of_known_instants() {
+        for (secs, want) in [(0, "19700101-000000"), (951_827_696, "20000229-123456"), (1_483_228_799, "20161231-235959")] {
+            let t = time::OffsetDateTime::from_unix_timestamp(secs).unwrap();
+            assert_eq!(super::stamp(t), want);
+        }
+    }
+}

@@ -1,16 +1,18 @@
 //! Per-kernel GPU time from timestamp queries (`heft profile`): each dispatch's compute pass
 //! writes a timestamp at its start and end; each submit resolves them, waits, adds the
 //! durations up per (shader, entry point), and keeps every pass as a trace event for
-//! `heft profile --trace` (Chrome/Perfetto trace format).
+//! `heft profile --trace` (Chrome/Perfetto trace format). It watches the recorder through its
+//! `SubmitHook`.
 
+use super::pipelines::KernelId;
+use super::recorder::{map_read, SubmitHook};
+use super::Gpu;
+use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// Compute passes timed per submit (two timestamps each; a query set holds at most 4096).
-pub(super) const PROFILE_PASSES: u32 = 2048;
-
-/// (shader, entry point).
-pub(super) type KernelId = (&'static str, &'static str);
+const PROFILE_PASSES: u32 = 2048;
 
 /// GPU time of one kernel (shader::entry) summed over its dispatches.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -38,6 +40,8 @@ pub(super) struct Profiler {
     period: f64,
     /// Kernels (and grids) of the passes recorded since the last submit, in order.
     pending: Mutex<Vec<(KernelId, [u32; 3])>>,
+    /// The passes whose timestamps the current submit resolves into `readback`.
+    resolved: Mutex<Vec<(KernelId, [u32; 3])>>,
     /// Calls and nanoseconds per kernel.
     totals: Mutex<HashMap<KernelId, (u64, f64)>>,
     events: Mutex<Vec<TraceEvent>>,
@@ -53,43 +57,14 @@ impl Profiler {
             readback: buffer(wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST),
             period: queue.get_timestamp_period() as f64,
             pending: Mutex::new(Vec::new()),
+            resolved: Mutex::new(Vec::new()),
             totals: Mutex::new(HashMap::new()),
             events: Mutex::new(Vec::new()),
         }
     }
 
-    /// No more passes can be timed before the next submit.
-    pub(super) fn full(&self) -> bool {
-        self.pending.lock().unwrap().len() as u32 >= PROFILE_PASSES
-    }
-
-    /// The timestamp writes of the next pass, which dispatches `kernel` over `groups`.
-    pub(super) fn pass(&self, kernel: KernelId, groups: [u32; 3]) -> wgpu::ComputePassTimestampWrites<'_> {
-        let mut pending = self.pending.lock().unwrap();
-        let i = pending.len() as u32;
-        pending.push((kernel, groups));
-        wgpu::ComputePassTimestampWrites { query_set: &self.set, beginning_of_pass_write_index: Some(2 * i), end_of_pass_write_index: Some(2 * i + 1) }
-    }
-
-    /// Record the resolve of this submit's timestamps into the readback buffer; returns the
-    /// passes they belong to (empty: nothing was timed).
-    pub(super) fn resolve(&self, enc: &mut wgpu::CommandEncoder) -> Vec<(KernelId, [u32; 3])> {
-        let timed = std::mem::take(&mut *self.pending.lock().unwrap());
-        if !timed.is_empty() {
-            let n = 2 * timed.len() as u32;
-            enc.resolve_query_set(&self.set, 0..n, &self.resolve, 0);
-            enc.copy_buffer_to_buffer(&self.resolve, 0, &self.readback, 0, Some(n as u64 * 8));
-        }
-        timed
-    }
-
-    /// The buffer `resolve` wrote to, to be read back after the submit.
-    pub(super) fn readback(&self) -> &wgpu::Buffer {
-        &self.readback
-    }
-
     /// Add the read-back timestamps `ticks` of the passes `timed`.
-    pub(super) fn account(&self, timed: Vec<(KernelId, [u32; 3])>, ticks: &[u64]) {
+    fn account(&self, timed: Vec<(KernelId, [u32; 3])>, ticks: &[u64]) {
         let mut totals = self.totals.lock().unwrap();
         let mut events = self.events.lock().unwrap();
         for (i, (kernel, workgroups)) in timed.into_iter().enumerate() {
@@ -101,7 +76,7 @@ impl Profiler {
     }
 
     /// Time per kernel, longest first.
-    pub(super) fn kernel_times(&self) -> Vec<KernelTime> {
+    fn kernel_times(&self) -> Vec<KernelTime> {
         let mut rows: Vec<KernelTime> = self
             .totals
             .lock()
@@ -114,13 +89,78 @@ impl Profiler {
     }
 
     /// Every timed dispatch since the last reset, in submission order.
-    pub(super) fn events(&self) -> Vec<TraceEvent> {
+    fn events(&self) -> Vec<TraceEvent> {
         self.events.lock().unwrap().clone()
     }
 
-    pub(super) fn reset(&self) {
+    fn reset(&self) {
         self.totals.lock().unwrap().clear();
         self.events.lock().unwrap().clear();
+    }
+}
+
+impl SubmitHook for Profiler {
+    /// No more passes can be timed before the next submit.
+    fn full(&self) -> bool {
+        self.pending.lock().unwrap().len() as u32 >= PROFILE_PASSES
+    }
+
+    fn pass(&self, kernel: KernelId, groups: [u32; 3]) -> Option<wgpu::ComputePassTimestampWrites<'_>> {
+        let mut pending = self.pending.lock().unwrap();
+        let i = pending.len() as u32;
+        pending.push((kernel, groups));
+        Some(wgpu::ComputePassTimestampWrites { query_set: &self.set, beginning_of_pass_write_index: Some(2 * i), end_of_pass_write_index: Some(2 * i + 1) })
+    }
+
+    /// Resolve the timestamps of the passes timed since the last submit into `readback`.
+    fn before_submit(&self, enc: &mut wgpu::CommandEncoder) {
+        let timed = std::mem::take(&mut *self.pending.lock().unwrap());
+        if !timed.is_empty() {
+            let n = 2 * timed.len() as u32;
+            enc.resolve_query_set(&self.set, 0..n, &self.resolve, 0);
+            enc.copy_buffer_to_buffer(&self.resolve, 0, &self.readback, 0, Some(n as u64 * 8));
+        }
+        *self.resolved.lock().unwrap() = timed;
+    }
+
+    /// Wait for the submit, read its timestamps back and add them up.
+    fn after_submit(&self, device: &wgpu::Device) -> Result<()> {
+        let timed = std::mem::take(&mut *self.resolved.lock().unwrap());
+        if !timed.is_empty() {
+            let ticks: Vec<u64> = bytemuck::cast_slice(&map_read(device, &self.readback, 2 * timed.len() as u64 * 8)?).to_vec();
+            self.account(timed, &ticks);
+        }
+        Ok(())
+    }
+}
+
+impl Gpu {
+    fn profiler(&self, what: &str) -> Result<&Profiler> {
+        self.0.profiler.as_ref().ok_or_else(|| Error::Invalid(format!("{what} need a GPU opened for profiling")))
+    }
+
+    /// GPU time per kernel since the last `reset_kernel_times`, longest first (waits for the
+    /// GPU). Fails unless the adapter was opened with `AdapterChoice::profile`.
+    pub fn kernel_times(&self) -> Result<Vec<KernelTime>> {
+        let p = self.profiler("kernel times")?;
+        self.sync()?;
+        Ok(p.kernel_times())
+    }
+
+    /// Every timed dispatch since the last `reset_kernel_times`, in order (waits for the GPU).
+    pub fn trace_events(&self) -> Result<Vec<TraceEvent>> {
+        let p = self.profiler("trace events")?;
+        self.sync()?;
+        Ok(p.events())
+    }
+
+    /// Forget the kernel times gathered so far (after a warm-up, say); waits for the GPU.
+    pub fn reset_kernel_times(&self) -> Result<()> {
+        self.sync()?;
+        if let Some(p) = &self.0.profiler {
+            p.reset();
+        }
+        Ok(())
     }
 }
 

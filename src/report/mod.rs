@@ -1,7 +1,6 @@
 //! Reports of a training run, on the host (no GPU): classification metrics (`metrics`), the
-//! JSON-lines metrics log (`log`) and PNG charts with a built-in bitmap font (`plot`).
+//! JSON-lines metrics log (`log`) and PNG/SVG charts drawn with plotters (`plot`).
 
-mod font;
 pub mod log;
 pub mod metrics;
 pub mod plot;

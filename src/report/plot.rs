@@ -1,12 +1,18 @@
-//! PNG plots drawn pixel by pixel: line charts of per-epoch metrics and confusion-matrix heat
-//! maps, labelled with the built-in 5×7 font (`font`). No anti-aliasing, so every series is
-//! drawn in exactly its palette colour.
+//! Charts through plotters: line charts of per-epoch metrics and confusion-matrix heat maps.
+//! A path ending in `.svg` gets an SVG file, any other a PNG (drawn into an RGB buffer and
+//! encoded with `image`). Text uses DejaVu Sans, shipped in `assets/fonts` and compiled in, so
+//! no system fonts are needed.
 
-use super::font::{self, glyph, text_width};
 use super::metrics::Confusion;
 use crate::error::{Error, Result};
-use image::{ImageError, ImageFormat, Rgb, RgbImage};
+use image::{ImageError, ImageFormat, RgbImage};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::FontTransform;
+use std::ops::Range;
 use std::path::Path;
+use std::sync::OnceLock;
 
 /// Series colours, in order; the tenth series is followed by the first colour again.
 pub const PALETTE: [[u8; 3]; 10] = [
@@ -21,115 +27,145 @@ pub const PALETTE: [[u8; 3]; 10] = [
     [188, 189, 34],
     [23, 190, 207],
 ];
-const INK: Rgb<u8> = Rgb([30, 30, 30]);
-const AXIS: Rgb<u8> = Rgb([110, 110, 110]);
-const GRID: Rgb<u8> = Rgb([228, 228, 228]);
-const WHITE: Rgb<u8> = Rgb([255, 255, 255]);
+const INK: RGBColor = RGBColor(30, 30, 30);
+const AXIS: RGBColor = RGBColor(110, 110, 110);
+const GRID: RGBColor = RGBColor(228, 228, 228);
 
 /// Line-chart size in pixels.
 pub const CHART_W: u32 = 640;
 pub const CHART_H: u32 = 400;
 
-struct Canvas(RgbImage);
+/// The family the shipped font is registered under: the generic name, so that SVG viewers
+/// (which do not get the font) fall back to their own sans-serif.
+const FAMILY: &str = "sans-serif";
+const TITLE_PX: f64 = 20.0;
+const LABEL_PX: f64 = 13.0;
 
-impl Canvas {
-    fn new(w: i32, h: i32) -> Canvas {
-        Canvas(RgbImage::from_pixel(w as u32, h as u32, WHITE))
-    }
+/// A picture of a known size that can be drawn on any plotters backend.
+trait Picture {
+    fn size(&self) -> (u32, u32);
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>>;
+}
 
-    /// Filled rectangle, clipped to the image.
-    fn rect(&mut self, x: i32, y: i32, w: i32, h: i32, c: Rgb<u8>) {
-        let (iw, ih) = (self.0.width() as i32, self.0.height() as i32);
-        for py in y.max(0)..(y.saturating_add(h)).min(ih) {
-            for px in x.max(0)..(x.saturating_add(w)).min(iw) {
-                self.0.put_pixel(px as u32, py as u32, c);
-            }
-        }
-    }
-
-    fn outline(&mut self, x: i32, y: i32, w: i32, h: i32, c: Rgb<u8>) {
-        self.rect(x, y, w, 1, c);
-        self.rect(x, y + h - 1, w, 1, c);
-        self.rect(x, y, 1, h, c);
-        self.rect(x + w - 1, y, 1, h, c);
-    }
-
-    /// Bresenham line with a square pen of `pen` pixels.
-    fn line(&mut self, (mut x, mut y): (i32, i32), (x1, y1): (i32, i32), pen: i32, c: Rgb<u8>) {
-        let (dx, dy) = ((x1 - x).abs(), -(y1 - y).abs());
-        let (sx, sy) = ((x1 - x).signum(), (y1 - y).signum());
-        let mut err = dx + dy;
-        loop {
-            self.rect(x - pen / 2, y - pen / 2, pen, pen, c);
-            if (x, y) == (x1, y1) {
-                return;
-            }
-            let e2 = 2 * err;
-            if e2 >= dy {
-                err += dy;
-                x += sx;
-            }
-            if e2 <= dx {
-                err += dx;
-                y += sy;
-            }
-        }
-    }
-
-    /// Text with its top-left corner at (x, y), each font pixel `scale`×`scale`.
-    fn text(&mut self, x: i32, y: i32, s: &str, scale: i32, c: Rgb<u8>) {
-        self.glyphs(s, c, |k, col, row| (x + (k * font::ADVANCE + col) * scale, y + row * scale, scale));
-    }
-
-    /// Text turned a quarter left (read bottom to top), starting at (x, bottom).
-    fn text_up(&mut self, x: i32, bottom: i32, s: &str, c: Rgb<u8>) {
-        self.glyphs(s, c, |k, col, row| (x + row, bottom - k * font::ADVANCE - col, 1));
-    }
-
-    /// Draw the set pixels of each glyph of `s` where `at(char index, column, row)` puts them.
-    fn glyphs(&mut self, s: &str, c: Rgb<u8>, at: impl Fn(i32, i32, i32) -> (i32, i32, i32)) {
-        for (k, ch) in s.chars().enumerate() {
-            let rows = glyph(ch);
-            for (row, bits) in (0..).zip(rows) {
-                for col in (0..font::W).filter(|col| bits >> (font::W - 1 - col) & 1 == 1) {
-                    let (px, py, size) = at(k as i32, col, row);
-                    self.rect(px, py, size, size, c);
-                }
-            }
-        }
-    }
-
-    fn save(self, path: &Path) -> Result<()> {
-        let name = path.display().to_string();
-        self.0.save_with_format(path, ImageFormat::Png).map_err(|e| match e {
-            ImageError::IoError(err) => Error::Io { path: name, err },
-            e => Error::Invalid(format!("{name}: cannot write the PNG: {e}")),
-        })
+/// Register DejaVu Sans with plotters (once per process).
+fn font() -> Result<()> {
+    static OK: OnceLock<bool> = OnceLock::new();
+    let bytes = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+    if *OK.get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, bytes).is_ok()) {
+        Ok(())
+    } else {
+        Err(Error::Invalid("the chart font compiled in from assets/fonts/DejaVuSans.ttf is not a valid TrueType font".into()))
     }
 }
 
-/// Round tick positions covering [lo, hi] at a step of 1, 2 or 5 × 10^k (at least `min_step`),
-/// about `target` of them, with their labels.
-fn ticks(lo: f64, hi: f64, target: f64, min_step: f64) -> Vec<(f64, String)> {
-    let raw = ((hi - lo) / target).max(min_step);
-    let mag = 10f64.powf(raw.log10().floor());
-    let step = mag * [(1.5, 1.0), (3.0, 2.0), (7.0, 5.0)].iter().find(|(below, _)| raw / mag < *below).map_or(10.0, |m| m.1);
-    let decimals = (-step.log10().floor()).clamp(0.0, 15.0) as usize;
-    let exp_decimals = (hi.abs().max(lo.abs()).log10().floor() - step.log10().floor()).clamp(0.0, 6.0) as usize;
-    let label = |v: f64| if step >= 1e6 { format!("{v:.exp_decimals$e}") } else { format!("{v:.decimals$}") };
-    let first = (lo / step).ceil() as i64;
-    (first..first.saturating_add(64))
-        .map(|k| k as f64 * step)
-        .take_while(|v| *v <= hi + step * 1e-9)
-        .map(|v| (v, label(v)))
-        .collect()
+/// Width in pixels of `text` at `px`.
+fn text_width(text: &str, px: f64) -> Result<i32> {
+    let (w, _) = FontDesc::new(FontFamily::Name(FAMILY), px, FontStyle::Normal)
+        .box_size(text)
+        .map_err(|e| Error::Invalid(format!("cannot lay out the chart text {text:?}: {e}")))?;
+    Ok(w as i32)
+}
+
+fn label_style(px: f64, colour: RGBColor, anchor: (HPos, VPos)) -> TextStyle<'static> {
+    (FAMILY, px).into_font().color(&colour).pos(Pos::new(anchor.0, anchor.1))
+}
+
+/// Draw `pic` and write it to `path`: SVG when the path ends in `.svg`, PNG otherwise.
+fn save(path: &Path, pic: &impl Picture) -> Result<()> {
+    font()?;
+    let name = path.display().to_string();
+    let io = |err| Error::Io { path: name.clone(), err };
+    let drawn = |e: String| Error::Invalid(format!("{name}: cannot draw the chart: {e}"));
+    let (w, h) = pic.size();
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg")) {
+        let mut svg = String::new();
+        {
+            let area = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
+            pic.draw(&area).map_err(|e| drawn(e.to_string()))?;
+            area.present().map_err(|e| drawn(e.to_string()))?;
+        }
+        return std::fs::write(path, svg).map_err(io);
+    }
+    let mut rgb = vec![0u8; w as usize * h as usize * 3];
+    {
+        let area = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+        pic.draw(&area).map_err(|e| drawn(e.to_string()))?;
+        area.present().map_err(|e| drawn(e.to_string()))?;
+    }
+    let img = RgbImage::from_raw(w, h, rgb).ok_or_else(|| drawn(format!("the pixel buffer does not hold {w}×{h} pixels")))?;
+    img.save_with_format(path, ImageFormat::Png).map_err(|e| match e {
+        ImageError::IoError(err) => io(err),
+        e => Error::Invalid(format!("{name}: cannot write the PNG: {e}")),
+    })
+}
+
+struct LineChart<'a> {
+    title: &'a str,
+    series: &'a [(&'a str, &'a [f64])],
+    x: Range<i32>,
+    y: Range<f64>,
+}
+
+impl Picture for LineChart<'_> {
+    fn size(&self) -> (u32, u32) {
+        (CHART_W, CHART_H)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+        area.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(area)
+            .caption(self.title, label_style(TITLE_PX, INK, (HPos::Center, VPos::Top)))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(self.x.clone(), self.y.clone())?;
+        let epochs = (self.x.end - self.x.start + 1) as usize;
+        chart
+            .configure_mesh()
+            .x_labels(epochs.min(10))
+            .y_labels(6)
+            .x_desc("epoch")
+            .bold_line_style(GRID)
+            .light_line_style(TRANSPARENT)
+            .axis_style(AXIS)
+            .label_style(label_style(LABEL_PX, INK, (HPos::Center, VPos::Center)))
+            .draw()?;
+        for (i, (name, values)) in self.series.iter().enumerate() {
+            let [r, g, b] = PALETTE[i % PALETTE.len()];
+            let colour = RGBColor(r, g, b);
+            // One path per run of finite values: the line breaks at NaN/inf.
+            let runs = values.split(|v| !v.is_finite()).scan(0, |start, run| {
+                let path: Vec<(i32, f64)> = run.iter().enumerate().map(|(k, &v)| ((*start + k) as i32 + 1, v)).collect();
+                *start += run.len() + 1;
+                Some(path)
+            });
+            chart
+                .draw_series(runs.filter(|p| p.len() > 1).map(|p| PathElement::new(p, colour.stroke_width(2))))?
+                .label(*name)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 1), (x + 14, y + 2)], colour.filled()));
+            // A marker on every point of a short series, and on points with no line through them.
+            let point = |j: usize| values.get(j).filter(|v| v.is_finite()).map(|&v| (j as i32 + 1, v));
+            let isolated = |j: usize| j.checked_sub(1).and_then(point).is_none() && point(j + 1).is_none();
+            let marked = (0..values.len()).filter(|&j| values.len() <= 40 || isolated(j)).filter_map(point);
+            chart.draw_series(marked.map(|p| EmptyElement::at(p) + Rectangle::new([(-2, -2), (2, 2)], colour.filled())))?;
+        }
+        if !self.series.is_empty() {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(AXIS)
+                .label_font(label_style(LABEL_PX, INK, (HPos::Left, VPos::Center)))
+                .draw()?;
+        }
+        Ok(())
+    }
 }
 
 /// Line chart of several series over epochs (x = 1..=len), auto y-range with a little margin,
 /// one palette colour per series and a legend with the series names; NaN/inf points are
-/// skipped (the line breaks there). 640×400 pixels.
+/// skipped (the line breaks there). 640×400 pixels; SVG if `path` ends in `.svg`, else PNG.
 pub fn line_chart(path: &Path, title: &str, series: &[(&str, &[f64])]) -> Result<()> {
-    let (w, h) = (CHART_W as i32, CHART_H as i32);
     let finite = || series.iter().flat_map(|(_, v)| v.iter().copied()).filter(|v| v.is_finite());
     let (lo, hi) = finite().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
     let (lo, hi) = if lo > hi {
@@ -142,124 +178,93 @@ pub fn line_chart(path: &Path, title: &str, series: &[(&str, &[f64])]) -> Result
     if !(hi - lo).is_finite() {
         return Err(Error::Invalid(format!("{}: values too large to plot", path.display())));
     }
-    let yticks = ticks(lo, hi, 6.0, 0.0);
-    let left = 12 + yticks.iter().map(|(_, l)| text_width(l, 1)).max().unwrap_or(0) + 6;
-    let right = w - 16;
+    let n = series.iter().map(|(_, v)| v.len()).max().unwrap_or(0) as i32;
+    let x = if n <= 1 { 0..2 } else { 1..n };
+    save(path, &LineChart { title, series, x, y: lo..hi })
+}
 
-    let mut cv = Canvas::new(w, h);
-    let title_scale = if text_width(title, 2) <= w - 20 { 2 } else { 1 };
-    cv.text((w - text_width(title, title_scale)) / 2, 10, title, title_scale, INK);
+/// A confusion matrix laid out in pixels: `cell`-sized squares starting at (`left`, `top`),
+/// predicted-class names turned upright when they are wider than a cell.
+struct Heatmap<'a> {
+    title: &'a str,
+    c: &'a Confusion,
+    cell: i32,
+    left: i32,
+    top: i32,
+    upright: bool,
+    pred_y: i32,
+    size: (u32, u32),
+}
 
-    // Legend: a colour swatch and the name of each series, in rows under the title.
-    let colour = |i: usize| Rgb(PALETTE[i % PALETTE.len()]);
-    let (mut lx, mut ly) = (left, 34);
-    for (i, (name, _)) in series.iter().enumerate() {
-        let item_w = 18 + text_width(name, 1);
-        if lx > left && lx + item_w > right {
-            (lx, ly) = (left, ly + 12);
-        }
-        cv.rect(lx, ly + 2, 14, 3, colour(i));
-        cv.text(lx + 18, ly, name, 1, INK);
-        lx += item_w + 16;
-    }
-    let legend_h = if series.is_empty() { 0 } else { 12 };
-    let top = ly + legend_h + 8;
-    let bottom = h - 40;
-    if bottom - top < 60 {
-        return Err(Error::Invalid(format!("{}: too many series to fit the legend", path.display())));
+impl Picture for Heatmap<'_> {
+    fn size(&self) -> (u32, u32) {
+        self.size
     }
 
-    let n = series.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
-    let (xlo, xhi) = if n <= 1 { (0.5, 1.5) } else { (1.0, n as f64) };
-    let px = |x: f64| left + 6 + ((x - xlo) / (xhi - xlo) * (right - left - 12) as f64).round() as i32;
-    let py = |y: f64| bottom - ((y - lo) / (hi - lo) * (bottom - top) as f64).round() as i32;
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+        let (cell, left, top) = (self.cell, self.left, self.top);
+        let grid = self.c.classes.len() as i32 * cell;
+        let text = |colour, anchor| label_style(LABEL_PX, colour, anchor);
+        area.fill(&WHITE)?;
+        area.draw_text(self.title, &label_style(TITLE_PX, INK, (HPos::Center, VPos::Top)), (self.size.0 as i32 / 2, 10))?;
+        let up = text(INK, (HPos::Center, VPos::Center)).transform(FontTransform::Rotate270);
+        area.draw_text("true", &up, (10 + LABEL_PX as i32 / 2, top + grid / 2))?;
+        area.draw_text("pred", &text(INK, (HPos::Center, VPos::Top)), (left + grid / 2, self.pred_y))?;
 
-    for (v, label) in &yticks {
-        let y = py(*v);
-        cv.rect(left, y, right - left, 1, GRID);
-        cv.rect(left - 4, y, 4, 1, AXIS);
-        cv.text(left - 6 - text_width(label, 1), y - font::H / 2, label, 1, INK);
-    }
-    for (v, label) in ticks(xlo, xhi, 8.0, 1.0) {
-        let x = px(v);
-        cv.rect(x, top, 1, bottom - top, GRID);
-        cv.rect(x, bottom, 1, 4, AXIS);
-        cv.text(x - text_width(&label, 1) / 2, bottom + 7, &label, 1, INK);
-    }
-    cv.text((left + right - text_width("epoch", 1)) / 2, bottom + 22, "epoch", 1, INK);
-
-    for (i, (_, values)) in series.iter().enumerate() {
-        let point = |j: usize| values.get(j).filter(|v| v.is_finite()).map(|&v| (px(j as f64 + 1.0), py(v)));
-        for j in 0..values.len() {
-            let Some(p) = point(j) else { continue };
-            if let Some(q) = point(j + 1) {
-                cv.line(p, q, 2, colour(i));
-            }
-            let isolated = j.checked_sub(1).and_then(point).is_none() && point(j + 1).is_none();
-            if values.len() <= 40 || isolated {
-                cv.rect(p.0 - 2, p.1 - 2, 5, 5, colour(i));
+        for (i, (name, row)) in (0..).zip(self.c.classes.iter().zip(&self.c.counts)) {
+            let y = top + i * cell;
+            area.draw_text(name, &text(INK, (HPos::Right, VPos::Center)), (left - 8, y + cell / 2))?;
+            let support: u64 = row.iter().sum();
+            for (j, &count) in (0..).zip(row) {
+                let x = left + j * cell;
+                let share = if support == 0 { 0.0 } else { count as f64 / support as f64 };
+                let shade = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * share).round() as u8;
+                let fill = RGBColor(shade(247, 8), shade(251, 48), shade(255, 107));
+                area.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], fill.filled()))?;
+                let ink = if share > 0.5 { WHITE } else { INK };
+                area.draw_text(&count.to_string(), &text(ink, (HPos::Center, VPos::Center)), (x + cell / 2, y + cell / 2))?;
             }
         }
+        for k in 0..=grid / cell {
+            area.draw(&PathElement::new([(left, top + k * cell), (left + grid, top + k * cell)], AXIS))?;
+            area.draw(&PathElement::new([(left + k * cell, top), (left + k * cell, top + grid)], AXIS))?;
+        }
+        for (j, name) in (0..).zip(&self.c.classes) {
+            let at = (left + j * cell + cell / 2, top + grid + 6);
+            if self.upright {
+                area.draw_text(name, &text(INK, (HPos::Right, VPos::Center)).transform(FontTransform::Rotate270), at)?;
+            } else {
+                area.draw_text(name, &text(INK, (HPos::Center, VPos::Top)), at)?;
+            }
+        }
+        Ok(())
     }
-    cv.outline(left, top, right - left + 1, bottom - top + 1, AXIS);
-    cv.save(path)
 }
 
 /// Confusion-matrix heat map: true classes down the side, predicted classes along the bottom,
 /// the count in each cell and the cell shaded by its share of the row (the class's recall on
-/// the diagonal). The image grows with the number of classes and the width of the names.
+/// the diagonal). The image grows with the number of classes and the width of the names; SVG
+/// if `path` ends in `.svg`, else PNG.
 pub fn confusion_png(path: &Path, title: &str, c: &Confusion) -> Result<()> {
     let n = c.classes.len() as i32;
     if n == 0 || c.counts.len() != c.classes.len() || c.counts.iter().any(|row| row.len() != c.classes.len()) {
         return Err(Error::Invalid(format!("{}: the confusion matrix must be n×n with n ≥ 1", path.display())));
     }
+    font()?;
     let max = c.counts.iter().flatten().max().copied().unwrap_or(0);
-    let cell = (text_width(&max.to_string(), 1) + 12).max(40);
-    let name_w = c.classes.iter().map(|s| text_width(s, 1)).max().unwrap_or(0);
+    let cell = (text_width(&max.to_string(), LABEL_PX)? + 12).max(40);
+    let name_w = c.classes.iter().map(|s| text_width(s, LABEL_PX)).try_fold(0, |a, w| w.map(|w| a.max(w)))?;
     let upright = name_w > cell - 4;
-    let title_scale = 2;
+    let label_h = LABEL_PX as i32;
 
-    let left = 10 + font::H + 10 + name_w + 8;
-    let top = 10 + font::H * title_scale + 14;
+    let left = 10 + label_h + 10 + name_w + 8;
+    let top = 10 + TITLE_PX as i32 + 14;
     let grid = n * cell;
-    let labels_h = if upright { name_w } else { font::H };
-    let pred_y = top + grid + 6 + labels_h + 10;
-    let w = (left + grid + 20).max(text_width(title, title_scale) + 20);
-    let h = pred_y + font::H + 10;
+    let pred_y = top + grid + 6 + if upright { name_w } else { label_h } + 10;
+    let w = (left + grid + 20).max(text_width(title, TITLE_PX)? + 20);
+    let h = pred_y + label_h + 10;
     if w > 4096 || h > 4096 {
         return Err(Error::Invalid(format!("{}: {n} classes (or the title) are too many to draw", path.display())));
     }
-
-    let mut cv = Canvas::new(w, h);
-    cv.text((w - text_width(title, title_scale)) / 2, 10, title, title_scale, INK);
-    cv.text_up(10, top + (grid + text_width("true", 1)) / 2, "true", INK);
-    cv.text(left + (grid - text_width("pred", 1)) / 2, pred_y, "pred", 1, INK);
-
-    for (i, (name, row)) in (0..).zip(c.classes.iter().zip(&c.counts)) {
-        let y = top + i * cell;
-        cv.text(left - 8 - text_width(name, 1), y + (cell - font::H) / 2, name, 1, INK);
-        let support: u64 = row.iter().sum();
-        for (j, &count) in (0..).zip(row) {
-            let x = left + j * cell;
-            let share = if support == 0 { 0.0 } else { count as f64 / support as f64 };
-            let shade = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * share).round() as u8;
-            cv.rect(x, y, cell, cell, Rgb([shade(247, 8), shade(251, 48), shade(255, 107)]));
-            let label = count.to_string();
-            let ink = if share > 0.5 { WHITE } else { INK };
-            cv.text(x + (cell - text_width(&label, 1) + 1) / 2, y + (cell - font::H) / 2, &label, 1, ink);
-        }
-    }
-    for k in 0..=n {
-        cv.rect(left, top + k * cell, grid + 1, 1, AXIS);
-        cv.rect(left + k * cell, top, 1, grid + 1, AXIS);
-    }
-    for (j, name) in (0..).zip(&c.classes) {
-        let x = left + j * cell + cell / 2;
-        if upright {
-            cv.text_up(x - font::H / 2, top + grid + 6 + text_width(name, 1), name, INK);
-        } else {
-            cv.text(x - text_width(name, 1) / 2, top + grid + 6, name, 1, INK);
-        }
-    }
-    cv.save(path)
+    save(path, &Heatmap { title, c, cell, left, top, upright, pred_y, size: (w as u32, h as u32) })
 }
