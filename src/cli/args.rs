@@ -203,7 +203,7 @@ pub fn recipe(r: &RecipeArgs, seed: u64) -> Result<Recipe> {
     if !(r.lr > 0.0 && r.coef_lr >= 0.0 && r.weight_decay >= 0.0) {
         return Err(Error::Invalid("learning rates must be positive and the weight decay non-negative".into()));
     }
-    if r.max_range.is_some_and(|m| !(m > 0.0)) {
+    if r.max_range.is_some_and(|m| m.is_nan() || m <= 0.0) {
         return Err(Error::Invalid("--max-range must be positive".into()));
     }
     if !(r.temperature > 0.0 && r.range > 0.0 && r.alpha >= 0.0 && r.range_weight >= 0.0) {

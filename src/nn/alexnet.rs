@@ -51,5 +51,5 @@ pub fn build(gpu: &Gpu, rng: &mut Rng, cfg: &ModelConfig) -> Result<Layer> {
     let mut head = Linear::new(gpu, rng, "classifier.6", cfg.hidden, cfg.classes)?;
     head.w = small_head(head.w, rng)?;
     let layers = features.into_iter().chain(classifier).chain([Layer::Linear(head)]).collect();
-    Ok(Block::new("", "AlexNet", layers))
+    Ok(Layer::block("", "AlexNet", layers))
 }

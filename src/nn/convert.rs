@@ -97,7 +97,7 @@ impl Convert<'_> {
                 for l in &b.layers {
                     s = self.layer(l, &s, &mut layers)?;
                 }
-                out.push(Block::new(&b.name, b.kind, layers));
+                out.push(Layer::block(&b.name, b.kind, layers));
             }
             Layer::Branches(b) => {
                 let mut branches = Vec::new();
@@ -105,9 +105,9 @@ impl Convert<'_> {
                     let mut one = Vec::new();
                     self.layer(l, shape, &mut one)?;
                     // a leaf branch that gained a batch norm becomes a block of the two
-                    branches.push(if one.len() == 1 { one.remove(0) } else { Block::new("", "Sequential", one) });
+                    branches.push(if one.len() == 1 { one.remove(0) } else { Layer::block("", "Sequential", one) });
                 }
-                out.push(Branches::new(b.join, branches));
+                out.push(Layer::branches(b.join, branches));
             }
         }
         Ok(next)

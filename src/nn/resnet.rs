@@ -31,8 +31,8 @@ fn basic_block(gpu: &Gpu, rng: &mut Rng, name: &str, cin: usize, cout: usize, st
     } else {
         vec![]
     };
-    let residual = Branches::new(Join::Add, vec![Block::new("", "Sequential", body), Block::new(&n("shortcut"), "Shortcut", shortcut)]);
-    Ok(Block::new(name, "BasicBlock", vec![residual, Layer::Act(Activation::relu(&n("act2")))]))
+    let residual = Layer::branches(Join::Add, vec![Layer::block("", "Sequential", body), Layer::block(&n("shortcut"), "Shortcut", shortcut)]);
+    Ok(Layer::block(name, "BasicBlock", vec![residual, Layer::Act(Activation::relu(&n("act2")))]))
 }
 
 pub fn build(gpu: &Gpu, rng: &mut Rng, cfg: &ModelConfig) -> Result<Layer> {
@@ -50,5 +50,5 @@ pub fn build(gpu: &Gpu, rng: &mut Rng, cfg: &ModelConfig) -> Result<Layer> {
     let mut fc = Linear::new(gpu, rng, "fc", cin, cfg.classes)?;
     fc.w = small_head(fc.w, rng)?;
     layers.extend([Layer::Pool(Pool2d::new("avgpool", PoolKind::GlobalAvg)), Layer::Flatten, Layer::Linear(fc)]);
-    Ok(Block::new("", "ResNet-20", layers))
+    Ok(Layer::block("", "ResNet-20", layers))
 }

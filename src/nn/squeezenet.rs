@@ -15,28 +15,23 @@ fn fire(gpu: &Gpu, rng: &mut Rng, name: &str, cin: usize, sq: usize, e1: usize, 
     };
     let act = |part: &str| Layer::Act(Activation::relu(&format!("{name}.{part}_activation")));
     let squeeze = conv("squeeze", cin, sq, 1, 0)?;
-    let expand1 = Block::new("", "Sequential", vec![conv("expand1x1", sq, e1, 1, 0)?, act("expand1x1")]);
-    let expand3 = Block::new("", "Sequential", vec![conv("expand3x3", sq, e3, 3, 1)?, act("expand3x3")]);
-    Ok(Block::new(name, "Fire", vec![squeeze, act("squeeze"), Branches::new(Join::Concat, vec![expand1, expand3])]))
+    let expand1 = Layer::block("", "Sequential", vec![conv("expand1x1", sq, e1, 1, 0)?, act("expand1x1")]);
+    let expand3 = Layer::block("", "Sequential", vec![conv("expand3x3", sq, e3, 3, 1)?, act("expand3x3")]);
+    Ok(Layer::block(name, "Fire", vec![squeeze, act("squeeze"), Layer::branches(Join::Concat, vec![expand1, expand3])]))
 }
 
 pub fn build(gpu: &Gpu, rng: &mut Rng, cfg: &ModelConfig) -> Result<Layer> {
     let w = |c| scaled(c, cfg.width);
     let pool = |i: usize| Layer::Pool(Pool2d::new(&format!("features.{i}"), PoolKind::Max(Pool { kernel: 3, stride: 2, pad: 0, ceil: true })));
-    // (index, in, squeeze, expand) of each fire module, and where the pools sit
-    let (conv1, fires, pools): (Conv, Vec<(usize, usize, usize, usize)>, Vec<usize>) = if cfg.arch == Arch::Squeezenet10 {
-        (
-            Conv::new(gpu, rng, "features.0", cfg.in_channels, w(96), 7, 2, 0)?,
-            vec![(3, 96, 16, 64), (4, 128, 16, 64), (5, 128, 32, 128), (7, 256, 32, 128), (8, 256, 48, 192), (9, 384, 48, 192), (10, 384, 64, 256), (12, 512, 64, 256)],
-            vec![2, 6, 11],
-        )
+    let v10 = cfg.arch == Arch::Squeezenet10;
+    let conv1 = if v10 { Conv::new(gpu, rng, "features.0", cfg.in_channels, w(96), 7, 2, 0)? } else { Conv::new(gpu, rng, "features.0", cfg.in_channels, w(64), 3, 2, 0)? };
+    // (index in `features`, squeeze, expand channels) of each fire module, and where the pools sit
+    let fires = if v10 {
+        [(3, 16, 64), (4, 16, 64), (5, 32, 128), (7, 32, 128), (8, 48, 192), (9, 48, 192), (10, 64, 256), (12, 64, 256)]
     } else {
-        (
-            Conv::new(gpu, rng, "features.0", cfg.in_channels, w(64), 3, 2, 0)?,
-            vec![(3, 64, 16, 64), (4, 128, 16, 64), (6, 128, 32, 128), (7, 256, 32, 128), (9, 256, 48, 192), (10, 384, 48, 192), (11, 384, 64, 256), (12, 512, 64, 256)],
-            vec![2, 5, 8],
-        )
+        [(3, 16, 64), (4, 16, 64), (6, 32, 128), (7, 32, 128), (9, 48, 192), (10, 48, 192), (11, 64, 256), (12, 64, 256)]
     };
+    let pools = if v10 { [2, 6, 11] } else { [2, 5, 8] };
     // channels actually produced so far (rounding of the width multiplier can make
     // 2·w(e) differ from w(2e))
     let mut ch = conv1.out_channels();
@@ -45,7 +40,7 @@ pub fn build(gpu: &Gpu, rng: &mut Rng, cfg: &ModelConfig) -> Result<Layer> {
     for i in 2..=12 {
         if pools.contains(&i) {
             layers.push(pool(i));
-        } else if let Some((idx, _, sq, e)) = fires.next() {
+        } else if let Some((idx, sq, e)) = fires.next() {
             layers.push(fire(gpu, rng, &format!("features.{idx}"), ch, w(sq), w(e), w(e))?);
             ch = 2 * w(e);
         }
@@ -59,5 +54,5 @@ pub fn build(gpu: &Gpu, rng: &mut Rng, cfg: &ModelConfig) -> Result<Layer> {
         Layer::Pool(Pool2d::new("classifier.3", PoolKind::GlobalAvg)),
         Layer::Flatten,
     ]);
-    Ok(Block::new("", "SqueezeNet", layers))
+    Ok(Layer::block("", "SqueezeNet", layers))
 }

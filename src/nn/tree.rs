@@ -46,17 +46,6 @@ pub struct Branches {
     pub branches: Vec<Layer>,
 }
 
-impl Block {
-    pub fn new(name: &str, kind: &'static str, layers: Vec<Layer>) -> Layer {
-        Layer::Block(Block { name: name.into(), kind, layers })
-    }
-}
-
-impl Branches {
-    pub fn new(join: Join, branches: Vec<Layer>) -> Layer {
-        Layer::Branches(Branches { join, branches })
-    }
-}
 
 /// How a forward pass runs.
 pub struct Ctx {
@@ -81,6 +70,16 @@ impl Ctx {
 }
 
 impl Layer {
+    /// A block: `layers` in sequence.
+    pub fn block(name: &str, kind: &'static str, layers: Vec<Layer>) -> Layer {
+        Layer::Block(Block { name: name.into(), kind, layers })
+    }
+
+    /// Branches on the same input, joined by `join`.
+    pub fn branches(join: Join, branches: Vec<Layer>) -> Layer {
+        Layer::Branches(Branches { join, branches })
+    }
+
     /// The inner nodes' children (none for a leaf).
     pub fn children(&self) -> &[Layer] {
         match self {

@@ -26,9 +26,6 @@ impl Geom {
         let iw = (ow * self.stride + kw).checked_sub(self.pad)?;
         (ih < self.h && iw < self.w).then(|| ((n * self.c + c) * self.h + ih) * self.w + iw)
     }
-    pub fn tap(&self, x: &[f64], n: usize, c: usize, oh: usize, ow: usize, kh: usize, kw: usize) -> Option<f64> {
-        self.tap_index(n, c, oh, ow, kh, kw).map(|i| x[i])
-    }
     /// Every entry of the unfolded [P, K] matrix (P = N*OH*OW, K = C*KH*KW) in row-major order:
     /// `f(entry index, index into x or None in the padding)`.
     pub fn for_each_tap(&self, mut f: impl FnMut(usize, Option<usize>)) {
@@ -65,7 +62,7 @@ pub fn forward(x: &[f64], w: &[f64], b: Option<&[f64]>, g: &Geom) -> Vec<f64> {
                     for c in 0..g.c {
                         for kh in 0..g.kh {
                             for kw in 0..g.kw {
-                                if let Some(v) = g.tap(x, n, c, i, j, kh, kw) {
+                                if let Some(v) = g.tap_index(n, c, i, j, kh, kw).map(|t| x[t]) {
                                     s += v * w[g.w_index(o, c, kh, kw)];
                                 }
                             }

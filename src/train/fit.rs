@@ -48,9 +48,11 @@ impl Plateau {
         }
         self.bad_epochs += 1;
         if self.bad_epochs > patience {
-            let cut = |lr: f32| if lr > floor { (lr * factor).max(floor) } else { lr };
-            trainer.lr = cut(trainer.lr);
-            trainer.coef_lr = trainer.coef_lr.map(cut);
+            fn cut(lr: f32, factor: f32, floor: f32) -> f32 {
+                if lr > floor { (lr * factor).max(floor) } else { lr }
+            }
+            trainer.lr = cut(trainer.lr, factor, floor);
+            trainer.coef_lr = trainer.coef_lr.map(|lr| cut(lr, factor, floor));
             self.bad_epochs = 0;
         }
     }
