@@ -6,6 +6,7 @@
 use super::convert::to_student;
 use super::model::{Model, ModelConfig};
 use crate::error::{Error, Result};
+use crate::fsx;
 use crate::Gpu;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::HashMap;
@@ -19,8 +20,8 @@ pub fn config_path(weights: &Path) -> PathBuf {
     weights.with_extension("json")
 }
 
-/// Write `path` (safetensors) and its JSON config; each file is written to a temporary name
-/// first and renamed, so an interrupted save never leaves a half-written checkpoint. A model
+/// Write `path` (safetensors) and its JSON config, each atomically (`fsx::write`), so an
+/// interrupted save never leaves a half-written checkpoint. A model
 /// holding a NaN or infinite value is refused (the file already there is kept).
 pub fn save(model: &Model, path: &Path) -> Result<()> {
     let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
@@ -36,14 +37,10 @@ pub fn save(model: &Model, path: &Path) -> Result<()> {
         .map(|(n, s, b)| TensorView::new(Dtype::F32, s.clone(), b).map(|v| (n.clone(), v)))
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
-    let tmp = path.with_extension("safetensors.tmp");
-    safetensors::serialize_to_file(views, None, &tmp).map_err(|e| Error::Invalid(format!("{}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(io(path))?;
-    let cfg = config_path(path);
+    let bytes = safetensors::serialize(views, None).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    fsx::write(path, &bytes)?;
     let json = serde_json::to_string_pretty(&model.config).map_err(|e| Error::Invalid(e.to_string()))?;
-    let tmp = cfg.with_extension("json.tmp");
-    std::fs::write(&tmp, json).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, &cfg).map_err(io(&cfg))
+    fsx::write(&config_path(path), json.as_bytes())
 }
 
 pub fn read_config(weights: &Path) -> Result<ModelConfig> {
