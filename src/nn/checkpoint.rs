@@ -56,15 +56,20 @@ pub fn load(gpu: &Gpu, path: &Path) -> Result<Model> {
     let bytes = std::fs::read(path).map_err(io(path))?;
     let st = parse(&bytes, path)?;
     let config = read_config(path)?;
+    let cfg_path = config_path(path);
+    let named = |e: Error| match e {
+        Error::Invalid(m) => Error::Invalid(format!("{}: {m}", cfg_path.display())),
+        e => e,
+    };
     let mut teacher_cfg = config.clone();
     teacher_cfg.student = None;
-    let teacher = Model::teacher(gpu, teacher_cfg, 0)?;
+    let teacher = Model::teacher(gpu, teacher_cfg, 0).map_err(named)?;
     let mut model = match &config.student {
-        Some(s) => to_student(&teacher, s)?,
+        Some(s) => to_student(&teacher, s).map_err(named)?,
         None => teacher,
     };
     model.config = config;
-    apply_state(&mut model, &st, path, LoadMode::Strict)?;
+    apply_state(&mut model, &st, path, Some(&cfg_path), LoadMode::Strict)?;
     Ok(model)
 }
 
@@ -100,12 +105,12 @@ impl LoadReport {
     }
 }
 
-fn to_f32(name: &str, v: &TensorView<'_>) -> Result<Vec<f32>> {
+fn to_f32(path: &Path, name: &str, v: &TensorView<'_>) -> Result<Vec<f32>> {
     let b = v.data();
     match v.dtype() {
         Dtype::F32 => Ok(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
         Dtype::F64 => Ok(b.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32).collect()),
-        d => Err(Error::Invalid(format!("tensor {name} is {d:?}; heft reads f32 and f64 (convert with tensor.float())"))),
+        d => Err(Error::Invalid(format!("{}: tensor {name} is {d:?}; heft reads f32 and f64 (convert with tensor.float())", path.display()))),
     }
 }
 
@@ -120,11 +125,12 @@ fn parse<'a>(bytes: &'a [u8], path: &Path) -> Result<SafeTensors<'a>> {
 
 pub fn load_state(model: &mut Model, path: &Path, mode: LoadMode) -> Result<LoadReport> {
     let bytes = std::fs::read(path).map_err(io(path))?;
-    apply_state(model, &parse(&bytes, path)?, path, mode)
+    apply_state(model, &parse(&bytes, path)?, path, None, mode)
 }
 
-/// Writes the tensors of `st` (read from `path`) into `model` by name.
-fn apply_state(model: &mut Model, st: &SafeTensors<'_>, path: &Path, mode: LoadMode) -> Result<LoadReport> {
+/// Writes the tensors of `st` (read from `path`) into `model` (built from `config`, if it came
+/// from a file) by name.
+fn apply_state(model: &mut Model, st: &SafeTensors<'_>, path: &Path, config: Option<&Path>, mode: LoadMode) -> Result<LoadReport> {
     let mut report = LoadReport::default();
     let file: HashMap<String, TensorView<'_>> = st.tensors().into_iter().collect();
     let ours: Vec<(String, crate::Tensor)> = model.state().into_iter().map(|(n, t)| (n, t.clone())).collect();
@@ -133,7 +139,7 @@ fn apply_state(model: &mut Model, st: &SafeTensors<'_>, path: &Path, mode: LoadM
             report.missing.push(name.clone());
             continue;
         };
-        let data = to_f32(name, v)?;
+        let data = to_f32(path, name, v)?;
         if v.shape() == t.shape() {
             t.write_f32(&data)?;
             report.loaded.push(name.clone());
@@ -151,7 +157,8 @@ fn apply_state(model: &mut Model, st: &SafeTensors<'_>, path: &Path, mode: LoadM
     report.unexpected = file.keys().filter(|k| !known.contains(k.as_str()) && !k.ends_with("num_batches_tracked")).cloned().collect();
     report.unexpected.sort();
     if mode == LoadMode::Strict && !(report.missing.is_empty() && report.unexpected.is_empty() && report.misshaped.is_empty()) {
-        return Err(Error::Invalid(format!("{} does not match the model: {}", path.display(), report.describe())));
+        let of = config.map(|c| format!(" of {}", c.display())).unwrap_or_default();
+        return Err(Error::Invalid(format!("{} does not match the model{of}: {}", path.display(), report.describe())));
     }
     Ok(report)
 }
