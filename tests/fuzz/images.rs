@@ -43,7 +43,7 @@ fn jpeg(w: u16, h: u16, components: u8) -> Vec<u8> {
     // one Huffman code "0" per table: DC difference category 0, AC end-of-block
     let table = |class: u8| [&[class, 1][..], &[0; 15], &[0]].concat();
     let bits = 2 * components as u32; // "00" per block, padded with ones
-    let scan: Vec<u8> = vec![0u8; (bits / 8) as usize].into_iter().chain((bits % 8 != 0).then(|| 0xFF >> (bits % 8))).collect();
+    let scan: Vec<u8> = vec![0u8; (bits / 8) as usize].into_iter().chain((!bits.is_multiple_of(8)).then(|| 0xFF >> (bits % 8))).collect();
     let mut out = vec![0xFF, 0xD8];
     if components == 4 {
         out.extend(seg(0xEE, b"Adobe\x00\x64\x00\x00\x00\x00\x00"));
