@@ -161,16 +161,12 @@ pub fn check_out(path: &Path, overwrite: bool) -> Result<()> {
     }
 }
 
-/// Writes `text` to `path` through a temporary file in the same folder, renamed into place; an
-/// existing `path` is replaced only when `overwrite`.
+/// Writes `text` to `path` atomically (`fsx`); an existing `path` is replaced only when
+/// `overwrite`.
 pub fn write_new(path: &Path, text: &str, overwrite: bool) -> Result<()> {
-    let io = |err| Error::Io { path: path.display().to_string(), err };
     check_out(path, overwrite)?;
-    let name = path.file_name().ok_or_else(|| Error::Invalid(format!("--out {} is not a file name", path.display())))?;
-    let tmp = path.with_file_name(format!(".{}.heft-{}.tmp", name.to_string_lossy(), std::process::id()));
-    std::fs::write(&tmp, text).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|err| {
-        let _ = std::fs::remove_file(&tmp); // this run's own temporary file
-        io(err)
-    })
+    match overwrite {
+        true => crate::fsx::write(path, text.as_bytes()),
+        false => crate::fsx::write_new(path, text.as_bytes()),
+    }
 }

@@ -87,15 +87,13 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |err| Error::Io { path: path.display().to_string(), err }
 }
 
-/// Write `file` to `path` atomically (temporary file, then rename).
+/// Write `file` to `path` atomically (`fsx::write`).
 pub fn save(file: &TuneFile, path: &Path) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
     let json = serde_json::to_string_pretty(file).map_err(|e| Error::Invalid(e.to_string()))?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, json).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    crate::fsx::write(path, json.as_bytes())
 }
 
 /// Make the GPU use the choices of `file` (entries naming an unknown variant are ignored).

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 /// A parsed golden file: tensors by name (shape, values) and the raw metadata strings.
 pub struct Golden {
+    name: String,
     tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
     meta: HashMap<String, String>,
 }
@@ -28,7 +29,7 @@ impl Golden {
             let data = v.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
             tensors.insert(n, (v.shape().to_vec(), data));
         }
-        Ok(Golden { tensors, meta: md.metadata().clone().unwrap_or_default() })
+        Ok(Golden { name: name.to_string(), tensors, meta: md.metadata().clone().unwrap_or_default() })
     }
 
     pub fn open(path: &std::path::Path) -> Result<Golden> {
@@ -37,7 +38,7 @@ impl Golden {
     }
 
     pub fn get(&self, name: &str) -> Result<&(Vec<usize>, Vec<f32>)> {
-        self.tensors.get(name).ok_or_else(|| Error::Invalid(format!("golden file has no tensor {name}")))
+        self.tensors.get(name).ok_or_else(|| Error::Invalid(format!("{}: the golden file has no tensor {name}", self.name)))
     }
 
     pub fn data(&self, name: &str) -> Result<&[f32]> {
@@ -69,7 +70,7 @@ impl Golden {
 
     /// Metadata entry `key` as JSON (text that is not JSON is taken as a string).
     pub fn meta(&self, key: &str) -> Result<Value> {
-        let s = self.meta.get(key).ok_or_else(|| Error::Invalid(format!("golden file has no metadata {key}")))?;
+        let s = self.meta.get(key).ok_or_else(|| Error::Invalid(format!("{}: the golden file has no metadata {key}", self.name)))?;
         Ok(serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone())))
     }
 

@@ -47,7 +47,10 @@ fn backward_order(params: Vec<&Param>) -> Vec<&Param> {
 
 /// Whole-model comparison of the dump `g` (format: data/reference/README.md).
 pub fn model(gpu: &Gpu, name: &str, g: &Golden) -> Result<Vec<Row>> {
-    let Dump { model, class_weights, adam } = Dump::read(gpu, g)?;
+    let Dump { model, class_weights, adam } = Dump::read(gpu, g).map_err(|e| match e {
+        Error::Invalid(m) if !m.starts_with(name) => Error::Invalid(format!("{name}: {m}")),
+        e => e,
+    })?;
     let x = g.upload(gpu, "x")?;
     let labels = g.labels(gpu, "labels", model.config.classes)?;
     let want_traj = g.data("trajectory")?;

@@ -52,7 +52,7 @@ impl Check {
         }
         if let Some(path) = json {
             let text = serde_json::to_string_pretty(&rows).map_err(|e| Error::Invalid(e.to_string()))?;
-            std::fs::write(path, text).map_err(|err| Error::Io { path: path.display().to_string(), err })?;
+            heft::fsx::write(path, text.as_bytes())?;
         }
         let failed = heft::check::failures(&rows).len();
         if let (Some(_), Some(first)) = (against, heft::check::first_failure(&rows)) {

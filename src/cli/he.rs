@@ -97,18 +97,12 @@ impl Export {
             }
             None => None,
         };
-        // create_new: never replace a file that appeared since the check above
-        let written = match std::fs::OpenOptions::new().write(true).create_new(true).open(onnx) {
-            Ok(mut f) => std::io::Write::write_all(&mut f, &bytes).inspect_err(|_| {
-                let _ = std::fs::remove_file(onnx); // the partial file this run created
-            }),
-            Err(err) => Err(err),
-        };
-        if let Err(err) = written {
+        // write_new: never replace a file that appeared since the check above
+        if let Err(e) = heft::fsx::write_new(onnx, &bytes) {
             if sampled.is_some() {
                 let _ = std::fs::remove_file(&sample_path); // written just above, by this run
             }
-            return Err(Error::Io { path: onnx.display().to_string(), err });
+            return Err(e);
         }
         println!("wrote {} ({} bytes; operators: {})", onnx.display(), bytes.len(), ops.join(", "));
         if let Some(n) = sampled {

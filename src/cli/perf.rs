@@ -48,8 +48,7 @@ impl Profile {
         }
         if let Some(path) = trace {
             let json = heft::gpu::chrome_trace(&p.trace, &gpu.describe()).to_string();
-            let tmp = path.with_extension("tmp");
-            std::fs::write(&tmp, json).and_then(|_| std::fs::rename(&tmp, path)).map_err(|err| Error::Io { path: path.display().to_string(), err })?;
+            heft::fsx::write(path, json.as_bytes())?;
             eprintln!("wrote {} ({} dispatches; open it in ui.perfetto.dev)", path.display(), p.trace.len());
         }
         Ok(())

@@ -88,12 +88,33 @@ fn prepare(
     Ok(px)
 }
 
-/// Decodes a PNG or JPEG, recognised by its content (not its extension).
+/// The largest image side heft decodes, in pixels: a file declaring more is refused before any
+/// pixel is decoded (a decompression bomb declares a huge size in a few bytes).
+pub const MAX_DECODE_SIDE: u32 = 16384;
+/// The most memory, in bytes, the decoder may allocate for one image (image 0.25's `max_alloc`).
+pub const MAX_DECODE_BYTES: u64 = 512 << 20;
+
+/// Decodes a PNG or JPEG, recognised by its content (not its extension), within the limits above.
 fn decode(path: &Path) -> Result<DynamicImage> {
     let io = |err| Error::Io { path: path.display().to_string(), err };
-    let reader = ImageReader::open(path).map_err(io)?.with_guessed_format().map_err(io)?;
-    reader.decode().map_err(|e| {
-        Error::Invalid(format!("{}: cannot decode the image ({e}); replace or remove the file", path.display()))
+    let mut reader = ImageReader::open(path).map_err(io)?.with_guessed_format().map_err(io)?;
+    let mut limits = ::image::Limits::default();
+    limits.max_image_width = Some(MAX_DECODE_SIDE);
+    limits.max_image_height = Some(MAX_DECODE_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
+    reader.decode().map_err(|e| match e {
+        ::image::ImageError::Limits(_) => Error::Invalid(format!(
+            "{}: the image is larger than heft decodes ({MAX_DECODE_SIDE} px a side, {} MiB); downscale or remove the file",
+            path.display(),
+            MAX_DECODE_BYTES >> 20
+        )),
+        // on one line: some decoder messages end in a newline
+        e => Error::Invalid(format!(
+            "{}: cannot decode the image ({}); replace or remove the file",
+            path.display(),
+            e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+        )),
     })
 }
 

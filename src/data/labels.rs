@@ -34,7 +34,12 @@ fn label_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 }
 
 fn read_label_file(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| io_err(path, e))
+    let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        Error::Invalid(format!("{}:{line}: the label file is not UTF-8 text (byte {at}); save it as UTF-8", path.display()))
+    })
 }
 
 fn check_image_dir(dir: &Path) -> Result<()> {

@@ -77,12 +77,12 @@ pub fn generate(out: &Path, classes: usize, size: usize, per_class: (usize, usiz
                     .write_image(&pixels, size as u32, size as u32, ExtendedColorType::L8)
                     .map_err(|e| Error::Invalid(format!("could not encode a synthetic PNG: {e}")))?;
                 let path = dir.join(format!("{i:05}.png"));
-                std::fs::write(&path, png).map_err(|e| io_err(&path, e))?;
+                crate::fsx::write(&path, &png)?;
             }
         }
     }
     let path = out.join("README.txt");
-    std::fs::write(&path, readme(&names, size, counts, seed, strength)).map_err(|e| io_err(&path, e))
+    crate::fsx::write(&path, readme(&names, size, counts, seed, strength).as_bytes())
 }
 
 fn io_err(path: &Path, err: std::io::Error) -> Error {

@@ -186,7 +186,8 @@ fn avgpool(g: &mut Graph, x: &str, w: Option<Pool>, in_shape: &[usize]) -> Strin
 }
 
 /// Write `n` images of `ds` and the model's logits for them (eval mode) as safetensors
-/// (`x`, `logits`); returns the number of images written.
+/// (`x`, `logits`) to the new file `path` (an existing one is refused, not replaced); returns the
+/// number of images written.
 pub fn write_sample(model: &Model, ds: &crate::data::Dataset, norm: crate::data::image::Normalize, n: usize, path: &std::path::Path) -> Result<usize> {
     use crate::data::loader::{Loader, LoaderCfg};
     let c = &model.config;
@@ -201,6 +202,7 @@ pub fn write_sample(model: &Model, ds: &crate::data::Dataset, norm: crate::data:
         ("logits".to_string(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![b.n, c.classes], &lb)),
     ];
     let views = views.into_iter().map(|(k, v)| v.map(|v| (k, v))).collect::<std::result::Result<Vec<_>, _>>().map_err(|e| Error::Invalid(e.to_string()))?;
-    safetensors::serialize_to_file(views, None, path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    let bytes = safetensors::serialize(views, None).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    crate::fsx::write_new(path, &bytes)?;
     Ok(b.n)
 }

@@ -6,6 +6,7 @@
 use super::convert::to_student;
 use super::model::{Model, ModelConfig};
 use crate::error::{Error, Result};
+use crate::fsx;
 use crate::Gpu;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::HashMap;
@@ -19,8 +20,8 @@ pub fn config_path(weights: &Path) -> PathBuf {
     weights.with_extension("json")
 }
 
-/// Write `path` (safetensors) and its JSON config; each file is written to a temporary name
-/// first and renamed, so an interrupted save never leaves a half-written checkpoint. A model
+/// Write `path` (safetensors) and its JSON config, each atomically (`fsx::write`), so an
+/// interrupted save never leaves a half-written checkpoint. A model
 /// holding a NaN or infinite value is refused (the file already there is kept).
 pub fn save(model: &Model, path: &Path) -> Result<()> {
     let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
@@ -36,14 +37,10 @@ pub fn save(model: &Model, path: &Path) -> Result<()> {
         .map(|(n, s, b)| TensorView::new(Dtype::F32, s.clone(), b).map(|v| (n.clone(), v)))
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
-    let tmp = path.with_extension("safetensors.tmp");
-    safetensors::serialize_to_file(views, None, &tmp).map_err(|e| Error::Invalid(format!("{}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(io(path))?;
-    let cfg = config_path(path);
+    let bytes = safetensors::serialize(views, None).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    fsx::write(path, &bytes)?;
     let json = serde_json::to_string_pretty(&model.config).map_err(|e| Error::Invalid(e.to_string()))?;
-    let tmp = cfg.with_extension("json.tmp");
-    std::fs::write(&tmp, json).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, &cfg).map_err(io(&cfg))
+    fsx::write(&config_path(path), json.as_bytes())
 }
 
 pub fn read_config(weights: &Path) -> Result<ModelConfig> {
@@ -59,15 +56,20 @@ pub fn load(gpu: &Gpu, path: &Path) -> Result<Model> {
     let bytes = std::fs::read(path).map_err(io(path))?;
     let st = parse(&bytes, path)?;
     let config = read_config(path)?;
+    let cfg_path = config_path(path);
+    let named = |e: Error| match e {
+        Error::Invalid(m) => Error::Invalid(format!("{}: {m}", cfg_path.display())),
+        e => e,
+    };
     let mut teacher_cfg = config.clone();
     teacher_cfg.student = None;
-    let teacher = Model::teacher(gpu, teacher_cfg, 0)?;
+    let teacher = Model::teacher(gpu, teacher_cfg, 0).map_err(named)?;
     let mut model = match &config.student {
-        Some(s) => to_student(&teacher, s)?,
+        Some(s) => to_student(&teacher, s).map_err(named)?,
         None => teacher,
     };
     model.config = config;
-    apply_state(&mut model, &st, path, LoadMode::Strict)?;
+    apply_state(&mut model, &st, path, Some(&cfg_path), LoadMode::Strict)?;
     Ok(model)
 }
 
@@ -103,12 +105,12 @@ impl LoadReport {
     }
 }
 
-fn to_f32(name: &str, v: &TensorView<'_>) -> Result<Vec<f32>> {
+fn to_f32(path: &Path, name: &str, v: &TensorView<'_>) -> Result<Vec<f32>> {
     let b = v.data();
     match v.dtype() {
         Dtype::F32 => Ok(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
         Dtype::F64 => Ok(b.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32).collect()),
-        d => Err(Error::Invalid(format!("tensor {name} is {d:?}; heft reads f32 and f64 (convert with tensor.float())"))),
+        d => Err(Error::Invalid(format!("{}: tensor {name} is {d:?}; heft reads f32 and f64 (convert with tensor.float())", path.display()))),
     }
 }
 
@@ -123,11 +125,12 @@ fn parse<'a>(bytes: &'a [u8], path: &Path) -> Result<SafeTensors<'a>> {
 
 pub fn load_state(model: &mut Model, path: &Path, mode: LoadMode) -> Result<LoadReport> {
     let bytes = std::fs::read(path).map_err(io(path))?;
-    apply_state(model, &parse(&bytes, path)?, path, mode)
+    apply_state(model, &parse(&bytes, path)?, path, None, mode)
 }
 
-/// Writes the tensors of `st` (read from `path`) into `model` by name.
-fn apply_state(model: &mut Model, st: &SafeTensors<'_>, path: &Path, mode: LoadMode) -> Result<LoadReport> {
+/// Writes the tensors of `st` (read from `path`) into `model` (built from `config`, if it came
+/// from a file) by name.
+fn apply_state(model: &mut Model, st: &SafeTensors<'_>, path: &Path, config: Option<&Path>, mode: LoadMode) -> Result<LoadReport> {
     let mut report = LoadReport::default();
     let file: HashMap<String, TensorView<'_>> = st.tensors().into_iter().collect();
     let ours: Vec<(String, crate::Tensor)> = model.state().into_iter().map(|(n, t)| (n, t.clone())).collect();
@@ -136,7 +139,7 @@ fn apply_state(model: &mut Model, st: &SafeTensors<'_>, path: &Path, mode: LoadM
             report.missing.push(name.clone());
             continue;
         };
-        let data = to_f32(name, v)?;
+        let data = to_f32(path, name, v)?;
         if v.shape() == t.shape() {
             t.write_f32(&data)?;
             report.loaded.push(name.clone());
@@ -154,7 +157,8 @@ fn apply_state(model: &mut Model, st: &SafeTensors<'_>, path: &Path, mode: LoadM
     report.unexpected = file.keys().filter(|k| !known.contains(k.as_str()) && !k.ends_with("num_batches_tracked")).cloned().collect();
     report.unexpected.sort();
     if mode == LoadMode::Strict && !(report.missing.is_empty() && report.unexpected.is_empty() && report.misshaped.is_empty()) {
-        return Err(Error::Invalid(format!("{} does not match the model: {}", path.display(), report.describe())));
+        let of = config.map(|c| format!(" of {}", c.display())).unwrap_or_default();
+        return Err(Error::Invalid(format!("{} does not match the model{of}: {}", path.display(), report.describe())));
     }
     Ok(report)
 }

@@ -1,37 +1,52 @@
-//! The metrics log of a training run (`metrics.jsonl`): one JSON object per line, each line
-//! written whole and flushed at once, so a run that stops midway leaves every finished epoch
-//! readable; and the reader for it.
+//! The metrics log of a training run (`metrics.jsonl`): one JSON object per line, and the
+//! reader for it. The log is started as a temporary file beside its path (`fsx::create_temp`);
+//! each line is appended whole and fsynced, and the first line's write renames the temporary file
+//! onto the path. So the previous log stays whole until the new run has one complete record (a
+//! run that writes none leaves it as it was), and a crash can at worst cut short the line being
+//! written: every earlier line of the new log is on disk, unchanged.
 
 use crate::error::{Error, Result};
+use crate::fsx;
 use serde_json::Value;
 use std::fs::File;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub struct MetricsLog {
     file: File,
-    path: String,
+    path: PathBuf,
+    /// The temporary file, until the first record renames it onto `path`.
+    pending: Option<PathBuf>,
 }
 
 impl MetricsLog {
-    /// Create (or truncate) the log file.
+    /// Start a log that will replace the file at `path` with its first record.
     pub fn create(path: &Path) -> Result<MetricsLog> {
-        let name = path.display().to_string();
-        match File::create(path) {
-            Ok(file) => Ok(MetricsLog { file, path: name }),
-            Err(err) => Err(Error::Io { path: name, err }),
-        }
+        let (file, tmp) = fsx::create_temp(path)?;
+        Ok(MetricsLog { file, path: path.to_path_buf(), pending: Some(tmp) })
     }
 
-    /// Append one record (a JSON object) as one line and flush it.
+    /// Append one record (a JSON object) as one line and fsync it.
     pub fn write(&mut self, record: &Value) -> Result<()> {
         if !record.is_object() {
-            return Err(Error::Invalid(format!("{}: a metrics record must be a JSON object, got {record}", self.path)));
+            return Err(Error::Invalid(format!("{}: a metrics record must be a JSON object, got {record}", self.path.display())));
         }
         let line = format!("{record}\n");
-        let io = |err| Error::Io { path: self.path.clone(), err };
-        self.file.write_all(line.as_bytes()).map_err(io)?;
-        self.file.flush().map_err(io)
+        let io = |err| Error::Io { path: self.path.display().to_string(), err };
+        self.file.write_all(line.as_bytes()).and_then(|_| self.file.sync_data()).map_err(io)?;
+        match self.pending.take() {
+            Some(tmp) => fsx::commit(&tmp, &self.path),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for MetricsLog {
+    /// A log that never got a record leaves no temporary file (and the previous log as it was).
+    fn drop(&mut self) {
+        if let Some(tmp) = self.pending.take() {
+            let _ = std::fs::remove_file(tmp); // this log's own temporary file
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::metrics::Confusion;
 use crate::error::{Error, Result};
-use image::{ImageError, ImageFormat, RgbImage};
+use image::{ImageFormat, RgbImage};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -74,7 +74,6 @@ fn label_style(px: f64, colour: RGBColor, anchor: (HPos, VPos)) -> TextStyle<'st
 fn save(path: &Path, pic: &impl Picture) -> Result<()> {
     font()?;
     let name = path.display().to_string();
-    let io = |err| Error::Io { path: name.clone(), err };
     let drawn = |e: String| Error::Invalid(format!("{name}: cannot draw the chart: {e}"));
     let (w, h) = pic.size();
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg")) {
@@ -84,7 +83,7 @@ fn save(path: &Path, pic: &impl Picture) -> Result<()> {
             pic.draw(&area).map_err(|e| drawn(e.to_string()))?;
             area.present().map_err(|e| drawn(e.to_string()))?;
         }
-        return std::fs::write(path, svg).map_err(io);
+        return crate::fsx::write(path, svg.as_bytes());
     }
     let mut rgb = vec![0u8; w as usize * h as usize * 3];
     {
@@ -93,10 +92,9 @@ fn save(path: &Path, pic: &impl Picture) -> Result<()> {
         area.present().map_err(|e| drawn(e.to_string()))?;
     }
     let img = RgbImage::from_raw(w, h, rgb).ok_or_else(|| drawn(format!("the pixel buffer does not hold {w}×{h} pixels")))?;
-    img.save_with_format(path, ImageFormat::Png).map_err(|e| match e {
-        ImageError::IoError(err) => io(err),
-        e => Error::Invalid(format!("{name}: cannot write the PNG: {e}")),
-    })
+    let mut png = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut png, ImageFormat::Png).map_err(|e| Error::Invalid(format!("{name}: cannot encode the PNG: {e}")))?;
+    crate::fsx::write(path, png.get_ref())
 }
 
 struct LineChart<'a> {
