@@ -19,6 +19,9 @@ pub struct AdapterChoice {
     /// Cap on the bytes the buffer pool keeps idle (falls back to `HEFT_POOL_BYTES`, then
     /// `pool::DEFAULT_POOL_BYTES`); buffers returned past it are freed.
     pub pool_bytes: Option<u64>,
+    /// Cap on the bytes one storage binding may span, below the adapter's own limit: tests
+    /// use it to make every adapter split large work the way a small GPU must.
+    pub max_binding: Option<u64>,
 }
 
 /// The pool cap of `choice`, else `HEFT_POOL_BYTES`, else the default.
@@ -84,8 +87,11 @@ impl Gpu {
         let adapter = pick(choice)?;
         let info = adapter.get_info();
         // Ask for everything the adapter offers: wgpu's defaults cap workgroups at 256 threads,
-        // 16 KiB shared memory and small storage bindings.
-        let limits = adapter.limits();
+        // 16 KiB shared memory and small storage bindings. Only `max_binding` asks for less.
+        let mut limits = adapter.limits();
+        if let Some(b) = choice.max_binding {
+            limits.max_storage_buffer_binding_size = limits.max_storage_buffer_binding_size.min(b);
+        }
         let mut features = wgpu::Features::empty();
         if choice.profile {
             if !adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
