@@ -30,13 +30,16 @@ pub struct MemoryUse {
 }
 
 /// Free buffers by (byte size, whether they are MAP_READ staging buffers), and the counters.
-pub(super) struct Pool {
-    free: Mutex<(HashMap<(u64, bool), Vec<wgpu::Buffer>>, MemoryUse)>,
+struct Free {
+    buffers: HashMap<(u64, bool), Vec<wgpu::Buffer>>,
+    used: MemoryUse,
 }
+
+pub(super) struct Pool(Mutex<Free>);
 
 impl Pool {
     pub(super) fn new(cap: u64) -> Pool {
-        Pool { free: Mutex::new((HashMap::new(), MemoryUse { cap, ..Default::default() })) }
+        Pool(Mutex::new(Free { buffers: HashMap::new(), used: MemoryUse { cap, ..Default::default() } }))
     }
 }
 
@@ -54,9 +57,9 @@ impl Gpu {
             });
         }
         {
-            let (free, used) = &mut *self.0.pool.free.lock().unwrap();
-            if let Some(b) = free.get_mut(&(size, readback)).and_then(|v| v.pop()) {
-                used.idle -= size;
+            let free = &mut *self.0.pool.0.lock().unwrap();
+            if let Some(b) = free.buffers.get_mut(&(size, readback)).and_then(|v| v.pop()) {
+                free.used.idle -= size;
                 return Ok(b);
             }
         }
@@ -72,7 +75,8 @@ impl Gpu {
             return Err(Error::OutOfMemory(format!("out of GPU memory allocating {size} bytes with {held} bytes already allocated by heft: {e}")));
         }
         self.check_error()?;
-        let (_, used) = &mut *self.0.pool.free.lock().unwrap();
+        let mut free = self.0.pool.0.lock().unwrap();
+        let used = &mut free.used;
         used.allocated += size;
         used.high_water = used.high_water.max(used.allocated);
         Ok(buf)
@@ -80,15 +84,15 @@ impl Gpu {
 
     /// Return a buffer: kept for reuse while the pool's idle bytes stay within its cap, else freed.
     pub(crate) fn give_buffer(&self, buf: wgpu::Buffer, readback: bool) {
-        let (free, used) = &mut *self.0.pool.free.lock().unwrap();
+        let free = &mut *self.0.pool.0.lock().unwrap();
         let size = buf.size();
-        if used.idle + size <= used.cap {
-            used.idle += size;
-            free.entry((size, readback)).or_default().push(buf);
+        if free.used.idle + size <= free.used.cap {
+            free.used.idle += size;
+            free.buffers.entry((size, readback)).or_default().push(buf);
         } else {
             // dropped, not destroyed: recorded work not yet submitted may still use it, and
             // wgpu frees it once that work is done
-            used.allocated -= size;
+            free.used.allocated -= size;
             drop(buf);
         }
     }
@@ -96,6 +100,6 @@ impl Gpu {
     /// Bytes of GPU memory heft holds through its pool now, and their high-water mark. Fixed
     /// buffers opened with the device (parameter arena, profiler queries) are not counted.
     pub fn memory(&self) -> MemoryUse {
-        self.0.pool.free.lock().unwrap().1
+        self.0.pool.0.lock().unwrap().used
     }
 }
