@@ -14,8 +14,11 @@ pub enum Error {
     /// A tensor (or a piece of work) exceeds a device limit and cannot be split; `unit` names
     /// what `size` and `limit` count ("bytes", "workgroups", ...).
     TooLarge { op: &'static str, what: String, size: u64, limit: u64, unit: &'static str },
-    /// wgpu reported a validation or out-of-memory error.
+    /// wgpu reported a validation error.
     Gpu(String),
+    /// The GPU ran out of memory or the device was lost (the driver resets it when a kernel
+    /// exhausts memory or runs too long).
+    OutOfMemory(String),
     /// Anything the user asked for that makes no sense (bad argument values, ...).
     Invalid(String),
     /// File-system errors, with the path involved.
@@ -47,6 +50,11 @@ impl fmt::Display for Error {
                  use a smaller batch or input size"
             ),
             Error::Gpu(m) => write!(f, "GPU error: {m}"),
+            Error::OutOfMemory(m) => write!(
+                f,
+                "{m}; the GPU ran out of memory or was reset: lower --batch, --input (the image \
+                 size) or --width, or close other programs using the GPU"
+            ),
             Error::Invalid(m) => write!(f, "{m}"),
             Error::Io { path, err } => write!(f, "{path}: {err}"),
         }

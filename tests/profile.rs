@@ -16,7 +16,7 @@ use heft::{AdapterChoice, Gpu, Tensor};
 /// A GPU opened for profiling, or None (test skipped, said so) on an adapter without
 /// timestamp queries.
 fn profiling_gpu(test: &str) -> Option<Gpu> {
-    match Gpu::new(&AdapterChoice { name: None, profile: true }) {
+    match Gpu::new(&AdapterChoice { profile: true, ..Default::default() }) {
         Ok(g) => Some(g),
         Err(e) if e.to_string().contains("TIMESTAMP_QUERY") => {
             common::runs_here(test, false, &e.to_string());

@@ -90,7 +90,7 @@ fn gpu(adapter: &Option<String>) -> Result<Gpu> {
 
 /// `gpu`, opened for timestamp profiling when `profile` is set.
 fn open_gpu(adapter: &Option<String>, profile: bool) -> Result<Gpu> {
-    let gpu = Gpu::new(&AdapterChoice { name: adapter.clone(), profile })?;
+    let gpu = Gpu::new(&AdapterChoice { name: adapter.clone(), profile, ..Default::default() })?;
     eprintln!("adapter: {}", gpu.describe());
     Ok(gpu)
 }

@@ -4,7 +4,7 @@
 
 use super::profiler::Profiler;
 use super::recorder::Recorder;
-use super::{tuning, Gpu, GpuInner};
+use super::{tuning, Gpu, GpuError, GpuInner};
 use crate::error::{Error, Result};
 use std::sync::{Arc, Mutex};
 
@@ -16,6 +16,25 @@ pub struct AdapterChoice {
     /// Time every kernel with timestamp queries (`Gpu::kernel_times`); needs an adapter with
     /// TIMESTAMP_QUERY and makes every submit wait for the GPU.
     pub profile: bool,
+    /// Cap on the bytes the buffer pool keeps idle (falls back to `HEFT_POOL_BYTES`, then
+    /// `pool::DEFAULT_POOL_BYTES`); buffers returned past it are freed.
+    pub pool_bytes: Option<u64>,
+    /// Cap on the bytes one storage binding may span, below the adapter's own limit: tests
+    /// use it to make every adapter split large work the way a small GPU must.
+    pub max_binding: Option<u64>,
+}
+
+/// The pool cap of `choice`, else `HEFT_POOL_BYTES`, else the default.
+fn pool_bytes(choice: &AdapterChoice) -> Result<u64> {
+    if let Some(b) = choice.pool_bytes {
+        return Ok(b);
+    }
+    match std::env::var("HEFT_POOL_BYTES") {
+        Ok(v) if !v.is_empty() => v.trim().parse().map_err(|_| {
+            Error::Invalid(format!("HEFT_POOL_BYTES={v:?} is not a byte count; set it to a whole number such as 1073741824, or unset it"))
+        }),
+        _ => Ok(super::pool::DEFAULT_POOL_BYTES),
+    }
 }
 
 fn instance() -> wgpu::Instance {
@@ -64,11 +83,15 @@ fn pick(choice: &AdapterChoice) -> Result<wgpu::Adapter> {
 impl Gpu {
     /// Open the adapter chosen by `choice` (high-performance by default).
     pub fn new(choice: &AdapterChoice) -> Result<Gpu> {
+        let pool_cap = pool_bytes(choice)?;
         let adapter = pick(choice)?;
         let info = adapter.get_info();
         // Ask for everything the adapter offers: wgpu's defaults cap workgroups at 256 threads,
-        // 16 KiB shared memory and small storage bindings.
-        let limits = adapter.limits();
+        // 16 KiB shared memory and small storage bindings. Only `max_binding` asks for less.
+        let mut limits = adapter.limits();
+        if let Some(b) = choice.max_binding {
+            limits.max_storage_buffer_binding_size = limits.max_storage_buffer_binding_size.min(b);
+        }
         let mut features = wgpu::Features::empty();
         if choice.profile {
             if !adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
@@ -88,14 +111,23 @@ impl Gpu {
             ..Default::default()
         }))
         .map_err(|e| Error::Device(format!("{} ({:?}): {e}", info.name, info.backend)))?;
-        let error = Arc::new(Mutex::new(None::<String>));
+        let error = Arc::new(Mutex::new(None::<GpuError>));
         let sink = error.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             let mut slot = sink.lock().unwrap();
             if slot.is_none() {
-                *slot = Some(e.to_string());
+                *slot = Some(match e {
+                    wgpu::Error::OutOfMemory { .. } => GpuError::OutOfMemory(e.to_string()),
+                    _ => GpuError::Validation(e.to_string()),
+                });
             }
         }));
+        // a lost device (also what a driver reset after running out of memory looks like)
+        // explains every error after it, so it replaces whatever came first
+        let sink = error.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            *sink.lock().unwrap() = Some(GpuError::OutOfMemory(format!("the GPU device was lost ({reason:?}: {msg})")));
+        });
         let dummy = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("unused binding"),
             size: 16,
@@ -110,12 +142,25 @@ impl Gpu {
             info,
             limits,
             pipelines: Default::default(),
-            pool: Default::default(),
+            pool: super::pool::Pool::new(pool_cap),
             rec,
             dummy,
             error,
             profiler,
             tuning: Mutex::new(tuning::Tuning::default()),
         })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A lost device (destroyed here; a driver reset after running out of memory reaches heft
+    /// the same way) makes the next GPU call fail with what to lower, not panic.
+    #[test]
+    fn a_lost_device_is_an_error_that_says_what_to_lower() {
+        let gpu = super::Gpu::new(&Default::default()).unwrap();
+        gpu.0.device.destroy();
+        let e = crate::Tensor::zeros(&gpu, &[4]).and_then(|t| t.to_f32()).unwrap_err().to_string();
+        assert!(e.contains("device was lost") && e.contains("lower --batch"), "{e}");
     }
 }

@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use std::sync::{Arc, Mutex};
 
 pub use adapter::{list_adapters, AdapterChoice};
+pub use pool::{MemoryUse, DEFAULT_POOL_BYTES};
 use profiler::Profiler;
 pub use profiler::{chrome_trace, KernelTime, TraceEvent};
 use recorder::SubmitHook;
@@ -42,10 +43,17 @@ pub struct GpuInner {
     pool: pool::Pool,
     rec: recorder::Recorder,
     dummy: wgpu::Buffer,
-    /// The first uncaptured wgpu error since the last check.
-    error: Arc<Mutex<Option<String>>>,
+    /// The first uncaptured wgpu error (or device loss) since the last check.
+    error: Arc<Mutex<Option<GpuError>>>,
     profiler: Option<Profiler>,
     tuning: Mutex<tuning::Tuning>,
+}
+
+/// An error wgpu reported outside a call that returns one.
+enum GpuError {
+    Validation(String),
+    /// Out of memory, or the device lost.
+    OutOfMemory(String),
 }
 
 /// Handle to the GPU: cheap to clone, shared by all tensors created from it.
@@ -129,9 +137,16 @@ impl Gpu {
         self.0.profiler.as_ref().map(|p| p as &dyn SubmitHook)
     }
 
+    /// `e`, unless wgpu reported an error first that explains it (a lost device fails every
+    /// read-back and wait after it).
+    fn explain(&self, e: Error) -> Error {
+        self.check_error().err().unwrap_or(e)
+    }
+
     fn check_error(&self) -> Result<()> {
         match self.0.error.lock().unwrap().take() {
-            Some(e) => Err(Error::Gpu(e)),
+            Some(GpuError::Validation(e)) => Err(Error::Gpu(e)),
+            Some(GpuError::OutOfMemory(e)) => Err(Error::OutOfMemory(e)),
             None => Ok(()),
         }
     }

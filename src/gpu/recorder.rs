@@ -112,7 +112,7 @@ impl Gpu {
             enc.copy_buffer_to_buffer(buf, offset, &staging, 0, Some(bytes4));
         }
         self.flush()?;
-        let mut out = map_read(&self.0.device, &staging, bytes4)?;
+        let mut out = map_read(&self.0.device, &staging, bytes4).map_err(|e| self.explain(e))?;
         self.give_buffer(staging, true);
         out.truncate(bytes as usize);
         self.check_error()?;
@@ -150,7 +150,7 @@ impl Gpu {
         self.0
             .device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+            .map_err(|e| self.explain(Error::Gpu(format!("waiting for the GPU: {e}"))))?;
         self.check_error()
     }
 

@@ -186,6 +186,7 @@ pub fn train(model: &mut Model, teacher: Option<&Model>, data: &Data, recipe: &R
             checkpoint::save(model, &ckpt)?;
         }
         plateau.update(val.loss, recipe, &mut trainer);
+        let memory = gpu.memory();
         log.epoch(&EpochRecord {
             phase: phase.into(),
             epoch: epoch + 1,
@@ -201,6 +202,8 @@ pub fn train(model: &mut Model, teacher: Option<&Model>, data: &Data, recipe: &R
             seconds: start.elapsed().as_secs_f64(),
             skipped_images: loader.skipped(),
             best: improved,
+            gpu_bytes: memory.allocated,
+            gpu_high_water_bytes: memory.high_water,
         })?;
     }
     let best_val = best_val.ok_or_else(|| {

@@ -29,6 +29,10 @@ pub struct EpochRecord {
     pub skipped_images: usize,
     /// This epoch became the best checkpoint.
     pub best: bool,
+    /// GPU bytes heft holds through its buffer pool at the end of the epoch (in use plus idle).
+    pub gpu_bytes: u64,
+    /// The most GPU bytes it held at any point since the GPU was opened.
+    pub gpu_high_water_bytes: u64,
 }
 
 pub struct RunLog {
