@@ -10,7 +10,7 @@
 use crate::error::{Error, Result};
 use crate::nn::layers::{Activation, BatchNorm, Conv, Layer, Linear};
 use crate::nn::model::Model;
-use crate::nn::layers::{Join, PoolKind};
+use crate::nn::layers::{Join, Pool2d, PoolKind};
 use crate::ops::maxpool::Pool;
 use super::proto::*;
 
@@ -98,11 +98,10 @@ fn sequence(g: &mut Graph, layers: &[Layer], mut x: String, mut shape: Vec<usize
             Layer::Linear(l) => linear(g, &x, l)?,
             Layer::Act(a) => match (layers.get(i + 1), bn_at(i + 2)) {
                 // act → avg-pool → BN: the BN folds into this activation's coefficients
-                (Some(Layer::Pool(p)), Some(bn)) if matches!(p.kind, PoolKind::Avg(w) if w.pad == 0) => {
-                    let PoolKind::Avg(w) = p.kind else { unreachable!("matched above") };
+                (Some(Layer::Pool(Pool2d { kind: PoolKind::Avg(w), .. })), Some(bn)) if w.pad == 0 => {
                     consumed += 2;
                     let y = poly(g, &x, a, Some(bn_affine(bn)?), shape.len())?;
-                    avgpool(g, &y, Some(w), &shape)
+                    avgpool(g, &y, Some(*w), &shape)
                 }
                 _ => poly(g, &x, a, None, shape.len())?,
             },

@@ -70,19 +70,14 @@ impl Conv {
     /// from-scratch AlexNet then sits at chance for tens of epochs, in PyTorch as in heft.)
     #[allow(clippy::too_many_arguments)]
     pub fn new(gpu: &Gpu, rng: &mut Rng, name: &str, cin: usize, cout: usize, k: usize, stride: usize, pad: usize) -> Result<Conv> {
-        Ok(Conv {
-            name: name.into(),
-            w: he_normal(gpu, rng, &format!("{name}.weight"), &[cout, cin, k, k], cin * k * k)?,
-            b: Some(zeros(gpu, &format!("{name}.bias"), cout)?),
-            stride,
-            pad,
-        })
+        let conv = Conv::without_bias(gpu, rng, name, cin, cout, k, stride, pad)?;
+        Ok(Conv { b: Some(zeros(gpu, &format!("{name}.bias"), cout)?), ..conv })
     }
 
     /// The same without a bias (a convolution followed by batch norm, as in ResNet).
     #[allow(clippy::too_many_arguments)]
     pub fn without_bias(gpu: &Gpu, rng: &mut Rng, name: &str, cin: usize, cout: usize, k: usize, stride: usize, pad: usize) -> Result<Conv> {
-        Ok(Conv { b: None, ..Conv::new(gpu, rng, name, cin, cout, k, stride, pad)? })
+        Ok(Conv { name: name.into(), w: he_normal(gpu, rng, &format!("{name}.weight"), &[cout, cin, k, k], cin * k * k)?, b: None, stride, pad })
     }
 
     pub fn forward(&self, tape: &mut Tape, x: &Var) -> Result<Var> {

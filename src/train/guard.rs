@@ -187,7 +187,8 @@ impl Guard {
 
     /// After an epoch's validation (eval mode: batch norm on running statistics, where a
     /// student can blow up while its training steps look sane): a non-finite loss, or a
-    /// student's activation input beyond the bound, rolls the epoch back.
+    /// student's activation input beyond the bound, rolls the epoch back. (The window is empty
+    /// then: the epoch's last step forced a check.)
     pub fn validate(&mut self, model: &Model, trainer: &mut Trainer, val: &Eval, epoch: usize) -> Result<Option<Rollback>> {
         let at = (epoch, usize::MAX);
         if !val.loss.is_finite() {
@@ -203,6 +204,8 @@ impl Guard {
         }
     }
 
+    /// Restore the confirmed snapshot and cut the learning rates; callers start from an empty
+    /// window (`check` has just cleared it, `validate` runs after the epoch's forced check).
     fn roll_back(&mut self, model: &Model, trainer: &mut Trainer, at: (usize, usize), reason: String, layer: Option<String>) -> Result<Rollback> {
         let step = if at.1 == usize::MAX { "validation".to_string() } else { format!("step {}", at.1) };
         self.rollbacks += 1;
@@ -220,9 +223,6 @@ impl Guard {
         self.confirmed.restore(model, trainer)?;
         trainer.scale_lr(self.cfg.lr_factor);
         self.since_snapshot = 0;
-        (self.window_steps, self.window_images, self.ranges_taken) = (0, 0, false);
-        elementwise::fill(&self.loss, 0.0)?;
-        elementwise::fill(&self.counts, 0.0)?;
         Ok(Rollback {
             event: "rollback",
             epoch: at.0 + 1,
