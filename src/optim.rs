@@ -2,7 +2,7 @@
 //! rates (activation coefficients get their own, as in the paper's recipe) and optional
 //! gradient clipping by value or by global norm. State lives on the GPU; nothing is read back.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ops::optim::{self as kernels, AdamCfg};
 use crate::ops::elementwise;
 use crate::tape::{Grads, Param, ParamId, ParamKind};
@@ -16,6 +16,19 @@ pub enum Clip {
     Value(f32),
     /// Scale all gradients so their global L2 norm is at most v.
     Norm(f32),
+}
+
+impl Clip {
+    /// The clipping of a clamp threshold or a norm threshold (at most one; both positive).
+    pub fn from_thresholds(value: Option<f32>, norm: Option<f32>) -> Result<Clip> {
+        match (value, norm) {
+            (None, None) => Ok(Clip::None),
+            (Some(_), Some(_)) => Err(Error::Invalid("clip by value or by norm, not both".into())),
+            (Some(v), None) if v > 0.0 => Ok(Clip::Value(v)),
+            (None, Some(v)) if v > 0.0 => Ok(Clip::Norm(v)),
+            _ => Err(Error::Invalid("clipping thresholds must be positive".into())),
+        }
+    }
 }
 
 /// Apply `clip` to the gradients of `params` (in place).

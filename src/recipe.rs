@@ -1,6 +1,7 @@
 //! The training recipe: every hyper-parameter of a run (defaults: the paper's, from IBM's
 //! reference code, except the batch), and what a step and the optimiser are built from it.
 
+use crate::error::{Error, Result};
 use crate::nn::convert::Schedule;
 use crate::ops::optim::AdamCfg;
 use crate::optim::{Clip, Trainer};
@@ -71,6 +72,24 @@ impl Default for Recipe {
 }
 
 impl Recipe {
+    /// Refuse settings no run can use (the messages name the command-line flags, which share
+    /// their names with an experiment file's keys).
+    pub fn check(&self) -> Result<()> {
+        if self.epochs == 0 || self.batch == 0 {
+            return Err(Error::Invalid("epochs and batch must be at least 1".into()));
+        }
+        if !(self.lr > 0.0 && self.coef_lr >= 0.0 && self.weight_decay >= 0.0) {
+            return Err(Error::Invalid("learning rates must be positive and the weight decay non-negative".into()));
+        }
+        if self.max_range.is_some_and(|m| m.is_nan() || m <= 0.0) {
+            return Err(Error::Invalid("max-range must be positive".into()));
+        }
+        if !(self.kd_t > 0.0 && self.range_r > 0.0 && self.kd_alpha >= 0.0 && self.range_weight >= 0.0) {
+            return Err(Error::Invalid("temperature and range must be positive, alpha and range-weight non-negative".into()));
+        }
+        Ok(())
+    }
+
     /// The loss a step of this recipe minimises (KD applies when a step has a teacher).
     pub fn loss(&self) -> Loss {
         Loss { kd_alpha: self.kd_alpha, kd_t: self.kd_t, range_weight: self.range_weight, range_r: self.range_r }

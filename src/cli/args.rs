@@ -2,12 +2,12 @@
 //! conversion into heft's configs.
 
 use clap::{Args, ValueEnum};
-use heft::nn::convert::Schedule;
-use heft::nn::layers::ActKind;
+pub use heft::data::Format;
+use heft::nn::convert::{Schedule, ScheduleKind, StudentAct};
 use heft::nn::model::{Arch, ModelConfig, StudentConfig};
 use heft::optim::Clip;
 use heft::recipe::Recipe;
-use heft::{Error, Result};
+use heft::Result;
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -25,16 +25,6 @@ pub enum PredictFormat {
     Csv,
     /// `{"classes", "predictions": [{"path", "predicted", "probabilities"}], "unreadable"}`
     Json,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum Format {
-    /// root/{train,val,test}/<class>/*.png|jpg, or root/<class>/... (split 70/15/15)
-    Folder,
-    /// COVIDx CXR: root/<split>_split.txt (`patient_id filename label source`), images in root/<split>/
-    Cxr,
-    /// COVIDx CT-2A: root/<split>_COVIDx_CT-2A.txt (`filename class xmin ymin xmax ymax`), images in root/2A_images/
-    Ct,
 }
 
 #[derive(Args)]
@@ -100,8 +90,8 @@ pub struct ModelArgs {
 #[derive(Args)]
 pub struct StudentArgs {
     /// Activation replacing ReLU.
-    #[arg(long, value_enum, default_value_t = ActArg::Poly)]
-    pub act: ActArg,
+    #[arg(long, value_enum, default_value_t = StudentAct::Poly)]
+    pub act: StudentAct,
     /// Initial polynomial coefficients c0,c1,c2 (c0 + c1·x + c2·x²).
     #[arg(long, default_value = "0,0.5,0.05", value_parser = parse_coefs)]
     pub init: [f32; 3],
@@ -109,28 +99,14 @@ pub struct StudentArgs {
     #[arg(long)]
     pub no_bn: bool,
     /// When activations switch to polynomials.
-    #[arg(long, value_enum, default_value_t = ScheduleArg::All)]
-    pub schedule: ScheduleArg,
+    #[arg(long, value_enum, default_value_t = ScheduleKind::All)]
+    pub schedule: ScheduleKind,
     /// First epoch (from 0) of the layer-by-layer or smooth schedule.
     #[arg(long, default_value_t = 0)]
     pub start: usize,
     /// Epochs per activation of the layer-by-layer or smooth schedule.
     #[arg(long, default_value_t = 1)]
     pub every: usize,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum ActArg {
-    Poly,
-    Square,
-    ApproxRelu,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum ScheduleArg {
-    All,
-    Layer,
-    Smooth,
 }
 
 #[derive(Args)]
@@ -197,31 +173,13 @@ pub fn parse_coefs(s: &str) -> std::result::Result<[f32; 3], String> {
 
 
 pub fn recipe(r: &RecipeArgs, seed: u64) -> Result<Recipe> {
-    if r.epochs == 0 || r.batch == 0 {
-        return Err(Error::Invalid("--epochs and --batch must be at least 1".into()));
-    }
-    if !(r.lr > 0.0 && r.coef_lr >= 0.0 && r.weight_decay >= 0.0) {
-        return Err(Error::Invalid("learning rates must be positive and the weight decay non-negative".into()));
-    }
-    if r.max_range.is_some_and(|m| m.is_nan() || m <= 0.0) {
-        return Err(Error::Invalid("--max-range must be positive".into()));
-    }
-    if !(r.temperature > 0.0 && r.range > 0.0 && r.alpha >= 0.0 && r.range_weight >= 0.0) {
-        return Err(Error::Invalid("--temperature and --range must be positive, --alpha and --range-weight non-negative".into()));
-    }
-    let clip = match (r.clip_value, r.clip_norm) {
-        (Some(v), _) if v > 0.0 => Clip::Value(v),
-        (_, Some(v)) if v > 0.0 => Clip::Norm(v),
-        (None, None) => Clip::None,
-        _ => return Err(Error::Invalid("clipping thresholds must be positive".into())),
-    };
-    Ok(Recipe {
+    let recipe = Recipe {
         epochs: r.epochs,
         batch: r.batch,
         lr: r.lr,
         weight_decay: r.weight_decay,
         coef_lr: r.coef_lr,
-        clip,
+        clip: Clip::from_thresholds(r.clip_value, r.clip_norm)?,
         seed,
         augment: !r.no_augment,
         class_weights: !r.no_class_weights,
@@ -234,7 +192,9 @@ pub fn recipe(r: &RecipeArgs, seed: u64) -> Result<Recipe> {
         continue_with_nans: r.continue_with_nans,
         progress: !r.quiet,
         ..Recipe::default()
-    })
+    };
+    recipe.check()?;
+    Ok(recipe)
 }
 
 pub fn model_config(m: &ModelArgs, classes: Vec<String>) -> ModelConfig {
@@ -242,18 +202,6 @@ pub fn model_config(m: &ModelArgs, classes: Vec<String>) -> ModelConfig {
 }
 
 pub fn student_config(s: &StudentArgs) -> Result<(StudentConfig, Schedule)> {
-    if s.every == 0 {
-        return Err(Error::Invalid("--every must be at least 1".into()));
-    }
-    let act = match s.act {
-        ActArg::Poly => ActKind::Poly,
-        ActArg::Square => ActKind::Square,
-        ActArg::ApproxRelu => ActKind::ApproxRelu,
-    };
-    let schedule = match s.schedule {
-        ScheduleArg::All => Schedule::AllAtOnce,
-        ScheduleArg::Layer => Schedule::LayerByLayer { start: s.start, every: s.every },
-        ScheduleArg::Smooth => Schedule::Smooth { start: s.start, every: s.every },
-    };
-    Ok((StudentConfig { act, init: s.init, batchnorm: !s.no_bn }, schedule))
+    let schedule = Schedule::new(s.schedule, s.start, s.every)?;
+    Ok((StudentConfig { act: s.act.into(), init: s.init, batchnorm: !s.no_bn }, schedule))
 }

@@ -12,7 +12,7 @@ use heft::nn::model::{Arch, Model, ModelConfig, StudentConfig};
 use heft::optim::Clip;
 use heft::report::metrics::format_summary;
 use heft::recipe::Recipe;
-use heft::train::{self, RunResult};
+use heft::train::{self, Data, RunResult};
 use heft::{Error, Gpu, Result};
 use std::path::{Path, PathBuf};
 
@@ -105,14 +105,8 @@ impl TrainTeacher {
         let d = load_data(data)?;
         let r = self::recipe(recipe, data.seed)?;
         let gpu = gpu(adapter)?;
-        let cfg = model_config(model, d.train.classes.clone());
-        tune.apply(&gpu, cfg.clone(), None, r.batch)?;
-        let mut m = Model::teacher(&gpu, cfg, data.seed)?;
-        if let Some(p) = pretrained {
-            let rep = checkpoint::load_state(&mut m, p, LoadMode::Pretrained)?;
-            eprintln!("pretrained {}: {}", p.display(), rep.describe());
-        }
-        let res = train::train(&mut m, None, &d, &r, &out, "teacher")?;
+        let start = Start::Fresh { config: model_config(model, d.train.classes.clone()), pretrained: pretrained.clone() };
+        let res = train_run(&gpu, &d, &Job { start, student: None }, &r, tune, &out)?;
         report("teacher", &res);
         Ok(())
     }
@@ -142,14 +136,62 @@ impl TrainStudent {
         let d = load_data(data)?;
         let mut r = self::recipe(recipe, data.seed)?;
         let gpu = gpu(adapter)?;
-        let t = checkpoint::load(&gpu, teacher)?;
         let (scfg, schedule) = student_config(student)?;
         r.schedule = schedule;
-        tune.apply(&gpu, t.config.clone(), Some(scfg.clone()), r.batch)?;
-        let mut s = to_student(&t, &scfg)?;
-        let res = train::train(&mut s, Some(&t), &d, &r, &out, "student")?;
+        let job = Job { start: Start::Checkpoint(teacher.clone()), student: Some(StudentJob { config: scfg, distil: true }) };
+        let res = train_run(&gpu, &d, &job, &r, tune, &out)?;
         report("student", &res);
         Ok(())
+    }
+}
+
+/// The ReLU network a run starts from.
+pub enum Start {
+    /// Freshly initialised with the recipe's seed (then, optionally, torchvision-named weights
+    /// loaded into it).
+    Fresh { config: ModelConfig, pretrained: Option<PathBuf> },
+    /// A trained teacher checkpoint.
+    Checkpoint(PathBuf),
+}
+
+/// One training run, as `train-teacher`, `train-student` and `heft experiment` describe it.
+pub struct Job {
+    pub start: Start,
+    /// Train the HE-friendly student of the start network (its weights copied) instead of it.
+    pub student: Option<StudentJob>,
+}
+
+pub struct StudentJob {
+    pub config: StudentConfig,
+    /// Distil the start network into the student (KD); off, the student learns from the
+    /// labels alone.
+    pub distil: bool,
+}
+
+/// Train what `job` describes with `recipe` into `out` (`teacher.*` or `student.*` there): the
+/// one place the commands build, tune and train a model.
+pub fn train_run(gpu: &Gpu, data: &Data, job: &Job, recipe: &Recipe, tune: &TuneArgs, out: &Path) -> Result<RunResult> {
+    let start = match &job.start {
+        Start::Fresh { config, pretrained } => {
+            let mut m = Model::teacher(gpu, config.clone(), recipe.seed)?;
+            if let Some(p) = pretrained {
+                let rep = checkpoint::load_state(&mut m, p, LoadMode::Pretrained)?;
+                eprintln!("pretrained {}: {}", p.display(), rep.describe());
+            }
+            m
+        }
+        Start::Checkpoint(p) => checkpoint::load(gpu, p)?,
+    };
+    tune.apply(gpu, start.config.clone(), job.student.as_ref().map(|s| s.config.clone()), recipe.batch)?;
+    match &job.student {
+        None => {
+            let mut teacher = start;
+            train::train(&mut teacher, None, data, recipe, out, "teacher")
+        }
+        Some(s) => {
+            let mut student = to_student(&start, &s.config)?;
+            train::train(&mut student, s.distil.then_some(&start), data, recipe, out, "student")
+        }
     }
 }
 

@@ -20,6 +20,19 @@ use crate::error::Error;
 use crate::rng::{self, Rng};
 use std::path::{Path, PathBuf};
 
+/// How a dataset is laid out on disk (the command line's `--format`, an experiment file's
+/// `data.format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// root/{train,val,test}/<class>/*.png|jpg, or root/<class>/... (split 70/15/15)
+    Folder,
+    /// COVIDx CXR: root/<split>_split.txt (`patient_id filename label source`), images in root/<split>/
+    Cxr,
+    /// COVIDx CT-2A: root/<split>_COVIDx_CT-2A.txt (`filename class xmin ymin xmax ymax`), images in root/2A_images/
+    Ct,
+}
+
 /// One labelled image.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {

@@ -156,7 +156,52 @@ pub enum Schedule {
     Smooth { start: usize, every: usize },
 }
 
+/// The schedules by name, as the command line (`--schedule`) and experiment files spell them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleKind {
+    All,
+    Layer,
+    Smooth,
+}
+
+/// What a student's activations become, as the command line (`--act`) and experiment files
+/// spell it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StudentAct {
+    /// Trainable c0 + c1·x + c2·x².
+    Poly,
+    /// Fixed x².
+    Square,
+    /// Fixed 0.000469841857369822·x² + 0.500000000000008·x (IBM's approx_relu).
+    ApproxRelu,
+}
+
+impl From<StudentAct> for ActKind {
+    fn from(a: StudentAct) -> ActKind {
+        match a {
+            StudentAct::Poly => ActKind::Poly,
+            StudentAct::Square => ActKind::Square,
+            StudentAct::ApproxRelu => ActKind::ApproxRelu,
+        }
+    }
+}
+
 impl Schedule {
+    /// The `kind` schedule from epoch `start`, one activation every `every` epochs (both
+    /// ignored by `All`).
+    pub fn new(kind: ScheduleKind, start: usize, every: usize) -> Result<Schedule> {
+        if every == 0 {
+            return Err(Error::Invalid("every (epochs per activation) must be at least 1".into()));
+        }
+        Ok(match kind {
+            ScheduleKind::All => Schedule::AllAtOnce,
+            ScheduleKind::Layer => Schedule::LayerByLayer { start, every },
+            ScheduleKind::Smooth => Schedule::Smooth { start, every },
+        })
+    }
+
     /// Blend ratio of each of `n` activations (input order) at `epoch` (counting from 0).
     pub fn ratios(&self, n: usize, epoch: usize) -> Vec<f32> {
         let (start, every, smooth) = match *self {
