@@ -9,6 +9,7 @@ pub mod bench;
 pub mod check;
 pub mod data;
 pub mod error;
+pub mod experiment;
 pub mod fsx;
 pub mod gpu;
 pub mod he;

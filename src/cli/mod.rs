@@ -1,11 +1,12 @@
 //! The `heft` command line: one file per group of commands (`train`, `evaluate`, `check`, `he`,
-//! `perf`, `tune`), the arguments they share (`args`) and how they open datasets (`data`). Each
+//! `perf`, `tune`, `experiment`), the arguments they share (`args`) and how they open datasets (`data`). Each
 //! command is a clap `Args` struct with a `run`.
 
 mod args;
 mod check;
 mod data;
 mod evaluate;
+mod experiment;
 mod he;
 mod perf;
 mod train;
@@ -35,6 +36,12 @@ enum Cmd {
     TrainTeacher(train::TrainTeacher),
     /// Convert a teacher into its HE-friendly student and distil the teacher into it.
     TrainStudent(train::TrainStudent),
+    /// Train a declared grid of teacher and student runs over seeds (an experiment file);
+    /// one run of it with --run; results.md/json; a Slurm submit script with --emit slurm.
+    Experiment(experiment::ExperimentCmd),
+    /// Write the paper's grid (teachers, the method, its ablations, the from-scratch baseline)
+    /// as an experiment file and run it.
+    Reproduce(experiment::Reproduce),
     /// Evaluate a checkpoint: accuracy, per-class precision/recall/F1, confusion matrix.
     Eval(evaluate::Eval),
     /// Predict the class of every image: one row per image with its path, predicted class and
@@ -70,6 +77,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Cmd::Synth(c) => c.run(),
         Cmd::TrainTeacher(c) => c.run(&cli.adapter),
         Cmd::TrainStudent(c) => c.run(&cli.adapter),
+        Cmd::Experiment(c) => c.run(&cli.adapter),
+        Cmd::Reproduce(c) => c.run(&cli.adapter),
         Cmd::Eval(c) => c.run(&cli.adapter),
         Cmd::Predict(c) => c.run(&cli.adapter),
         Cmd::Summary(c) => c.run(&cli.adapter),

@@ -1,0 +1,253 @@
+//! `heft experiment FILE`: train a declared grid (all of it in order, or `--run` single runs for
+//! a scheduler), write its results and comparison chart, or emit a Slurm submit script; and
+//! `heft reproduce`, which writes the paper's grid as such a file and runs it.
+
+use super::args::{DataArgs, Format};
+use super::data::load_data;
+use super::gpu;
+use super::train::{out_dir, train_run, Job, Start, StudentJob};
+use super::tune::TuneArgs;
+use clap::{Args, ValueEnum};
+use heft::experiment::layout::{self, seed_dir};
+use heft::experiment::paper::PaperGrid;
+use heft::experiment::{results, slurm, Experiment, Run, RunKind, StudentStart};
+use heft::nn::model::Arch;
+use heft::{Error, Result};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Emit {
+    /// A bash script submitting Slurm job arrays (sbatch --parsable, --dependency=afterok).
+    Slurm,
+}
+
+/// Train a declared grid of runs over seeds; write results.md, results.json and a comparison chart.
+#[derive(Args)]
+pub struct ExperimentCmd {
+    /// The experiment file (TOML; README.md, "Experiments").
+    pub file: PathBuf,
+    /// Output folder (default: the file's `out`, else runs/<file name without .toml>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Train only this run, every seed (its name, or its index in the file from 0); repeatable.
+    /// A student whose teacher has not finished is refused (a scheduler orders them).
+    #[arg(long = "run", value_name = "NAME|INDEX")]
+    pub runs: Vec<String>,
+    /// Only write the results and the chart from the runs finished so far.
+    #[arg(long, conflicts_with_all = ["runs", "emit"])]
+    pub report: bool,
+    /// Write a submit script for a scheduler into the output folder instead of training.
+    #[arg(long, value_enum, conflicts_with = "runs")]
+    pub emit: Option<Emit>,
+    /// GPUs each Slurm task asks for (`--gres=gpu:N`; 0 asks for none).
+    #[arg(long, default_value_t = 1)]
+    pub gpus_per_task: usize,
+    /// No progress bars or per-epoch lines.
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub tune: TuneArgs,
+}
+
+impl ExperimentCmd {
+    pub fn run(&self, adapter: &Option<String>) -> Result<()> {
+        let exp = heft::experiment::load(&self.file)?;
+        let stem = self.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "experiment".into());
+        let out = self.out.clone().or_else(|| exp.out.clone()).unwrap_or_else(|| PathBuf::from("runs").join(stem));
+        if let Some(Emit::Slurm) = self.emit {
+            return emit_slurm(&exp, &self.file, &out, self.gpus_per_task);
+        }
+        if self.report {
+            return report(&exp, &out);
+        }
+        let selected = self.runs.iter().map(|s| exp.select(s)).collect::<Result<Vec<_>>>()?;
+        Grid { exp: &exp, out: &out, quiet: self.quiet, tune: &self.tune }.train(adapter, &selected)
+    }
+}
+
+/// Write the paper's grid as an experiment file and run it (`heft experiment` on it).
+#[derive(Args)]
+pub struct Reproduce {
+    /// Dataset root (any `--format`).
+    #[arg(long)]
+    pub data: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Folder)]
+    pub format: Format,
+    /// Input size in pixels.
+    #[arg(long, default_value_t = 112)]
+    pub input: usize,
+    /// Input channels: 1 or 3.
+    #[arg(long, default_value_t = 1)]
+    pub channels: usize,
+    /// Seeds per run (1, 2, ... N).
+    #[arg(long, default_value_t = 3)]
+    pub seeds: u64,
+    /// Epochs per run (a layer-by-layer or smooth run gets at least one more than its activations).
+    #[arg(long, default_value_t = 20)]
+    pub epochs: usize,
+    /// Channel multiplier of the networks (1 = the paper's).
+    #[arg(long, default_value_t = 1.0)]
+    pub width: f32,
+    /// AlexNet hidden fully-connected size.
+    #[arg(long, default_value_t = 4096)]
+    pub hidden: usize,
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Networks of the grid.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Arch::Alexnet, Arch::Squeezenet11])]
+    pub models: Vec<Arch>,
+    /// Output folder, holding experiment.toml (default runs/reproduce-<UTC time>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Only write the experiment file.
+    #[arg(long, alias = "dry-run")]
+    pub write_only: bool,
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub tune: TuneArgs,
+}
+
+impl Reproduce {
+    pub fn run(&self, adapter: &Option<String>) -> Result<()> {
+        let data = std::fs::canonicalize(&self.data).map_err(|_| Error::Invalid(format!("dataset folder {} does not exist", self.data.display())))?;
+        if self.seeds == 0 || self.models.is_empty() {
+            return Err(Error::Invalid("--seeds and --models need at least one each".into()));
+        }
+        let grid = PaperGrid {
+            data,
+            format: self.format,
+            input: self.input,
+            channels: self.channels,
+            seeds: (1..=self.seeds).collect(),
+            epochs: self.epochs,
+            width: self.width,
+            hidden: self.hidden,
+            batch: self.batch,
+            models: self.models.clone(),
+        };
+        let out = out_dir(&self.out, "reproduce");
+        let file = out.join("experiment.toml");
+        let text = grid.toml();
+        match std::fs::read_to_string(&file) {
+            // the same grid again: finished runs are skipped
+            Ok(old) if old == text => {}
+            Ok(_) => return Err(Error::Invalid(format!("{} holds another grid; choose another --out", file.display()))),
+            Err(_) => {
+                std::fs::create_dir_all(&out).map_err(|err| Error::Io { path: out.display().to_string(), err })?;
+                heft::fsx::write(&file, text.as_bytes())?;
+            }
+        }
+        let exp = heft::experiment::parse(&file, &text)?;
+        println!("wrote {} ({} runs × {} seeds)", file.display(), exp.runs.len(), exp.seeds.len());
+        if self.write_only {
+            return Ok(());
+        }
+        Grid { exp: &exp, out: &out, quiet: self.quiet, tune: &self.tune }.train(adapter, &[])
+    }
+}
+
+/// An experiment being trained into `out`.
+struct Grid<'a> {
+    exp: &'a Experiment,
+    out: &'a Path,
+    quiet: bool,
+    tune: &'a TuneArgs,
+}
+
+impl Grid<'_> {
+    /// Train `selected` (none: the whole grid, teachers first, then the report). Finished seeds
+    /// are skipped; a student whose teacher has not finished a seed is refused before any work.
+    fn train(&self, adapter: &Option<String>, selected: &[&Run]) -> Result<()> {
+        let exp = self.exp;
+        let whole = selected.is_empty();
+        let mut order: Vec<&Run> = if whole { exp.runs.iter().collect() } else { selected.to_vec() };
+        order.sort_by_key(|r| r.needs().is_some()); // stable: file order within each group
+        for r in &order {
+            if let Some(t) = r.needs().filter(|t| !order.iter().any(|x| x.name == *t)) {
+                self.teacher_finished(r, t, &exp.seeds)?;
+            }
+        }
+        let todo: Vec<(&Run, u64)> = order.iter().flat_map(|r| exp.seeds.iter().map(move |&s| (*r, s))).collect();
+        let pending: Vec<&(&Run, u64)> = todo.iter().filter(|(r, s)| !matches!(layout::finished(self.out, r, *s), Ok(Some(_)))).collect();
+        if !pending.is_empty() {
+            let d = &exp.data;
+            let data = load_data(&DataArgs { data: d.path.clone(), format: d.format, images: d.images.clone(), strict: d.strict, seed: d.split_seed })?;
+            let gpu = gpu(adapter)?;
+            for (k, &&(run, seed)) in pending.iter().enumerate() {
+                if let Some(t) = run.needs() {
+                    self.teacher_finished(run, t, &[seed])?;
+                }
+                let dir = seed_dir(self.out, &run.name, seed);
+                println!("[{}/{}] {} seed {seed} -> {}", k + 1, pending.len(), run.name, dir.display());
+                let recipe = heft::recipe::Recipe { seed, progress: !self.quiet, ..run.recipe.clone() };
+                let res = train_run(&gpu, &data, &self.job(run, seed, &data.train.classes), &recipe, self.tune, &dir)?;
+                println!("    test accuracy {:.4}, macro-F1 {:.4} (best epoch {}, {:.1} s)", res.test.summary.accuracy, res.test.summary.macro_f1, res.best_epoch, res.seconds);
+            }
+        }
+        let skipped = todo.len() - pending.len();
+        if skipped > 0 {
+            println!("{skipped} of {} (run, seed) pairs had finished already and were skipped", todo.len());
+        }
+        if whole {
+            report(exp, self.out)?;
+        }
+        Ok(())
+    }
+
+    /// What training (run, seed) means.
+    fn job(&self, run: &Run, seed: u64, classes: &[String]) -> Job {
+        let data = &self.exp.data;
+        match &run.kind {
+            RunKind::Teacher { model, pretrained } => Job { start: Start::Fresh { config: model.config(classes.to_vec(), data), pretrained: pretrained.clone() }, student: None },
+            RunKind::Student { from, config, distil } => {
+                let start = match from {
+                    StudentStart::Scratch { model, .. } => Start::Fresh { config: model.config(classes.to_vec(), data), pretrained: None },
+                    StudentStart::Teacher(t) => Start::Checkpoint(layout::checkpoint(self.out, t, seed)),
+                };
+                Job { start, student: Some(StudentJob { config: config.clone(), distil: *distil }) }
+            }
+        }
+    }
+
+    /// Refuse a student whose teacher run `t` has not finished one of `seeds`.
+    fn teacher_finished(&self, run: &Run, t: &str, seeds: &[u64]) -> Result<()> {
+        let teacher = self.exp.run(t).ok_or_else(|| Error::Invalid(format!("no teacher run {t}")))?;
+        for &seed in seeds {
+            if layout::finished(self.out, teacher, seed)?.is_none() {
+                return Err(Error::Invalid(format!(
+                    "run {} distils teacher run {t}, which has not finished seed {seed} in {} (no test results in {}); \
+                     train it first (`heft experiment {} --run {t}`), or let a scheduler order them (`--emit slurm`)",
+                    run.name,
+                    self.out.display(),
+                    seed_dir(self.out, t, seed).display(),
+                    self.exp.file.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Write results.md, results.json and the comparison chart from the finished (run, seed) pairs.
+fn report(exp: &Experiment, out: &Path) -> Result<()> {
+    let got = (exp.runs.iter())
+        .map(|r| exp.seeds.iter().filter_map(|&s| layout::finished(out, r, s).transpose()).collect::<Result<Vec<_>>>())
+        .collect::<Result<Vec<_>>>()?;
+    let rows = results::rows(exp, &got);
+    std::fs::create_dir_all(out).map_err(|err| Error::Io { path: out.display().to_string(), err })?;
+    results::write(out, exp, &rows)?;
+    print!("{}", results::markdown(exp, &rows));
+    println!("\nresults: {} and results.json", out.join("results.md").display());
+    Ok(())
+}
+
+fn emit_slurm(exp: &Experiment, file: &Path, out: &Path, gpus: usize) -> Result<()> {
+    let abs = |p: &Path| std::path::absolute(p).map_err(|err| Error::Io { path: p.display().to_string(), err });
+    let heft = std::env::current_exe().map_err(|err| Error::Io { path: "the heft executable".into(), err })?;
+    std::fs::create_dir_all(out).map_err(|err| Error::Io { path: out.display().to_string(), err })?;
+    let path = out.join("submit-slurm.sh");
+    heft::fsx::write(&path, slurm::script(exp, &heft, &abs(file)?, &abs(out)?, gpus).as_bytes())?;
+    println!("wrote {}; submit with: bash {} [sbatch options, e.g. --partition=gpu]", path.display(), path.display());
+    Ok(())
+}

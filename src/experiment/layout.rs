@@ -1,0 +1,38 @@
+//! Where the files of a run go, and whether it finished. Each (run, seed) trains into its own
+//! folder, `OUT/<run>/seed-<seed>/`, with the files `train` writes there (`teacher.*` or
+//! `student.*`: checkpoint, config, metrics, plots). `finished` is the one place that decides
+//! whether a (run, seed) is done.
+
+use super::results::SeedResult;
+use super::spec::Run;
+use crate::error::{Error, Result};
+use crate::report::metrics::Summary;
+use std::path::{Path, PathBuf};
+
+pub fn seed_dir(out: &Path, run: &str, seed: u64) -> PathBuf {
+    out.join(run).join(format!("seed-{seed}"))
+}
+
+/// The best checkpoint of teacher run `teacher` for `seed`, once it has one.
+pub fn checkpoint(out: &Path, teacher: &str, seed: u64) -> PathBuf {
+    seed_dir(out, teacher, seed).join("teacher.safetensors")
+}
+
+/// The test results of (run, seed) if it finished: `train` writes the test line last in
+/// `<phase>_metrics.jsonl`, after the best checkpoint was reloaded and tested. A run stopped
+/// before that (killed, diverged) has no test line and counts as not finished.
+pub fn finished(out: &Path, run: &Run, seed: u64) -> Result<Option<SeedResult>> {
+    let path = seed_dir(out, &run.name, seed).join(format!("{}_metrics.jsonl", run.phase()));
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(Error::Io { path: path.display().to_string(), err }),
+    };
+    let Some(last) = text.lines().rev().find(|l| !l.trim().is_empty()) else { return Ok(None) };
+    let Ok(line) = serde_json::from_str::<serde_json::Value>(last) else { return Ok(None) };
+    let Some(test) = line.get("test") else { return Ok(None) };
+    let summary: Summary = serde_json::from_value(test.clone())
+        .map_err(|e| Error::Invalid(format!("{}: the test line is not a heft summary ({e})", path.display())))?;
+    let best_epoch = line.get("best_epoch").and_then(|e| e.as_u64()).unwrap_or(0) as usize;
+    Ok(Some(SeedResult::of(seed, &summary, best_epoch)))
+}
