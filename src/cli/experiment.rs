@@ -55,7 +55,7 @@ impl ExperimentCmd {
         let stem = self.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "experiment".into());
         let out = self.out.clone().or_else(|| exp.out.clone()).unwrap_or_else(|| PathBuf::from("runs").join(stem));
         if let Some(Emit::Slurm) = self.emit {
-            return emit_slurm(&exp, &self.file, &out, self.gpus_per_task);
+            return emit_slurm(&exp, &self.file, &out, &self.tune, self.gpus_per_task);
         }
         if self.report {
             return report(&exp, &out);
@@ -242,12 +242,20 @@ fn report(exp: &Experiment, out: &Path) -> Result<()> {
     Ok(())
 }
 
-fn emit_slurm(exp: &Experiment, file: &Path, out: &Path, gpus: usize) -> Result<()> {
+fn emit_slurm(exp: &Experiment, file: &Path, out: &Path, tune: &TuneArgs, gpus: usize) -> Result<()> {
     let abs = |p: &Path| std::path::absolute(p).map_err(|err| Error::Io { path: p.display().to_string(), err });
+    // the tasks tune (or not) as this command was asked to
+    let mut extra = Vec::new();
+    if tune.no_tune {
+        extra.push("--no-tune".to_string());
+    }
+    if let Some(c) = &tune.cache {
+        extra.extend(["--cache".to_string(), abs(c)?.display().to_string()]);
+    }
     let heft = std::env::current_exe().map_err(|err| Error::Io { path: "the heft executable".into(), err })?;
     std::fs::create_dir_all(out).map_err(|err| Error::Io { path: out.display().to_string(), err })?;
     let path = out.join("submit-slurm.sh");
-    heft::fsx::write(&path, slurm::script(exp, &heft, &abs(file)?, &abs(out)?, gpus).as_bytes())?;
+    heft::fsx::write(&path, slurm::script(exp, &heft, &abs(file)?, &abs(out)?, &extra, gpus).as_bytes())?;
     println!("wrote {}; submit with: bash {} [sbatch options, e.g. --partition=gpu]", path.display(), path.display());
     Ok(())
 }
