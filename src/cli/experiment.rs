@@ -12,7 +12,9 @@ use heft::experiment::layout::{self, seed_dir};
 use heft::experiment::paper::PaperGrid;
 use heft::experiment::{results, slurm, Experiment, Run, RunKind, StudentStart};
 use heft::nn::model::Arch;
-use heft::{Error, Result};
+use heft::report::bars::{bar_chart, BarRow};
+use heft::train::Data;
+use heft::{Error, Gpu, Result};
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -157,32 +159,46 @@ struct Grid<'a> {
 
 impl Grid<'_> {
     /// Train `selected` (none: the whole grid, teachers first, then the report). Finished seeds
-    /// are skipped; a student whose teacher has not finished a seed is refused before any work.
+    /// are skipped. A (run, seed) that fails, or a student whose teacher has not finished that
+    /// seed, is recorded (`failed.txt`) and the others go on; the command then fails naming them.
     fn train(&self, adapter: &Option<String>, selected: &[&Run]) -> Result<()> {
         let exp = self.exp;
         let whole = selected.is_empty();
         let mut order: Vec<&Run> = if whole { exp.runs.iter().collect() } else { selected.to_vec() };
         order.sort_by_key(|r| r.needs().is_some()); // stable: file order within each group
-        for r in &order {
-            if let Some(t) = r.needs().filter(|t| !order.iter().any(|x| x.name == *t)) {
-                self.teacher_finished(r, t, &exp.seeds)?;
+        let todo: Vec<(&Run, u64)> = order.iter().flat_map(|r| exp.seeds.iter().map(move |&s| (*r, s))).collect();
+        let mut pending = Vec::new();
+        for &(run, seed) in &todo {
+            if layout::finished(self.out, run, seed)?.is_none() {
+                pending.push((run, seed));
             }
         }
-        let todo: Vec<(&Run, u64)> = order.iter().flat_map(|r| exp.seeds.iter().map(move |&s| (*r, s))).collect();
-        let pending: Vec<&(&Run, u64)> = todo.iter().filter(|(r, s)| !matches!(layout::finished(self.out, r, *s), Ok(Some(_)))).collect();
-        if !pending.is_empty() {
-            let d = &exp.data;
-            let data = load_data(&DataArgs { data: d.path.clone(), format: d.format, images: d.images.clone(), strict: d.strict, seed: d.split_seed })?;
-            let gpu = gpu(adapter)?;
-            for (k, &&(run, seed)) in pending.iter().enumerate() {
-                if let Some(t) = run.needs() {
-                    self.teacher_finished(run, t, &[seed])?;
+        let (mut opened, mut failures) = (None, Vec::new());
+        for (k, &(run, seed)) in pending.iter().enumerate() {
+            layout::record_failure(self.out, &run.name, seed, None)?;
+            let result = match run.needs().map(|t| self.teacher_finished(run, t, seed)) {
+                Some(Err(e)) => Err(e),
+                _ => {
+                    // missing data or no GPU would fail every run alike: stop there
+                    let (data, gpu) = match opened.take() {
+                        Some(o) => o,
+                        None => self.open(adapter)?,
+                    };
+                    let dir = seed_dir(self.out, &run.name, seed);
+                    println!("[{}/{}] {} seed {seed} -> {}", k + 1, pending.len(), run.name, dir.display());
+                    let recipe = heft::recipe::Recipe { seed, progress: !self.quiet, ..run.recipe.clone() };
+                    let result = train_run(&gpu, &data, &self.job(run, seed, &data.train.classes), &recipe, self.tune, &dir);
+                    opened = Some((data, gpu));
+                    result
                 }
-                let dir = seed_dir(self.out, &run.name, seed);
-                println!("[{}/{}] {} seed {seed} -> {}", k + 1, pending.len(), run.name, dir.display());
-                let recipe = heft::recipe::Recipe { seed, progress: !self.quiet, ..run.recipe.clone() };
-                let res = train_run(&gpu, &data, &self.job(run, seed, &data.train.classes), &recipe, self.tune, &dir)?;
-                println!("    test accuracy {:.4}, macro-F1 {:.4} (best epoch {}, {:.1} s)", res.test.summary.accuracy, res.test.summary.macro_f1, res.best_epoch, res.seconds);
+            };
+            match result {
+                Ok(res) => println!("    test accuracy {:.4}, macro-F1 {:.4} (best epoch {}, {:.1} s)", res.test.summary.accuracy, res.test.summary.macro_f1, res.best_epoch, res.seconds),
+                Err(e) => {
+                    eprintln!("error: {} seed {seed}: {e}", run.name);
+                    layout::record_failure(self.out, &run.name, seed, Some(&e.to_string()))?;
+                    failures.push(format!("{} seed {seed}", run.name));
+                }
             }
         }
         let skipped = todo.len() - pending.len();
@@ -192,7 +208,18 @@ impl Grid<'_> {
         if whole {
             report(exp, self.out)?;
         }
-        Ok(())
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(format!("{} of {} (run, seed) pairs failed ({}); why: failed.txt in their folders", failures.len(), todo.len(), failures.join(", "))))
+        }
+    }
+
+    /// The experiment's data and the GPU, opened once for all its runs.
+    fn open(&self, adapter: &Option<String>) -> Result<(Data, Gpu)> {
+        let d = &self.exp.data;
+        let data = load_data(&DataArgs { data: d.path.clone(), format: d.format, images: d.images.clone(), strict: d.strict, seed: d.split_seed })?;
+        Ok((data, gpu(adapter)?))
     }
 
     /// What training (run, seed) means.
@@ -210,33 +237,37 @@ impl Grid<'_> {
         }
     }
 
-    /// Refuse a student whose teacher run `t` has not finished one of `seeds`.
-    fn teacher_finished(&self, run: &Run, t: &str, seeds: &[u64]) -> Result<()> {
+    /// Refuse a student whose teacher run `t` has not finished `seed`.
+    fn teacher_finished(&self, run: &Run, t: &str, seed: u64) -> Result<()> {
         let teacher = self.exp.run(t).ok_or_else(|| Error::Invalid(format!("no teacher run {t}")))?;
-        for &seed in seeds {
-            if layout::finished(self.out, teacher, seed)?.is_none() {
-                return Err(Error::Invalid(format!(
-                    "run {} distils teacher run {t}, which has not finished seed {seed} in {} (no test results in {}); \
-                     train it first (`heft experiment {} --run {t}`), or let a scheduler order them (`--emit slurm`)",
-                    run.name,
-                    self.out.display(),
-                    seed_dir(self.out, t, seed).display(),
-                    self.exp.file.display()
-                )));
-            }
+        if layout::finished(self.out, teacher, seed)?.is_some() {
+            return Ok(());
         }
-        Ok(())
+        Err(Error::Invalid(format!(
+            "run {} distils teacher run {t}, which has not finished seed {seed} in {} (no test results in {}); \
+             train it first (`heft experiment {} --run {t}`), or let a scheduler order them (`--emit slurm`)",
+            run.name,
+            self.out.display(),
+            seed_dir(self.out, t, seed).display(),
+            self.exp.file.display()
+        )))
     }
 }
 
-/// Write results.md, results.json and the comparison chart from the finished (run, seed) pairs.
+/// Write results.md, results.json and the comparison chart (comparison.png) from the finished (run, seed) pairs.
 fn report(exp: &Experiment, out: &Path) -> Result<()> {
     let got = (exp.runs.iter())
         .map(|r| exp.seeds.iter().filter_map(|&s| layout::finished(out, r, s).transpose()).collect::<Result<Vec<_>>>())
         .collect::<Result<Vec<_>>>()?;
-    let rows = results::rows(exp, &got);
+    let failed: Vec<Vec<(u64, String)>> = (exp.runs.iter()).map(|r| exp.seeds.iter().filter_map(|&s| layout::failure(out, &r.name, s).map(|m| (s, m))).collect()).collect();
+    let rows = results::rows(exp, &got, &failed);
     std::fs::create_dir_all(out).map_err(|err| Error::Io { path: out.display().to_string(), err })?;
     results::write(out, exp, &rows)?;
+    let bars: Vec<BarRow> = rows.iter().map(|r| BarRow { label: r.name.clone(), values: [r.accuracy, r.macro_f1].map(|s| s.map(|s| (s.mean, s.std))).to_vec() }).collect();
+    let title = format!("test metrics over {} seed(s), mean ± std", exp.seeds.len());
+    if let Err(e) = bar_chart(&out.join("comparison.png"), &title, &["accuracy", "macro-F1"], &bars) {
+        eprintln!("warning: the comparison chart was not written: {e}");
+    }
     print!("{}", results::markdown(exp, &rows));
     println!("\nresults: {} and results.json", out.join("results.md").display());
     Ok(())

@@ -1,7 +1,7 @@
 //! Where the files of a run go, and whether it finished. Each (run, seed) trains into its own
 //! folder, `OUT/<run>/seed-<seed>/`, with the files `train` writes there (`teacher.*` or
 //! `student.*`: checkpoint, config, metrics, plots). `finished` is the one place that decides
-//! whether a (run, seed) is done.
+//! whether a (run, seed) is done; `failed.txt` there says why an attempt failed.
 
 use super::results::SeedResult;
 use super::spec::Run;
@@ -16,6 +16,26 @@ pub fn seed_dir(out: &Path, run: &str, seed: u64) -> PathBuf {
 /// The best checkpoint of teacher run `teacher` for `seed`, once it has one.
 pub fn checkpoint(out: &Path, teacher: &str, seed: u64) -> PathBuf {
     seed_dir(out, teacher, seed).join("teacher.safetensors")
+}
+
+/// Why (run, seed) failed, recorded by `record_failure`, until it is tried again.
+pub fn failure(out: &Path, run: &str, seed: u64) -> Option<String> {
+    std::fs::read_to_string(seed_dir(out, run, seed).join("failed.txt")).ok().map(|s| s.trim().to_string())
+}
+
+/// Record why (run, seed) failed (`message` None: forget it, before a new try).
+pub fn record_failure(out: &Path, run: &str, seed: u64, message: Option<&str>) -> Result<()> {
+    let dir = seed_dir(out, run, seed);
+    match message {
+        Some(m) => {
+            std::fs::create_dir_all(&dir).map_err(|err| Error::Io { path: dir.display().to_string(), err })?;
+            crate::fsx::write(&dir.join("failed.txt"), format!("{m}\n").as_bytes())
+        }
+        None => match std::fs::remove_file(dir.join("failed.txt")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io { path: dir.join("failed.txt").display().to_string(), err: e }),
+            _ => Ok(()),
+        },
+    }
 }
 
 /// The test results of (run, seed) if it finished: `train` writes the test line last in

@@ -58,6 +58,8 @@ pub struct Row {
     pub seeds: Vec<SeedResult>,
     /// Seeds of the experiment without a finished result.
     pub missing_seeds: Vec<u64>,
+    /// Why seeds failed, as their last attempt recorded it.
+    pub failures: Vec<(u64, String)>,
     pub accuracy: Option<Stat>,
     pub macro_f1: Option<Stat>,
     pub precision: Option<Stat>,
@@ -93,11 +95,12 @@ pub fn setup(run: &Run) -> String {
     }
 }
 
-/// The rows of `exp`, from `results[i]`: the finished seeds of `exp.runs[i]`.
-pub fn rows(exp: &Experiment, results: &[Vec<SeedResult>]) -> Vec<Row> {
+/// The rows of `exp`, from `results[i]`: the finished seeds of `exp.runs[i]`; `failures[i]`:
+/// why its failed seeds failed.
+pub fn rows(exp: &Experiment, results: &[Vec<SeedResult>], failures: &[Vec<(u64, String)>]) -> Vec<Row> {
     let by_name = |name: &str| exp.runs.iter().position(|r| r.name == name).map(|i| &results[i]);
-    (exp.runs.iter().zip(results))
-        .map(|(run, got)| {
+    (exp.runs.iter().zip(results).zip(failures))
+        .map(|((run, got), failed)| {
             let col = |f: fn(&SeedResult) -> f64| stat(&got.iter().map(f).collect::<Vec<_>>());
             let teacher = run.teacher().and_then(by_name);
             let gap = |f: fn(&SeedResult) -> f64| {
@@ -112,6 +115,7 @@ pub fn rows(exp: &Experiment, results: &[Vec<SeedResult>]) -> Vec<Row> {
                 setup: setup(run),
                 missing_seeds: exp.seeds.iter().copied().filter(|s| !got.iter().any(|r| r.seed == *s)).collect(),
                 seeds: got.clone(),
+                failures: failed.clone(),
                 accuracy: col(|s| s.accuracy),
                 macro_f1: col(|s| s.macro_f1),
                 precision: col(|s| s.precision),
@@ -161,6 +165,11 @@ pub fn markdown(exp: &Experiment, rows: &[Row]) -> String {
     let missing: Vec<String> = rows.iter().filter(|r| !r.missing_seeds.is_empty()).map(|r| format!("{} (seeds {:?})", r.name, r.missing_seeds)).collect();
     if !missing.is_empty() {
         let _ = writeln!(md, "\nNot finished: {}.", missing.join(", "));
+    }
+    for r in rows {
+        for (seed, why) in &r.failures {
+            let _ = writeln!(md, "\n- {} seed {seed} failed: {why}", r.name);
+        }
     }
     md
 }

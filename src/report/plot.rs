@@ -27,9 +27,9 @@ pub const PALETTE: [[u8; 3]; 10] = [
     [188, 189, 34],
     [23, 190, 207],
 ];
-const INK: RGBColor = RGBColor(30, 30, 30);
-const AXIS: RGBColor = RGBColor(110, 110, 110);
-const GRID: RGBColor = RGBColor(228, 228, 228);
+pub(super) const INK: RGBColor = RGBColor(30, 30, 30);
+pub(super) const AXIS: RGBColor = RGBColor(110, 110, 110);
+pub(super) const GRID: RGBColor = RGBColor(228, 228, 228);
 
 /// Line-chart size in pixels.
 pub const CHART_W: u32 = 640;
@@ -38,17 +38,17 @@ pub const CHART_H: u32 = 400;
 /// The family the shipped font is registered under: the generic name, so that SVG viewers
 /// (which do not get the font) fall back to their own sans-serif.
 const FAMILY: &str = "sans-serif";
-const TITLE_PX: f64 = 20.0;
-const LABEL_PX: f64 = 13.0;
+pub(super) const TITLE_PX: f64 = 20.0;
+pub(super) const LABEL_PX: f64 = 13.0;
 
 /// A picture of a known size that can be drawn on any plotters backend.
-trait Picture {
+pub(super) trait Picture {
     fn size(&self) -> (u32, u32);
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>>;
 }
 
 /// Register DejaVu Sans with plotters (once per process).
-fn font() -> Result<()> {
+pub(super) fn font() -> Result<()> {
     static OK: OnceLock<bool> = OnceLock::new();
     let bytes = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
     if *OK.get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, bytes).is_ok()) {
@@ -59,19 +59,19 @@ fn font() -> Result<()> {
 }
 
 /// Width in pixels of `text` at `px`.
-fn text_width(text: &str, px: f64) -> Result<i32> {
+pub(super) fn text_width(text: &str, px: f64) -> Result<i32> {
     let (w, _) = FontDesc::new(FontFamily::Name(FAMILY), px, FontStyle::Normal)
         .box_size(text)
         .map_err(|e| Error::Invalid(format!("cannot lay out the chart text {text:?}: {e}")))?;
     Ok(w as i32)
 }
 
-fn label_style(px: f64, colour: RGBColor, anchor: (HPos, VPos)) -> TextStyle<'static> {
+pub(super) fn label_style(px: f64, colour: RGBColor, anchor: (HPos, VPos)) -> TextStyle<'static> {
     (FAMILY, px).into_font().color(&colour).pos(Pos::new(anchor.0, anchor.1))
 }
 
 /// Draw `pic` and write it to `path`: SVG when the path ends in `.svg`, PNG otherwise.
-fn save(path: &Path, pic: &impl Picture) -> Result<()> {
+pub(super) fn save(path: &Path, pic: &impl Picture) -> Result<()> {
     font()?;
     let name = path.display().to_string();
     let drawn = |e: String| Error::Invalid(format!("{name}: cannot draw the chart: {e}"));
