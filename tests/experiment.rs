@@ -163,7 +163,7 @@ fn the_slurm_script_runs_students_after_their_teachers() {
     let s = slurm::script(&exp, Path::new("/bin/heft"), Path::new("/g/experiment.toml"), Path::new("/g"), &["--no-tune".into()], 1);
     // teachers and from-scratch runs (indices 0, 7, 8, 15) first; the 12 students after them
     assert!(s.contains("first=$(sbatch --parsable \"$@\" --job-name=heft-first --array=0,7-8,15 --gres=gpu:1 --output='/g/slurm/%x-%A_%a.out' <<'TASK'"), "{s}");
-    assert!(s.contains("--job-name=heft-students --array=1-6,9-14 --gres=gpu:1 --dependency=afterok:$first "), "{s}");
+    assert!(s.contains("--job-name=heft-students --array=1-6,9-14 --gres=gpu:1 --dependency=afterok:$first --kill-on-invalid-dep=yes "), "{s}");
     assert!(s.contains("--dependency=afterany:$students"), "{s}");
     assert!(s.contains("exec '/bin/heft' experiment '/g/experiment.toml' --out '/g' --quiet '--no-tune' --run \"$SLURM_ARRAY_TASK_ID\""), "{s}");
     let s0 = slurm::script(&exp, Path::new("/bin/heft"), Path::new("/g/experiment.toml"), Path::new("/g"), &[], 0);

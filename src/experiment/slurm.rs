@@ -1,8 +1,9 @@
 //! `heft experiment FILE --emit slurm`: a bash script that submits the grid to Slurm as job
 //! arrays whose index is the run's index in the file (`heft experiment FILE --run INDEX` per
 //! task, every seed of that run in turn): first the runs that need nothing (teachers,
-//! from-scratch runs), then the students with `--dependency=afterok:<first array>`, then a
-//! report job (`--report`) once the students have ended, however they ended.
+//! from-scratch runs), then the students with `--dependency=afterok:<first array>` (cancelled
+//! if a first task fails), then a report job (`--report`) once the students have ended, however
+//! they ended.
 
 use super::spec::Experiment;
 use std::fmt::Write;
@@ -59,7 +60,8 @@ pub fn script(exp: &Experiment, heft: &Path, file: &Path, out: &Path, extra: &[S
     let last = if second.is_empty() {
         "first"
     } else {
-        s += &array("students", &second, " --dependency=afterok:$first");
+        // a failed first task would leave the students pending forever: cancel them instead
+        s += &array("students", &second, " --dependency=afterok:$first --kill-on-invalid-dep=yes");
         "students"
     };
     let log = sh_quote(&out.join("slurm").join("%x-%j.out").display().to_string());
