@@ -258,3 +258,14 @@ fn two_seeds_give_their_mean_and_standard_deviation() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_readme_example_parses() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find("```toml\nseeds").expect("README has the example experiment file") + "```toml\n".len();
+    let text = &readme[start..start + readme[start..].find("```").unwrap()];
+    let exp = parse(Path::new("grid.toml"), text).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = exp.runs.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["teacher", "method", "scratch"]);
+    assert_eq!(exp.runs[2].needs(), None);
+}
