@@ -6,13 +6,16 @@ use heft::ops::reduce::{self, Mode};
 use heft::ops::{concat, confusion, dropout, elementwise};
 use heft::reference;
 
+/// A reduction mode and the term it sums (or maxes) at (element, channel).
+type ModeCheck<'a> = (Mode, Box<dyn Fn(usize, usize) -> f64 + 'a>);
+
 #[test]
 fn reduce_modes_match_reference() {
     let mut rng = Rng::new(50);
     for &(o, c, i) in &[(1, 1, 1), (3, 5, 7), (1, 1, 100_000), (64, 3, 1000), (2, 300, 2)] {
         let (x, y, aux) = (rng.vec(o * c * i), rng.vec(o * c * i), rng.vec(c));
         let (xt, yt, at) = (upload(&x, &[o * c * i]), upload(&y, &[o * c * i]), upload(&aux, &[c]));
-        let modes: [(Mode, Box<dyn Fn(usize, usize) -> f64>); 7] = [
+        let modes: [ModeCheck; 7] = [
             (Mode::Min, Box::new(|j, _| -x[j])),
             (Mode::Sum, Box::new(|j, _| x[j])),
             (Mode::Dot, Box::new(|j, _| x[j] * y[j])),
