@@ -133,9 +133,10 @@ impl Guard {
     /// The guard between two epochs, for the epoch state of a run. At an epoch's end the
     /// window is empty and nothing is due before the next snapshot but the snapshot itself
     /// (`since_snapshot` is 0): the last step's forced check either took a candidate, which is
-    /// then the current model and optimiser state (validation and the plateau cut change
-    /// neither), or rolled back, as may validation; after a rollback there is no candidate and
-    /// the confirmed snapshot is the current state.
+    /// then the current model and optimiser state (validation changes neither; the plateau
+    /// cut changes only the learning rates, which no snapshot holds), or rolled back, as may
+    /// validation; after a rollback there is no candidate and the confirmed snapshot is the
+    /// current state.
     pub(super) fn between_epochs(&self) -> Carry<'_> {
         Carry {
             rollbacks: self.rollbacks,
