@@ -14,6 +14,14 @@ fn gemm(shape: [usize; 3]) -> Site {
     Site { op: "matmul".into(), shape: shape.to_vec() }
 }
 
+/// The tests share one GPU and its tuning table: one at a time, so that a step recording its
+/// ops does not see another test's lookups, nor a lookup another test's fresh choices.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn tmp(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("heft-tune-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -22,6 +30,7 @@ fn tmp(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn step_sites_include_the_first_convolution_counted_by_hand() {
+    let _serial = serial();
     // AlexNet x0.25 on 1x64x64, batch 2: conv1 has 16 filters of 1x11x11 (K = 121, padded to
     // 124), stride 4, padding 5 -> 16x16 outputs per image, so its forward GEMM is
     // [16 filters] x [2 * 256 positions] x [124].
@@ -41,6 +50,7 @@ fn step_sites_include_the_first_convolution_counted_by_hand() {
 
 #[test]
 fn the_cache_round_trips_and_its_choices_are_used() {
+    let _serial = serial();
     let gpu = gpu();
     let dir = tmp("roundtrip");
     let shape = gemm([24, 40, 36]);
@@ -65,6 +75,7 @@ fn the_cache_round_trips_and_its_choices_are_used() {
 
 #[test]
 fn a_convolution_pass_is_tuned_between_its_forms_and_the_choice_is_used() {
+    let _serial = serial();
     let gpu = gpu();
     let dir = tmp("conv");
     let x = heft::Tensor::from_f32(&gpu, &[0.5; 2 * 3 * 9 * 9], &[2, 3, 9, 9]).unwrap();
@@ -86,6 +97,7 @@ fn a_convolution_pass_is_tuned_between_its_forms_and_the_choice_is_used() {
 
 #[test]
 fn a_corrupt_cache_is_refused_with_what_to_do() {
+    let _serial = serial();
     let dir = tmp("corrupt");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("tune.json");
@@ -98,6 +110,7 @@ fn a_corrupt_cache_is_refused_with_what_to_do() {
 
 #[test]
 fn lookups_fall_back_to_the_nearest_shape_that_differs_in_one_size() {
+    let _serial = serial();
     let mut t = Tuning::default();
     t.set("matmul", vec![64, 1000, 128], 1);
     t.set("matmul", vec![64, 4000, 128], 2);
@@ -115,6 +128,7 @@ fn lookups_fall_back_to_the_nearest_shape_that_differs_in_one_size() {
 /// real step has), without running the step again; an unseen one is run.
 #[test]
 fn a_cached_step_is_not_run_again_to_learn_its_shapes() {
+    let _serial = serial();
     let gpu = gpu();
     let dir = tmp("steps");
     let cfg = ModelConfig { width: 0.25, hidden: 64, ..ModelConfig::new(Arch::Alexnet, vec!["a".into(), "b".into()], 1, 64) };
