@@ -53,6 +53,18 @@ pub enum Optimizer {
 /// rolling a diverged run back.
 pub struct OptState(Vec<(ParamId, Vec<Tensor>, u64)>);
 
+impl OptState {
+    /// Per parameter with state: its id, its tensors (as `Trainer::entries`) and its step count.
+    pub fn entries(&self) -> Vec<(ParamId, Vec<&Tensor>, u64)> {
+        self.0.iter().map(|(id, t, step)| (*id, t.iter().collect(), *step)).collect()
+    }
+
+    /// A state from `entries` in the form `entries` gives (read back from a file).
+    pub fn from_entries(entries: Vec<(ParamId, Vec<Tensor>, u64)>) -> OptState {
+        OptState(entries)
+    }
+}
+
 /// Optimiser with its learning rates: `lr` for every parameter, `coef_lr` for activation
 /// coefficients (None: same as `lr`).
 pub struct Trainer {
@@ -87,6 +99,23 @@ impl Trainer {
             }
         }
         Ok(OptState(out))
+    }
+
+    /// Per parameter with state, as it is (no copy): its id, its tensors (Adam: first and
+    /// second moments; SGD: the momentum buffer) and its step count (0 for SGD).
+    pub fn entries(&self) -> Vec<(ParamId, Vec<&Tensor>, u64)> {
+        match &self.opt {
+            Optimizer::Adam { state, .. } => state.iter().map(|(id, (m, v, step))| (*id, vec![m, v], *step)).collect(),
+            Optimizer::Sgd { state, .. } => state.iter().map(|(id, buf)| (*id, vec![buf], 0)).collect(),
+        }
+    }
+
+    /// Tensors per parameter in this optimiser's state: 2 (Adam) or 1 (SGD).
+    pub fn tensors_per_param(&self) -> usize {
+        match self.opt {
+            Optimizer::Adam { .. } => 2,
+            Optimizer::Sgd { .. } => 1,
+        }
     }
 
     /// Back to `saved` (state created since is dropped; `saved` stays usable).

@@ -7,12 +7,13 @@ use crate::error::{Error, Result};
 use crate::gpu::{Gpu, KernelTime, TraceEvent};
 use crate::nn::convert::to_student;
 use crate::nn::model::{Model, ModelConfig, StudentConfig};
-use crate::ops::{elementwise, matmul};
+use crate::ops::elementwise;
 use crate::optim::Trainer;
 use crate::recipe::Recipe;
 use crate::rng::Rng;
 use crate::step::{self, Batch};
 use crate::tensor::Tensor;
+use crate::tune::Site;
 use std::time::Instant;
 
 /// Per-step figures of a profiled run.
@@ -31,8 +32,8 @@ pub struct Profile {
     /// Queue submits and host read-backs per step (with profiling on, every submit waits).
     pub submits: f64,
     pub readbacks: f64,
-    /// The GEMM variant of each product shape of the step.
-    pub gemm: Vec<GemmUse>,
+    /// The variant of each tunable op of the step (GEMM shapes, convolution passes).
+    pub choices: Vec<Choice>,
     /// Every dispatch of the profiled steps (`--trace`).
     #[serde(skip)]
     pub trace: Vec<TraceEvent>,
@@ -40,11 +41,10 @@ pub struct Profile {
     pub tuning: Option<String>,
 }
 
-/// The GEMM variant one product shape of the step uses.
+/// The variant one tunable op of the step uses.
 #[derive(Debug, serde::Serialize)]
-pub struct GemmUse {
-    /// [M, N, K padded to 4].
-    pub shape: [usize; 3],
+pub struct Choice {
+    pub site: Site,
     pub variant: &'static str,
     /// From the tuning cache (else the static choice for this kind of adapter).
     pub tuned: bool,
@@ -90,15 +90,15 @@ impl RandomStep {
         format!("{:?} {role}, input {}x{}x{}", c.arch, c.in_channels, c.input, c.input)
     }
 
-    /// Step `i`, returning the [M, N, K] of every distinct GEMM it ran (recorded by the GPU's
-    /// tuning table while the step runs).
-    pub fn run_recording_gemms(&mut self, i: usize) -> Result<Vec<crate::gpu::tuning::Shape>> {
+    /// Step `i`, returning every distinct tunable op it ran (GEMM shapes, convolution passes;
+    /// recorded by the GPU's tuning table while the step runs).
+    pub fn run_recording(&mut self, i: usize) -> Result<Vec<Site>> {
         let gpu = self.x.gpu().clone();
         gpu.tuning().record();
         let ran = self.run(i);
         let seen = gpu.tuning().take_recorded();
         ran?;
-        Ok(seen.into_iter().filter(|(op, _)| *op == "matmul").map(|(_, s)| s).collect())
+        Ok(seen.into_iter().map(|(op, shape)| Site { op: op.to_string(), shape }).collect())
     }
 
     /// Step `i` (dropout masks differ per step); waits for the loss.
@@ -122,12 +122,12 @@ pub fn run(gpu: &Gpu, cfg: ModelConfig, student: Option<StudentConfig>, batch: u
     }
     let mut step = RandomStep::new(gpu, cfg, student, batch, seed)?;
     // the warm-up step compiles the pipelines and fills the buffer pool
-    let gemm = step
-        .run_recording_gemms(0)?
+    let choices = step
+        .run_recording(0)?
         .into_iter()
-        .map(|shape| {
-            let (v, tuned) = matmul::choose(gpu, shape[0], shape[1], shape[2]);
-            GemmUse { shape, variant: matmul::VARIANTS[v].name, tuned }
+        .map(|site| {
+            let (variant, tuned) = crate::tune::chosen(gpu, &site);
+            Choice { site, variant, tuned }
         })
         .collect();
     let tuning = gpu.tuning().source.clone();
@@ -157,7 +157,7 @@ pub fn run(gpu: &Gpu, cfg: ModelConfig, student: Option<StudentConfig>, batch: u
         wall_ms,
         submits: per_step(submits0, submits1),
         readbacks: per_step(reads0, reads1),
-        gemm,
+        choices,
         tuning,
         trace,
     })
@@ -177,16 +177,19 @@ pub fn format(p: &Profile) -> String {
         p.batch as f64 / (p.wall_ms / 1e3)
     );
     s += &format!("{:.1} submits and {:.1} read-backs per step\n", p.submits, p.readbacks);
-    let mut counts: Vec<(&str, usize)> = Vec::new();
-    for g in &p.gemm {
-        match counts.iter_mut().find(|(v, _)| *v == g.variant) {
-            Some(c) => c.1 += 1,
-            None => counts.push((g.variant, 1)),
+    for (what, ops) in [("GEMM variants", &["matmul"][..]), ("convolution forms", &["conv2d_fwd", "conv2d_bwd"][..])] {
+        let mine: Vec<&Choice> = p.choices.iter().filter(|c| ops.contains(&c.site.op.as_str())).collect();
+        let mut counts: Vec<(&str, usize)> = Vec::new();
+        for c in &mine {
+            match counts.iter_mut().find(|(v, _)| *v == c.variant) {
+                Some(n) => n.1 += 1,
+                None => counts.push((c.variant, 1)),
+            }
         }
+        let uses: Vec<String> = counts.iter().map(|(v, c)| format!("{v} on {c}")).collect();
+        s += &format!("{what}: {} of {}; ", uses.join(", "), mine.len());
     }
-    let uses: Vec<String> = counts.iter().map(|(v, c)| format!("{v} on {c}")).collect();
-    let tuned = p.gemm.iter().filter(|g| g.tuned).count();
-    s += &format!("GEMM variants: {} of {} product shapes; ", uses.join(", "), p.gemm.len());
+    let tuned = p.choices.iter().filter(|c| c.tuned).count();
     s += &match &p.tuning {
         Some(src) => format!("{tuned} tuned ({src}), the rest the static choice\n"),
         None => "static choice per adapter (no tuning cache)\n".into(),

@@ -231,9 +231,11 @@ fn a_reduced_paper_grid_trains_and_reports() {
     assert_eq!(code == 0, failed == 0, "exit {code} with {failed} failed runs: {err}");
     assert!(stdout.contains("| 7 | alexnet-scratch (vs alexnet-teacher) | from scratch"), "{stdout}");
     assert!(out.join("comparison.png").exists());
-    // the same grid again: everything that finished is skipped, without opening the GPU
-    let (_, stdout, _) = common::heft(&["experiment", &format!("{o}/experiment.toml"), "--run", "alexnet-method", "--run", "0"]);
-    assert!(stdout.contains("2 of 2 (run, seed) pairs had finished already and were skipped"), "{stdout}");
+    // the same grid again: what finished is skipped (train's done marker), with its result
+    let (code, stdout, err) = common::heft(&["experiment", &format!("{o}/experiment.toml"), "--run", "alexnet-method", "--run", "0", "--no-tune"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("2 of 2 (run, seed) pairs have finished before"), "{stdout}");
+    assert_eq!(err.matches("holds this run, finished").count(), 2, "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -24,12 +24,15 @@ pub fn kernels(gpu: &Gpu, g: &Golden) -> Result<Vec<Row>> {
         match family.as_str() {
             "conv2d" => {
                 let (s, p) = (num(&meta, "stride")?, num(&meta, "pad")?);
-                let (x, w, b) = (t("x")?, t("w")?, t("b")?);
-                push("y", &ops::conv2d::forward(&x, &w, Some(&b), s, p)?, want("y")?, RED)?;
-                let (dx, dw, db) = ops::conv2d::backward(&x, &w, &t("dy")?, s, p, true)?;
-                push("dx", &dx.ok_or_else(|| Error::Invalid("no dx".into()))?, want("dx")?, RED)?;
-                push("dw", &dw, want("dw")?, RED)?;
-                push("db", &db, want("db")?, RED)?;
+                let (x, w, b, dy) = (t("x")?, t("w")?, t("b")?, t("dy")?);
+                // every form (the tuner may choose either per layer)
+                for (name, form) in ops::conv2d::FORMS {
+                    push(&format!("{name} y"), &ops::conv2d::forward_with(form, &x, &w, Some(&b), s, p)?, want("y")?, RED)?;
+                    let (dx, dw, db) = ops::conv2d::backward_with(form, &x, &w, &dy, s, p, true)?;
+                    push(&format!("{name} dx"), &dx.ok_or_else(|| Error::Invalid("no dx".into()))?, want("dx")?, RED)?;
+                    push(&format!("{name} dw"), &dw, want("dw")?, RED)?;
+                    push(&format!("{name} db"), &db, want("db")?, RED)?;
+                }
             }
             "linear" => {
                 let (x, w, b) = (t("x")?, t("w")?, t("b")?);

@@ -1,5 +1,5 @@
-//! `heft check --random`: fresh random shapes of every kernel family (and every GEMM variant
-//! the adapter runs) against the CPU reference in f64 (src/reference/).
+//! `heft check --random`: fresh random shapes of every kernel family (every GEMM variant and
+//! convolution form the adapter runs) against the CPU reference in f64 (src/reference/).
 
 use super::compare::{compare, Row, EW, RED};
 use crate::error::{Error, Result};
@@ -36,15 +36,19 @@ pub fn random(gpu: &Gpu, n: usize, seed: u64) -> Result<Vec<Row>> {
         let g = r::conv2d::Geom { n: nb, c, h: hw, w: hw, co, kh: k, kw: k, stride, pad };
         let case = format!("random {nb}x{c}x{hw}x{hw} -> {co} k{k} s{stride} p{pad}");
         let (xt, wt, bt) = (Tensor::from_f32(gpu, &x, &[nb, c, hw, hw])?, Tensor::from_f32(gpu, &w, &[co, c, k, k])?, Tensor::from_f32(gpu, &b, &[co])?);
-        let y = ops::conv2d::forward(&xt, &wt, Some(&bt), stride, pad)?;
         let want = r::conv2d::forward(&f64s(&x), &f64s(&w), Some(&f64s(&b)), &g);
-        rows.push(compare("conv2d", &format!("{case} y"), &y.to_f32()?, &f32s(&want), RED.0, RED.1));
-        let dy = rand_vec(&mut rng2, y.numel(), 1.0);
-        let (dx, dw, db) = ops::conv2d::backward(&xt, &wt, &Tensor::from_f32(gpu, &dy, y.shape())?, stride, pad, true)?;
+        let dy = rand_vec(&mut rng2, want.len(), 1.0);
+        let dyt = Tensor::from_f32(gpu, &dy, &[nb, co, g.oh(), g.ow()])?;
         let (rdx, rdw, rdb) = r::conv2d::backward(&f64s(&x), &f64s(&w), &f64s(&dy), &g);
-        rows.push(compare("conv2d", &format!("{case} dx"), &dx.ok_or_else(|| Error::Invalid("no dx".into()))?.to_f32()?, &f32s(&rdx), RED.0, RED.1));
-        rows.push(compare("conv2d", &format!("{case} dw"), &dw.to_f32()?, &f32s(&rdw), RED.0, RED.1));
-        rows.push(compare("conv2d", &format!("{case} db"), &db.to_f32()?, &f32s(&rdb), RED.0, RED.1));
+        // every form (the tuner may choose either per layer)
+        for (name, form) in ops::conv2d::FORMS {
+            let y = ops::conv2d::forward_with(form, &xt, &wt, Some(&bt), stride, pad)?;
+            rows.push(compare("conv2d", &format!("{case} {name} y"), &y.to_f32()?, &f32s(&want), RED.0, RED.1));
+            let (dx, dw, db) = ops::conv2d::backward_with(form, &xt, &wt, &dyt, stride, pad, true)?;
+            rows.push(compare("conv2d", &format!("{case} {name} dx"), &dx.ok_or_else(|| Error::Invalid("no dx".into()))?.to_f32()?, &f32s(&rdx), RED.0, RED.1));
+            rows.push(compare("conv2d", &format!("{case} {name} dw"), &dw.to_f32()?, &f32s(&rdw), RED.0, RED.1));
+            rows.push(compare("conv2d", &format!("{case} {name} db"), &db.to_f32()?, &f32s(&rdb), RED.0, RED.1));
+        }
         // linear on the flattened input
         let fin = c * hw * hw;
         let lw = rand_vec(&mut rng2, co * fin, 0.2);

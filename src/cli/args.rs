@@ -158,9 +158,10 @@ pub struct RecipeArgs {
     /// Output folder (default runs/<phase>-<UTC time>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Replace checkpoints already in --out.
-    #[arg(long)]
-    pub overwrite: bool,
+    /// Start this phase over in --out, replacing what an earlier run of it left there. Without
+    /// it a finished run is skipped and a killed one resumes after its last finished epoch.
+    #[arg(long, alias = "overwrite")]
+    pub fresh: bool,
     /// No progress bars or per-epoch lines.
     #[arg(long)]
     pub quiet: bool,

@@ -41,6 +41,10 @@ pub struct ExperimentCmd {
     /// Write a submit script for a scheduler into the output folder instead of training.
     #[arg(long, value_enum, conflicts_with = "runs")]
     pub emit: Option<Emit>,
+    /// Train the selected runs (or all) again from epoch 1, forgetting their finished results
+    /// and epoch states (needed after changing a run's settings in the file).
+    #[arg(long, conflicts_with_all = ["report", "emit"])]
+    pub fresh: bool,
     /// GPUs each Slurm task asks for (`--gres=gpu:N`; 0 asks for none).
     #[arg(long, default_value_t = 1)]
     pub gpus_per_task: usize,
@@ -63,6 +67,14 @@ impl ExperimentCmd {
             return report(&exp, &out);
         }
         let selected = self.runs.iter().map(|s| exp.select(s)).collect::<Result<Vec<_>>>()?;
+        if self.fresh {
+            let runs: Vec<&Run> = if selected.is_empty() { exp.runs.iter().collect() } else { selected.clone() };
+            for r in runs {
+                for &seed in &exp.seeds {
+                    heft::train::start_over(&seed_dir(&out, &r.name, seed), r.phase())?;
+                }
+            }
+        }
         Grid { exp: &exp, out: &out, quiet: self.quiet, tune: &self.tune }.train(adapter, &selected)
     }
 }
@@ -158,23 +170,26 @@ struct Grid<'a> {
 }
 
 impl Grid<'_> {
-    /// Train `selected` (none: the whole grid, teachers first, then the report). Finished seeds
-    /// are skipped. A (run, seed) that fails, or a student whose teacher has not finished that
-    /// seed, is recorded (`failed.txt`) and the others go on; the command then fails naming them.
+    /// Train `selected` (none: the whole grid, teachers first, then the report). Each (run,
+    /// seed) goes through `train_run`, which skips a finished one of the same settings and
+    /// resumes a killed one. A (run, seed) that fails, or a student whose teacher has not
+    /// finished that seed, is recorded (`failed.txt`) and the others go on; the command then
+    /// fails naming them.
     fn train(&self, adapter: &Option<String>, selected: &[&Run]) -> Result<()> {
         let exp = self.exp;
         let whole = selected.is_empty();
         let mut order: Vec<&Run> = if whole { exp.runs.iter().collect() } else { selected.to_vec() };
         order.sort_by_key(|r| r.needs().is_some()); // stable: file order within each group
         let todo: Vec<(&Run, u64)> = order.iter().flat_map(|r| exp.seeds.iter().map(move |&s| (*r, s))).collect();
-        let mut pending = Vec::new();
+        let mut finished = 0;
         for &(run, seed) in &todo {
-            if layout::finished(self.out, run, seed)?.is_none() {
-                pending.push((run, seed));
-            }
+            finished += layout::finished(self.out, run, seed)?.is_some() as usize;
+        }
+        if finished > 0 {
+            println!("{finished} of {} (run, seed) pairs have finished before: each is skipped if its settings are the same (--fresh trains them again)", todo.len());
         }
         let (mut opened, mut failures) = (None, Vec::new());
-        for (k, &(run, seed)) in pending.iter().enumerate() {
+        for (k, &(run, seed)) in todo.iter().enumerate() {
             layout::record_failure(self.out, &run.name, seed, None)?;
             let result = match run.needs().map(|t| self.teacher_finished(run, t, seed)) {
                 Some(Err(e)) => Err(e),
@@ -185,7 +200,7 @@ impl Grid<'_> {
                         None => self.open(adapter)?,
                     };
                     let dir = seed_dir(self.out, &run.name, seed);
-                    println!("[{}/{}] {} seed {seed} -> {}", k + 1, pending.len(), run.name, dir.display());
+                    println!("[{}/{}] {} seed {seed} -> {}", k + 1, todo.len(), run.name, dir.display());
                     let recipe = heft::recipe::Recipe { seed, progress: !self.quiet, ..run.recipe.clone() };
                     let result = train_run(&gpu, &data, &self.job(run, seed, &data.train.classes), &recipe, self.tune, &dir);
                     opened = Some((data, gpu));
@@ -200,10 +215,6 @@ impl Grid<'_> {
                     failures.push(format!("{} seed {seed}", run.name));
                 }
             }
-        }
-        let skipped = todo.len() - pending.len();
-        if skipped > 0 {
-            println!("{skipped} of {} (run, seed) pairs had finished already and were skipped", todo.len());
         }
         if whole {
             report(exp, self.out)?;
@@ -237,7 +248,8 @@ impl Grid<'_> {
         }
     }
 
-    /// Refuse a student whose teacher run `t` has not finished `seed`.
+    /// Refuse a student whose teacher run `t` has not finished `seed` (it does not wait: a
+    /// scheduler orders them).
     fn teacher_finished(&self, run: &Run, t: &str, seed: u64) -> Result<()> {
         let teacher = self.exp.run(t).ok_or_else(|| Error::Invalid(format!("no teacher run {t}")))?;
         if layout::finished(self.out, teacher, seed)?.is_some() {

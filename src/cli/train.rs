@@ -25,17 +25,27 @@ pub struct Demo {
     /// Epochs of each phase.
     #[arg(long, default_value_t = 12)]
     pub epochs: usize,
+    /// Train both phases again in --out, replacing an earlier demo there. Without it a demo
+    /// that was stopped resumes, and finished phases are skipped.
+    #[arg(long)]
+    pub fresh: bool,
     #[command(flatten)]
     pub tune: TuneArgs,
 }
 
 impl Demo {
     pub fn run(&self, adapter: &Option<String>) -> Result<()> {
-        let Self { ref out, epochs, ref tune } = *self;
+        let Self { ref out, epochs, fresh, ref tune } = *self;
         if epochs == 0 {
             return Err(Error::Invalid("--epochs must be at least 1".into()));
         }
         let out = out_dir(out, "demo");
+        if fresh {
+            train::start_over(&out, "teacher")?;
+            train::start_over(&out, "student")?;
+        } else if out.join("teacher.safetensors").exists() && !train::holds_run(&out, "teacher") {
+            return Err(Error::Invalid(format!("{} already holds a run; choose another --out or pass --fresh", out.display())));
+        }
         demo(&gpu(adapter)?, &out, epochs, tune)?;
         Ok(())
     }
@@ -101,7 +111,7 @@ impl TrainTeacher {
     pub fn run(&self, adapter: &Option<String>) -> Result<()> {
         let Self { ref data, ref model, ref recipe, ref pretrained, ref tune } = *self;
         let out = out_dir(&recipe.out, "teacher");
-        guard(&out, "teacher", recipe.overwrite)?;
+        prepare(&out, "teacher", recipe.fresh)?;
         let d = load_data(data)?;
         let r = self::recipe(recipe, data.seed)?;
         let gpu = gpu(adapter)?;
@@ -132,7 +142,7 @@ impl TrainStudent {
     pub fn run(&self, adapter: &Option<String>) -> Result<()> {
         let Self { ref teacher, ref data, ref student, ref recipe, ref tune } = *self;
         let out = out_dir(&recipe.out, "student");
-        guard(&out, "student", recipe.overwrite)?;
+        prepare(&out, "student", recipe.fresh)?;
         let d = load_data(data)?;
         let mut r = self::recipe(recipe, data.seed)?;
         let gpu = gpu(adapter)?;
@@ -209,12 +219,21 @@ pub fn out_dir(given: &Option<PathBuf>, phase: &str) -> PathBuf {
     given.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{phase}-{}", timestamp())))
 }
 
-/// Refuse to replace an existing checkpoint or metrics log unless asked to.
-pub fn guard(out: &Path, phase: &str, overwrite: bool) -> Result<()> {
+/// Prepare `out` for a run of `phase`. With `fresh`, forget what an earlier run left there.
+/// Without, a finished run or an epoch state is `train`'s to skip or resume, and a checkpoint
+/// or metrics log without either (a run stopped in its first epoch, or from an older heft) is
+/// refused rather than replaced.
+pub fn prepare(out: &Path, phase: &str, fresh: bool) -> Result<()> {
+    if fresh {
+        return train::start_over(out, phase);
+    }
+    if train::holds_run(out, phase) {
+        return Ok(());
+    }
     for file in [format!("{phase}.safetensors"), format!("{phase}_metrics.jsonl")] {
         let path = out.join(file);
-        if path.exists() && !overwrite {
-            return Err(Error::Invalid(format!("{} already exists; choose another --out or pass --overwrite", path.display())));
+        if path.exists() {
+            return Err(Error::Invalid(format!("{} already exists; choose another --out or pass --fresh to replace it", path.display())));
         }
     }
     Ok(())
@@ -234,9 +253,6 @@ pub fn report(phase: &str, r: &RunResult) {
 }
 
 pub fn demo(gpu: &Gpu, out: &Path, epochs: usize, tune: &TuneArgs) -> Result<()> {
-    if out.join("teacher.safetensors").exists() {
-        return Err(Error::Invalid(format!("{} already holds a run; choose another --out", out.display())));
-    }
     let t0 = std::time::Instant::now();
     let data_dir = out.join("data");
     println!("1/3 synthesising a 2-class dataset (64x64 grayscale, labelled synthetic) in {}", data_dir.display());

@@ -7,8 +7,9 @@ use heft::nn::model::{ModelConfig, StudentConfig};
 use heft::{Error, Gpu, Result};
 use std::path::{Path, PathBuf};
 
-/// Time every GEMM variant this adapter runs on the GEMM shapes of a model's training step
-/// and cache the fastest per shape (training then uses it). Prints one row per shape.
+/// Time every variant this adapter runs of the tunable ops of a model's training step (GEMM
+/// variants per product shape, convolution forms per layer and pass) and cache the fastest
+/// (training then uses it). Prints one row per op.
 #[derive(Args)]
 pub struct Tune {
     #[command(flatten)]
@@ -37,23 +38,23 @@ impl Tune {
         let gpu = gpu(adapter)?;
         let (cfg, student) = (fresh.config(), fresh.student.then(StudentConfig::default));
         let step = heft::tune::step_key(&cfg, student.as_ref(), batch);
-        let shapes = heft::tune::step_shapes(&gpu, cfg, student, batch)?;
+        let sites = heft::tune::step_sites(&gpu, cfg, student, batch)?;
         let path = heft::tune::cache_path(&gpu, &dir);
         if again && path.exists() {
             let mut file = heft::tune::load(&path)?.unwrap_or_default();
-            file.entries.retain(|e| !shapes.contains(&e.shape));
+            file.entries.retain(|e| !sites.contains(&e.site));
             heft::tune::save(&file, &path)?;
         }
-        let announce = |n: usize, _: &Path| eprintln!("timing {} GEMM variants on {n} shapes", heft::ops::matmul::VARIANTS.iter().filter(|v| v.available(&gpu)).count());
-        let (path, timed) = heft::tune::ensure(&gpu, &dir, &step, &shapes, reps, announce, |e| eprint!("\r{:?} -> {}        ", e.shape, e.choice))?;
+        let announce = |n: usize, _: &Path| eprintln!("timing the variants of {n} ops");
+        let (path, timed) = heft::tune::ensure(&gpu, &dir, &step, &sites, reps, announce, |e| eprint!("\r{} -> {}        ", e.site, e.choice))?;
         eprintln!();
         let file = heft::tune::load(&path)?.unwrap_or_default();
-        println!("{:<22} {:<10} times (ms, median of {reps}; fastest first)", "GEMM M x N x K", "choice");
-        for e in file.entries.iter().filter(|e| shapes.contains(&e.shape)) {
+        println!("{:<46} {:<10} times (ms, median of {reps}; fastest first)", "op", "choice");
+        for e in file.entries.iter().filter(|e| sites.contains(&e.site)) {
             let times: Vec<String> = e.ms.iter().map(|(v, ms)| format!("{v} {ms:.3}")).collect();
-            println!("{:<22} {:<10} {}", format!("{} x {} x {}", e.shape[0], e.shape[1], e.shape[2]), e.choice, times.join(", "));
+            println!("{:<46} {:<10} {}", e.site.to_string(), e.choice, times.join(", "));
         }
-        println!("{} shapes ({timed} timed now, the rest from the cache); cache: {}", shapes.len(), path.display());
+        println!("{} ops ({timed} timed now, the rest from the cache); cache: {}", sites.len(), path.display());
         Ok(())
     }
 }
@@ -84,9 +85,9 @@ impl TuneArgs {
             return Ok(());
         };
         let step = heft::tune::step_key(&cfg, student.as_ref(), batch);
-        let shapes = heft::tune::cached_step_shapes(gpu, &dir, cfg, student, batch)?;
-        let announce = |n: usize, path: &Path| eprintln!("tuning the GEMM for {n} new shapes on this adapter (once; cached in {})", path.display());
-        heft::tune::ensure(gpu, &dir, &step, &shapes, 3, announce, |_| {})?;
+        let sites = heft::tune::cached_step_sites(gpu, &dir, cfg, student, batch)?;
+        let announce = |n: usize, path: &Path| eprintln!("tuning {n} new GEMM shapes and convolution passes on this adapter (once; cached in {})", path.display());
+        heft::tune::ensure(gpu, &dir, &step, &sites, 3, announce, |_| {})?;
         Ok(())
     }
 }

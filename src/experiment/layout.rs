@@ -1,7 +1,8 @@
 //! Where the files of a run go, and whether it finished. Each (run, seed) trains into its own
 //! folder, `OUT/<run>/seed-<seed>/`, with the files `train` writes there (`teacher.*` or
-//! `student.*`: checkpoint, config, metrics, plots). `finished` is the one place that decides
-//! whether a (run, seed) is done; `failed.txt` there says why an attempt failed.
+//! `student.*`: checkpoint, config, metrics, plots, and `train`'s epoch state and done marker,
+//! so a killed run resumes and a finished one is skipped). `finished` reads the results of a
+//! done (run, seed); `failed.txt` says why its last attempt failed.
 
 use super::results::SeedResult;
 use super::spec::Run;
@@ -38,11 +39,15 @@ pub fn record_failure(out: &Path, run: &str, seed: u64, message: Option<&str>) -
     }
 }
 
-/// The test results of (run, seed) if it finished: `train` writes the test line last in
-/// `<phase>_metrics.jsonl`, after the best checkpoint was reloaded and tested. A run stopped
-/// before that (killed, diverged) has no test line and counts as not finished.
+/// The test results of (run, seed) if it finished (`train`'s done marker is there): the test
+/// line `train` writes last in `<phase>_metrics.jsonl`, after the best checkpoint was reloaded
+/// and tested.
 pub fn finished(out: &Path, run: &Run, seed: u64) -> Result<Option<SeedResult>> {
-    let path = seed_dir(out, &run.name, seed).join(format!("{}_metrics.jsonl", run.phase()));
+    let dir = seed_dir(out, &run.name, seed);
+    if !crate::train::finished(&dir, run.phase()) {
+        return Ok(None);
+    }
+    let path = dir.join(format!("{}_metrics.jsonl", run.phase()));
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

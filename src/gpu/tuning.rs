@@ -5,8 +5,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-/// An op's sizes, e.g. (M, N, K) of a GEMM.
-pub type Shape = [usize; 3];
+/// An op's sizes, e.g. [M, N, K] of a GEMM, or a convolution's geometry (`conv2d::key`).
+pub type Shape = Vec<usize>;
 
 #[derive(Default)]
 pub struct Tuning {
@@ -22,17 +22,18 @@ impl Tuning {
     /// in an epoch's last batch). Notes the lookup while recording.
     pub fn lookup(&mut self, op: &'static str, shape: Shape) -> Option<usize> {
         if let Some(r) = &mut self.recorded {
-            r.insert((op, shape));
+            r.insert((op, shape.clone()));
         }
-        if let Some(&c) = self.choices.get(&(op, shape)) {
+        if let Some(&c) = self.choices.get(&(op, shape.clone())) {
             return Some(c);
         }
+        let differ = |s: &Shape| s.len() == shape.len() && s.iter().zip(&shape).filter(|(a, b)| a != b).count() == 1;
         let ratio = |a: usize, b: usize| (a.max(1) as f64 / b.max(1) as f64).ln().abs();
         self.choices
             .iter()
-            .filter(|((o, s), _)| *o == op && (0..3).filter(|&i| s[i] != shape[i]).count() == 1)
-            .map(|((_, s), &c)| ((0..3).map(|i| ratio(s[i], shape[i])).sum::<f64>(), *s, c))
-            .min_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)))
+            .filter(|((o, s), _)| *o == op && differ(s))
+            .map(|((_, s), &c)| (s.iter().zip(&shape).map(|(&a, &b)| ratio(a, b)).sum::<f64>(), s, c))
+            .min_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(y.1)))
             .map(|(_, _, c)| c)
     }
 
@@ -42,7 +43,7 @@ impl Tuning {
 
     /// Every (op, shape) with a tuned choice.
     pub fn tuned(&self) -> Vec<(&'static str, Shape, usize)> {
-        let mut v: Vec<_> = self.choices.iter().map(|(&(op, s), &c)| (op, s, c)).collect();
+        let mut v: Vec<_> = self.choices.iter().map(|((op, s), &c)| (*op, s.clone(), c)).collect();
         v.sort();
         v
     }

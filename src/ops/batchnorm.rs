@@ -1,7 +1,7 @@
 //! Wrapper of `shaders/batchnorm.wgsl`: BatchNorm2d in training mode (batch statistics, running
 //! averages updated in place) and eval mode (running statistics), and its backward.
 
-use super::reduce::{channel_sums, reduce_into, Mode};
+use super::reduce::{channel_sums, moments_into, reduce_into, Mode};
 use super::{grid_1d, item_chunks, u};
 use crate::gpu::shaders::WORKGROUP_1D;
 use crate::error::{Error, Result};
@@ -127,9 +127,12 @@ pub fn backward(dy: &Tensor, gamma: &Tensor, saved: &Saved) -> Result<(Tensor, T
         return Err(Error::shape("batchnorm backward", format!("dy {:?} vs input {:?}", dy.shape(), saved.xhat.shape())));
     }
     let gpu = dy.gpu();
-    let sdy = channel_sums(dy, n, c, hw, Mode::Sum, 1.0)?;
-    let sdyx = Tensor::empty(gpu, &[c], DType::F32)?;
-    reduce_into(dy, Some(&saved.xhat), None, (n, c, hw), Mode::Dot, 1.0, &sdyx, 0)?;
+    // sum dy and sum dy*xhat per channel, in one pass, each starting at a bindable offset
+    let align = (gpu.limits().min_storage_buffer_offset_alignment as usize).max(4) / 4;
+    let stride = c.next_multiple_of(align);
+    let sums = Tensor::empty(gpu, &[2 * stride], DType::F32)?;
+    moments_into(dy, Some(&saved.xhat), (n, c, hw), 2, 1.0, &sums, 0, stride)?;
+    let (sdy, sdyx) = (sums.view(0, &[c])?, sums.view(stride, &[c])?);
     let dx = Tensor::empty(gpu, dy.shape(), DType::F32)?;
     let per = c * hw;
     for (n0, m) in item_chunks(gpu, "batchnorm", n, &[per])? {

@@ -1,14 +1,48 @@
-//! Conv2d forward and backward (input, weight, bias), built from `im2col`, `pack`, `matmul`,
-//! `col2im` and `reduce`. Images are processed in chunks so that no unfolded matrix exceeds the
-//! device's storage-binding limit (AlexNet conv1 at batch 64 would need ~281 MB at once), and
-//! inputs, outputs and gradients over that limit are bound as views of whole-image chunks.
+//! Conv2d forward and backward (input, weight, bias) in two forms that compute the same thing:
+//! `Form::Unfold` builds it from `im2col`, `pack`, `matmul`, `col2im` and `reduce`;
+//! `Form::Direct` reads the images directly (`conv2d_direct`, no unfolded matrix). Which form a
+//! layer uses is chosen per adapter and shape: the measured choice of `heft tune` when there
+//! is one, else `heuristic`. In the unfolded form images are processed in chunks so that no
+//! unfolded matrix exceeds the device's storage-binding limit (AlexNet conv1 at batch 64 would
+//! need ~281 MB at once); in both, inputs, outputs and gradients over that limit are bound as
+//! views of whole-image chunks.
 
 use super::im2col::{im2col, ConvGeom};
 use super::matmul::{matmul_into, pad4, Bias, Gemm, OutMap};
 use super::pack::{pack, View};
 use super::{col2im::col2im, item_chunks, out_size, reduce};
 use crate::error::{Error, Result};
+use crate::gpu::Gpu;
 use crate::tensor::{DType, Tensor};
+
+/// How a convolution is computed (both forms give the same sums, up to rounding).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// im2col + GEMM (+ col2im for the input gradient).
+    Unfold,
+    /// `conv2d_direct`: the image read in place.
+    Direct,
+}
+
+/// The forms, in the order tuning caches number them.
+pub const FORMS: [(&str, Form); 2] = [("unfold", Form::Unfold), ("direct", Form::Direct)];
+
+/// The tuning key of a convolution pass: [N, C, H, W, Co, KH, KW, stride, pad, need_dx]
+/// (need_dx is 0 for the forward pass and for a backward pass without the input gradient).
+pub fn key(g: &ConvGeom, co: usize, need_dx: bool) -> Vec<usize> {
+    vec![g.n, g.c, g.h, g.w, co, g.kh, g.kw, g.stride, g.pad, need_dx as usize]
+}
+
+/// The form used without measurements: unfolded, whose GEMM variants are tuned per adapter.
+pub fn heuristic() -> Form {
+    Form::Unfold
+}
+
+/// The form of the forward ("conv2d_fwd") or backward ("conv2d_bwd") pass of a layer: the
+/// tuned choice for its shape (or the nearest tuned one), else `heuristic`.
+pub fn choose(gpu: &Gpu, pass: &'static str, g: &ConvGeom, co: usize, need_dx: bool) -> Form {
+    gpu.tuning().lookup(pass, key(g, co, need_dx)).and_then(|i| FORMS.get(i)).map_or_else(heuristic, |f| f.1)
+}
 
 /// Largest unfolded matrix one chunk may create (also capped by the binding limit).
 const CHUNK_BYTES: u64 = 256 << 20;
@@ -40,12 +74,21 @@ fn chunk(x: &Tensor, g: &ConvGeom, width: usize) -> Result<usize> {
     Ok((((limit - pad) / per_image) as usize).clamp(1, g.n))
 }
 
-/// y [N, Co, OH, OW] = conv(x, w) + b.
+/// y [N, Co, OH, OW] = conv(x, w) + b, in the form `choose` picks.
 pub fn forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: usize, pad: usize) -> Result<Tensor> {
+    let g = geometry(x, w, stride, pad)?;
+    forward_with(choose(x.gpu(), "conv2d_fwd", &g, w.shape()[0], false), x, w, b, stride, pad)
+}
+
+/// `forward` in the form given (tests and the tuner).
+pub fn forward_with(form: Form, x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: usize, pad: usize) -> Result<Tensor> {
     let g = geometry(x, w, stride, pad)?;
     let co = w.shape()[0];
     if let Some(b) = b {
         b.expect_shape("conv2d", "bias", &[co])?;
+    }
+    if form == Form::Direct {
+        return super::conv2d_direct::forward(x, w, b, &g);
     }
     let (k, kp) = (g.k(), pad4(g.k()));
     let gpu = x.gpu();
@@ -67,18 +110,26 @@ pub fn forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: usize, pad: u
     Ok(y)
 }
 
-/// Gradients of conv2d: (dx if `need_dx`, dw [Co, C, KH, KW], db [Co]).
-pub fn backward(
-    x: &Tensor,
-    w: &Tensor,
-    dy: &Tensor,
-    stride: usize,
-    pad: usize,
-    need_dx: bool,
-) -> Result<(Option<Tensor>, Tensor, Tensor)> {
+/// The gradients of a convolution: dx (when asked for), dw [Co, C, KH, KW] and db [Co].
+pub type Grads = (Option<Tensor>, Tensor, Tensor);
+
+/// Gradients of conv2d: (dx if `need_dx`, dw, db), in the form `choose` picks.
+pub fn backward(x: &Tensor, w: &Tensor, dy: &Tensor, stride: usize, pad: usize, need_dx: bool) -> Result<Grads> {
+    let g = geometry(x, w, stride, pad)?;
+    backward_with(choose(x.gpu(), "conv2d_bwd", &g, w.shape()[0], need_dx), x, w, dy, stride, pad, need_dx)
+}
+
+/// `backward` in the form given (tests and the tuner).
+pub fn backward_with(form: Form, x: &Tensor, w: &Tensor, dy: &Tensor, stride: usize, pad: usize, need_dx: bool) -> Result<Grads> {
     let g = geometry(x, w, stride, pad)?;
     let co = w.shape()[0];
     dy.expect_shape("conv2d backward", "dy", &[g.n, co, g.oh, g.ow])?;
+    if form == Form::Direct {
+        let dx = if need_dx { Some(super::conv2d_direct::grad_input(w, dy, &g)?) } else { None };
+        let dw = super::conv2d_direct::grad_weight(x, dy, &g, co)?;
+        let db = reduce::channel_sums(dy, g.n, co, g.ohw(), reduce::Mode::Sum, 1.0)?;
+        return Ok((dx, dw, db));
+    }
     let gpu = x.gpu();
     let (k, ohw) = (g.k(), g.ohw());
     let cop = pad4(co);

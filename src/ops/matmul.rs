@@ -76,7 +76,7 @@ pub fn heuristic(gpu: &Gpu, m: usize, n: usize) -> usize {
 /// the tuned choice for this shape (or the nearest tuned one) when it runs here, else
 /// `heuristic`.
 pub fn choose(gpu: &Gpu, m: usize, n: usize, kp: usize) -> (usize, bool) {
-    match gpu.tuning().lookup("matmul", [m, n, kp]) {
+    match gpu.tuning().lookup("matmul", vec![m, n, kp]) {
         Some(i) if VARIANTS.get(i).is_some_and(|v| v.available(gpu)) => (i, true),
         _ => (heuristic(gpu, m, n), false),
     }

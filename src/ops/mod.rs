@@ -8,6 +8,7 @@ pub mod col2im;
 pub mod concat;
 pub mod confusion;
 pub mod conv2d;
+pub mod conv2d_direct;
 pub mod cross_entropy;
 pub mod distill;
 pub mod dropout;
@@ -36,6 +37,7 @@ pub const PARAMS: &[(&str, usize)] = &[
     ("col2im", size_of::<col2im::Params>()),
     ("concat", size_of::<concat::Params>()),
     ("confusion", size_of::<confusion::Params>()),
+    ("conv2d_direct", size_of::<conv2d_direct::Params>()),
     ("cross_entropy", size_of::<cross_entropy::Params>()),
     ("distill", size_of::<distill::Params>()),
     ("dropout", size_of::<dropout::Params>()),

@@ -1,7 +1,7 @@
 //! Wrapper of `shaders/quad.wgsl`: y = r*(c0 + c1*x + c2*x^2) + (1-r)*relu(x), with the
 //! coefficient gradients reduced deterministically by `reduce`.
 
-use super::reduce::{reduce_into, Mode};
+use super::reduce::moments_into;
 use super::{for_chunks, grid_1d, u};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
@@ -51,8 +51,7 @@ pub fn backward(x: &Tensor, coef: &Tensor, r: f32, dy: &Tensor) -> Result<(Tenso
     })?;
     let dcoef = Tensor::empty(gpu, &[3], DType::F32)?;
     let dims = (1, 1, x.numel());
-    reduce_into(dy, None, None, dims, Mode::Sum, r, &dcoef, 0)?;
-    reduce_into(dy, Some(x), None, dims, Mode::Dot, r, &dcoef, 1)?;
-    reduce_into(dy, Some(x), None, dims, Mode::DotSq, r, &dcoef, 2)?;
+    // sum dy, sum dy*x, sum dy*x^2 in one pass
+    moments_into(dy, Some(x), dims, 3, r, &dcoef, 0, 1)?;
     Ok((dx, dcoef))
 }

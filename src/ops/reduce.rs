@@ -1,5 +1,6 @@
 //! Wrapper of `shaders/reduce.wgsl`: deterministic per-channel sums and maxima of a tensor viewed
-//! as [outer, C, inner] (two passes in a fixed order, no atomics).
+//! as [outer, C, inner] (two passes in a fixed order, no atomics), and up to three moments
+//! sum x*y^t in one pass (`moments_into`).
 
 use super::u;
 use crate::gpu::shaders::WORKGROUP_1D;
@@ -24,6 +25,9 @@ pub enum Mode {
     Min = 6,
 }
 
+/// The shader's mode number of `moments_into`.
+const MOMENTS: u32 = 7;
+
 /// `struct Params` of `shaders/reduce.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -35,6 +39,8 @@ pub(crate) struct Params {
     mode: u32,
     scale: f32,
     off: u32,
+    terms: u32,
+    ostride: u32,
 }
 
 /// Chunks per channel: about 2048 elements (8 per thread) per workgroup, at most 1024 chunks.
@@ -100,9 +106,27 @@ pub fn reduce_into(
         let combine = if matches!(mode, Mode::Max | Mode::Min) { mode } else { Mode::Sum };
         return reduce_into(&tmp, None, None, (parts.len(), c, 1), combine, 1.0, out, off);
     }
+    dispatch(x, y, aux, (outer, c, inner), (mode as u32, 1, c), scale, out, off)
+}
+
+/// The two passes over a tensor that fits one binding: `terms` results per channel, term t's
+/// at out[off + t*ostride ..].
+#[allow(clippy::too_many_arguments)]
+fn dispatch(
+    x: &Tensor,
+    y: Option<&Tensor>,
+    aux: Option<&Tensor>,
+    (outer, c, inner): (usize, usize, usize),
+    (mode, terms, ostride): (u32, usize, usize),
+    scale: f32,
+    out: &Tensor,
+    off: usize,
+) -> Result<()> {
+    const OP: &str = "reduce";
+    let gpu = x.gpu();
     let g = chunks(outer * inner);
-    let part = Tensor::empty(gpu, &[c, g], DType::F32)?;
-    let params = Params { outer: u(OP, outer)?, c: u(OP, c)?, inner: u(OP, inner)?, g: u(OP, g)?, mode: mode as u32, scale, off: u(OP, off)? };
+    let part = Tensor::empty(gpu, &[terms, c, g], DType::F32)?;
+    let params = Params { outer: u(OP, outer)?, c: u(OP, c)?, inner: u(OP, inner)?, g: u(OP, g)?, mode, scale, off: u(OP, off)?, terms: terms as u32, ostride: u(OP, ostride)? };
     let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
     if c > max {
         return Err(Error::TooLarge { op: OP, what: "the channel count".into(), size: c as u64, limit: max as u64, unit: "channels" });
@@ -115,7 +139,33 @@ pub fn reduce_into(
         (5, out.bind()),
     ];
     gpu.dispatch("reduce", "partial", &params, &bind, [g as u32, c as u32, 1])?;
-    gpu.dispatch("reduce", "finish", &params, &bind, [c.div_ceil(WORKGROUP_1D as usize) as u32, 1, 1])
+    gpu.dispatch("reduce", "finish", &params, &bind, [(terms * c).div_ceil(WORKGROUP_1D as usize) as u32, 1, 1])
+}
+
+/// out[off + t*ostride + c] = scale * sum over channel c of x*y^t, for t < `terms` (1 to 3; y
+/// is needed from 2 terms on; ostride >= C), in one pass over x and y: the same sums, in the
+/// same order, as `reduce_into` with `Sum`, `Dot` and `DotSq`.
+#[allow(clippy::too_many_arguments)]
+pub fn moments_into(x: &Tensor, y: Option<&Tensor>, dims: (usize, usize, usize), terms: usize, scale: f32, out: &Tensor, off: usize, ostride: usize) -> Result<()> {
+    const OP: &str = "reduce";
+    let (outer, c, inner) = dims;
+    if !(1..=3).contains(&terms) || (terms > 1 && y.is_none()) {
+        return Err(Error::Invalid(format!("{OP}: {terms} moments (1 to 3; y needed from 2 on)")));
+    }
+    if outer * c * inner != x.numel() || y.is_some_and(|y| y.numel() != x.numel()) {
+        return Err(Error::shape(OP, format!("x {:?} (and y) are not [{outer}, {c}, {inner}]", x.shape())));
+    }
+    if ostride < c || out.numel() < off + (terms - 1) * ostride + c {
+        return Err(Error::shape(OP, format!("output {:?} too small for {terms}x{c} values at {off}, {ostride} apart", out.shape())));
+    }
+    if x.bytes() > x.gpu().max_binding() {
+        // reduce_into splits work over the binding limit
+        for (t, mode) in [Mode::Sum, Mode::Dot, Mode::DotSq].into_iter().take(terms).enumerate() {
+            reduce_into(x, y, None, dims, mode, scale, out, off + t * ostride)?;
+        }
+        return Ok(());
+    }
+    dispatch(x, y, None, dims, (MOMENTS, terms, ostride), scale, out, off)
 }
 
 /// Per-channel reduction into a new [C] tensor.

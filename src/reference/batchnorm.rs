@@ -29,7 +29,8 @@ pub fn update_running(rm: &mut [f64], rv: &mut [f64], mean: &[f64], var: &[f64],
     }
 }
 
-pub fn forward_eval(x: &[f64], c: usize, hw: usize, gamma: &[f64], beta: &[f64], rm: &[f64], rv: &[f64], eps: f64) -> Vec<f64> {
+/// Eval-mode forward with the running statistics `(mean, var)`.
+pub fn forward_eval(x: &[f64], (c, hw): (usize, usize), gamma: &[f64], beta: &[f64], (rm, rv): (&[f64], &[f64]), eps: f64) -> Vec<f64> {
     x.iter()
         .enumerate()
         .map(|(i, v)| {

@@ -31,9 +31,21 @@ impl MetricsLog {
         if !record.is_object() {
             return Err(Error::Invalid(format!("{}: a metrics record must be a JSON object, got {record}", self.path.display())));
         }
-        let line = format!("{record}\n");
+        self.append(&format!("{record}\n"))
+    }
+
+    /// Append records already written as lines (each a JSON object, without its line end),
+    /// byte for byte, in one write (a resumed run's earlier records).
+    pub fn write_lines(&mut self, lines: &[String]) -> Result<()> {
+        if let Some((i, _)) = lines.iter().enumerate().find(|(_, l)| !l.starts_with('{') || l.contains('\n')) {
+            return Err(Error::Invalid(format!("{}: record {} to copy is not one JSON object line", self.path.display(), i + 1)));
+        }
+        self.append(&lines.iter().map(|l| format!("{l}\n")).collect::<String>())
+    }
+
+    fn append(&mut self, text: &str) -> Result<()> {
         let io = |err| Error::Io { path: self.path.display().to_string(), err };
-        self.file.write_all(line.as_bytes()).and_then(|_| self.file.sync_data()).map_err(io)?;
+        self.file.write_all(text.as_bytes()).and_then(|_| self.file.sync_data()).map_err(io)?;
         match self.pending.take() {
             Some(tmp) => fsx::commit(&tmp, &self.path),
             None => Ok(()),

@@ -6,6 +6,7 @@
 
 use super::data::{class_weights, Data};
 use super::eval::evaluate;
+use super::{done, fingerprint, state};
 use super::guard::{Guard, GuardCfg, Verdict};
 use super::runlog::{EpochRecord, RunLog};
 use crate::data::augment::Augment;
@@ -34,9 +35,27 @@ fn step_seed(seed: u64, epoch: usize, step: usize) -> u32 {
 
 /// ReduceLROnPlateau on the validation loss: after more than `patience` epochs without a new
 /// best, every rate is multiplied by `factor`, never below `floor`.
-struct Plateau {
-    best: f64,
-    bad_epochs: usize,
+pub(super) struct Plateau {
+    pub best: f64,
+    pub bad_epochs: usize,
+}
+
+/// The best epoch so far (by validation macro-F1, then loss), from 1; 0 before there is one.
+pub(super) struct Best {
+    pub f1: f64,
+    pub loss: f64,
+    pub epoch: usize,
+    pub val: Option<Summary>,
+}
+
+/// Where a run stands between epochs, besides its tensors, learning rates and log (all of it
+/// goes into the epoch state).
+pub(super) struct Progress {
+    pub epochs_done: usize,
+    pub best: Best,
+    pub plateau: Plateau,
+    /// Seconds spent training so far (over every process that worked on the run).
+    pub seconds: f64,
 }
 
 impl Plateau {
@@ -109,24 +128,44 @@ fn preflight(model: &Model, data: &Data, recipe: &Recipe) -> Result<(usize, usiz
 
 /// Train `model` (teacher when `teacher` is None, else the student distilled from it). The
 /// best epoch by validation macro-F1 is saved as `<out>/<phase>.safetensors` and reloaded
-/// into `model` before the test evaluation.
+/// into `model` before the test evaluation. After every epoch the run's state is written to
+/// `out` (`state`); a run of the same settings that finds it goes on after that epoch, and one
+/// that finds the run finished (`done`) returns its result without training.
 pub fn train(model: &mut Model, teacher: Option<&Model>, data: &Data, recipe: &Recipe, out: &Path, phase: &str) -> Result<RunResult> {
     let gpu = model.params()[0].value.gpu().clone();
     let (first_candidate, batch) = preflight(model, data, recipe)?;
     std::fs::create_dir_all(out).map_err(|err| Error::Io { path: out.display().to_string(), err })?;
     let ckpt = out.join(format!("{phase}.safetensors"));
-    let mut log = RunLog::create(out, phase, recipe.epochs, recipe.progress)?;
-    let weights = class_weights(&gpu, &data.train, recipe.class_weights)?;
+    let fingerprint = fingerprint::of(model, teacher, data, recipe)?;
+    if let Some(r) = done::read(out, phase, &fingerprint, model)? {
+        eprintln!("{phase}: {} holds this run, finished (best epoch {}); skipped it (--fresh trains it again)", out.display(), r.best_epoch);
+        return Ok(r);
+    }
+    state::remove_leftovers(out, phase)?;
+    let state_path = state::path(out, phase);
     let mut trainer = recipe.trainer();
+    let gcfg = guard_cfg(model, recipe);
+    let (mut guard, mut progress, mut log) = match state::load(&state_path, &fingerprint, model, &mut trainer, gcfg)? {
+        Some(r) => {
+            eprintln!("{phase}: resuming after epoch {} of {} from {}", r.progress.epochs_done, recipe.epochs, state_path.display());
+            // the state is written before the checkpoint of its epoch: write it again
+            if r.progress.best.epoch == r.progress.epochs_done {
+                checkpoint::save(model, &ckpt)?;
+            }
+            (r.guard, r.progress, RunLog::create(out, phase, recipe.epochs, recipe.progress, Some(r.log))?)
+        }
+        None => {
+            let best = Best { f1: -1.0, loss: f64::INFINITY, epoch: 0, val: None };
+            let progress = Progress { epochs_done: 0, best, plateau: Plateau { best: f64::INFINITY, bad_epochs: 0 }, seconds: 0.0 };
+            (Guard::new(model, &trainer, gcfg)?, progress, RunLog::create(out, phase, recipe.epochs, recipe.progress, None)?)
+        }
+    };
+    let weights = class_weights(&gpu, &data.train, recipe.class_weights)?;
     let loss_cfg = recipe.loss();
     let augment = recipe.augment.then(Augment::default);
-    let mut guard = Guard::new(model, &trainer, guard_cfg(model, recipe))?;
     let n_act = model.activations().len();
-    let (mut best_f1, mut best_loss, mut best_epoch) = (-1.0f64, f64::INFINITY, 0usize);
-    let mut best_val: Option<Summary> = None;
-    let mut plateau = Plateau { best: f64::INFINITY, bad_epochs: 0 };
-    let start = Instant::now();
-    for epoch in 0..recipe.epochs {
+    let (start, before) = (Instant::now(), progress.seconds);
+    for epoch in progress.epochs_done..recipe.epochs {
         let ratios = if model.config.student.is_some() { recipe.schedule.ratios(n_act, epoch) } else { vec![] };
         for (a, r) in model.activations_mut().into_iter().zip(&ratios) {
             a.ratio = *r;
@@ -179,14 +218,14 @@ pub fn train(model: &mut Model, teacher: Option<&Model>, data: &Data, recipe: &R
         // an epoch the guard rejected (a student blowing up in eval mode) is never the best,
         // however its argmax scores
         let candidate = epoch >= first_candidate && rejected.is_none();
-        let improved = candidate && (val.summary.macro_f1 > best_f1 || (val.summary.macro_f1 == best_f1 && val.loss < best_loss));
+        let best = &mut progress.best;
+        let improved = candidate && (val.summary.macro_f1 > best.f1 || (val.summary.macro_f1 == best.f1 && val.loss < best.loss));
         if improved {
-            (best_f1, best_loss, best_epoch) = (val.summary.macro_f1, val.loss, epoch + 1);
-            best_val = Some(val.summary.clone());
-            checkpoint::save(model, &ckpt)?;
+            *best = Best { f1: val.summary.macro_f1, loss: val.loss, epoch: epoch + 1, val: Some(val.summary.clone()) };
         }
-        plateau.update(val.loss, recipe, &mut trainer);
+        progress.plateau.update(val.loss, recipe, &mut trainer);
         let memory = gpu.memory();
+        (progress.epochs_done, progress.seconds) = (epoch + 1, before + start.elapsed().as_secs_f64());
         log.epoch(&EpochRecord {
             phase: phase.into(),
             epoch: epoch + 1,
@@ -199,14 +238,20 @@ pub fn train(model: &mut Model, teacher: Option<&Model>, data: &Data, recipe: &R
             ratios,
             act_ranges: val.ranges,
             images_per_s: seen as f64 / train_secs,
-            seconds: start.elapsed().as_secs_f64(),
+            seconds: progress.seconds,
             skipped_images: loader.skipped(),
             best: improved,
             gpu_bytes: memory.allocated,
             gpu_high_water_bytes: memory.high_water,
         })?;
+        // the state is the commit point of the epoch; the checkpoint follows it (a resumed run
+        // writes it again from the state, see above)
+        state::save(&state_path, &fingerprint, model, &trainer, &guard, &progress, &log)?;
+        if improved {
+            checkpoint::save(model, &ckpt)?;
+        }
     }
-    let best_val = best_val.ok_or_else(|| {
+    let best_val = progress.best.val.ok_or_else(|| {
         Error::Invalid(format!(
             "{phase}: no epoch ended with a finite validation loss{}, so there is no checkpoint; lower --lr, raise --range-weight or clip gradients (--clip-value 1)",
             if first_candidate > 0 { " after its schedule" } else { "" }
@@ -215,6 +260,8 @@ pub fn train(model: &mut Model, teacher: Option<&Model>, data: &Data, recipe: &R
     checkpoint::load_state(model, &ckpt, LoadMode::Strict)?;
     model.finish_transition();
     let test = evaluate(model, data, &data.test, batch)?;
-    log.finish(&test, &model.config.class_names, best_epoch)?;
-    Ok(RunResult { best_epoch, best_val, test, checkpoint: ckpt, seconds: start.elapsed().as_secs_f64() })
+    log.finish(&test, &model.config.class_names, progress.best.epoch)?;
+    let result = RunResult { best_epoch: progress.best.epoch, best_val, test, checkpoint: ckpt, seconds: before + start.elapsed().as_secs_f64() };
+    done::write(out, phase, &fingerprint, &result)?;
+    Ok(result)
 }

@@ -58,14 +58,27 @@ pub enum Verdict {
     RolledBack(Rollback),
 }
 
-struct Snapshot {
-    model: Vec<Tensor>,
-    opt: OptState,
-    at: (usize, usize),
+/// A copy of the model's state tensors (`Model::state` order) and of the optimiser's state,
+/// taken at epoch and step `at`.
+pub(super) struct Snapshot {
+    pub model: Vec<Tensor>,
+    pub opt: OptState,
+    pub at: (usize, usize),
+}
+
+/// What the guard carries from one epoch into the next (see `Guard::between_epochs`).
+pub(super) struct Carry<'a> {
+    pub rollbacks: usize,
+    /// The confirmed snapshot when it differs from the current state (a candidate is pending),
+    /// else None: the confirmed snapshot is the current state.
+    pub confirmed: Option<&'a Snapshot>,
+    pub confirmed_at: (usize, usize),
+    /// Where the pending candidate (the current state) was taken, if there is one.
+    pub candidate_at: Option<(usize, usize)>,
 }
 
 impl Snapshot {
-    fn take(model: &Model, trainer: &Trainer, at: (usize, usize)) -> Result<Snapshot> {
+    pub(super) fn take(model: &Model, trainer: &Trainer, at: (usize, usize)) -> Result<Snapshot> {
         let tensors = model.state().into_iter().map(|(_, t)| t.deep_clone()).collect::<Result<_>>()?;
         Ok(Snapshot { model: tensors, opt: trainer.save_state()?, at })
     }
@@ -115,6 +128,35 @@ impl Guard {
             since_snapshot: 0,
             rollbacks: 0,
         })
+    }
+
+    /// The guard between two epochs, for the epoch state of a run. At an epoch's end the
+    /// window is empty and nothing is due before the next snapshot but the snapshot itself
+    /// (`since_snapshot` is 0): the last step's forced check either took a candidate, which is
+    /// then the current model and optimiser state (validation changes neither; the plateau
+    /// cut changes only the learning rates, which no snapshot holds), or rolled back, as may
+    /// validation; after a rollback there is no candidate and the confirmed snapshot is the
+    /// current state.
+    pub(super) fn between_epochs(&self) -> Carry<'_> {
+        Carry {
+            rollbacks: self.rollbacks,
+            confirmed: self.candidate.as_ref().map(|_| &self.confirmed),
+            confirmed_at: self.confirmed.at,
+            candidate_at: self.candidate.as_ref().map(|c| c.at),
+        }
+    }
+
+    /// A guard as `between_epochs` described it, on the restored current state of `model` and
+    /// `trainer`: `confirmed` is the separately stored snapshot (None: the current state).
+    pub(super) fn resume(model: &Model, trainer: &Trainer, cfg: GuardCfg, rollbacks: usize, confirmed: Option<Snapshot>, confirmed_at: (usize, usize), candidate_at: Option<(usize, usize)>) -> Result<Guard> {
+        let mut guard = Guard::new(model, trainer, cfg)?;
+        guard.confirmed = match confirmed {
+            Some(s) => s,
+            None => Snapshot::take(model, trainer, confirmed_at)?,
+        };
+        guard.candidate = candidate_at.map(|at| Snapshot::take(model, trainer, at)).transpose()?;
+        guard.rollbacks = rollbacks;
+        Ok(guard)
     }
 
     /// Whether the coming step should keep its activation inputs (it ends a window).

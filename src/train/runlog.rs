@@ -1,6 +1,7 @@
 //! What a training run reports: one JSON line per epoch in `<phase>_metrics.jsonl`, one console
 //! line per epoch, a progress bar per epoch, and at the end the loss, accuracy and confusion
-//! plots and a JSON line with the test results.
+//! plots and a JSON line with the test results. It keeps the lines it wrote, so that a resumed
+//! run's log ends as an uninterrupted run's would.
 
 use super::eval::{ActRange, Eval};
 use crate::error::Result;
@@ -35,20 +36,43 @@ pub struct EpochRecord {
     pub gpu_high_water_bytes: u64,
 }
 
+/// Per epoch: train loss, val loss, train accuracy, val accuracy (the plots' series).
+pub type History = [Vec<f64>; 4];
+
 pub struct RunLog {
     out: PathBuf,
     phase: String,
     epochs: usize,
     console: bool,
     jsonl: MetricsLog,
-    /// Per epoch: train loss, val loss, train accuracy, val accuracy.
-    history: [Vec<f64>; 4],
+    /// Every line written to the log so far (a resumed run starts with its earlier lines).
+    lines: Vec<String>,
+    history: History,
 }
 
 impl RunLog {
-    pub fn create(out: &Path, phase: &str, epochs: usize, console: bool) -> Result<RunLog> {
+    /// A new log, which replaces `<phase>_metrics.jsonl` in `out` with its first line; a resumed
+    /// run passes its earlier lines and history, written again at once, byte for byte.
+    pub fn create(out: &Path, phase: &str, epochs: usize, console: bool, earlier: Option<(Vec<String>, History)>) -> Result<RunLog> {
         let jsonl = MetricsLog::create(&out.join(format!("{phase}_metrics.jsonl")))?;
-        Ok(RunLog { out: out.to_path_buf(), phase: phase.into(), epochs, console, jsonl, history: Default::default() })
+        let (lines, history) = earlier.unwrap_or_default();
+        let mut log = RunLog { out: out.to_path_buf(), phase: phase.into(), epochs, console, jsonl, lines: Vec::new(), history };
+        if !lines.is_empty() {
+            log.jsonl.write_lines(&lines)?;
+        }
+        log.lines = lines;
+        Ok(log)
+    }
+
+    /// The lines written so far and the plots' series (for the epoch state).
+    pub fn written(&self) -> (&[String], &History) {
+        (&self.lines, &self.history)
+    }
+
+    fn write(&mut self, v: &serde_json::Value) -> Result<()> {
+        self.jsonl.write(v)?;
+        self.lines.push(v.to_string());
+        Ok(())
     }
 
     /// A progress bar over this epoch's `images`.
@@ -57,7 +81,7 @@ impl RunLog {
     }
 
     pub fn epoch(&mut self, r: &EpochRecord) -> Result<()> {
-        self.jsonl.write(&serde_json::to_value(r).map_err(|e| crate::Error::Invalid(e.to_string()))?)?;
+        self.write(&serde_json::to_value(r).map_err(|e| crate::Error::Invalid(e.to_string()))?)?;
         if self.console {
             eprintln!(
                 "{} epoch {}/{}: train loss {:.4} acc {:.3} | val loss {:.4} acc {:.3} F1 {:.3}{} | {:.0} img/s",
@@ -83,7 +107,7 @@ impl RunLog {
     pub fn rollback(&mut self, phase: &str, r: &super::guard::Rollback) -> Result<()> {
         let mut v = serde_json::to_value(r).map_err(|e| crate::Error::Invalid(e.to_string()))?;
         v["phase"] = phase.into();
-        self.jsonl.write(&v)
+        self.write(&v)
     }
 
     /// The plots (a plot that cannot be written is a warning, not an error) and the test line.
@@ -101,7 +125,7 @@ impl RunLog {
             eprintln!("warning: a plot was not written: {e}");
         }
         let line = serde_json::json!({ "phase": phase, "test": test.summary, "test_loss": test.loss, "act_ranges": test.ranges, "best_epoch": best_epoch });
-        self.jsonl.write(&line)
+        self.write(&line)
     }
 }
 

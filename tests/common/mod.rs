@@ -102,16 +102,18 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// Runs the heft binary: (exit code, stdout, stderr).
-pub fn heft(args: &[&str]) -> (i32, String, String) {
+/// The heft binary with `args`, ready to run or spawn.
+pub fn heft_command(args: &[&str]) -> std::process::Command {
     // a GEMM tuning cache of the tests' own, never the user's
     let cache = std::env::temp_dir().join(format!("heft-cli-tune-{}", std::process::id()));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_heft"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .env("HEFT_CACHE_DIR", cache)
-        .output()
-        .unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_heft"));
+    cmd.args(args).env("XDG_RUNTIME_DIR", std::env::temp_dir()).env("HEFT_CACHE_DIR", cache);
+    cmd
+}
+
+/// Runs the heft binary: (exit code, stdout, stderr).
+pub fn heft(args: &[&str]) -> (i32, String, String) {
+    let out = heft_command(args).output().unwrap();
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 

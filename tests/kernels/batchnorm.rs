@@ -25,7 +25,7 @@ fn batchnorm_train_eval_and_backward_match_reference() {
             assert_close_red("bn running var", &download(&rvt), &rv);
         }
         let ye = batchnorm::forward_eval(&xt, &gt, &bt, &rmt, &rvt, 1e-5).unwrap();
-        let rye = rbn::forward_eval(&x, c, hw, &gamma, &beta, &download(&rmt), &download(&rvt), 1e-5);
+        let rye = rbn::forward_eval(&x, (c, hw), &gamma, &beta, (&download(&rmt), &download(&rvt)), 1e-5);
         assert_close_red("bn eval", &download(&ye), &rye);
         let dy = rng.vec(x.len());
         let (dx, dg, db) = batchnorm::backward(&upload(&dy, &[n, c, h, w]), &gt, &saved).unwrap();

@@ -1,5 +1,5 @@
-//! conv2d (im2col + matmul + col2im + reduce) vs the direct CPU convolution, and a
-//! finite-difference check of the reference gradients.
+//! conv2d in both forms (im2col + matmul + col2im + reduce; and conv2d_direct) vs the direct
+//! CPU convolution, and a finite-difference check of the reference gradients.
 
 use crate::common::*;
 use heft::ops::{col2im, conv2d, im2col};
@@ -14,26 +14,35 @@ fn cases() -> Vec<Geom> {
         g(3, 4, 11, 11, 6, 5, 1, 2),
         g(2, 3, 23, 23, 8, 11, 4, 5), // AlexNet conv1 geometry, shrunk
         g(1, 5, 6, 8, 3, 1, 1, 0),    // 1x1 (SqueezeNet squeeze/expand)
+        g(2, 18, 7, 6, 20, 3, 1, 1),  // 16-channel blocks of conv2d_direct, partly filled
+        g(1, 17, 9, 9, 33, 3, 2, 0),  // stride 2, no padding, three channel blocks
     ]
 }
 
 #[test]
-fn conv2d_forward_and_backward_match_reference() {
+fn conv2d_forward_and_backward_match_reference_in_both_forms() {
     let mut rng = Rng::new(3);
     for g in cases() {
         let x = rng.vec(g.n * g.c * g.h * g.w);
         let w = rng.vec(g.co * g.c * g.kh * g.kw);
         let b = rng.vec(g.co);
+        let dy = rng.vec(g.n * g.co * g.oh() * g.ow());
         let (xt, wt, bt) = (upload(&x, &[g.n, g.c, g.h, g.w]), upload(&w, &[g.co, g.c, g.kh, g.kw]), upload(&b, &[g.co]));
-        let y = conv2d::forward(&xt, &wt, Some(&bt), g.stride, g.pad).unwrap();
-        assert_eq!(y.shape(), &[g.n, g.co, g.oh(), g.ow()]);
-        assert_close_red(&format!("conv2d {g:?}"), &download(&y), &rconv::forward(&x, &w, Some(&b), &g));
-        let dy = rng.vec(y.numel());
-        let (dx, dw, db) = conv2d::backward(&xt, &wt, &upload(&dy, y.shape()), g.stride, g.pad, true).unwrap();
+        let dyt = upload(&dy, &[g.n, g.co, g.oh(), g.ow()]);
+        let ry = rconv::forward(&x, &w, Some(&b), &g);
         let (rdx, rdw, rdb) = rconv::backward(&x, &w, &dy, &g);
-        assert_close_red("conv2d dx", &download(&dx.unwrap()), &rdx);
-        assert_close_red("conv2d dw", &download(&dw), &rdw);
-        assert_close_red("conv2d db", &download(&db), &rdb);
+        for (name, form) in conv2d::FORMS {
+            let y = conv2d::forward_with(form, &xt, &wt, Some(&bt), g.stride, g.pad).unwrap();
+            assert_eq!(y.shape(), &[g.n, g.co, g.oh(), g.ow()]);
+            assert_close_red(&format!("conv2d {name} {g:?}"), &download(&y), &ry);
+            let (dx, dw, db) = conv2d::backward_with(form, &xt, &wt, &dyt, g.stride, g.pad, true).unwrap();
+            assert_close_red(&format!("conv2d {name} dx {g:?}"), &download(&dx.unwrap()), &rdx);
+            assert_close_red(&format!("conv2d {name} dw {g:?}"), &download(&dw), &rdw);
+            assert_close_red(&format!("conv2d {name} db {g:?}"), &download(&db), &rdb);
+            let (dx, dw2, _) = conv2d::backward_with(form, &xt, &wt, &dyt, g.stride, g.pad, false).unwrap();
+            assert!(dx.is_none());
+            assert_close_red(&format!("conv2d {name} dw without dx"), &download(&dw2), &rdw);
+        }
     }
 }
 

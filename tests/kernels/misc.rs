@@ -6,13 +6,16 @@ use heft::ops::reduce::{self, Mode};
 use heft::ops::{concat, confusion, dropout, elementwise};
 use heft::reference;
 
+/// A reduction mode and the term it sums (or maxes) at (element, channel).
+type ModeCheck<'a> = (Mode, Box<dyn Fn(usize, usize) -> f64 + 'a>);
+
 #[test]
 fn reduce_modes_match_reference() {
     let mut rng = Rng::new(50);
     for &(o, c, i) in &[(1, 1, 1), (3, 5, 7), (1, 1, 100_000), (64, 3, 1000), (2, 300, 2)] {
         let (x, y, aux) = (rng.vec(o * c * i), rng.vec(o * c * i), rng.vec(c));
         let (xt, yt, at) = (upload(&x, &[o * c * i]), upload(&y, &[o * c * i]), upload(&aux, &[c]));
-        let modes: [(Mode, Box<dyn Fn(usize, usize) -> f64>); 7] = [
+        let modes: [ModeCheck; 7] = [
             (Mode::Min, Box::new(|j, _| -x[j])),
             (Mode::Sum, Box::new(|j, _| x[j])),
             (Mode::Dot, Box::new(|j, _| x[j] * y[j])),
@@ -35,6 +38,36 @@ fn reduce_modes_match_reference() {
             assert_close(&format!("reduce {mode:?} {o}x{c}x{i}"), &got[1..], &want, 1e-6 * n.sqrt(), 1e-5);
         }
     }
+}
+
+#[test]
+fn reduce_moments_match_reference_and_the_separate_sums_bit_for_bit() {
+    let mut rng = Rng::new(52);
+    for &(o, c, i) in &[(1, 1, 5000), (3, 5, 7), (16, 6, 49)] {
+        let (x, y) = (rng.vec(o * c * i), rng.vec(o * c * i));
+        let (xt, yt) = (upload(&x, &[o * c * i]), upload(&y, &[o * c * i]));
+        for terms in 1..=3 {
+            let stride = c + 3; // outputs of the terms 3 values apart past C
+            let out = heft::Tensor::zeros(&gpu(), &[1 + terms * stride]).unwrap();
+            reduce::moments_into(&xt, Some(&yt), (o, c, i), terms, 0.5, &out, 1, stride).unwrap();
+            let got = download(&out);
+            assert_eq!(got[0], 0.0, "offset respected");
+            for (t, mode) in [Mode::Sum, Mode::Dot, Mode::DotSq].into_iter().take(terms).enumerate() {
+                let want = reference::reduce::channel_reduce(&x, (o, c, i), false, 0.5, |j, _| x[j] * y[j].powi(t as i32));
+                let mine = &got[1 + t * stride..1 + t * stride + c];
+                assert_close(&format!("moment {t} of {terms}, {o}x{c}x{i}"), mine, &want, 1e-6 * ((o * i) as f64).sqrt(), 1e-5);
+                let single = reduce::channel_sums(&xt, o, c, i, Mode::Sum, 0.5).unwrap();
+                reduce::reduce_into(&xt, Some(&yt), None, (o, c, i), mode, 0.5, &single, 0).unwrap();
+                let single = single.to_f32().unwrap();
+                let bits = |v: &[f64]| v.iter().map(|&v| (v as f32).to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(mine), bits(&single.iter().map(|&v| v as f64).collect::<Vec<_>>()), "{mode:?}: same order, same bits");
+            }
+        }
+    }
+    let out = heft::Tensor::zeros(&gpu(), &[8]).unwrap();
+    let xt = upload(&[1.0; 4], &[4]);
+    let e = reduce::moments_into(&xt, None, (1, 1, 4), 2, 1.0, &out, 0, 1).unwrap_err().to_string();
+    assert!(e.contains("y needed"), "{e}");
 }
 
 #[test]

@@ -5,8 +5,10 @@ use heft::ops::avgpool::{self, AvgPool};
 use heft::ops::maxpool::{self, Pool};
 use heft::reference::{avgpool as ravg, maxpool as rmax};
 
-const CASES: [(usize, usize, usize, usize, usize, usize, usize, bool); 6] = [
-    // n, c, h, w, kernel, stride, pad, ceil
+/// n, c, h, w, kernel, stride, pad, ceil
+type Case = (usize, usize, usize, usize, usize, usize, usize, bool);
+
+const CASES: [Case; 6] = [
     (1, 1, 4, 4, 2, 2, 0, false),
     (2, 3, 7, 9, 3, 2, 1, false),
     (3, 2, 13, 13, 3, 2, 0, false), // AlexNet pooling geometry
