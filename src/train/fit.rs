@@ -10,7 +10,9 @@ use super::{done, fingerprint, state};
 use super::guard::{Guard, GuardCfg, Verdict};
 use super::runlog::{EpochRecord, RunLog};
 use crate::data::augment::Augment;
+use crate::data::loader::Batch as LoadedBatch;
 use crate::error::{Error, Result};
+use crate::gpu::Gpu;
 use crate::nn::checkpoint::{self, LoadMode};
 use crate::nn::model::Model;
 use crate::recipe::Recipe;
@@ -126,6 +128,14 @@ fn preflight(model: &Model, data: &Data, recipe: &Recipe) -> Result<(usize, usiz
     Ok((first_candidate, batch))
 }
 
+/// A loaded batch on the GPU: images, labels and the image count.
+fn upload(gpu: &Gpu, model: &Model, b: Result<LoadedBatch>) -> Result<(Tensor, Tensor, usize)> {
+    let b = b?;
+    let x = Tensor::from_f32(gpu, &b.x, &model.in_shape(b.n))?;
+    let labels = crate::ops::cross_entropy::labels(gpu, &b.labels, model.config.classes)?;
+    Ok((x, labels, b.n))
+}
+
 /// Train `model` (teacher when `teacher` is None, else the student distilled from it). The
 /// best epoch by validation macro-F1 is saved as `<out>/<phase>.safetensors` and reloaded
 /// into `model` before the test evaluation. After every epoch the run's state is written to
@@ -175,20 +185,23 @@ pub fn train(model: &mut Model, teacher: Option<&Model>, data: &Data, recipe: &R
         let bar = log.bar(epoch, data.train.len());
         let mut conf = Confusion::new(&model.config.class_names);
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
-        let mut batches = loader.by_ref().enumerate().peekable();
-        while let Some((i, b)) = batches.next() {
-            let b = b?;
-            bar.inc(b.n as u64);
-            let x = Tensor::from_f32(&gpu, &b.x, &model.in_shape(b.n))?;
-            let labels = crate::ops::cross_entropy::labels(&gpu, &b.labels, model.config.classes)?;
+        let mut batches = loader.by_ref().enumerate();
+        let mut next = batches.next().map(|(i, b)| upload(&gpu, model, b).map(|u| (i, u)));
+        while let Some(current) = next {
+            let (i, (x, labels, n)) = current?;
+            bar.inc(n as u64);
             let batch = Batch { x: &x, labels: &labels, weights: &weights };
             let s = step::forward_backward(model, teacher, &batch, &loss_cfg, step_seed(recipe.seed, epoch, i), guard.wants_ranges())?;
-            guard.record(&s, &labels, b.n)?;
+            guard.record(&s, &labels, n)?;
             trainer.step(&model.params(), &s.grads)?;
-            if !guard.due(batches.peek().is_none()) {
+            // the next batch is uploaded while this step's work is queued, before a check
+            // waits for the GPU
+            next = batches.next().map(|(i, b)| upload(&gpu, model, b).map(|u| (i, u)));
+            let last = next.is_none();
+            if !guard.due(last) {
                 continue;
             }
-            match guard.check(model, &mut trainer, (epoch, i), batches.peek().is_none()).map_err(|e| stopped(phase, e, &ckpt))? {
+            match guard.check(model, &mut trainer, (epoch, i), last).map_err(|e| stopped(phase, e, &ckpt))? {
                 Verdict::Good { loss_sum: l, images, counts } => {
                     conf.add_counts(&counts)?;
                     (loss_sum, seen) = (loss_sum + l, seen + images);
