@@ -135,7 +135,7 @@ impl Experiment {
         self.runs.iter().find(|r| r.name == name)
     }
 
-    /// The runs `sel` names, by name or by index in the file.
+    /// The run `sel` names, by name or by its index in the file.
     pub fn select(&self, sel: &str) -> Result<&Run> {
         let by_index = sel.parse::<usize>().ok().and_then(|i| self.runs.get(i));
         by_index.or_else(|| self.run(sel)).ok_or_else(|| {
