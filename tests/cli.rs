@@ -95,8 +95,8 @@ fn export_writes_both_files_or_neither() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// `heft tune` times the GEMM shapes of a step once and caches them: a second run times
-/// nothing and prints the same choices. Its flags and bench's and profile's are checked first.
+/// `heft tune` times the GEMM shapes and convolution passes of a step once and caches them: a
+/// second run times nothing and prints the same choices. Its flags and bench's and profile's are checked first.
 #[test]
 fn tune_caches_its_choices_and_the_next_run_reuses_them() {
     let dir = tmp("tune");
@@ -104,15 +104,17 @@ fn tune_caches_its_choices_and_the_next_run_reuses_them() {
     let args = ["tune", "--width", "0.125", "--hidden", "32", "--batch", "2", "--reps", "1", "--cache", &d];
     let (code, out, err) = heft(&args);
     assert_eq!(code, 0, "{err}");
-    let rows: Vec<&str> = out.lines().filter(|l| l.contains(" x ") && !l.starts_with("GEMM")).collect();
-    assert!(!rows.is_empty(), "{out}");
-    assert!(out.contains(&format!("{} shapes ({} timed now", rows.len(), rows.len())), "{out}");
+    let is_row = |l: &&str| l.starts_with("GEMM ") || l.starts_with("conv2d_");
+    let rows: Vec<&str> = out.lines().filter(is_row).collect();
+    // AlexNet: 5 convolutions, each a forward and a backward pass
+    assert_eq!(rows.iter().filter(|l| l.starts_with("conv2d_")).count(), 10, "{out}");
+    assert!(out.contains(&format!("{} ops ({} timed now", rows.len(), rows.len())), "{out}");
     let caches: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with("tune-")).collect();
     assert_eq!(caches.len(), 1, "one cache file per adapter");
     let (code, again, err) = heft(&args);
     assert_eq!(code, 0, "{err}");
     assert!(again.contains("(0 timed now"), "{again}");
-    let rows_again: Vec<&str> = again.lines().filter(|l| l.contains(" x ") && !l.starts_with("GEMM")).collect();
+    let rows_again: Vec<&str> = again.lines().filter(is_row).collect();
     assert_eq!(rows, rows_again, "the cached choices are printed unchanged");
     assert_clean_error(&["tune", "--reps", "0", "--cache", &d], "--reps must be at least 1");
     assert_clean_error(&["bench", "--quick"], "go with --steps");
