@@ -123,3 +123,38 @@ fn tune_caches_its_choices_and_the_next_run_reuses_them() {
     assert_eq!(std::fs::read(dir.join("trace.json")).unwrap(), b"mine");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// On a folder of class folders (no train/val/test of its own) the split follows --split-seed,
+/// not --seed: a teacher and a student trained with other seeds are tested on the same images.
+/// The runs' fingerprints (in `teacher_done.json`) hold a digest of each split.
+#[test]
+fn the_split_of_an_unsplit_folder_follows_split_seed_not_seed() {
+    let dir = tmp("split");
+    let ds = dir.join("ds");
+    assert_eq!(heft(&["synth", "--out", &ds.display().to_string(), "--size", "32", "--train", "6", "--val", "2", "--test", "2"]).0, 0);
+    // flatten the synthetic splits into flat/<class>/
+    let flat = dir.join("flat");
+    for split in ["train", "val", "test"] {
+        for class in std::fs::read_dir(ds.join(split)).unwrap().map(|e| e.unwrap()) {
+            let to = flat.join(class.file_name());
+            std::fs::create_dir_all(&to).unwrap();
+            for f in std::fs::read_dir(class.path()).unwrap().map(|e| e.unwrap()) {
+                std::fs::copy(f.path(), to.join(format!("{split}-{}", f.file_name().to_string_lossy()))).unwrap();
+            }
+        }
+    }
+    let data = |seed: &str, split_seed: &str, out: &str| -> serde_json::Value {
+        let out = dir.join(out).display().to_string();
+        let flat = flat.display().to_string();
+        let args = ["train-teacher", "--quiet", "--epochs", "1", "--input", "64", "--width", "0.125", "--hidden", "16", "--batch", "4", "--no-tune"];
+        let (code, _, err) = heft(&[&args[..], &["--data", &flat, "--seed", seed, "--split-seed", split_seed, "--out", &out]].concat());
+        assert_eq!(code, 0, "{err}");
+        let done: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(format!("{out}/teacher_done.json")).unwrap()).unwrap();
+        let fingerprint: serde_json::Value = serde_json::from_str(done["fingerprint"].as_str().unwrap()).unwrap();
+        fingerprint["data"].clone()
+    };
+    let (a, b, c) = (data("1", "123", "a"), data("2", "123", "b"), data("1", "7", "c"));
+    assert_eq!((&a["train"], &a["val"], &a["test"]), (&b["train"], &b["val"], &b["test"]), "another --seed, the same split");
+    assert_ne!(a["test"], c["test"], "another --split-seed, another split");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -41,9 +41,14 @@ pub struct DataArgs {
     /// are otherwise used, with a warning, as the decoder fills them in).
     #[arg(long)]
     pub strict: bool,
-    /// Seed of the split (when the dataset has none), shuffling, augmentation and init.
+    /// Seed of shuffling, augmentation, dropout and initialisation.
     #[arg(long, default_value_t = 123)]
     pub seed: u64,
+    /// Seed of the train/val/test split when the dataset has none (a folder of class folders):
+    /// kept apart from --seed so that runs with other seeds (a student and its teacher, the
+    /// seeds of an experiment) see the same test images.
+    #[arg(long, default_value_t = 123)]
+    pub split_seed: u64,
 }
 
 /// A freshly initialised model (summary, profile).

@@ -27,7 +27,7 @@ pub fn same_classes(splits: &[&Dataset]) -> Result<()> {
 
 /// A dataset for reading only (he-report, export): default image folder, lenient, split seed 123.
 pub fn read_data(root: &Path, format: Format) -> Result<Data> {
-    load_data(&DataArgs { data: root.to_path_buf(), format, images: None, strict: false, seed: 123 })
+    load_data(&DataArgs { data: root.to_path_buf(), format, images: None, strict: false, seed: 123, split_seed: 123 })
 }
 
 pub fn load_data(a: &DataArgs) -> Result<Data> {
@@ -36,7 +36,7 @@ pub fn load_data(a: &DataArgs) -> Result<Data> {
         return Err(Error::Invalid(format!("dataset folder {} does not exist", root.display())));
     }
     let (train, val, test) = match a.format {
-        Format::Folder => open_splits(root, a.seed)?,
+        Format::Folder => open_splits(root, a.split_seed)?,
         Format::Cxr | Format::Ct => {
             let label = |split: &str| match a.format {
                 Format::Cxr => root.join(format!("{split}_split.txt")),
@@ -58,7 +58,7 @@ pub fn load_data(a: &DataArgs) -> Result<Data> {
                 (train, open("val", Some(&classes))?, test)
             } else {
                 // no validation list: hold out 15% of train (seeded, stratified)
-                let (tr, va, _) = train.split(0.85, 0.15, a.seed);
+                let (tr, va, _) = train.split(0.85, 0.15, a.split_seed);
                 (tr, va, test)
             }
         }

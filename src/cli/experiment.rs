@@ -229,7 +229,7 @@ impl Grid<'_> {
     /// The experiment's data and the GPU, opened once for all its runs.
     fn open(&self, adapter: &Option<String>) -> Result<(Data, Gpu)> {
         let d = &self.exp.data;
-        let data = load_data(&DataArgs { data: d.path.clone(), format: d.format, images: d.images.clone(), strict: d.strict, seed: d.split_seed })?;
+        let data = load_data(&DataArgs { data: d.path.clone(), format: d.format, images: d.images.clone(), strict: d.strict, seed: d.split_seed, split_seed: d.split_seed })?;
         Ok((data, gpu(adapter)?))
     }
 

@@ -257,7 +257,7 @@ pub fn demo(gpu: &Gpu, out: &Path, epochs: usize, tune: &TuneArgs) -> Result<()>
     let data_dir = out.join("data");
     println!("1/3 synthesising a 2-class dataset (64x64 grayscale, labelled synthetic) in {}", data_dir.display());
     synth::generate(&data_dir, 2, 64, (320, 80, 100), 123, 1.5)?;
-    let data = load_data(&DataArgs { data: data_dir, format: Format::Folder, images: None, strict: false, seed: 123 })?;
+    let data = load_data(&DataArgs { data: data_dir, format: Format::Folder, images: None, strict: false, seed: 123, split_seed: 123 })?;
     let cfg = ModelConfig { width: 0.25, hidden: 256, ..ModelConfig::new(Arch::Alexnet, data.train.classes.clone(), 1, 64) };
     tune.apply(gpu, cfg.clone(), None, 32)?;
     tune.apply(gpu, cfg.clone(), Some(StudentConfig::default()), 32)?;
