@@ -173,7 +173,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Experiment> {
     let spec: FileSpec = toml::from_str(text).map_err(|e| parse_error(file, text, &e))?;
     let at = |line: usize, msg: String| Error::Invalid(format!("{}:{line}: {msg}", file.display()));
     let dir = file.parent().unwrap_or(Path::new(""));
-    let path = |p: &str| dir.join(p);
+    // `.` and `./x` name the file's folder and what is in it, without a `./` in every path
+    let path = |p: &str| Path::new(p).components().filter(|c| *c != std::path::Component::CurDir).fold(dir.to_path_buf(), |d, c| d.join(c));
     if spec.seeds.is_empty() || spec.seeds.iter().collect::<HashSet<_>>().len() != spec.seeds.len() {
         return Err(Error::Invalid(format!("{}: `seeds` must list at least one seed, none twice", file.display())));
     }
