@@ -29,6 +29,7 @@ fn bad_inputs_give_clear_errors() {
     assert_clean_error(&["synth", "--out", &format!("{d}/s"), "--classes", "5"], "2 or 3 classes");
     assert_clean_error(&["--adapter", "no-such-gpu", "bench"], "no adapter name contains");
     assert_clean_error(&["summary", "--model", "alexnet", "--input", "32"], "AlexNet cannot take 32 px input");
+    assert_clean_error(&["summary", "--model", "resnet20", "--input", "32", "--batchnorm"], "ResNet-20 always has BatchNorm");
     assert_clean_error(&["check", "--against", &format!("{d}/t.safetensors")], "t.safetensors");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -156,5 +157,30 @@ fn the_split_of_an_unsplit_folder_follows_split_seed_not_seed() {
     let (a, b, c) = (data("1", "123", "a"), data("2", "123", "b"), data("1", "7", "c"));
     assert_eq!((&a["train"], &a["val"], &a["test"]), (&b["train"], &b["val"], &b["test"]), "another --seed, the same split");
     assert_ne!(a["test"], c["test"], "another --split-seed, another split");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `train-teacher --batchnorm` trains a SqueezeNet with batch norm, `summary` shows them, and
+/// `train-student` takes that teacher as it takes any other.
+#[test]
+fn a_batchnorm_teacher_trains_and_distils_through_the_cli() {
+    let dir = tmp("bn");
+    let d = dir.display().to_string();
+    let ds = format!("{d}/ds");
+    assert_eq!(heft(&["synth", "--out", &ds, "--train", "4", "--val", "2", "--test", "2"]).0, 0);
+    let model = ["--model", "squeezenet1_1", "--width", "0.125", "--batchnorm"];
+    let (code, out, err) = heft(&[&["summary"][..], &model].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("teacher with batch norm") && out.contains("features.3.expand3x3.bn"), "{out}");
+    let run = ["--epochs", "1", "--batch", "4", "--quiet", "--no-tune", "--data", &ds, "--out", &d];
+    let (code, _, err) = heft(&[&["train-teacher"][..], &model, &run].concat());
+    assert_eq!(code, 0, "{err}");
+    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("teacher.json")).unwrap()).unwrap();
+    assert_eq!(cfg["batchnorm"], true, "{cfg}");
+    let teacher = format!("{d}/teacher.safetensors");
+    let (code, _, err) = heft(&[&["train-student", "--teacher", &teacher][..], &run].concat());
+    assert_eq!(code, 0, "{err}");
+    let student: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("student.json")).unwrap()).unwrap();
+    assert_eq!((&student["batchnorm"], student["student"].is_object()), (&serde_json::Value::Bool(true), true), "{student}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -246,3 +246,89 @@ fn a_schedule_longer_than_the_run_is_refused() {
     assert!(e.contains("only in epoch 14") && e.contains("more than 13"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Every batch norm tensor of `m` (weight, bias, running mean and variance) by name, as bits.
+fn bn_bits(m: &Model) -> Vec<(String, Vec<u32>)> {
+    let bits = |t: &heft::Tensor| t.to_f32().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    m.batchnorms()
+        .into_iter()
+        .flat_map(|b| {
+            [
+                (b.gamma.name.clone(), bits(&b.gamma.value)),
+                (b.beta.name.clone(), bits(&b.beta.value)),
+                (format!("{}.running_mean", b.name), bits(&b.running_mean)),
+                (format!("{}.running_var", b.name), bits(&b.running_var)),
+            ]
+        })
+        .collect()
+}
+
+#[test]
+fn a_batchnorm_teacher_hands_its_trained_batch_norms_to_its_student() {
+    let gpu = gpu();
+    let dir = tmp("bn-teacher");
+    std::fs::create_dir_all(&dir).unwrap();
+    // (arch, batch norms): SqueezeNet after conv1 and the 3 convolutions of each of its 8 fire
+    // modules, AlexNet after its 3 max pools — where the conversion puts a student's
+    for (arch, bns) in [(Arch::Squeezenet11, 1 + 8 * 3), (Arch::Squeezenet10, 1 + 8 * 3), (Arch::Alexnet, 3)] {
+        let teacher = Model::teacher(&gpu, ModelConfig { batchnorm: true, ..small(arch, 64) }, 4).unwrap();
+        assert_eq!(teacher.batchnorms().len(), bns, "{arch:?} teacher batch norms");
+        // "trained" statistics and affine parameters, so that a fresh batch norm would differ
+        let mut rng = Rng::new(5);
+        for b in teacher.batchnorms() {
+            let c = b.running_mean.numel();
+            for t in [&b.gamma.value, &b.beta.value, &b.running_mean] {
+                t.write_f32(&rng.vec(c).into_iter().map(|v| v as f32).collect::<Vec<_>>()).unwrap();
+            }
+            b.running_var.write_f32(&rng.vec(c).into_iter().map(|v| v.abs() as f32 + 0.5).collect::<Vec<_>>()).unwrap();
+        }
+        // the conversion copies them whether or not the student asks for batch norm, inserts none
+        for batchnorm in [true, false] {
+            let student = to_student(&teacher, &StudentConfig { batchnorm, ..student_cfg() }).unwrap();
+            assert_eq!(bn_bits(&student), bn_bits(&teacher), "{arch:?} (student batchnorm {batchnorm}): batch norms not copied bit for bit");
+            assert_eq!(state_bits(&student).len(), state_bits(&teacher).len() + student.activations().len(), "{arch:?}: only the coefficients are new");
+        }
+        // the flag adds batch norms and nothing else: same seed, same weights as without it
+        let plain = state_bits(&Model::teacher(&gpu, small(arch, 64), 4).unwrap());
+        let with_bn: std::collections::HashMap<_, _> = state_bits(&teacher).into_iter().collect();
+        assert_eq!(with_bn.len(), plain.len() + 4 * bns);
+        assert!(plain.iter().all(|(n, b)| with_bn.get(n) == Some(b)), "{arch:?}: --batchnorm changed a weight");
+        // its student checkpoint rebuilds (as train-student's teacher and eval's model do)
+        let student = to_student(&teacher, &student_cfg()).unwrap();
+        for (m, name) in [(&teacher, "t.safetensors"), (&student, "s.safetensors")] {
+            checkpoint::save(m, &dir.join(name)).unwrap();
+            let back = checkpoint::load(&gpu, &dir.join(name)).unwrap();
+            assert_eq!((&back.config, state_bits(&back)), (&m.config, state_bits(m)), "{arch:?} {name}");
+        }
+    }
+    let e = Model::teacher(&gpu, ModelConfig { batchnorm: true, ..small(Arch::Resnet20, 32) }, 0).err().unwrap().to_string();
+    assert!(e.contains("ResNet-20 always has BatchNorm"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn teachers_without_batchnorm_are_torchvisions() {
+    let gpu = gpu();
+    // torchvision's parameter counts (3 channels, 1000 classes): squeezenet1_0 1,248,424,
+    // squeezenet1_1 1,235,496; with --batchnorm 2 more per channel of conv1 (96 | 64) and of the
+    // fire convolutions (squeeze + 2 × expand: 2 × (144 + 288 + 432 + 576) = 2880)
+    for (arch, params, bn_channels) in [(Arch::Squeezenet10, 1_248_424, 96 + 2880), (Arch::Squeezenet11, 1_235_496, 64 + 2880)] {
+        let cfg = ModelConfig::new(arch, (0..1000).map(|i| i.to_string()).collect(), 3, 224);
+        let plain = Model::teacher(&gpu, cfg.clone(), 0).unwrap();
+        assert_eq!(plain.param_count(), params, "{arch:?}");
+        // torchvision's layer list: 26 convolutions with 26 ReLUs, 3 max pools, no batch norm
+        let count = |m: &Model, f: &dyn Fn(&Layer) -> bool| m.leaves().into_iter().filter(|l| f(l)).count();
+        assert_eq!(count(&plain, &|l| matches!(l, Layer::Conv(_))), 26);
+        assert_eq!(plain.activations().len(), 26);
+        assert_eq!(count(&plain, &|l| matches!(l, Layer::Pool(p) if matches!(p.kind, PoolKind::Max(_)))), 3);
+        assert!(plain.batchnorms().is_empty());
+        let bn = Model::teacher(&gpu, ModelConfig { batchnorm: true, ..cfg }, 0).unwrap();
+        assert_eq!(bn.param_count(), params + 2 * bn_channels, "{arch:?} with batch norm");
+    }
+    // a config written before the field existed loads as a teacher without batch norm, and one
+    // without it serialises as before (fingerprints and tuning keys are made from this JSON)
+    let old = r#"{"arch":"squeezenet1_1","classes":2,"class_names":["a","b"],"in_channels":1,"input":64,"width":0.125,"hidden":64,"conv1_pad":5,"dropout":0.5,"student":null}"#;
+    let cfg: ModelConfig = serde_json::from_str(old).unwrap();
+    assert_eq!(cfg, small(Arch::Squeezenet11, 64));
+    assert_eq!(serde_json::to_value(&cfg).unwrap(), serde_json::from_str::<serde_json::Value>(old).unwrap());
+}

@@ -15,7 +15,7 @@ use serde_json::Value;
 /// Metadata keys `heft check --against` understands. `batch` is checked against `x`;
 /// `torch_version` and `command` are provenance.
 const KEYS: &[&str] = &[
-    "adam", "arch", "batch", "class_weights", "classes", "command", "conv1_pad", "dropout", "hidden", "in_ch", "input",
+    "adam", "arch", "batch", "batchnorm", "class_weights", "classes", "command", "conv1_pad", "dropout", "hidden", "in_ch", "input",
     "student", "student_batchnorm", "student_init", "torch_version", "width",
 ];
 const ADAM_KEYS: &[&str] = &["betas", "eps", "lr", "weight_decay"];
@@ -72,7 +72,7 @@ fn numbers(v: &Value, what: &str) -> Result<Vec<f32>> {
 }
 
 /// The model the metadata describes (arch, classes, in_ch, input, width, hidden, conv1_pad,
-/// student, student_init, student_batchnorm), with every tensor of `weights/` loaded.
+/// batchnorm (the teacher's), student, student_init, student_batchnorm), with every tensor of `weights/` loaded.
 fn model(gpu: &Gpu, g: &Golden) -> Result<Model> {
     let arch: Arch = serde_json::from_value(g.meta("arch")?).map_err(|e| Error::Invalid(format!("metadata arch: {e}")))?;
     let classes = num(&g.meta("classes")?, "")?;
@@ -81,6 +81,7 @@ fn model(gpu: &Gpu, g: &Golden) -> Result<Model> {
     cfg.hidden = g.meta("hidden").ok().and_then(|v| v.as_u64()).unwrap_or(4096) as usize;
     cfg.conv1_pad = g.meta("conv1_pad").ok().and_then(|v| v.as_u64()).unwrap_or(5) as usize;
     cfg.dropout = 0.0;
+    cfg.batchnorm = g.meta("batchnorm").ok().and_then(|v| v.as_bool()).unwrap_or(false);
     let teacher = Model::teacher(gpu, cfg, 0)?;
     let mut model = if g.meta("student").ok().and_then(|v| v.as_bool()).unwrap_or(false) {
         let init = <[f32; 3]>::try_from(numbers(&g.meta("student_init")?, "student_init")?)

@@ -27,6 +27,7 @@ pub const GOLDEN: &[(&str, &[u8])] = &[
     ("squeezenet1_1_teacher", include_bytes!("../../data/reference/squeezenet1_1_teacher.safetensors")),
     ("squeezenet1_1_student", include_bytes!("../../data/reference/squeezenet1_1_student.safetensors")),
     ("squeezenet1_1_teacher_weighted", include_bytes!("../../data/reference/squeezenet1_1_teacher_weighted.safetensors")),
+    ("squeezenet1_1_teacher_bn", include_bytes!("../../data/reference/squeezenet1_1_teacher_bn.safetensors")),
     ("resnet20_teacher", include_bytes!("../../data/reference/resnet20_teacher.safetensors")),
     ("resnet20_student", include_bytes!("../../data/reference/resnet20_student.safetensors")),
 ];

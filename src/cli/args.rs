@@ -90,6 +90,11 @@ pub struct ModelArgs {
     /// AlexNet conv1 padding (5 as in the paper's AlexNet-FHE; torchvision uses 2).
     #[arg(long, default_value_t = 5)]
     pub conv1_pad: usize,
+    /// BatchNorm in the teacher where its student gets one (SqueezeNet: after every feature
+    /// convolution; AlexNet: after each max pool), so the student keeps the trained ones.
+    /// SqueezeNet trained from scratch needs it. ResNet-20 always has batch norm.
+    #[arg(long)]
+    pub batchnorm: bool,
 }
 
 #[derive(Args)]
@@ -100,7 +105,8 @@ pub struct StudentArgs {
     /// Initial polynomial coefficients c0,c1,c2 (c0 + c1·x + c2·x²).
     #[arg(long, default_value = "0,0.5,0.05", value_parser = parse_coefs)]
     pub init: [f32; 3],
-    /// Do not insert BatchNorm (AlexNet: after pooling; SqueezeNet: after convolutions).
+    /// Do not insert BatchNorm (AlexNet: after pooling; SqueezeNet: after convolutions). A
+    /// teacher's own batch norms (ResNet-20, a teacher trained with --batchnorm) are kept.
     #[arg(long)]
     pub no_bn: bool,
     /// When activations switch to polynomials.
@@ -204,7 +210,7 @@ pub fn recipe(r: &RecipeArgs, seed: u64) -> Result<Recipe> {
 }
 
 pub fn model_config(m: &ModelArgs, classes: Vec<String>) -> ModelConfig {
-    ModelConfig { width: m.width, hidden: m.hidden, conv1_pad: m.conv1_pad, ..ModelConfig::new(m.arch, classes, m.channels, m.input) }
+    ModelConfig { width: m.width, hidden: m.hidden, conv1_pad: m.conv1_pad, batchnorm: m.batchnorm, ..ModelConfig::new(m.arch, classes, m.channels, m.input) }
 }
 
 pub fn student_config(s: &StudentArgs) -> Result<(StudentConfig, Schedule)> {

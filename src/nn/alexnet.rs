@@ -1,6 +1,8 @@
 //! AlexNet as the paper's reference builds it: torchvision's layer layout and names, conv1
 //! padding configurable (AlexNet-FHE uses 5), no adaptive pooling (the classifier takes whatever
-//! the features give at this input size), widths scaled by `width`, hidden size `hidden`.
+//! the features give at this input size), widths scaled by `width`, hidden size `hidden`. With
+//! `batchnorm` each max pool is followed by a BatchNorm `<pool>.bn`, where (and as) the student
+//! conversion would insert it.
 
 use super::layers::*;
 use super::model::{scaled, small_head, ModelConfig};
@@ -16,22 +18,27 @@ pub fn build(gpu: &Gpu, rng: &mut Rng, cfg: &ModelConfig) -> Result<Layer> {
         Ok(Layer::Conv(Conv::new(gpu, rng, &format!("features.{i}"), cin, cout, k, stride, pad)?))
     };
     let act = |i: usize| Layer::Act(Activation::relu(&format!("features.{i}")));
-    let pool = |i: usize| Layer::Pool(Pool2d::new(&format!("features.{i}"), PoolKind::Max(Pool::new(3, 2))));
-    let features = vec![
-        conv(rng, 0, cfg.in_channels, c1, 11, 4, cfg.conv1_pad)?,
-        act(1),
-        pool(2),
-        conv(rng, 3, c1, c2, 5, 1, 2)?,
-        act(4),
-        pool(5),
+    let pool = |i: usize, c: usize| -> Result<Vec<Layer>> {
+        let name = format!("features.{i}");
+        let mut layers = vec![Layer::Pool(Pool2d::new(&name, PoolKind::Max(Pool::new(3, 2))))];
+        if cfg.batchnorm {
+            layers.push(Layer::BatchNorm(BatchNorm::new(gpu, &format!("{name}.bn"), c)?));
+        }
+        Ok(layers)
+    };
+    let mut features = vec![conv(rng, 0, cfg.in_channels, c1, 11, 4, cfg.conv1_pad)?, act(1)];
+    features.extend(pool(2, c1)?);
+    features.extend([conv(rng, 3, c1, c2, 5, 1, 2)?, act(4)]);
+    features.extend(pool(5, c2)?);
+    features.extend([
         conv(rng, 6, c2, c3, 3, 1, 1)?,
         act(7),
         conv(rng, 8, c3, c4, 3, 1, 1)?,
         act(9),
         conv(rng, 10, c4, c5, 3, 1, 1)?,
         act(11),
-        pool(12),
-    ];
+    ]);
+    features.extend(pool(12, c5)?);
     // classifier input: what the features give at this input size (256·6·6 at 224 px)
     let s = features
         .iter()

@@ -1,11 +1,12 @@
 //! Teacher → HE-friendly student (the paper's step 2): copy the teacher's weights (and batch
 //! norms), replace max-pooling by average pooling with the same window, insert BatchNorm where
-//! the architecture wants it (AlexNet: after each pooling layer; SqueezeNet: after each feature
-//! convolution; ResNet: already there), and turn every ReLU into a polynomial activation. Also
+//! the architecture wants it and the teacher has none (AlexNet: after each pooling layer;
+//! SqueezeNet: after each feature convolution; ResNet, or a teacher trained with batch norm:
+//! already there, copied), and turn every ReLU into a polynomial activation. Also
 //! the replacement schedules (all at once, layer by layer, smooth).
 
 use super::layers::*;
-use super::model::{Arch, Model, StudentConfig};
+use super::model::{Arch, Model, ModelConfig, StudentConfig};
 use crate::error::{Error, Result};
 use crate::tape::{Param, ParamKind};
 use crate::tensor::Tensor;
@@ -46,9 +47,14 @@ enum InsertBn {
     Nowhere,
 }
 
-fn insert_bn(arch: Arch, cfg: &StudentConfig) -> InsertBn {
-    match arch {
-        _ if !cfg.batchnorm => InsertBn::Nowhere,
+/// The one rule for a student's batch norms: insert them where the student wants them
+/// (`cfg.batchnorm`) and the teacher has none; a teacher's own batch norms (ResNet-20's, or a
+/// teacher built with `batchnorm`, which sit exactly where these would go and bear the same
+/// names) are always copied with their trained statistics, never replaced, even with
+/// `cfg.batchnorm` false (they cannot be dropped without changing what the teacher computes).
+fn insert_bn(teacher: &ModelConfig, cfg: &StudentConfig) -> InsertBn {
+    match teacher.arch {
+        _ if !cfg.batchnorm || teacher.has_batchnorm() => InsertBn::Nowhere,
         Arch::Alexnet => InsertBn::AfterPools,
         Arch::Squeezenet10 | Arch::Squeezenet11 => InsertBn::AfterFeatureConvs,
         Arch::Resnet20 => InsertBn::Nowhere,
@@ -132,7 +138,7 @@ pub fn to_student(teacher: &Model, cfg: &StudentConfig) -> Result<Model> {
         return Err(Error::Invalid("this model is already a student; convert its teacher instead".into()));
     }
     let gpu = teacher.params()[0].value.gpu().clone();
-    let convert = Convert { gpu, cfg, bn: insert_bn(teacher.config.arch, cfg) };
+    let convert = Convert { gpu, cfg, bn: insert_bn(&teacher.config, cfg) };
     let mut root = Vec::new();
     convert.layer(&teacher.root, &teacher.in_shape(1), &mut root)?;
     let mut config = teacher.config.clone();

@@ -60,6 +60,13 @@ pub struct ModelConfig {
     /// AlexNet conv1 padding (torchvision 2; the paper's AlexNet-FHE 5).
     pub conv1_pad: usize,
     pub dropout: f32,
+    /// The teacher has BatchNorm where its HE-friendly student needs one (AlexNet: after each
+    /// max pool; SqueezeNet: after every feature convolution), named as the student's
+    /// (`<layer>.bn`), so the conversion copies them. ResNet-20 always has batch norm. Absent
+    /// (false) in older configs and left out of the JSON when false, so their fingerprints and
+    /// tuning keys stay as they were.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub batchnorm: bool,
     /// None for a (ReLU) teacher.
     pub student: Option<StudentConfig>,
 }
@@ -76,8 +83,15 @@ impl ModelConfig {
             hidden: 4096,
             conv1_pad: 5,
             dropout: 0.5,
+            batchnorm: false,
             student: None,
         }
+    }
+
+    /// Whether the teacher has batch norms (its own `batchnorm`, or an architecture that always
+    /// has them).
+    pub fn has_batchnorm(&self) -> bool {
+        self.batchnorm || self.arch == Arch::Resnet20
     }
 }
 
@@ -113,6 +127,9 @@ impl Model {
                 "model settings out of range: input {} (16..4096 px), width {} (0..8], hidden {} (1..65536), conv1 padding {} (0..10), dropout {} [0, 1)",
                 c.input, c.width, c.hidden, c.conv1_pad, c.dropout
             )));
+        }
+        if c.batchnorm && c.arch == Arch::Resnet20 {
+            return Err(Error::Invalid("ResNet-20 always has BatchNorm after every convolution; batchnorm (--batchnorm) is for AlexNet and SqueezeNet".into()));
         }
         let mut rng = Rng::new(seed);
         let root = match config.arch {

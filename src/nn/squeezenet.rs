@@ -1,6 +1,8 @@
 //! SqueezeNet 1.0 and 1.1 in torchvision's layout and names (ceil-mode max pools, a 1×1
 //! convolution as classifier, global average pooling). A fire module is a block: squeeze 1×1 →
-//! act, then the concatenation of two branches, expand 1×1 → act and expand 3×3 → act.
+//! act, then the concatenation of two branches, expand 1×1 → act and expand 3×3 → act. With
+//! `batchnorm` every feature convolution is followed by a BatchNorm `<conv>.bn`, where (and as)
+//! the student conversion would insert it (SqueezeNet-FHE's optional BN).
 
 use super::layers::*;
 use super::model::{scaled, small_head, Arch, ModelConfig};
@@ -9,22 +11,35 @@ use crate::ops::maxpool::Pool;
 use crate::rng::Rng;
 use crate::Gpu;
 
-fn fire(gpu: &Gpu, rng: &mut Rng, name: &str, cin: usize, sq: usize, e1: usize, e3: usize) -> Result<Layer> {
-    let mut conv = |part: &str, cin, cout, k, pad| -> Result<Layer> {
-        Ok(Layer::Conv(Conv::new(gpu, rng, &format!("{name}.{part}"), cin, cout, k, 1, pad)?))
+/// A feature convolution, with its batch norm `<name>.bn` after it when `bn`.
+#[allow(clippy::too_many_arguments)]
+fn conv(gpu: &Gpu, rng: &mut Rng, name: &str, cin: usize, cout: usize, k: usize, stride: usize, pad: usize, bn: bool) -> Result<Vec<Layer>> {
+    let mut layers = vec![Layer::Conv(Conv::new(gpu, rng, name, cin, cout, k, stride, pad)?)];
+    if bn {
+        layers.push(Layer::BatchNorm(BatchNorm::new(gpu, &format!("{name}.bn"), cout)?));
+    }
+    Ok(layers)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fire(gpu: &Gpu, rng: &mut Rng, name: &str, cin: usize, sq: usize, e1: usize, e3: usize, bn: bool) -> Result<Layer> {
+    let mut conv_act = |part: &str, cin, cout, k, pad| -> Result<Vec<Layer>> {
+        let mut layers = conv(gpu, rng, &format!("{name}.{part}"), cin, cout, k, 1, pad, bn)?;
+        layers.push(Layer::Act(Activation::relu(&format!("{name}.{part}_activation"))));
+        Ok(layers)
     };
-    let act = |part: &str| Layer::Act(Activation::relu(&format!("{name}.{part}_activation")));
-    let squeeze = conv("squeeze", cin, sq, 1, 0)?;
-    let expand1 = Layer::block("", "Sequential", vec![conv("expand1x1", sq, e1, 1, 0)?, act("expand1x1")]);
-    let expand3 = Layer::block("", "Sequential", vec![conv("expand3x3", sq, e3, 3, 1)?, act("expand3x3")]);
-    Ok(Layer::block(name, "Fire", vec![squeeze, act("squeeze"), Layer::branches(Join::Concat, vec![expand1, expand3])]))
+    let mut layers = conv_act("squeeze", cin, sq, 1, 0)?;
+    let expand1 = Layer::block("", "Sequential", conv_act("expand1x1", sq, e1, 1, 0)?);
+    let expand3 = Layer::block("", "Sequential", conv_act("expand3x3", sq, e3, 3, 1)?);
+    layers.push(Layer::branches(Join::Concat, vec![expand1, expand3]));
+    Ok(Layer::block(name, "Fire", layers))
 }
 
 pub fn build(gpu: &Gpu, rng: &mut Rng, cfg: &ModelConfig) -> Result<Layer> {
     let w = |c| scaled(c, cfg.width);
     let pool = |i: usize| Layer::Pool(Pool2d::new(&format!("features.{i}"), PoolKind::Max(Pool { kernel: 3, stride: 2, pad: 0, ceil: true })));
     let v10 = cfg.arch == Arch::Squeezenet10;
-    let conv1 = if v10 { Conv::new(gpu, rng, "features.0", cfg.in_channels, w(96), 7, 2, 0)? } else { Conv::new(gpu, rng, "features.0", cfg.in_channels, w(64), 3, 2, 0)? };
+    let (c1, k1) = if v10 { (w(96), 7) } else { (w(64), 3) };
     // (index in `features`, squeeze, expand channels) of each fire module, and where the pools sit
     let fires = if v10 {
         [(3, 16, 64), (4, 16, 64), (5, 32, 128), (7, 32, 128), (8, 48, 192), (9, 48, 192), (10, 64, 256), (12, 64, 256)]
@@ -34,14 +49,15 @@ pub fn build(gpu: &Gpu, rng: &mut Rng, cfg: &ModelConfig) -> Result<Layer> {
     let pools = if v10 { [2, 6, 11] } else { [2, 5, 8] };
     // channels actually produced so far (rounding of the width multiplier can make
     // 2·w(e) differ from w(2e))
-    let mut ch = conv1.out_channels();
-    let mut layers = vec![Layer::Conv(conv1), Layer::Act(Activation::relu("features.1"))];
+    let mut ch = c1;
+    let mut layers = conv(gpu, rng, "features.0", cfg.in_channels, c1, k1, 2, 0, cfg.batchnorm)?;
+    layers.push(Layer::Act(Activation::relu("features.1")));
     let mut fires = fires.into_iter();
     for i in 2..=12 {
         if pools.contains(&i) {
             layers.push(pool(i));
         } else if let Some((idx, sq, e)) = fires.next() {
-            layers.push(fire(gpu, rng, &format!("features.{idx}"), ch, w(sq), w(e), w(e))?);
+            layers.push(fire(gpu, rng, &format!("features.{idx}"), ch, w(sq), w(e), w(e), cfg.batchnorm)?);
             ch = 2 * w(e);
         }
     }

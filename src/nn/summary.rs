@@ -91,9 +91,10 @@ pub fn format(model: &Model) -> Result<String> {
     let rows = rows(model)?;
     let c = &model.config;
     let mut out = format!(
-        "{:?} {} — input {}x{}x{}, {} classes, width x{}{}\n",
+        "{:?} {}{} — input {}x{}x{}, {} classes, width x{}{}\n",
         c.arch,
         if c.student.is_some() { "student" } else { "teacher" },
+        if c.batchnorm { " with batch norm" } else { "" },
         c.in_channels,
         c.input,
         c.input,

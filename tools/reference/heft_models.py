@@ -7,6 +7,8 @@ fully-connected size. Student: MaxPool -> AvgPool (same window), BatchNorm after
 (`features.<i>.bn`), ReLU -> c0 + c1 x + c2 x^2 with coefficients `<name>.coef` = [c0, c1, c2].
 SqueezeNet 1.0/1.1: torchvision layout with ceil-mode pools; the student puts BatchNorm after
 every feature convolution (`<conv>.bn`).
+`batchnorm=True` (heft's --batchnorm) gives the teacher those same BatchNorms (ReLU and max
+pooling kept); its student then has them whatever student["batchnorm"] says, as in heft.
 ResNet-20 (He et al. 2016, CIFAR): 3x3 stem conv + BN + act, 3 stages of 3 basic blocks (16, 32,
 64 channels times `width`, stride 2 at the first block of stages 2 and 3), projection shortcuts
 (1x1 conv + BN, "option B") where the shape changes, global average pooling, `fc`. Convolutions
@@ -75,15 +77,19 @@ class Net(nn.Module):
         return torch.flatten(self.classifier(x), 1)
 
 
-def alexnet(classes=2, in_ch=1, size=64, width=1.0, hidden=4096, conv1_pad=5, dropout=0.5, student=None):
+def has_bn(batchnorm, student):
+    """A teacher's own BatchNorms, or those its student inserts."""
+    return batchnorm or (student is not None and student.get("batchnorm", True))
+
+
+def alexnet(classes=2, in_ch=1, size=64, width=1.0, hidden=4096, conv1_pad=5, dropout=0.5, student=None, batchnorm=False):
     w = lambda c: scaled(c, width)
     c1, c2, c3, c4, c5 = w(64), w(192), w(384), w(256), w(256)
     act = (lambda: nn.ReLU()) if student is None else (lambda: Poly(student["init"]))
 
     def pool(ch):
-        if student is None:
-            return nn.MaxPool2d(3, 2)
-        return PoolBN(nn.AvgPool2d(3, 2), ch) if student.get("batchnorm", True) else nn.AvgPool2d(3, 2)
+        p = nn.MaxPool2d(3, 2) if student is None else nn.AvgPool2d(3, 2)
+        return PoolBN(p, ch) if has_bn(batchnorm, student) else p
 
     features = nn.Sequential(
         nn.Conv2d(in_ch, c1, 11, 4, conv1_pad), act(), pool(c1),
@@ -118,10 +124,10 @@ class Fire(nn.Module):
         return torch.cat([self.expand1x1_activation(self.expand1x1(x)), self.expand3x3_activation(self.expand3x3(x))], 1)
 
 
-def squeezenet(version="1_1", classes=2, in_ch=1, width=1.0, dropout=0.5, student=None):
+def squeezenet(version="1_1", classes=2, in_ch=1, width=1.0, dropout=0.5, student=None, batchnorm=False):
     w = lambda c: scaled(c, width)
     act = (lambda: nn.ReLU()) if student is None else (lambda: Poly(student["init"]))
-    bn = student is not None and student.get("batchnorm", True)
+    bn = has_bn(batchnorm, student)
     pool = (lambda: nn.MaxPool2d(3, 2, ceil_mode=True)) if student is None else (lambda: nn.AvgPool2d(3, 2, ceil_mode=True))
     conv1 = lambda o, k: ConvBN(in_ch, o, k, 2) if bn else nn.Conv2d(in_ch, o, k, 2)
     f = lambda i, s, e: Fire(w(i), w(s), w(e), w(e), act, bn)

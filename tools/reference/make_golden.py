@@ -181,7 +181,8 @@ def kernels():
 STUDENT = {"init": (0.0, 0.5, 0.05), "batchnorm": True}
 
 # One whole-model golden file per entry: `<arch>_<teacher|student>[_<suffix>]`. Optional keys:
-# classes (2), class_weights (all 1), labels ([0, 1]), suffix. Add a model here (and to
+# classes (2), class_weights (all 1), labels ([0, 1]), batchnorm (False: the teacher's own BN,
+# heft's --batchnorm), suffix. Add a model here (and to
 # build()) to get its golden file; heft's `check` reads everything it needs from the file.
 MODELS = [
     dict(arch="alexnet", student=False),
@@ -191,6 +192,8 @@ MODELS = [
     # class weights other than 1 (heft check must honour the `class_weights` metadata)
     dict(arch="squeezenet1_1", student=False, classes=3, class_weights=[0.5, 1.0, 2.0], labels=[0, 2],
          suffix="weighted"),
+    # a teacher with BatchNorm after every feature convolution (heft train-teacher --batchnorm)
+    dict(arch="squeezenet1_1", student=False, batchnorm=True, suffix="bn"),
     dict(arch="resnet20", student=False),
     dict(arch="resnet20", student=True),
 ]
@@ -201,19 +204,20 @@ ADAM = {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 5e-4}
 STEPS = 3
 
 
-def build(arch, student, classes):
+def build(arch, student, classes, batchnorm):
     cfg = dict(classes=classes, in_ch=IN_CH[arch], width=0.25, student=STUDENT if student else None)
     if arch == "alexnet":
-        return heft_models.alexnet(size=SIZE[arch], hidden=256, conv1_pad=5, dropout=0.0, **cfg)
+        return heft_models.alexnet(size=SIZE[arch], hidden=256, conv1_pad=5, dropout=0.0, batchnorm=batchnorm, **cfg)
     if arch == "resnet20":
+        assert not batchnorm, "ResNet-20 always has batch norm"
         return heft_models.resnet20(**cfg)
-    return heft_models.squeezenet("1_1", dropout=0.0, **cfg)
+    return heft_models.squeezenet("1_1", dropout=0.0, batchnorm=batchnorm, **cfg)
 
 
-def start(arch, student, classes):
+def start(arch, student, classes, batchnorm=False):
     """The model (seed 1, Kaiming-normal weights, zero biases, train mode) and its input batch."""
     torch.manual_seed(1)
-    model = build(arch, student, classes)
+    model = build(arch, student, classes, batchnorm)
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
@@ -223,8 +227,8 @@ def start(arch, student, classes):
     return model, torch.randn(2, IN_CH[arch], SIZE[arch], SIZE[arch])
 
 
-def model_file(arch, student, classes=2, class_weights=None, labels=(0, 1), suffix=None):
-    model, x = start(arch, student, classes)
+def model_file(arch, student, classes=2, class_weights=None, labels=(0, 1), batchnorm=False, suffix=None):
+    model, x = start(arch, student, classes, batchnorm)
     labels = torch.tensor(list(labels))
     class_weights = class_weights or [1.0] * classes
     cw = torch.tensor(class_weights)
@@ -257,6 +261,8 @@ def model_file(arch, student, classes=2, class_weights=None, labels=(0, 1), suff
     meta = {"arch": arch, "student": student, "width": 0.25, "hidden": 256, "input": SIZE[arch], "batch": 2,
             "classes": classes, "in_ch": IN_CH[arch], "conv1_pad": 5, "dropout": 0.0, "class_weights": class_weights,
             "adam": ADAM}
+    if batchnorm:  # only where set, so the other files' metadata stays as it was
+        meta.update(batchnorm=True)
     if student:
         meta.update(student_init=list(STUDENT["init"]), student_batchnorm=STUDENT["batchnorm"])
     meta = {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
