@@ -125,7 +125,8 @@ fn the_paper_grid_has_the_method_its_ablations_and_the_scratch_baseline() {
     assert_eq!(exp.out.as_deref(), Some(Path::new("/runs/p/.")));
     for (p, acts) in [("alexnet", 7), ("squeezenet1_1", 26)] {
         let run = |s: &str| exp.run(&format!("{p}-{s}")).unwrap_or_else(|| panic!("{p}-{s} missing"));
-        assert!(matches!(run("teacher").kind, RunKind::Teacher { .. }));
+        // SqueezeNet's ReLU teacher needs batch norm to train on covid-ct (README); AlexNet's not
+        assert!(matches!(&run("teacher").kind, RunKind::Teacher { model, .. } if model.batchnorm == (p != "alexnet")), "{p}");
         let student = |s: &str| match &run(s).kind {
             RunKind::Student { from, config, distil } => (from.clone(), config.clone(), *distil, run(s).recipe.clone()),
             k => panic!("{p}-{s} is {k:?}"),

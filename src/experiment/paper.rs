@@ -78,7 +78,12 @@ impl PaperGrid {
             // a schedule replacing n activations one per epoch needs n + 1 epochs to keep a
             // checkpoint with every activation polynomial
             let schedule_epochs = self.epochs.max(activations(arch) + 1);
-            let _ = writeln!(t, "# ---- {p} ----\n[[run]]\nname = \"{p}-teacher\"\nmodel = \"{p}\"\n");
+            let _ = writeln!(t, "# ---- {p} ----\n[[run]]\nname = \"{p}-teacher\"\nmodel = \"{p}\"");
+            if matches!(arch, Arch::Squeezenet10 | Arch::Squeezenet11) {
+                // measured on covid-ct (README): without batch norm this ReLU teacher stays at chance
+                t += "batchnorm = true  # without batch norm this ReLU SqueezeNet stays at chance (README)\n";
+            }
+            t += "\n";
             for (suffix, comment, keys) in STUDENTS {
                 let _ = writeln!(t, "# {comment}\n[[run]]\nname = \"{p}-{suffix}\"\nstudent = true\nteacher = \"{p}-teacher\"");
                 t += "lr = 1e-4\nclip_value = 1.0\n";

@@ -35,6 +35,8 @@ pub struct Settings {
     pub kd: Option<bool>,
     pub act: Option<StudentAct>,
     pub init: Option<[f32; 3]>,
+    /// A teacher's (or from-scratch network's) batch norm, `--batchnorm`; a student's, `--no-bn`
+    /// when false.
     pub batchnorm: Option<bool>,
     pub schedule: Option<ScheduleKind>,
     pub start: Option<usize>,
@@ -114,7 +116,6 @@ impl Settings {
             ("kd", self.kd.is_some()),
             ("act", self.act.is_some()),
             ("init", self.init.is_some()),
-            ("batchnorm", self.batchnorm.is_some()),
             ("schedule", self.schedule.is_some()),
             ("start", self.start.is_some()),
             ("every", self.every.is_some()),

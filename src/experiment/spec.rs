@@ -58,12 +58,13 @@ pub struct ModelSpec {
     pub width: f32,
     pub hidden: usize,
     pub conv1_pad: usize,
+    pub batchnorm: bool,
 }
 
 impl ModelSpec {
     pub fn config(&self, classes: Vec<String>, data: &DataSource) -> ModelConfig {
         let base = ModelConfig::new(self.arch, classes, data.channels, data.input);
-        ModelConfig { width: self.width, hidden: self.hidden, conv1_pad: self.conv1_pad, ..base }
+        ModelConfig { width: self.width, hidden: self.hidden, conv1_pad: self.conv1_pad, batchnorm: self.batchnorm, ..base }
     }
 }
 
@@ -297,6 +298,7 @@ impl Settings {
     fn model_spec(&self) -> Result<ModelSpec> {
         let arch = self.model.ok_or_else(|| Error::Invalid("no `model`: set it in [base] or in the run".into()))?;
         let d = ModelConfig::new(arch, vec![], 1, 16);
-        Ok(ModelSpec { arch, width: self.width.unwrap_or(d.width), hidden: self.hidden.unwrap_or(d.hidden), conv1_pad: self.conv1_pad.unwrap_or(d.conv1_pad) })
+        let batchnorm = self.batchnorm.unwrap_or(false);
+        Ok(ModelSpec { arch, width: self.width.unwrap_or(d.width), hidden: self.hidden.unwrap_or(d.hidden), conv1_pad: self.conv1_pad.unwrap_or(d.conv1_pad), batchnorm })
     }
 }
