@@ -96,6 +96,10 @@ impl Bench {
         if (quick || compare || burn.is_some()) && !steps {
             return Err(Error::Invalid("--quick, --compare and --burn go with --steps".into()));
         }
+        // before heft's own steps, which take minutes
+        if let Some(path) = burn.as_ref().filter(|p| !p.is_file()) {
+            return Err(Error::Invalid(format!("{} is not a file; {}", path.display(), heft::bench::steps::BURN_HINT)));
+        }
         let gpu = gpu(adapter)?;
         if steps {
             bench_steps(&gpu, reps, quick, compare.then_some(python.as_str()), burn.as_deref(), tune)?;
@@ -110,9 +114,6 @@ impl Bench {
 /// the ratios.
 pub fn bench_steps(gpu: &Gpu, reps: usize, quick: bool, python: Option<&str>, burn: Option<&Path>, tune: &TuneArgs) -> Result<()> {
     use heft::bench::steps;
-    if let Some(path) = burn.filter(|p| !p.is_file()) {
-        return Err(Error::Invalid(format!("{} is not a file; {}", path.display(), steps::BURN_HINT)));
-    }
     let cases = steps::cases(quick);
     let mut heft_ms = Vec::new();
     for c in &cases {
