@@ -119,6 +119,7 @@ fn tune_caches_its_choices_and_the_next_run_reuses_them() {
     assert_eq!(rows, rows_again, "the cached choices are printed unchanged");
     assert_clean_error(&["tune", "--reps", "0", "--cache", &d], "--reps must be at least 1");
     assert_clean_error(&["bench", "--quick"], "go with --steps");
+    assert_clean_error(&["bench", "--steps", "--burn", &format!("{d}/no-burn-step")], "is not a file");
     std::fs::write(dir.join("trace.json"), b"mine").unwrap();
     assert_clean_error(&["profile", "--no-tune", "--trace", &format!("{d}/trace.json")], "already exists");
     assert_eq!(std::fs::read(dir.join("trace.json")).unwrap(), b"mine");

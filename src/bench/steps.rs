@@ -1,7 +1,8 @@
 //! Training-step benchmark (`heft bench --steps`): the median wall time of one training step
 //! (forward, loss, backward, Adam, the loss read back) of heft's models on random data, and with
 //! `--compare` the same step in PyTorch (`benches/peers/torch_step.py`, heft's PyTorch twins of
-//! the models) on the same machine, as a ratio.
+//! the models) on the same machine, as a ratio; with `--burn`, in Burn too (`benches/peers/burn`,
+//! a separate crate with Burn twins of the models on its wgpu backend).
 
 use super::time;
 use crate::error::{Error, Result};
@@ -75,13 +76,35 @@ pub fn peer_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/peers/torch_step.py")
 }
 
+/// A peer's result for one step: median milliseconds and the device string it reports.
+pub type PeerMs = (f64, String);
+
 /// Median milliseconds of the same steps in PyTorch (`python` must have torch), and the device
 /// string the script reports.
-pub fn torch_ms(python: &str, cases: &[StepCase], reps: usize, threads: usize) -> Result<Vec<(f64, String)>> {
+pub fn torch_ms(python: &str, cases: &[StepCase], reps: usize, threads: usize) -> Result<Vec<PeerMs>> {
     let script = peer_script();
     if !script.exists() {
         return Err(Error::Invalid(format!("{} is missing: --compare runs from a heft source checkout", script.display())));
     }
+    let mut cmd = Command::new(python);
+    cmd.arg(&script).args(["--threads", &threads.to_string()]);
+    let what = format!("{python} {}", script.display());
+    run_peer(cmd, &what, "pass --python with an interpreter that has torch (pip install torch)", cases, reps)
+}
+
+/// Median milliseconds of the same steps in Burn: `burn_step` is the binary of the peer crate
+/// `benches/peers/burn` (outside heft's build: `cargo build --release` there).
+pub fn burn_ms(burn_step: &Path, cases: &[StepCase], reps: usize) -> Result<Vec<PeerMs>> {
+    let what = burn_step.display().to_string();
+    run_peer(Command::new(burn_step), &what, BURN_HINT, cases, reps)
+}
+
+/// How to get a `burn-step` binary, for errors.
+pub const BURN_HINT: &str = "build it with `cargo build --release` in benches/peers/burn and pass its target/release/burn-step";
+
+/// Runs a peer (`cmd` plus `--json <rows> --reps N`) and reads the JSON line it prints per step,
+/// `{"row", "ms", "device"}`. `what` names the peer in errors and `hint` says how to fix it.
+fn run_peer(mut cmd: Command, what: &str, hint: &str, cases: &[StepCase], reps: usize) -> Result<Vec<PeerMs>> {
     let rows: Vec<serde_json::Value> = cases
         .iter()
         .map(|c| {
@@ -89,24 +112,23 @@ pub fn torch_ms(python: &str, cases: &[StepCase], reps: usize, threads: usize) -
             serde_json::json!({ "arch": c.arch, "input": c.input, "width": c.width, "hidden": c.hidden, "student": c.student, "batch": c.batch })
         })
         .collect();
-    let out = Command::new(python)
-        .arg(&script)
-        .args(["--json", &serde_json::Value::from(rows).to_string(), "--reps", &reps.to_string(), "--threads", &threads.to_string()])
+    let out = cmd
+        .args(["--json", &serde_json::Value::from(rows).to_string(), "--reps", &reps.to_string()])
         .output()
-        .map_err(|e| Error::Invalid(format!("could not run {python}: {e}; pass --python with an interpreter that has torch")))?;
+        .map_err(|e| Error::Invalid(format!("could not run {what}: {e}; {hint}")))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-        return Err(Error::Invalid(format!("{} failed: {last} (pip install torch, or pass --python)", script.display())));
+        let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message");
+        return Err(Error::Invalid(format!("{what} failed ({}): {last} ({hint})", out.status)));
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let parsed: Vec<(f64, String)> = text
+    let parsed: Vec<PeerMs> = text
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter_map(|v| Some((v["ms"].as_f64()?, v["device"].as_str()?.to_string())))
         .collect();
     if parsed.len() != cases.len() {
-        return Err(Error::Invalid(format!("{} printed {} results for {} steps", script.display(), parsed.len(), cases.len())));
+        return Err(Error::Invalid(format!("{what} printed {} results for {} steps", parsed.len(), cases.len())));
     }
     Ok(parsed)
 }

@@ -6,7 +6,7 @@ use super::{gpu, open_gpu};
 use clap::Args;
 use heft::nn::model::StudentConfig;
 use heft::{Error, Gpu, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// GPU time per kernel of one training step (timestamp queries) on random data: a table of
 /// kernels with calls and milliseconds per step, longest first.
@@ -79,22 +79,30 @@ pub struct Bench {
     /// Python interpreter with torch, for --compare.
     #[arg(long, default_value = "python3")]
     pub python: String,
+    /// With --steps: also time the steps in Burn with this `burn-step` binary (built from
+    /// benches/peers/burn with `cargo build --release`) and print heft/Burn ratios.
+    #[arg(long, value_name = "BURN_STEP")]
+    pub burn: Option<PathBuf>,
     #[command(flatten)]
     pub tune: TuneArgs,
 }
 
 impl Bench {
     pub fn run(&self, adapter: &Option<String>) -> Result<()> {
-        let Self { reps, batch, steps, quick, compare, ref python, ref tune } = *self;
+        let Self { reps, batch, steps, quick, compare, ref python, ref burn, ref tune } = *self;
         if reps == 0 || batch == 0 {
             return Err(Error::Invalid("--reps and --batch must be at least 1".into()));
         }
-        if (quick || compare) && !steps {
-            return Err(Error::Invalid("--quick and --compare go with --steps".into()));
+        if (quick || compare || burn.is_some()) && !steps {
+            return Err(Error::Invalid("--quick, --compare and --burn go with --steps".into()));
+        }
+        // before heft's own steps, which take minutes
+        if let Some(path) = burn.as_ref().filter(|p| !p.is_file()) {
+            return Err(Error::Invalid(format!("{} is not a file; {}", path.display(), heft::bench::steps::BURN_HINT)));
         }
         let gpu = gpu(adapter)?;
         if steps {
-            bench_steps(&gpu, reps, quick, compare.then_some(python.as_str()), tune)?;
+            bench_steps(&gpu, reps, quick, compare.then_some(python.as_str()), burn.as_deref(), tune)?;
         } else {
             heft::bench::run(&gpu, reps, batch, |r| println!("{:<48} {:>9.1} ms {:>8.2} GFLOP/s", r.name, r.median_ms, r.gflops()))?;
         }
@@ -102,8 +110,9 @@ impl Bench {
     }
 }
 
-/// `heft bench --steps`: heft's step times, then PyTorch's for the same steps and the ratios.
-pub fn bench_steps(gpu: &Gpu, reps: usize, quick: bool, python: Option<&str>, tune: &TuneArgs) -> Result<()> {
+/// `heft bench --steps`: heft's step times, then PyTorch's and/or Burn's for the same steps and
+/// the ratios.
+pub fn bench_steps(gpu: &Gpu, reps: usize, quick: bool, python: Option<&str>, burn: Option<&Path>, tune: &TuneArgs) -> Result<()> {
     use heft::bench::steps;
     let cases = steps::cases(quick);
     let mut heft_ms = Vec::new();
@@ -114,17 +123,32 @@ pub fn bench_steps(gpu: &Gpu, reps: usize, quick: bool, python: Option<&str>, tu
         heft_ms.push(ms);
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let peer = python.map(|py| steps::torch_ms(py, &cases, reps, threads)).transpose()?;
-    println!("heft on {}", gpu.describe());
-    if let Some(p) = peer.as_ref().and_then(|p| p.first()) {
-        println!("PyTorch: {}", p.1);
+    // (column name, device line label, results) per peer
+    let mut peers = Vec::new();
+    if let Some(py) = python {
+        peers.push(("torch", "PyTorch", steps::torch_ms(py, &cases, reps, threads)?));
     }
-    println!("{:<48} {:>10} {:>10} {:>12}", "training step (median)", "heft ms", "torch ms", "heft/torch");
-    for (i, c) in cases.iter().enumerate() {
-        match &peer {
-            Some(p) => println!("{:<48} {:>10.1} {:>10.1} {:>11.1}x", c.name(), heft_ms[i], p[i].0, heft_ms[i] / p[i].0),
-            None => println!("{:<48} {:>10.1}", c.name(), heft_ms[i]),
+    if let Some(path) = burn {
+        peers.push(("burn", "Burn", steps::burn_ms(path, &cases, reps)?));
+    }
+    println!("heft on {}", gpu.describe());
+    for (_, label, results) in &peers {
+        if let Some((_, device)) = results.first() {
+            println!("{label}: {device}");
         }
+    }
+    let mut header = format!("{:<48} {:>10}", "training step (median)", "heft ms");
+    for (col, ..) in &peers {
+        header += &format!(" {:>10} {:>12}", format!("{col} ms"), format!("heft/{col}"));
+    }
+    println!("{header}");
+    for (i, c) in cases.iter().enumerate() {
+        let mut line = format!("{:<48} {:>10.1}", c.name(), heft_ms[i]);
+        for (_, _, results) in &peers {
+            let ms = results[i].0;
+            line += &format!(" {ms:>10.1} {:>11.1}x", heft_ms[i] / ms);
+        }
+        println!("{line}");
     }
     Ok(())
 }
