@@ -11,7 +11,7 @@ fn main() {
     };
     println!("adapter: {}", gpu.describe());
     let reps = std::env::var("HEFT_BENCH_REPS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
-    let result = heft::bench::run(&gpu, reps, 8, |r| {
+    let result = heft::bench::run(&gpu, reps, 8, 1024, |r| {
         println!("{:<48} {:>9.1} ms {:>8.2} GFLOP/s", r.name, r.median_ms, r.gflops())
     });
     if let Err(e) = result {

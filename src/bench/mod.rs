@@ -1,6 +1,6 @@
 //! Kernel benchmarks shared by `cargo bench` and `heft bench`: GFLOP/s of every GEMM variant
-//! at 1024³ and of conv2d forward/backward at AlexNet's conv1–conv5 shapes (batch 8, 224×224
-//! input). Wall-clock per run (submit + wait), median of `reps` after one warm-up run.
+//! at n³ (1024³ unless asked) and of conv2d forward/backward, in each form, at AlexNet's
+//! conv1–conv5 shapes (batch 8, 224×224 input). Wall-clock per run (submit + wait), median of `reps` after one warm-up run.
 //! `steps` times whole training steps, side by side with PyTorch.
 
 pub mod steps;
@@ -52,18 +52,17 @@ pub const ALEXNET_CONVS: [(&str, usize, usize, usize, usize, usize, usize); 5] =
     ("conv5", 256, 256, 3, 1, 1, 13),
 ];
 
-pub fn run(gpu: &Gpu, reps: usize, batch: usize, mut report: impl FnMut(&Row)) -> Result<Vec<Row>> {
+pub fn run(gpu: &Gpu, reps: usize, batch: usize, n: usize, mut report: impl FnMut(&Row)) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     let mut push = |row: Row| {
         report(&row);
         rows.push(row);
     };
-    let n = 1024;
     let (a, b) = (filled(gpu, &[n, n], 1)?, filled(gpu, &[n, n], 2)?);
     let c = Tensor::empty(gpu, &[n, n], crate::DType::F32)?;
     for (i, v) in matmul::VARIANTS.iter().enumerate().filter(|(_, v)| v.available(gpu)) {
         let ms = time(gpu, reps, || matmul::matmul_into_with(i, &matmul::Gemm { a: &a, b: &b, m: n, n, kp: n, bias: matmul::Bias::None, c: &c, map: matmul::OutMap::row_major(n), accumulate: false }))?;
-        push(Row { name: format!("matmul 1024x1024x1024 {}", v.name), gflop: 2.0 * (n * n * n) as f64 / 1e9, median_ms: ms });
+        push(Row { name: format!("matmul {n}x{n}x{n} {}", v.name), gflop: 2.0 * (n * n * n) as f64 / 1e9, median_ms: ms });
     }
     for (name, ci, co, k, s, p, hw) in ALEXNET_CONVS {
         let x = filled(gpu, &[batch, ci, hw, hw], 3)?;
@@ -71,11 +70,13 @@ pub fn run(gpu: &Gpu, reps: usize, batch: usize, mut report: impl FnMut(&Row)) -
         let bias = filled(gpu, &[co], 5)?;
         let o = (hw + 2 * p - k) / s + 1;
         let gflop = 2.0 * (batch * co * o * o * ci * k * k) as f64 / 1e9;
-        let ms = time(gpu, reps, || conv2d::forward(&x, &w, Some(&bias), s, p).map(drop))?;
-        push(Row { name: format!("conv2d fwd  {name} b{batch} {ci}->{co} k{k} s{s} {hw}px"), gflop, median_ms: ms });
         let dy = filled(gpu, &[batch, co, o, o], 6)?;
-        let ms = time(gpu, reps, || conv2d::backward(&x, &w, &dy, s, p, true).map(drop))?;
-        push(Row { name: format!("conv2d bwd  {name} (dx+dw+db)"), gflop: 2.0 * gflop, median_ms: ms });
+        for (form_name, form) in conv2d::FORMS {
+            let ms = time(gpu, reps, || conv2d::forward_with(form, &x, &w, Some(&bias), s, p).map(drop))?;
+            push(Row { name: format!("conv2d fwd  {name} b{batch} {ci}->{co} k{k} s{s} {hw}px {form_name}"), gflop, median_ms: ms });
+            let ms = time(gpu, reps, || conv2d::backward_with(form, &x, &w, &dy, s, p, true).map(drop))?;
+            push(Row { name: format!("conv2d bwd  {name} (dx+dw+db) {form_name}"), gflop: 2.0 * gflop, median_ms: ms });
+        }
     }
     Ok(rows)
 }

@@ -40,20 +40,30 @@ impl StepCase {
     }
 }
 
-/// The models of the speed comparison: AlexNet-FHE at 64 and 112 px (widths 0.5 and 1.0) and
-/// SqueezeNet 1.1 at 112 px, each as teacher and as student with distillation. `quick` keeps
-/// the small AlexNet pair (a CPU driver takes minutes for the rest).
-pub fn cases(quick: bool) -> Vec<StepCase> {
-    let models: &[(Arch, usize, f32, usize, usize)] = if quick {
-        &[(Arch::Alexnet, 64, 0.5, 512, 32)]
-    } else {
-        &[
+/// Which steps `cases` lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Set {
+    /// AlexNet-FHE at 64 and 112 px (widths 0.5 and 1.0) and SqueezeNet 1.1 at 112 px.
+    All,
+    /// The small AlexNet pair only (a CPU driver takes minutes for the rest).
+    Quick,
+    /// The real-GPU pair: AlexNet-FHE at 224 px, width 1, batch 128.
+    Large,
+}
+
+/// The models of the speed comparison, each as teacher and as student with distillation, all
+/// on 1-channel input (the CT and X-ray slices heft is for).
+pub fn cases(set: Set) -> Vec<StepCase> {
+    let models: &[(Arch, usize, f32, usize, usize)] = match set {
+        Set::Quick => &[(Arch::Alexnet, 64, 0.5, 512, 32)],
+        Set::Large => &[(Arch::Alexnet, 224, 1.0, 4096, 128)],
+        Set::All => &[
             (Arch::Alexnet, 64, 0.5, 512, 32),
             (Arch::Alexnet, 64, 1.0, 4096, 32),
             (Arch::Alexnet, 112, 0.5, 512, 16),
             (Arch::Alexnet, 112, 1.0, 4096, 16),
             (Arch::Squeezenet11, 112, 1.0, 512, 16), // hidden: unused by SqueezeNet
-        ]
+        ],
     };
     models
         .iter()

@@ -4,6 +4,7 @@ use super::args::*;
 use super::tune::TuneArgs;
 use super::{gpu, open_gpu};
 use clap::Args;
+use heft::bench::steps::{Set, StepCase};
 use heft::nn::model::StudentConfig;
 use heft::{Error, Gpu, Result};
 use std::path::{Path, PathBuf};
@@ -65,6 +66,9 @@ pub struct Bench {
     /// Batch size of the convolution benchmarks.
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
+    /// Size n of the n×n×n product the GEMM variants are timed on (4096 on a real GPU).
+    #[arg(long, default_value_t = 1024)]
+    pub gemm: usize,
     /// Time training steps of AlexNet-FHE (64/112 px, width 0.5/1.0) and SqueezeNet 1.1
     /// (112 px), teacher and student, instead of kernels.
     #[arg(long)]
@@ -72,6 +76,10 @@ pub struct Bench {
     /// With --steps: only the AlexNet x0.5 64 px pair.
     #[arg(long)]
     pub quick: bool,
+    /// With --steps: the real-GPU pair instead, AlexNet-FHE at 224 px (width 1, hidden 4096,
+    /// 3 channels) with batch 128, teacher and student.
+    #[arg(long, conflicts_with = "quick")]
+    pub large: bool,
     /// With --steps: time the same steps in PyTorch on this machine
     /// (benches/peers/torch_step.py) and print heft/PyTorch ratios.
     #[arg(long)]
@@ -89,12 +97,12 @@ pub struct Bench {
 
 impl Bench {
     pub fn run(&self, adapter: &Option<String>) -> Result<()> {
-        let Self { reps, batch, steps, quick, compare, ref python, ref burn, ref tune } = *self;
-        if reps == 0 || batch == 0 {
-            return Err(Error::Invalid("--reps and --batch must be at least 1".into()));
+        let Self { reps, batch, gemm, steps, quick, large, compare, ref python, ref burn, ref tune } = *self;
+        if reps == 0 || batch == 0 || gemm == 0 {
+            return Err(Error::Invalid("--reps, --batch and --gemm must be at least 1".into()));
         }
-        if (quick || compare || burn.is_some()) && !steps {
-            return Err(Error::Invalid("--quick, --compare and --burn go with --steps".into()));
+        if (quick || large || compare || burn.is_some()) && !steps {
+            return Err(Error::Invalid("--quick, --large, --compare and --burn go with --steps".into()));
         }
         // before heft's own steps, which take minutes
         if let Some(path) = burn.as_ref().filter(|p| !p.is_file()) {
@@ -102,9 +110,10 @@ impl Bench {
         }
         let gpu = gpu(adapter)?;
         if steps {
-            bench_steps(&gpu, reps, quick, compare.then_some(python.as_str()), burn.as_deref(), tune)?;
+            let cases = heft::bench::steps::cases(if large { Set::Large } else if quick { Set::Quick } else { Set::All });
+            bench_steps(&gpu, reps, &cases, compare.then_some(python.as_str()), burn.as_deref(), tune)?;
         } else {
-            heft::bench::run(&gpu, reps, batch, |r| println!("{:<48} {:>9.1} ms {:>8.2} GFLOP/s", r.name, r.median_ms, r.gflops()))?;
+            heft::bench::run(&gpu, reps, batch, gemm, |r| println!("{:<48} {:>9.1} ms {:>8.2} GFLOP/s", r.name, r.median_ms, r.gflops()))?;
         }
         Ok(())
     }
@@ -112,11 +121,10 @@ impl Bench {
 
 /// `heft bench --steps`: heft's step times, then PyTorch's and/or Burn's for the same steps and
 /// the ratios.
-pub fn bench_steps(gpu: &Gpu, reps: usize, quick: bool, python: Option<&str>, burn: Option<&Path>, tune: &TuneArgs) -> Result<()> {
+pub fn bench_steps(gpu: &Gpu, reps: usize, cases: &[StepCase], python: Option<&str>, burn: Option<&Path>, tune: &TuneArgs) -> Result<()> {
     use heft::bench::steps;
-    let cases = steps::cases(quick);
     let mut heft_ms = Vec::new();
-    for c in &cases {
+    for c in cases {
         tune.apply(gpu, c.config(), c.student_config(), c.batch)?;
         let ms = steps::heft_ms(gpu, c, reps)?;
         eprintln!("{:<48} heft {ms:>9.1} ms", c.name());
@@ -126,10 +134,10 @@ pub fn bench_steps(gpu: &Gpu, reps: usize, quick: bool, python: Option<&str>, bu
     // (column name, device line label, results) per peer
     let mut peers = Vec::new();
     if let Some(py) = python {
-        peers.push(("torch", "PyTorch", steps::torch_ms(py, &cases, reps, threads)?));
+        peers.push(("torch", "PyTorch", steps::torch_ms(py, cases, reps, threads)?));
     }
     if let Some(path) = burn {
-        peers.push(("burn", "Burn", steps::burn_ms(path, &cases, reps)?));
+        peers.push(("burn", "Burn", steps::burn_ms(path, cases, reps)?));
     }
     println!("heft on {}", gpu.describe());
     for (_, label, results) in &peers {
