@@ -5,17 +5,18 @@
 //! activation coefficients at lr 2e-4; the student step adds the teacher's forward (no grad) and
 //! 0.1·T²·KL(softmax(t/T) ‖ softmax(s/T)) at T = 10. The loss is read back every step.
 //!
-//! Usage: burn-step --json '<rows>' [--reps 5]
+//! Usage: burn-step --json '<rows>' [--reps 5] [--params]
 //! where <rows> is a JSON list of {"arch", "input", "width", "hidden", "student", "batch"}.
 //! Prints one JSON object per row: {"row": i, "ms": median step milliseconds, "device": ...,
 //! "params": trainable parameters of the trained model}.
+//! With --params, prints {"row", "params"} per row without timing anything.
 
 mod alexnet;
 mod layers;
 mod squeezenet;
 
 use alexnet::AlexNet;
-use burn::module::ParamGroup;
+use burn::module::{ModuleVisitor, Param, ParamGroup};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
@@ -56,7 +57,7 @@ impl Model {
         match row.arch.as_str() {
             "alexnet" => Ok(Model::Alexnet(AlexNet::new(CLASSES, row.input, row.width, row.hidden, student, device))),
             "squeezenet1_1" => Ok(Model::Squeezenet(SqueezeNet::new(CLASSES, row.width, student, device))),
-            other => Err(format!("burn-step has no {other} (it knows alexnet and squeezenet1_1)")),
+            other => Err(format!("no model {other} here (alexnet and squeezenet1_1 are)")),
         }
     }
 
@@ -66,6 +67,36 @@ impl Model {
             Model::Squeezenet(m) => m.forward(x),
         }
     }
+}
+
+/// Counts the trainable parameters, as PyTorch's `parameters()` does: every float parameter but
+/// BatchNorm's running statistics (which Burn's `num_params` counts too).
+#[derive(Default)]
+struct Trainable {
+    path: Vec<String>,
+    count: usize,
+}
+
+impl ModuleVisitor for Trainable {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if !self.path.last().is_some_and(|n| n.starts_with("running_")) {
+            self.count += param.lazy_shape().num_elements();
+        }
+    }
+}
+
+fn trainable(model: &Model) -> usize {
+    let mut t = Trainable::default();
+    model.visit(&mut t);
+    t.count
 }
 
 /// Everything one training step needs besides the model.
@@ -103,7 +134,7 @@ fn time_row(row: &Row, reps: usize, device: &Device) -> Result<(f64, usize), Str
     device.seed(1);
     let teacher = Model::new(row, false, device)?;
     let (mut model, teacher) = if row.student { (Model::new(row, true, device)?, Some(teacher.valid())) } else { (teacher, None) };
-    let params = model.num_params();
+    let params = trainable(&model);
     let adam = AdamConfig::new().with_epsilon(1e-8).with_weight_decay(Some(WeightDecayConfig::new(5e-4)));
     let lr = ModuleLrScheduler::new(1e-3).with_group(ParamGroup::from_predicate("coef"), 2e-4).step();
     let (b, s) = (row.batch, row.input);
@@ -129,11 +160,16 @@ fn time_row(row: &Row, reps: usize, device: &Device) -> Result<(f64, usize), Str
     Ok((ms[ms.len() / 2], params))
 }
 
-fn parse_args() -> Result<(Vec<Row>, usize), String> {
-    let usage = "usage: burn-step --json '<rows>' [--reps N]";
+/// The rows, the timed steps per row, and whether only parameter counts are wanted.
+fn parse_args() -> Result<(Vec<Row>, usize, bool), String> {
+    let usage = "usage: burn-step --json '<rows>' [--reps N] [--params]";
     let mut args = std::env::args().skip(1);
-    let (mut rows, mut reps) = (None, 5);
+    let (mut rows, mut reps, mut params_only) = (None, 5, false);
     while let Some(a) = args.next() {
+        if a == "--params" {
+            params_only = true;
+            continue;
+        }
         let value = args.next().ok_or(format!("{a} needs a value; {usage}"))?;
         match a.as_str() {
             "--json" => rows = Some(serde_json::from_str::<Vec<Row>>(&value).map_err(|e| format!("--json: {e}"))?),
@@ -141,12 +177,18 @@ fn parse_args() -> Result<(Vec<Row>, usize), String> {
             _ => return Err(format!("unknown argument {a}; {usage}")),
         }
     }
-    Ok((rows.ok_or(usage)?, reps))
+    Ok((rows.ok_or(usage)?, reps, params_only))
 }
 
 fn main() {
-    let result = parse_args().and_then(|(rows, reps)| {
+    let result = parse_args().and_then(|(rows, reps, params_only)| {
         let device = Device::wgpu(DeviceKind::DefaultDevice).autodiff();
+        if params_only {
+            for (i, row) in rows.iter().enumerate() {
+                println!("{}", serde_json::json!({ "row": i, "params": trainable(&Model::new(row, row.student, &device)?) }));
+            }
+            return Ok(());
+        }
         let adapter = device.identity().map_or_else(|| "wgpu".to_string(), |id| format!("wgpu {}", id.name));
         let name = format!("burn {} {adapter}", BURN_VERSION);
         for (i, row) in rows.iter().enumerate() {
