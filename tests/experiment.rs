@@ -139,7 +139,10 @@ fn the_paper_grid_has_the_method_its_ablations_and_the_scratch_baseline() {
         assert_eq!(student("approx-relu").1.act, ActKind::ApproxRelu);
         // the schedules get one epoch per activation and one more
         assert_eq!((student("layer").3.schedule, student("layer").3.epochs), (Schedule::LayerByLayer { start: 0, every: 1 }, acts + 1));
-        assert_eq!((student("smooth").3.schedule, student("smooth").3.epochs), (Schedule::Smooth { start: 0, every: 1 }, acts + 1));
+        // smooth over one epoch would be layer by layer itself: two epochs per activation
+        assert_eq!((student("smooth").3.schedule, student("smooth").3.epochs), (Schedule::Smooth { start: 0, every: 2 }, 2 * acts + 1));
+        let smooth = Schedule::Smooth { start: 0, every: 2 };
+        assert_eq!(smooth.ratios(2, 0), vec![0.0, 0.5], "the last activation half way in its first epoch");
         let (from, _, kd, _) = student("scratch");
         assert!(matches!(from, StudentStart::Scratch { compare_with: Some(_), .. }) && !kd);
         assert_eq!(run("scratch").needs(), None, "a from-scratch run waits for nobody");
