@@ -124,12 +124,20 @@ pub fn backward_with(form: Form, x: &Tensor, w: &Tensor, dy: &Tensor, stride: us
     let g = geometry(x, w, stride, pad)?;
     let co = w.shape()[0];
     dy.expect_shape("conv2d backward", "dy", &[g.n, co, g.oh, g.ow])?;
-    if form == Form::Direct {
-        let dx = if need_dx { Some(super::conv2d_direct::grad_input(w, dy, &g)?) } else { None };
-        let dw = super::conv2d_direct::grad_weight(x, dy, &g, co)?;
-        let db = reduce::channel_sums(dy, g.n, co, g.ohw(), reduce::Mode::Sum, 1.0)?;
-        return Ok((dx, dw, db));
-    }
+    let (dx, dw) = match form {
+        Form::Direct => {
+            let dx = if need_dx { Some(super::conv2d_direct::grad_input(w, dy, &g)?) } else { None };
+            (dx, super::conv2d_direct::grad_weight(x, dy, &g, co)?)
+        }
+        Form::Unfold => unfolded_grads(x, w, dy, &g, need_dx)?,
+    };
+    let db = reduce::channel_sums(dy, g.n, co, g.ohw(), reduce::Mode::Sum, 1.0)?;
+    Ok((dx, dw, db))
+}
+
+/// dx (when `need_dx`) and dw of the unfolded form: im2col, GEMMs, col2im, image chunk by chunk.
+fn unfolded_grads(x: &Tensor, w: &Tensor, dy: &Tensor, g: &ConvGeom, need_dx: bool) -> Result<(Option<Tensor>, Tensor)> {
+    let (g, co) = (*g, w.shape()[0]);
     let gpu = x.gpu();
     let (k, ohw) = (g.k(), g.ohw());
     let cop = pad4(co);
@@ -177,6 +185,5 @@ pub fn backward_with(form: Form, x: &Tensor, w: &Tensor, dy: &Tensor, stride: us
             }
         }
     }
-    let db = reduce::channel_sums(dy, g.n, co, ohw, reduce::Mode::Sum, 1.0)?;
-    Ok((dx, dw, db))
+    Ok((dx, dw))
 }
