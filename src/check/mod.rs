@@ -3,6 +3,7 @@
 //! on fresh random shapes. Each comparison is a `Row` with its errors and tolerance.
 
 mod compare;
+pub mod curve;
 mod dump;
 mod golden;
 mod kernels;

@@ -8,6 +8,7 @@ mod data;
 mod evaluate;
 mod experiment;
 mod he;
+mod parity;
 mod perf;
 mod train;
 mod tune;
@@ -52,6 +53,9 @@ enum Cmd {
     /// Compare heft with PyTorch golden files (and the CPU reference on random shapes) on this
     /// adapter: a table of errors and tolerances, then `N passed, M failed`.
     Check(check::Check),
+    /// Train heft and its PyTorch twin from the same weights on the same batches of your data
+    /// and compare the loss of every step: where the two training curves part, and by how much.
+    Parity(parity::ParityCmd),
     /// Can this student run under CKKS? HE-unfriendly layers, multiplicative depth per layer,
     /// activation input ranges over data, and CKKS parameters for 128-bit security.
     HeReport(he::HeReport),
@@ -78,6 +82,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Cmd::TrainTeacher(c) => c.run(&cli.adapter),
         Cmd::TrainStudent(c) => c.run(&cli.adapter),
         Cmd::Experiment(c) => c.run(&cli.adapter),
+        Cmd::Parity(c) => c.run(&cli.adapter),
         Cmd::Reproduce(c) => c.run(&cli.adapter),
         Cmd::Eval(c) => c.run(&cli.adapter),
         Cmd::Predict(c) => c.run(&cli.adapter),

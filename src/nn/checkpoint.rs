@@ -24,23 +24,28 @@ pub fn config_path(weights: &Path) -> PathBuf {
 /// interrupted save never leaves a half-written checkpoint. A model
 /// holding a NaN or infinite value is refused (the file already there is kept).
 pub fn save(model: &Model, path: &Path) -> Result<()> {
-    let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    let mut data: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
     for (name, t) in model.state() {
         let values = t.to_f32()?;
         if let Some(v) = values.iter().find(|v| !v.is_finite()) {
             return Err(Error::Invalid(format!("{}: not saved, {name} holds {v}", path.display())));
         }
-        data.push((name, t.shape().to_vec(), bytemuck::cast_slice(&values).to_vec()));
+        data.push((name, t.shape().to_vec(), values));
     }
-    let views = data
-        .iter()
-        .map(|(n, s, b)| TensorView::new(Dtype::F32, s.clone(), b).map(|v| (n.clone(), v)))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
-    let bytes = safetensors::serialize(views, None).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
-    fsx::write(path, &bytes)?;
+    write_f32(path, &data)?;
     let json = serde_json::to_string_pretty(&model.config).map_err(|e| Error::Invalid(e.to_string()))?;
     fsx::write(&config_path(path), json.as_bytes())
+}
+
+/// Write named f32 tensors (name, shape, values) as one safetensors file, atomically.
+pub fn write_f32(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Result<()> {
+    let bad = |e: safetensors::SafeTensorError| Error::Invalid(format!("{}: {e}", path.display()));
+    let views = tensors
+        .iter()
+        .map(|(n, s, v)| TensorView::new(Dtype::F32, s.clone(), bytemuck::cast_slice(v)).map(|t| (n.clone(), t)))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(bad)?;
+    fsx::write(path, &safetensors::serialize(views, None).map_err(bad)?)
 }
 
 pub fn read_config(weights: &Path) -> Result<ModelConfig> {

@@ -13,6 +13,7 @@ mod runlog;
 mod state;
 
 pub use data::Data;
+pub(crate) use data::class_weights;
 pub use done::{finished, holds_run, start_over};
 pub use eval::{evaluate, ActRange, Eval};
 pub use fit::{train, RunResult};
