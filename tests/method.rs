@@ -332,3 +332,26 @@ fn teachers_without_batchnorm_are_torchvisions() {
     assert_eq!(cfg, small(Arch::Squeezenet11, 64));
     assert_eq!(serde_json::to_value(&cfg).unwrap(), serde_json::from_str::<serde_json::Value>(old).unwrap());
 }
+
+/// SqueezeNet's logits pass through a ReLU, after a head that reads non-negative features with a
+/// large common mean: a class whose output starts at 0 for every image gets no gradient and
+/// never learns. heft's seed 123 at 64 px was such a net (on the CT slices it predicted one
+/// class for good, in heft and in PyTorch from the same weights). Fresh full-width nets, with
+/// and without batch norm, in eval mode as validation sees them, give every class a positive
+/// logit for some image.
+#[test]
+fn a_fresh_squeezenet_has_no_dead_class_output() {
+    for batchnorm in [true, false] {
+        for seed in [123, 6] {
+            let cfg = ModelConfig { batchnorm, ..ModelConfig::new(Arch::Squeezenet11, vec!["a".into(), "b".into()], 1, 64) };
+            let m = Model::teacher(&gpu(), cfg, seed).unwrap();
+            // images in the normalised range of real ones: mostly dark, some bright
+            let x: Vec<f64> = Rng::new(seed).vec(8 * 64 * 64).iter().map(|v| 2.0 * v.abs() - 1.0).collect();
+            let logits = m.infer(&upload(&x, &[8, 1, 64, 64])).unwrap().to_f32().unwrap();
+            for class in 0..2 {
+                let alive = logits.iter().skip(class).step_by(2).any(|&v| v > 0.0);
+                assert!(alive, "batchnorm {batchnorm}, seed {seed}: class {class} is 0 for every image: {logits:?}");
+            }
+        }
+    }
+}
