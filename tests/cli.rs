@@ -31,6 +31,9 @@ fn bad_inputs_give_clear_errors() {
     assert_clean_error(&["summary", "--model", "alexnet", "--input", "32"], "AlexNet cannot take 32 px input");
     assert_clean_error(&["summary", "--model", "resnet20", "--input", "32", "--batchnorm"], "ResNet-20 always has BatchNorm");
     assert_clean_error(&["check", "--against", &format!("{d}/t.safetensors")], "t.safetensors");
+    // parity: a Python that cannot be run is named before any training, as is a bad override
+    assert_clean_error(&["parity", "--data", &ds, "--python", &format!("{d}/no-python")], "no-python");
+    assert_clean_error(&["parity", "--data", &ds, "--peer-override", "lr"], "expected KEY=VALUE");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -92,7 +92,7 @@ pub struct ModelArgs {
     pub conv1_pad: usize,
     /// BatchNorm in the teacher where its student gets one (SqueezeNet: after every feature
     /// convolution; AlexNet: after each max pool), so the student keeps the trained ones.
-    /// SqueezeNet trained from scratch needs it. ResNet-20 always has batch norm.
+    /// ResNet-20 always has batch norm.
     #[arg(long)]
     pub batchnorm: bool,
 }

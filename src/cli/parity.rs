@@ -82,6 +82,7 @@ impl ParityCmd {
             return Err(Error::Invalid("parity does not compare the range-awareness loss: leave --range-weight at 0".into()));
         }
         let overrides = self.overrides()?;
+        check_python(&self.python)?;
         let out = self.recipe.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/parity-{}", timestamp())));
         std::fs::create_dir_all(&out).map_err(|err| Error::Io { path: out.display().to_string(), err })?;
         let data = load_data(&self.data)?;
@@ -171,6 +172,16 @@ fn write_inputs(out: &Path, model: &Model, teacher: Option<&Model>, b: &curve::B
         ("eval_labels".to_string(), vec![b.eval_labels.len()], b.eval_labels.iter().map(|&l| l as f32).collect()),
     ];
     checkpoint::write_f32(&out.join("batches.safetensors"), &tensors)
+}
+
+/// Refuse a Python without torch and safetensors before any training is done.
+fn check_python(python: &str) -> Result<()> {
+    let out = std::process::Command::new(python).args(["-c", "import torch, safetensors"]).output();
+    match out {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(_) => Err(Error::Invalid(format!("{python} cannot import torch and safetensors: `{python} -m pip install torch safetensors`, or pass --python"))),
+        Err(e) => Err(Error::Invalid(format!("could not run {python}: {e} (pass --python with torch and safetensors installed)"))),
+    }
 }
 
 /// Write the scripts into `out`, run the PyTorch side there and read its curve.
