@@ -1,7 +1,7 @@
 //! Wrapper of `shaders/batchnorm.wgsl`: BatchNorm2d in training mode (batch statistics, running
 //! averages updated in place) and eval mode (running statistics), and its backward.
 
-use super::reduce::{channel_sums, moments_into, reduce_into, Mode};
+use super::reduce::{mean_var_into, moments_into};
 use super::{grid_1d, item_chunks, u};
 use crate::gpu::shaders::WORKGROUP_1D;
 use crate::error::{Error, Result};
@@ -23,6 +23,13 @@ fn dims(x: &Tensor, gamma: &Tensor) -> Result<(usize, usize, usize)> {
     let hw = x.numel() / (n * c);
     gamma.expect_shape(OP, "weight", &[c])?;
     Ok((n, c, hw))
+}
+
+/// Distance between two per-channel vectors of `c` values in one buffer, so that each starts at
+/// a bindable offset.
+fn stat_stride(gpu: &crate::gpu::Gpu, c: usize) -> usize {
+    let align = (gpu.limits().min_storage_buffer_offset_alignment as usize).max(4) / 4;
+    c.next_multiple_of(align)
 }
 
 /// `struct Params` of `shaders/batchnorm.wgsl`.
@@ -84,10 +91,11 @@ pub fn forward_train(
     running_mean.expect_shape("batchnorm", "running mean", &[c])?;
     running_var.expect_shape("batchnorm", "running var", &[c])?;
     let gpu = x.gpu();
-    let count = (n * hw) as f32;
-    let mean = channel_sums(x, n, c, hw, Mode::Sum, 1.0 / count)?;
-    let var = Tensor::empty(gpu, &[c], DType::F32)?;
-    reduce_into(x, None, Some(&mean), (n, c, hw), Mode::CenteredSq, 1.0 / count, &var, 0)?;
+    // mean and biased variance in one pass, each starting at a bindable offset
+    let stride = stat_stride(gpu, c);
+    let stats = Tensor::empty(gpu, &[2 * stride], DType::F32)?;
+    mean_var_into(x, (n, c, hw), &stats, 0, stride)?;
+    let (mean, var) = (stats.view(0, &[c])?, stats.view(stride, &[c])?);
     let invstd = Tensor::empty(gpu, &[c], DType::F32)?;
     let p = params(n, n, c, hw, eps, momentum)?;
     let bind = [
@@ -128,8 +136,7 @@ pub fn backward(dy: &Tensor, gamma: &Tensor, saved: &Saved) -> Result<(Tensor, T
     }
     let gpu = dy.gpu();
     // sum dy and sum dy*xhat per channel, in one pass, each starting at a bindable offset
-    let align = (gpu.limits().min_storage_buffer_offset_alignment as usize).max(4) / 4;
-    let stride = c.next_multiple_of(align);
+    let stride = stat_stride(gpu, c);
     let sums = Tensor::empty(gpu, &[2 * stride], DType::F32)?;
     moments_into(dy, Some(&saved.xhat), (n, c, hw), 2, 1.0, &sums, 0, stride)?;
     let (sdy, sdyx) = (sums.view(0, &[c])?, sums.view(stride, &[c])?);
