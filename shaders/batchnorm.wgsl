@@ -6,12 +6,13 @@
 //          running_mean, running_var [C]       sdy, sdyx [C]  (sum of dy, sum of dy*xhat)
 //   stats:    mean, var (biased, from `reduce`) -> invstd = 1/sqrt(var + eps); running stats
 //             updated with momentum, the running variance unbiased by count/(count-1)
-//   eval_stats: invstd = 1/sqrt(running_var + eps)
 //   apply:    xhat = (x - mean[c]) * invstd[c];  y = gamma[c]*xhat + beta[c]
+//   apply_eval: y = gamma[c] * (x - running_mean[c]) / sqrt(running_var[c] + eps) + beta[c]
+//             (eval mode: one pass, no xhat kept)
 //   backward: dx = gamma*invstd/count * (count*dy - sdy - xhat*sdyx)        (training mode)
 // count = N*HW; n = the number of elements this dispatch covers (all N*C*HW, or a chunk of whole
-// images when a tensor is over the storage-binding limit). stats/eval_stats: one thread per
-// channel; apply/backward: one per element, 1-D grid split over x/y (WG threads a workgroup).
+// images when a tensor is over the storage-binding limit). stats: one thread per channel;
+// apply/apply_eval/backward: one per element, 1-D grid split over x/y (WG threads a workgroup).
 
 struct Params { n: u32, C: u32, HW: u32, eps: f32, momentum: f32, count: f32 }
 
@@ -42,15 +43,6 @@ fn stats(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 @compute @workgroup_size(WG)
-fn eval_stats(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let c = gid.x;
-    if (c >= p.C) {
-        return;
-    }
-    invstd[c] = 1.0 / sqrt(running_var[c] + p.eps);
-}
-
-@compute @workgroup_size(WG)
 fn apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i >= p.n) {
@@ -60,6 +52,17 @@ fn apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     let h = (x[i] - mean[c]) * invstd[c];
     xhat[i] = h;
     y[i] = gamma[c] * h + beta[c];
+}
+
+// Here `mean` is the running mean.
+@compute @workgroup_size(WG)
+fn apply_eval(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i >= p.n) {
+        return;
+    }
+    let c = (i / p.HW) % p.C;
+    y[i] = gamma[c] * ((x[i] - mean[c]) * (1.0 / sqrt(running_var[c] + p.eps))) + beta[c];
 }
 
 // Here `x` is dy and `y` receives dx.

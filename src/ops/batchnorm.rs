@@ -110,7 +110,8 @@ pub fn forward_train(
     Ok((y, Saved { xhat, invstd }))
 }
 
-/// Eval mode: normalise with the running statistics.
+/// Eval mode: normalise with the running statistics (one pass: the statistics are computed
+/// per element, nothing is kept for a backward).
 pub fn forward_eval(
     x: &Tensor,
     gamma: &Tensor,
@@ -120,12 +121,18 @@ pub fn forward_eval(
     eps: f32,
 ) -> Result<Tensor> {
     let (n, c, hw) = dims(x, gamma)?;
+    beta.expect_shape("batchnorm", "bias", &[c])?;
+    running_mean.expect_shape("batchnorm", "running mean", &[c])?;
     running_var.expect_shape("batchnorm", "running var", &[c])?;
     let gpu = x.gpu();
-    let invstd = Tensor::empty(gpu, &[c], DType::F32)?;
-    let p = params(n, n, c, hw, eps, 0.0)?;
-    gpu.dispatch("batchnorm", "eval_stats", &p, &[(6, invstd.bind()), (8, running_var.bind())], [c.div_ceil(WORKGROUP_1D as usize) as u32, 1, 1])?;
-    Ok(apply(x, gamma, beta, running_mean, &invstd)?.0)
+    let y = Tensor::empty(gpu, x.shape(), DType::F32)?;
+    let per = c * hw;
+    for (n0, m) in item_chunks(gpu, "batchnorm", n, &[per])? {
+        let (xv, yv) = (x.view(n0 * per, &[m * per])?, y.view(n0 * per, &[m * per])?);
+        let bind = [(1, xv.bind()), (2, gamma.bind()), (3, beta.bind()), (4, running_mean.bind()), (8, running_var.bind()), (9, yv.bind())];
+        gpu.dispatch("batchnorm", "apply_eval", &params(m, n, c, hw, eps, 0.0)?, &bind, grid_1d(gpu, m * per)?)?;
+    }
+    Ok(y)
 }
 
 /// Training-mode backward: (dx, dgamma, dbeta).
