@@ -16,7 +16,7 @@ macro_rules! shaders {
 shaders!(
     "matmul", "pack", "im2col", "col2im", "reduce", "elementwise", "relu", "quad", "maxpool", "avgpool",
     "batchnorm", "dropout", "concat", "cross_entropy", "distill", "optim", "range", "matmul_splitk",
-    "matmul_subgroup", "matmul_tiled", "confusion", "conv2d_direct",
+    "matmul_subgroup", "matmul_tiled", "confusion", "conv2d_direct", "gemm_strided",
 );
 
 /// `shaders/prelude.wgsl`: the workgroup size of 1-D kernels and their index helper. `source`

@@ -1,4 +1,4 @@
-//! `matmul` and `pack` vs the CPU reference.
+//! `matmul`, `pack` and `gemm_strided` vs the CPU reference.
 
 use crate::common::*;
 use heft::ops::{matmul, pack};
@@ -93,4 +93,45 @@ fn matmul_refuses_out_of_bounds_maps_and_operands() {
     let short = upload(&[0.0; 2], &[2]);
     let e = matmul_into(&Gemm { a: &a, b: &b, m, n, kp, bias: Bias::Rows(&short), c: &c, map: OutMap::row_major(n), accumulate: false }).unwrap_err().to_string();
     assert!(e.contains("shorter than 3"), "{e}");
+}
+
+/// (m, n, k, blocks, batch), strides of A, B, C (batch, block, row, column), and their lengths:
+/// the layouts of the 1×1 convolution's forward, input gradient and weight gradient, and an
+/// odd-sized transposed product.
+type StridedCase = ((usize, usize, usize, usize, usize), [(usize, usize, usize, usize); 3], [usize; 3]);
+
+#[test]
+fn strided_gemm_matches_reference_on_conv_layouts_with_bias_and_accumulation() {
+    use heft::ops::gemm_strided::{gemm_strided, StridedGemm, Strides};
+    let mut rng = Rng::new(12);
+    let (n, c, co, hw) = (3, 6, 9, 35); // images, in and out channels, pixels
+    let cases: [StridedCase; 4] = [
+        // y[z] [Co, HW] = W [Co, C] · x[z] [C, HW]
+        ((co, hw, c, 1, n), [(0, 0, c, 1), (c * hw, 0, hw, 1), (co * hw, 0, hw, 1)], [co * c, n * c * hw, n * co * hw]),
+        // dx[z] [C, HW] = Wᵀ · dy[z]
+        ((c, hw, co, 1, n), [(0, 0, 1, c), (co * hw, 0, hw, 1), (c * hw, 0, hw, 1)], [co * c, n * co * hw, n * c * hw]),
+        // dW [Co, C] = sum over images r of dy[r] [Co, HW] · x[r]ᵀ
+        ((co, c, hw, n, 1), [(0, co * hw, hw, 1), (0, c * hw, 1, hw), (0, 0, c, 1)], [n * co * hw, n * c * hw, co * c]),
+        // 13x11 = (5x13)ᵀ-ish odd edges, two batch entries, two blocks
+        ((13, 11, 5, 2, 2), [(130, 65, 1, 13), (110, 55, 11, 1), (143, 0, 11, 1)], [260, 220, 286]),
+    ];
+    for ((m, nn, k, blocks, batch), [sa, sb, sc], [la, lb, lc]) in cases {
+        let (a, b, bias) = (rng.vec(la), rng.vec(lb), rng.vec(m));
+        let st = |s: (usize, usize, usize, usize)| Strides { sz: s.0, sr: s.1, si: s.2, sj: s.3 };
+        let want = heft::reference::gemm_strided::gemm_strided(&a, sa, &b, sb, (m, nn, k, blocks, batch), Some(&bias), sc, lc);
+        let (at, bt, biast) = (upload(&a, &[la]), upload(&b, &[lb]), upload(&bias, &[m]));
+        let ct = heft::Tensor::zeros(&gpu(), &[lc]).unwrap();
+        let g = StridedGemm { a: &at, sa: st(sa), b: &bt, sb: st(sb), c: &ct, sc: st(sc), m, n: nn, k, blocks, batch, bias: Some(&biast), accumulate: false };
+        gemm_strided(&g).unwrap();
+        assert_close_red(&format!("strided gemm {m}x{nn}x{k}, {blocks} blocks, {batch} batch"), &download(&ct), &want);
+        // accumulate adds a second product to the first
+        gemm_strided(&StridedGemm { accumulate: true, ..g }).unwrap();
+        let twice: Vec<f64> = want.iter().map(|v| 2.0 * v).collect();
+        assert_close_red("strided gemm accumulated", &download(&ct), &twice);
+        // a C one element too short is refused before anything runs
+        let short = heft::Tensor::zeros(&gpu(), &[lc - 1]).unwrap();
+        let cut = StridedGemm { c: &short, ..g };
+        let e = gemm_strided(&cut).unwrap_err().to_string();
+        assert!(e.contains("reaches element"), "{e}");
+    }
 }
