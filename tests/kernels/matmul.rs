@@ -135,3 +135,44 @@ fn strided_gemm_matches_reference_on_conv_layouts_with_bias_and_accumulation() {
         assert!(e.contains("reaches element"), "{e}");
     }
 }
+
+/// The kernels in `shaders::TRUSTED` run without wgpu's runtime checks unless asked: on
+/// in-bounds work both builds must give the same bits, every GEMM variant and the strided GEMM.
+#[test]
+fn trusted_kernels_give_the_same_bits_with_and_without_runtime_checks() {
+    use heft::gpu::AdapterChoice;
+    use heft::ops::gemm_strided::{gemm_strided, StridedGemm, Strides};
+    use matmul::{matmul_into_with, Bias, Gemm, OutMap, VARIANTS};
+    let mut rng = Rng::new(13);
+    let (m, n, k) = (37, 29, 23);
+    let (a, b, bias) = (f32s(&rng.vec(m * k)), f32s(&rng.vec(n * k)), f32s(&rng.vec(m)));
+    let run = |g: &heft::Gpu| -> Vec<Vec<f32>> {
+        let t = |v: &[f32], s: &[usize]| heft::Tensor::from_f32(g, v, s).unwrap();
+        let (at, bt, biast) = (t(&a, &[m, k]), t(&b, &[n, k]), t(&bias, &[m]));
+        let (ap, bp) = (pack::pad_cols(&at, matmul::pad4(k)).unwrap(), pack::pad_cols(&bt, matmul::pad4(k)).unwrap());
+        let mut outs = Vec::new();
+        for (vi, v) in VARIANTS.iter().enumerate().filter(|(_, v)| v.available(g)) {
+            let c = heft::Tensor::zeros(g, &[m, n]).unwrap();
+            let gemm = Gemm { a: &ap, b: &bp, m, n, kp: matmul::pad4(k), bias: Bias::Rows(&biast), c: &c, map: OutMap::row_major(n), accumulate: false };
+            matmul_into_with(vi, &gemm).unwrap_or_else(|e| panic!("{}: {e}", v.name));
+            outs.push(c.to_f32().unwrap());
+        }
+        let c = heft::Tensor::zeros(g, &[n, m]).unwrap();
+        let st = |sz, sr, si, sj| Strides { sz, sr, si, sj };
+        // Cᵀ [N, M] = B [N, K] · Aᵀ, reading A transposed through its strides
+        gemm_strided(&StridedGemm { a: &bt, sa: st(0, 0, k, 1), b: &at, sb: st(0, 0, 1, k), c: &c, sc: st(0, 0, m, 1), m: n, n: m, k, blocks: 1, batch: 1, bias: None, accumulate: false }).unwrap();
+        outs.push(c.to_f32().unwrap());
+        outs
+    };
+    let open = |checks| heft::Gpu::new(&AdapterChoice { shader_checks: checks, ..Default::default() }).expect("tests need a GPU adapter");
+    let (checked, trusted) = (run(&open(true)), run(&open(false)));
+    let bits = |v: &[Vec<f32>]| v.iter().map(|o| o.iter().map(|x| x.to_bits()).collect::<Vec<_>>()).collect::<Vec<_>>();
+    assert_eq!(bits(&checked), bits(&trusted));
+    let want = heft::reference::matmul::matmul_nt(&widen(&b), &widen(&a), n, m, k);
+    assert_close_red("strided transposed product", &checked.last().unwrap().iter().map(|&v| v as f64).collect::<Vec<_>>(), &want);
+}
+
+/// f32 values as the f64 a reference reads.
+fn widen(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
