@@ -162,8 +162,8 @@ fn dispatch(
         off: u(OP, off)?,
         terms: terms as u32,
         ostride: u(OP, ostride)?,
-        qstep: u(OP, PARTIAL_THREADS / inner)?,
-        rstep: u(OP, PARTIAL_THREADS % inner)?,
+        qstep: u(OP, PARTIAL_THREADS / inner.max(1))?,
+        rstep: u(OP, PARTIAL_THREADS % inner.max(1))?,
     };
     let spec = SPECS[mode as usize];
     let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
