@@ -3,21 +3,23 @@
 // convolutions (SqueezeNet's squeeze and expand layers), forward and backward, need no im2col,
 // col2im or pack at all.
 //
-//   C[z](m, n) = sum_{r < R} sum_{k < K} A(z, r, m, k) * B(z, r, k, n)  (+ bias[m]) (+ C's old value)
-//   A(z, r, m, k) = a[z*saz + r*sar + m*sam + k*sak]
-//   B(z, r, k, n) = b[z*sbz + r*sbr + k*sbk + n*sbn]
-//   C[z](m, n)    = c[z*scz + m*scm + n*scn]
-// Shapes: M x N outputs per batch entry z < Z, a reduction over R blocks of K. bias_rows != 0
-// adds bias[m] (bias [M]; bind any buffer otherwise); accumulate != 0 adds C's old value.
-// Every index is bounded by the wrapper (largest index of each operand < its length).
-// Grid: x = ceil(N/64), y = ceil(M/64), z = Z; workgroup 8x8, each thread an 8x8 tile of C
+//   C(m, n) = sum_{r < R} sum_{k < K} A(r, m, k) * B(r, k, n)  (+ bias[m]) (+ C's old value)
+//   A(r, m, k) = a[r*sar + m*sam + k*sak]
+//   B(r, k, n) = b[r*sbr + k*sbk + (n / G)*sbg + (n % G)*sbn]
+//   C(m, n)    = c[m*scm + (n / G)*scg + (n % G)*scn]
+// Columns come in groups of G (an image's pixels, images one after another: N = images * H*W),
+// so one product spans a batch of images and small images still fill the 8 columns of a
+// thread. Shapes: M x N outputs, a reduction over R blocks of K. bias_rows != 0 adds bias[m]
+// (bias [M]; bind any buffer otherwise); accumulate != 0 adds C's old value.
+// Every index is bounded by the wrapper (largest index of each operand < its length; G >= 1).
+// Grid: x = ceil(N/64), y = ceil(M/64); workgroup 8x8, each thread an 8x8 tile of C
 // (registers only: workgroup memory and barriers are slow on CPU drivers).
 
 struct Params {
-    M: u32, N: u32, K: u32, R: u32,
-    saz: u32, sar: u32, sam: u32, sak: u32,
-    sbz: u32, sbr: u32, sbk: u32, sbn: u32,
-    scz: u32, scm: u32, scn: u32,
+    M: u32, N: u32, K: u32, R: u32, G: u32,
+    sar: u32, sam: u32, sak: u32,
+    sbr: u32, sbk: u32, sbg: u32, sbn: u32,
+    scm: u32, scg: u32, scn: u32,
     bias_rows: u32, accumulate: u32,
 }
 
@@ -31,7 +33,6 @@ struct Params {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let m0 = gid.y * 8u;
     let n0 = gid.x * 8u;
-    let z = gid.z;
     if (m0 >= p.M || n0 >= p.N) {
         return;
     }
@@ -40,8 +41,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var ar: array<u32, 8>;
     var bc: array<u32, 8>;
     for (var i = 0u; i < 8u; i++) {
-        ar[i] = z * p.saz + min(m0 + i, p.M - 1u) * p.sam;
-        bc[i] = z * p.sbz + min(n0 + i, p.N - 1u) * p.sbn;
+        ar[i] = min(m0 + i, p.M - 1u) * p.sam;
+        let n = min(n0 + i, p.N - 1u);
+        bc[i] = (n / p.G) * p.sbg + (n % p.G) * p.sbn;
     }
     var acc: array<vec4<f32>, 16>;
     for (var r = 0u; r < p.R; r++) {
@@ -65,7 +67,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (p.bias_rows != 0u) {
                 v += bias[m0 + i];
             }
-            let idx = z * p.scz + (m0 + i) * p.scm + (n0 + j) * p.scn;
+            let n = n0 + j;
+            let idx = (m0 + i) * p.scm + (n / p.G) * p.scg + (n % p.G) * p.scn;
             if (p.accumulate != 0u) {
                 v += c[idx];
             }

@@ -1,7 +1,8 @@
 //! The unfolded form of a 1×1, stride-1, unpadded convolution (SqueezeNet's squeeze and expand
 //! layers, its classifier): per image it is a plain product on the NCHW tensor, y[n] = W · x[n]
-//! with W [Co, C] and x[n] [C, H*W], so `gemm_strided` reads x, y, W and dy where they lie:
-//! no im2col, col2im or pack (one dispatch forward, one per gradient backward).
+//! with W [Co, C] and x[n] [C, H*W], so `gemm_strided` reads x, y, W and dy where they lie, the
+//! columns running over (image, pixel): no im2col, col2im or pack (one dispatch forward, one per
+//! gradient backward).
 //! Images are taken in chunks when a tensor is over the storage-binding limit.
 
 use super::gemm_strided::{gemm_strided, StridedGemm, Strides};
@@ -15,9 +16,9 @@ pub fn applies(g: &ConvGeom) -> bool {
     g.kh == 1 && g.kw == 1 && g.stride == 1 && g.pad == 0
 }
 
-/// Strides of one operand: (batch entry, reduction block, row, column).
-fn st(sz: usize, sr: usize, si: usize, sj: usize) -> Strides {
-    Strides { sz, sr, si, sj }
+/// Strides of one operand: (reduction block, row, column group, column).
+fn st(sr: usize, si: usize, sg: usize, sj: usize) -> Strides {
+    Strides { sr, si, sg, sj }
 }
 
 /// y [N, Co, H, W] = conv(x, w) + b for `w` [Co, C, 1, 1].
@@ -27,19 +28,19 @@ pub fn forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>, g: &ConvGeom) -> Resu
     let y = Tensor::empty(gpu, &[g.n, co, g.oh, g.ow], DType::F32)?;
     for (s0, m) in item_chunks(gpu, "conv2d", g.n, &[c * hw, co * hw])? {
         let (xv, yv) = (x.view(s0 * c * hw, &[m * c * hw])?, y.view(s0 * co * hw, &[m * co * hw])?);
-        // y[z] [Co, HW] = W [Co, C] · x[z] [C, HW]
+        // y [Co, (image, pixel)] = W [Co, C] · x [C, (image, pixel)]
         gemm_strided(&StridedGemm {
             a: w,
-            sa: st(0, 0, c, 1),
+            sa: st(0, c, 0, 1),
             b: &xv,
-            sb: st(c * hw, 0, hw, 1),
+            sb: st(0, hw, c * hw, 1),
             c: &yv,
-            sc: st(co * hw, 0, hw, 1),
+            sc: st(0, hw, co * hw, 1),
             m: co,
-            n: hw,
+            n: m * hw,
             k: c,
             blocks: 1,
-            batch: m,
+            group: hw,
             bias: b,
             accumulate: false,
         })?;
@@ -58,34 +59,34 @@ pub fn grads(x: &Tensor, w: &Tensor, dy: &Tensor, g: &ConvGeom, need_dx: bool) -
         // dW [Co, C] (+)= sum over the images r of dy[r] [Co, HW] · x[r]ᵀ [HW, C]
         gemm_strided(&StridedGemm {
             a: &dyv,
-            sa: st(0, co * hw, hw, 1),
+            sa: st(co * hw, hw, 0, 1),
             b: &xv,
-            sb: st(0, c * hw, 1, hw),
+            sb: st(c * hw, 1, 0, hw),
             c: &dw,
-            sc: st(0, 0, c, 1),
+            sc: st(0, c, 0, 1),
             m: co,
             n: c,
             k: hw,
             blocks: m,
-            batch: 1,
+            group: c,
             bias: None,
             accumulate: i > 0,
         })?;
         if let Some(dx) = &dx {
-            // dx[z] [C, HW] = Wᵀ [C, Co] · dy[z] [Co, HW]
+            // dx [C, (image, pixel)] = Wᵀ [C, Co] · dy [Co, (image, pixel)]
             let dxv = dx.view(s0 * c * hw, &[m * c * hw])?;
             gemm_strided(&StridedGemm {
                 a: w,
-                sa: st(0, 0, 1, c),
+                sa: st(0, 1, 0, c),
                 b: &dyv,
-                sb: st(co * hw, 0, hw, 1),
+                sb: st(0, hw, co * hw, 1),
                 c: &dxv,
-                sc: st(c * hw, 0, hw, 1),
+                sc: st(0, hw, c * hw, 1),
                 m: c,
-                n: hw,
+                n: m * hw,
                 k: co,
                 blocks: 1,
-                batch: m,
+                group: hw,
                 bias: None,
                 accumulate: false,
             })?;

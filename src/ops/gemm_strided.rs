@@ -1,22 +1,24 @@
-//! Wrapper of `shaders/gemm_strided.wgsl`: a batched GEMM whose operands are read through
-//! element strides, so tensors are used where they lie (the 1×1 convolutions of `conv2d`).
+//! Wrapper of `shaders/gemm_strided.wgsl`: a GEMM whose operands are read through element
+//! strides, so tensors are used where they lie (the 1×1 convolutions of `conv2d_pointwise`):
+//! C(m, n) (+)= sum over blocks r and k of A(r, m, k) · B(r, k, n) (+ bias[m]), with the columns
+//! n of B and C in groups of `group` (the pixels of one image, images one after another).
 
 use super::u;
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 
-/// Element (i, j) of a batched, blocked matrix operand is at `z*sz + r*sr + i*si + j*sj`
-/// (z the batch entry, r the reduction block; i, j the row and column).
+/// Element (r, i, j) of an operand is at `r*sr + i*si + (j / group)*sg + (j % group)*sj`
+/// (r the reduction block, i the row, j the column). A's columns are not grouped: give it
+/// `sg = 0` (its columns are k < K, read at k*sj). C has no blocks: give it `sr = 0`.
 #[derive(Clone, Copy, Debug)]
 pub struct Strides {
-    pub sz: usize,
     pub sr: usize,
     pub si: usize,
+    pub sg: usize,
     pub sj: usize,
 }
 
-/// One batched product: for z < `batch`, C[z] (+)= sum over r < `blocks` of A(z, r) · B(z, r)
-/// with A(z, r) [m, k], B(z, r) [k, n] (+ bias[m]). C's strides use `sr` = 0.
+/// One product: A(r) [m, k], B(r) [k, n], C [m, n], summed over r < `blocks`.
 pub struct StridedGemm<'a> {
     pub a: &'a Tensor,
     pub sa: Strides,
@@ -28,7 +30,8 @@ pub struct StridedGemm<'a> {
     pub n: usize,
     pub k: usize,
     pub blocks: usize,
-    pub batch: usize,
+    /// Columns per group of B and C (n when they are not grouped).
+    pub group: usize,
     pub bias: Option<&'a Tensor>,
     pub accumulate: bool,
 }
@@ -41,42 +44,48 @@ pub(crate) struct Params {
     n: u32,
     k: u32,
     r: u32,
-    saz: u32,
+    g: u32,
     sar: u32,
     sam: u32,
     sak: u32,
-    sbz: u32,
     sbr: u32,
     sbk: u32,
+    sbg: u32,
     sbn: u32,
-    scz: u32,
     scm: u32,
+    scg: u32,
     scn: u32,
     bias_rows: u32,
     accumulate: u32,
 }
 
-/// Largest element index of an operand with `dims` (batch, blocks, rows, columns) read through `s`.
-fn last(s: &Strides, (z, r, i, j): (usize, usize, usize, usize)) -> usize {
-    (z - 1) * s.sz + (r - 1) * s.sr + (i - 1) * s.si + (j - 1) * s.sj
+/// Largest element index of an operand of `blocks` x `rows` x `cols` read through `s` with
+/// columns in groups of `g` (bounded term by term, as the kernel adds them).
+fn last(s: &Strides, blocks: usize, rows: usize, cols: usize, g: usize) -> usize {
+    (blocks - 1) * s.sr + (rows - 1) * s.si + ((cols - 1) / g) * s.sg + (cols - 1).min(g - 1) * s.sj
 }
 
 /// Run the product; every index the kernel forms is checked to lie inside its tensor first.
-pub fn gemm_strided(g: &StridedGemm) -> Result<()> {
+pub fn gemm_strided(p: &StridedGemm) -> Result<()> {
     const OP: &str = "gemm_strided";
-    let StridedGemm { a, sa, b, sb, c, sc, m, n, k, blocks, batch, bias, accumulate } = *g;
+    let StridedGemm { a, sa, b, sb, c, sc, m, n, k, blocks, group, bias, accumulate } = *p;
     for (t, name) in [(a, "A"), (b, "B"), (c, "C")] {
         t.expect_dtype(OP, name, DType::F32)?;
         t.gpu().check_binding(OP, name, t.bytes())?;
     }
-    if m == 0 || n == 0 || batch == 0 {
+    if m == 0 || n == 0 {
         return Ok(());
     }
-    if k == 0 || blocks == 0 {
-        return Err(Error::shape(OP, format!("an empty reduction ({blocks} blocks of {k})")));
+    if k == 0 || blocks == 0 || group == 0 {
+        return Err(Error::shape(OP, format!("an empty reduction ({blocks} blocks of {k}) or column group ({group})")));
     }
-    for (t, name, s, dims) in [(a, "A", &sa, (batch, blocks, m, k)), (b, "B", &sb, (batch, blocks, k, n)), (c, "C", &sc, (batch, 1, m, n))] {
-        let top = last(s, dims);
+    if sa.sg != 0 || sc.sr != 0 {
+        return Err(Error::shape(OP, "A's columns are not grouped and C has no blocks: their sg and sr must be 0"));
+    }
+    let g = group.min(n);
+    let bounds = [(a, "A", &sa, blocks, m, k, k), (b, "B", &sb, blocks, k, n, g), (c, "C", &sc, 1, m, n, g)];
+    for (t, name, s, r, rows, cols, g) in bounds {
+        let top = last(s, r, rows, cols, g);
         if top >= t.numel() {
             return Err(Error::shape(OP, format!("{name} read through {s:?} reaches element {top} of {:?}", t.shape())));
         }
@@ -87,30 +96,30 @@ pub fn gemm_strided(g: &StridedGemm) -> Result<()> {
         Some(t) => t.bind(),
         None => gpu.dummy(),
     };
-    let groups = [n.div_ceil(64), m.div_ceil(64), batch];
+    let groups = [n.div_ceil(64), m.div_ceil(64)];
     let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
     if let Some(&big) = groups.iter().find(|&&v| v > max) {
-        return Err(Error::TooLarge { op: OP, what: format!("a {batch}x{m}x{n} product"), size: big as u64, limit: max as u64, unit: "workgroups per dimension" });
+        return Err(Error::TooLarge { op: OP, what: format!("a {m}x{n} product"), size: big as u64, limit: max as u64, unit: "workgroups per dimension" });
     }
     let params = Params {
         m: u(OP, m)?,
         n: u(OP, n)?,
         k: u(OP, k)?,
         r: u(OP, blocks)?,
-        saz: u(OP, sa.sz)?,
+        g: u(OP, g)?,
         sar: u(OP, sa.sr)?,
         sam: u(OP, sa.si)?,
         sak: u(OP, sa.sj)?,
-        sbz: u(OP, sb.sz)?,
         sbr: u(OP, sb.sr)?,
         sbk: u(OP, sb.si)?,
+        sbg: u(OP, sb.sg)?,
         sbn: u(OP, sb.sj)?,
-        scz: u(OP, sc.sz)?,
         scm: u(OP, sc.si)?,
+        scg: u(OP, sc.sg)?,
         scn: u(OP, sc.sj)?,
         bias_rows: bias.is_some() as u32,
         accumulate: accumulate as u32,
     };
     let bind = [(1, a.bind()), (2, b.bind()), (3, bias_buf), (4, c.bind())];
-    gpu.dispatch("gemm_strided", "main", &params, &bind, [groups[0] as u32, groups[1] as u32, groups[2] as u32])
+    gpu.dispatch("gemm_strided", "main", &params, &bind, [groups[0] as u32, groups[1] as u32, 1])
 }

@@ -95,9 +95,9 @@ fn matmul_refuses_out_of_bounds_maps_and_operands() {
     assert!(e.contains("shorter than 3"), "{e}");
 }
 
-/// (m, n, k, blocks, batch), strides of A, B, C (batch, block, row, column), and their lengths:
-/// the layouts of the 1×1 convolution's forward, input gradient and weight gradient, and an
-/// odd-sized transposed product.
+/// (m, n, k, blocks, group), strides of A, B, C (block, row, column group, column), and their
+/// lengths: the layouts of the 1×1 convolution's forward, input gradient and weight gradient, and
+/// an odd-sized product with two blocks and partial column groups.
 type StridedCase = ((usize, usize, usize, usize, usize), [(usize, usize, usize, usize); 3], [usize; 3]);
 
 #[test]
@@ -106,24 +106,24 @@ fn strided_gemm_matches_reference_on_conv_layouts_with_bias_and_accumulation() {
     let mut rng = Rng::new(12);
     let (n, c, co, hw) = (3, 6, 9, 35); // images, in and out channels, pixels
     let cases: [StridedCase; 4] = [
-        // y[z] [Co, HW] = W [Co, C] · x[z] [C, HW]
-        ((co, hw, c, 1, n), [(0, 0, c, 1), (c * hw, 0, hw, 1), (co * hw, 0, hw, 1)], [co * c, n * c * hw, n * co * hw]),
-        // dx[z] [C, HW] = Wᵀ · dy[z]
-        ((c, hw, co, 1, n), [(0, 0, 1, c), (co * hw, 0, hw, 1), (c * hw, 0, hw, 1)], [co * c, n * co * hw, n * c * hw]),
+        // y [Co, (image, pixel)] = W [Co, C] · x [C, (image, pixel)]
+        ((co, n * hw, c, 1, hw), [(0, c, 0, 1), (0, hw, c * hw, 1), (0, hw, co * hw, 1)], [co * c, n * c * hw, n * co * hw]),
+        // dx = Wᵀ · dy
+        ((c, n * hw, co, 1, hw), [(0, 1, 0, c), (0, hw, co * hw, 1), (0, hw, c * hw, 1)], [co * c, n * co * hw, n * c * hw]),
         // dW [Co, C] = sum over images r of dy[r] [Co, HW] · x[r]ᵀ
-        ((co, c, hw, n, 1), [(0, co * hw, hw, 1), (0, c * hw, 1, hw), (0, 0, c, 1)], [n * co * hw, n * c * hw, co * c]),
-        // 13x11 = (5x13)ᵀ-ish odd edges, two batch entries, two blocks
-        ((13, 11, 5, 2, 2), [(130, 65, 1, 13), (110, 55, 11, 1), (143, 0, 11, 1)], [260, 220, 286]),
+        ((co, c, hw, n, c), [(co * hw, hw, 0, 1), (c * hw, 1, 0, hw), (0, c, 0, 1)], [n * co * hw, n * c * hw, co * c]),
+        // 13 x 11 in column groups of 4 (the last one partial), 2 blocks of 5
+        ((13, 11, 5, 2, 4), [(65, 1, 0, 13), (60, 12, 20, 3), (0, 1, 52, 13)], [130, 158, 156]),
     ];
-    for ((m, nn, k, blocks, batch), [sa, sb, sc], [la, lb, lc]) in cases {
+    for ((m, nn, k, blocks, group), [sa, sb, sc], [la, lb, lc]) in cases {
         let (a, b, bias) = (rng.vec(la), rng.vec(lb), rng.vec(m));
-        let st = |s: (usize, usize, usize, usize)| Strides { sz: s.0, sr: s.1, si: s.2, sj: s.3 };
-        let want = heft::reference::gemm_strided::gemm_strided(&a, sa, &b, sb, (m, nn, k, blocks, batch), Some(&bias), sc, lc);
+        let st = |s: (usize, usize, usize, usize)| Strides { sr: s.0, si: s.1, sg: s.2, sj: s.3 };
+        let want = heft::reference::gemm_strided::gemm_strided(&a, sa, &b, sb, (m, nn, k, blocks, group), Some(&bias), sc, lc);
         let (at, bt, biast) = (upload(&a, &[la]), upload(&b, &[lb]), upload(&bias, &[m]));
         let ct = heft::Tensor::zeros(&gpu(), &[lc]).unwrap();
-        let g = StridedGemm { a: &at, sa: st(sa), b: &bt, sb: st(sb), c: &ct, sc: st(sc), m, n: nn, k, blocks, batch, bias: Some(&biast), accumulate: false };
+        let g = StridedGemm { a: &at, sa: st(sa), b: &bt, sb: st(sb), c: &ct, sc: st(sc), m, n: nn, k, blocks, group, bias: Some(&biast), accumulate: false };
         gemm_strided(&g).unwrap();
-        assert_close_red(&format!("strided gemm {m}x{nn}x{k}, {blocks} blocks, {batch} batch"), &download(&ct), &want);
+        assert_close_red(&format!("strided gemm {m}x{nn}x{k}, {blocks} blocks, groups of {group}"), &download(&ct), &want);
         // accumulate adds a second product to the first
         gemm_strided(&StridedGemm { accumulate: true, ..g }).unwrap();
         let twice: Vec<f64> = want.iter().map(|v| 2.0 * v).collect();
@@ -158,9 +158,9 @@ fn trusted_kernels_give_the_same_bits_with_and_without_runtime_checks() {
             outs.push(c.to_f32().unwrap());
         }
         let c = heft::Tensor::zeros(g, &[n, m]).unwrap();
-        let st = |sz, sr, si, sj| Strides { sz, sr, si, sj };
+        let st = |sr, si, sg, sj| Strides { sr, si, sg, sj };
         // Cᵀ [N, M] = B [N, K] · Aᵀ, reading A transposed through its strides
-        gemm_strided(&StridedGemm { a: &bt, sa: st(0, 0, k, 1), b: &at, sb: st(0, 0, 1, k), c: &c, sc: st(0, 0, m, 1), m: n, n: m, k, blocks: 1, batch: 1, bias: None, accumulate: false }).unwrap();
+        gemm_strided(&StridedGemm { a: &bt, sa: st(0, k, 0, 1), b: &at, sb: st(0, 1, 0, k), c: &c, sc: st(0, m, 0, 1), m: n, n: m, k, blocks: 1, group: m, bias: None, accumulate: false }).unwrap();
         outs.push(c.to_f32().unwrap());
         outs
     };
