@@ -162,6 +162,15 @@ fn concat_and_split_match_reference() {
     let parts = concat::backward(&y, &[4, 6]).unwrap();
     assert_close("split a", &download(&parts[0]), &a, 0.0, 0.0);
     assert_close("split b", &download(&parts[1]), &b, 0.0, 0.0);
+    // three parts take the copy-per-part path
+    let c3 = rng.vec(n * 3 * hw);
+    let ct = upload(&c3, &[n, 3, 3, 5]);
+    let y = concat::forward(&[&at, &bt, &ct]).unwrap();
+    assert_close("concat of 3", &download(&y), &reference::concat::forward(&[(&a, 4), (&b, 6), (&c3, 3)], n, hw), 0.0, 0.0);
+    let parts = concat::backward(&y, &[4, 6, 3]).unwrap();
+    for (got, want) in parts.iter().zip([&a, &b, &c3]) {
+        assert_close("split of 3", &download(got), want, 0.0, 0.0);
+    }
     let e = concat::forward(&[&at, &upload(&[0.0; 8], &[1, 2, 2, 2])]).unwrap_err();
     assert!(e.to_string().contains("does not match"), "{e}");
 }
