@@ -3,7 +3,6 @@
 
 use super::reduce::{mean_var_into, moments_into};
 use super::{grid_1d, item_chunks, u};
-use crate::gpu::shaders::WORKGROUP_1D;
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 
@@ -42,34 +41,14 @@ pub(crate) struct Params {
     eps: f32,
     momentum: f32,
     count: f32,
+    update: u32,
 }
 
-/// `m` images of a batch of `n` (apply and backward run per chunk of images over the binding limit).
+/// `m` images of a batch of `n` (the passes run per chunk of images over the binding limit);
+/// no running-statistics update.
 fn params(m: usize, n: usize, c: usize, hw: usize, eps: f32, momentum: f32) -> Result<Params> {
     const OP: &str = "batchnorm";
-    Ok(Params { n: u(OP, m * c * hw)?, c: u(OP, c)?, hw: u(OP, hw)?, eps, momentum, count: (n * hw) as f32 })
-}
-
-fn apply(x: &Tensor, gamma: &Tensor, beta: &Tensor, mean: &Tensor, invstd: &Tensor) -> Result<(Tensor, Tensor)> {
-    let (n, c, hw) = dims(x, gamma)?;
-    let gpu = x.gpu();
-    let y = Tensor::empty(gpu, x.shape(), DType::F32)?;
-    let xhat = Tensor::empty(gpu, x.shape(), DType::F32)?;
-    let per = c * hw;
-    for (n0, m) in item_chunks(gpu, "batchnorm", n, &[per])? {
-        let (xv, yv, hv) = (x.view(n0 * per, &[m * per])?, y.view(n0 * per, &[m * per])?, xhat.view(n0 * per, &[m * per])?);
-        let bind = [
-            (1, xv.bind()),
-            (2, gamma.bind()),
-            (3, beta.bind()),
-            (4, mean.bind()),
-            (6, invstd.bind()),
-            (9, yv.bind()),
-            (10, hv.bind()),
-        ];
-        gpu.dispatch("batchnorm", "apply", &params(m, n, c, hw, 0.0, 0.0)?, &bind, grid_1d(gpu, m * per)?)?;
-    }
-    Ok((y, xhat))
+    Ok(Params { n: u(OP, m * c * hw)?, c: u(OP, c)?, hw: u(OP, hw)?, eps, momentum, count: (n * hw) as f32, update: 0 })
 }
 
 /// Training mode: normalise with batch statistics; update the running averages in place
@@ -97,16 +76,28 @@ pub fn forward_train(
     mean_var_into(x, (n, c, hw), &stats, 0, stride)?;
     let (mean, var) = (stats.view(0, &[c])?, stats.view(stride, &[c])?);
     let invstd = Tensor::empty(gpu, &[c], DType::F32)?;
-    let p = params(n, n, c, hw, eps, momentum)?;
-    let bind = [
-        (4, mean.bind()),
-        (5, var.bind()),
-        (6, invstd.bind()),
-        (7, running_mean.bind()),
-        (8, running_var.bind()),
-    ];
-    gpu.dispatch("batchnorm", "stats", &p, &bind, [c.div_ceil(WORKGROUP_1D as usize) as u32, 1, 1])?;
-    let (y, xhat) = apply(x, gamma, beta, &mean, &invstd)?;
+    let y = Tensor::empty(gpu, x.shape(), DType::F32)?;
+    let xhat = Tensor::empty(gpu, x.shape(), DType::F32)?;
+    let per = c * hw;
+    // one pass normalises; in the first chunk its first C threads also store invstd and update
+    // the running statistics
+    for (n0, m) in item_chunks(gpu, "batchnorm", n, &[per])? {
+        let (xv, yv, hv) = (x.view(n0 * per, &[m * per])?, y.view(n0 * per, &[m * per])?, xhat.view(n0 * per, &[m * per])?);
+        let bind = [
+            (1, xv.bind()),
+            (2, gamma.bind()),
+            (3, beta.bind()),
+            (4, mean.bind()),
+            (5, var.bind()),
+            (6, invstd.bind()),
+            (7, running_mean.bind()),
+            (8, running_var.bind()),
+            (9, yv.bind()),
+            (10, hv.bind()),
+        ];
+        let p = Params { update: (n0 == 0) as u32, ..params(m, n, c, hw, eps, momentum)? };
+        gpu.dispatch("batchnorm", "apply", &p, &bind, grid_1d(gpu, m * per)?)?;
+    }
     Ok((y, Saved { xhat, invstd }))
 }
 
