@@ -7,14 +7,17 @@
 // Shapes:  forward:  x [N, C, H, W] -> y [N, C, OH, OW]
 //          backward: dy [N, C, OH, OW] -> dx [N, C, H, W]; each input gathers from the windows
 //                    that contain it (no atomics).
-// adaptive != 0 selects adaptive windows (KH, KW, stride, pad ignored). planes = N*C, or a chunk
-// of them when a tensor is over the storage-binding limit.
-// One thread per output (forward) / input (backward) element; 1-D grid split over x/y.
+// ADAPTIVE != 0 selects adaptive windows (KH, KW, stride, pad ignored); it is a constant set
+// per pipeline, not a parameter, so the window arithmetic of the other kind is compiled out
+// (llvmpipe evaluated the adaptive branch's integer divisions even when it was not taken).
+// planes = N*C, or a chunk of them when a tensor is over the storage-binding limit.
+// One thread per output element (forward) / input row (backward); 1-D grid split over x/y.
 
 struct Params {
     planes: u32, H: u32, W: u32, OH: u32, OW: u32, KH: u32, KW: u32, stride: u32, pad: u32,
-    adaptive: u32,
 }
+
+const ADAPTIVE: u32 = 0u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
@@ -23,29 +26,29 @@ struct Params {
 // Window [lo, hi) of output cell o along an axis of input size n and output size on;
 // for fixed windows lo may be negative (padding).
 fn window(o: u32, n: u32, on: u32, k: u32) -> vec2<i32> {
-    if (p.adaptive != 0u) {
+    if (ADAPTIVE != 0u) {
         return vec2<i32>(i32((o * n) / on), i32(((o + 1u) * n + on - 1u) / on));
     }
     let lo = i32(o * p.stride) - i32(p.pad);
     return vec2<i32>(lo, lo + i32(k));
 }
 
-// Output cells [lo, hi) along an axis whose windows may contain input position i.
-fn cells(i: i32, on: u32, k: u32) -> vec2<u32> {
-    if (p.adaptive != 0u) {
-        return vec2<u32>(0u, on);
+// Output rows [lo, hi) whose windows may contain input row ih.
+fn row_cells(ih: i32) -> vec2<u32> {
+    if (ADAPTIVE != 0u) {
+        return vec2<u32>(0u, p.OH);
     }
-    let t = i + i32(p.pad);
+    let t = ih + i32(p.pad);
     var lo = 0u;
-    if (t >= i32(k)) {
-        lo = u32(t - i32(k)) / p.stride + 1u;
+    if (t >= i32(p.KH)) {
+        lo = u32(t - i32(p.KH)) / p.stride + 1u;
     }
-    let hi = min(u32(t) / p.stride + 1u, on);
+    let hi = min(u32(t) / p.stride + 1u, p.OH);
     return vec2<u32>(lo, hi);
 }
 
 fn divisor(wh: vec2<i32>, ww: vec2<i32>) -> f32 {
-    if (p.adaptive != 0u) {
+    if (ADAPTIVE != 0u) {
         return f32((wh.y - wh.x) * (ww.y - ww.x));
     }
     let hh = min(wh.y, i32(p.H + p.pad)) - wh.x;
@@ -73,30 +76,39 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     dst[i] = s / divisor(wh, ww);
 }
 
+// One thread per input row (plane, ih): integer division is slow on CPU drivers (llvmpipe
+// scalarises it), so the output columns whose windows cover iw are tracked as a sliding range
+// [lo, hi) along the row instead of being recomputed per element. Windows start and end in
+// non-decreasing order along an axis (fixed and adaptive alike), so the range only moves right.
+// Each dx element sums its windows in (oh, ow) order.
 @compute @workgroup_size(WG)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = flat_index(gid, nwg);
-    if (i >= p.planes * p.H * p.W) {
+    let r = flat_index(gid, nwg);
+    if (r >= p.planes * p.H) {
         return;
     }
-    let plane = i / (p.H * p.W);
-    let ih = i32((i / p.W) % p.H);
-    let iw = i32(i % p.W);
-    var s = 0.0;
-    let rh = cells(ih, p.OH, p.KH);
-    let rw = cells(iw, p.OW, p.KW);
-    for (var oh = rh.x; oh < rh.y; oh++) {
-        let wh = window(oh, p.H, p.OH, p.KH);
-        if (ih < wh.x || ih >= wh.y) {
-            continue;
+    let plane = r / p.H;
+    let ih = i32(r % p.H);
+    let rh = row_cells(ih);
+    var lo = 0u;
+    var hi = 0u;
+    for (var iw = 0; iw < i32(p.W); iw++) {
+        while (hi < p.OW && window(hi, p.W, p.OW, p.KW).x <= iw) {
+            hi++;
         }
-        for (var ow = rw.x; ow < rw.y; ow++) {
-            let ww = window(ow, p.W, p.OW, p.KW);
-            if (iw < ww.x || iw >= ww.y) {
+        while (lo < hi && window(lo, p.W, p.OW, p.KW).y <= iw) {
+            lo++;
+        }
+        var s = 0.0;
+        for (var oh = rh.x; oh < rh.y; oh++) {
+            let wh = window(oh, p.H, p.OH, p.KH);
+            if (ih < wh.x || ih >= wh.y) {
                 continue;
             }
-            s += src[(plane * p.OH + oh) * p.OW + ow] / divisor(wh, ww);
+            for (var ow = lo; ow < hi; ow++) {
+                s += src[(plane * p.OH + oh) * p.OW + ow] / divisor(wh, window(ow, p.W, p.OW, p.KW));
+            }
         }
+        dst[r * p.W + u32(iw)] = s;
     }
-    dst[i] = s;
 }

@@ -4,16 +4,19 @@
 //
 // Shapes:  x, y, xhat, dy, dx  [N, C, HW]      gamma, beta, mean, var, invstd  [C]
 //          running_mean, running_var [C]       sdy, sdyx [C]  (sum of dy, sum of dy*xhat)
-//   stats:    mean, var (biased, from `reduce`) -> invstd = 1/sqrt(var + eps); running stats
-//             updated with momentum, the running variance unbiased by count/(count-1)
-//   eval_stats: invstd = 1/sqrt(running_var + eps)
-//   apply:    xhat = (x - mean[c]) * invstd[c];  y = gamma[c]*xhat + beta[c]
+//   apply:    mean, var (biased, from `reduce`) -> invstd = 1/sqrt(var + eps);
+//             xhat = (x - mean[c]) * invstd[c];  y = gamma[c]*xhat + beta[c]; and where
+//             update != 0 (the first chunk of images) thread c < C also stores invstd[c] for the
+//             backward and updates channel c's running stats with momentum, the running
+//             variance unbiased by count/(count-1) (no separate per-channel pass)
+//   apply_eval: y = gamma[c] * (x - running_mean[c]) / sqrt(running_var[c] + eps) + beta[c]
+//             (eval mode: one pass, no xhat kept)
 //   backward: dx = gamma*invstd/count * (count*dy - sdy - xhat*sdyx)        (training mode)
 // count = N*HW; n = the number of elements this dispatch covers (all N*C*HW, or a chunk of whole
-// images when a tensor is over the storage-binding limit). stats/eval_stats: one thread per
-// channel; apply/backward: one per element, 1-D grid split over x/y (WG threads a workgroup).
+// images when a tensor is over the storage-binding limit; at least C).
+// apply/apply_eval/backward: one thread per element, 1-D grid split over x/y (WG threads a workgroup).
 
-struct Params { n: u32, C: u32, HW: u32, eps: f32, momentum: f32, count: f32 }
+struct Params { n: u32, C: u32, HW: u32, eps: f32, momentum: f32, count: f32, update: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -30,36 +33,32 @@ struct Params { n: u32, C: u32, HW: u32, eps: f32, momentum: f32, count: f32 }
 @group(0) @binding(12) var<storage, read> sdyx: array<f32>;
 
 @compute @workgroup_size(WG)
-fn stats(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let c = gid.x;
-    if (c >= p.C) {
-        return;
-    }
-    invstd[c] = 1.0 / sqrt(var_[c] + p.eps);
-    let unbiased = var_[c] * p.count / max(p.count - 1.0, 1.0);
-    running_mean[c] = (1.0 - p.momentum) * running_mean[c] + p.momentum * mean[c];
-    running_var[c] = (1.0 - p.momentum) * running_var[c] + p.momentum * unbiased;
-}
-
-@compute @workgroup_size(WG)
-fn eval_stats(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let c = gid.x;
-    if (c >= p.C) {
-        return;
-    }
-    invstd[c] = 1.0 / sqrt(running_var[c] + p.eps);
-}
-
-@compute @workgroup_size(WG)
 fn apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i >= p.n) {
         return;
     }
+    if (p.update != 0u && i < p.C) {
+        invstd[i] = 1.0 / sqrt(var_[i] + p.eps);
+        let unbiased = var_[i] * p.count / max(p.count - 1.0, 1.0);
+        running_mean[i] = (1.0 - p.momentum) * running_mean[i] + p.momentum * mean[i];
+        running_var[i] = (1.0 - p.momentum) * running_var[i] + p.momentum * unbiased;
+    }
     let c = (i / p.HW) % p.C;
-    let h = (x[i] - mean[c]) * invstd[c];
+    let h = (x[i] - mean[c]) * (1.0 / sqrt(var_[c] + p.eps));
     xhat[i] = h;
     y[i] = gamma[c] * h + beta[c];
+}
+
+// Here `mean` is the running mean.
+@compute @workgroup_size(WG)
+fn apply_eval(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i >= p.n) {
+        return;
+    }
+    let c = (i / p.HW) % p.C;
+    y[i] = gamma[c] * ((x[i] - mean[c]) * (1.0 / sqrt(running_var[c] + p.eps))) + beta[c];
 }
 
 // Here `x` is dy and `y` receives dx.

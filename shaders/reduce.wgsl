@@ -1,6 +1,6 @@
 // reduce.wgsl — deterministic per-channel reductions (sums and maxima) in two passes: fixed
-// chunks reduced by fixed-shape trees in workgroup memory, then each channel's chunk results
-// combined in order by one thread.
+// chunks, each reduced by the 64 threads of a workgroup and then in thread order by its first
+// thread; then each channel's chunk results combined in order by one thread.
 // No float atomics: the same input gives the same bits on the same adapter.
 // Used for bias gradients, batch-norm statistics, quadratic-coefficient gradients, gradient
 // norms and metrics.
@@ -9,17 +9,27 @@
 //          aux    [C]                 (mode 5 only; bind any buffer otherwise)
 //          part   [T, C, G]           partial results (G chunks per channel and term)
 //          out    out[off + t*S + c] = scale * reduce_j f_t(j)  over the outer*inner elements
-//                 of channel c, for the T = `terms` terms (1 but in mode 7), S = `ostride` >= C
+//                 of channel c, for the T = `terms` terms (1 but in modes 7 and 8), S = `ostride` >= C
 // Modes f: 0 x   1 x*y   2 x*y*y   3 max x (scale ignored)   4 x*x   5 (x - aux[c])^2
 //          6 min x (scale ignored)   7 moments: f_t = x*y^t for t < T <= 3, in one pass (the
 //          quadratic activation's three coefficient gradients, batch norm's two backward sums),
 //          each summed in the same order as modes 0, 1 and 2 would.
-// Pass `partial`: grid (G, C), 256 threads.  Pass `finish`: grid (ceil(T*C/WG)), WG threads,
-// one per channel and term.
+//          8 mean and variance: sums of d = x - s_c and d^2 (T = 2), s_c the channel's first
+//          element (outer 0, inner 0), give out = s_c + m1 (the mean) and m2 - m1^2 (the biased
+//          variance), m_t = scale * sum d^t with scale = 1/(outer*inner): batch norm's
+//          statistics in one pass; the shift keeps m2 - m1^2 from cancelling when |mean| >> std.
+// Pass `partial`: grid (G, C), 64 threads; with G = 1 it writes `out` itself and `finish` is
+// not run.  Pass `finish`: grid (ceil(T*C/WG)), WG threads, one per channel and term.
+// qstep, rstep = 64 / inner, 64 % inner: a thread steps through its elements without
+// dividing (integer division is slow on CPU drivers).
 
 struct Params {
-    outer: u32, C: u32, inner: u32, G: u32, mode: u32, scale: f32, off: u32, terms: u32, ostride: u32,
+    outer: u32, C: u32, inner: u32, G: u32, scale: f32, off: u32, terms: u32, ostride: u32,
+    qstep: u32, rstep: u32,
 }
+
+// The mode is a constant set per pipeline: only its own arithmetic is compiled into the loop.
+const MODE: u32 = 0u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -28,37 +38,32 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> part: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
-// one 256-value tree per term
-var<workgroup> tree: array<f32, 768>;
+// the 64 threads' values of each term
+var<workgroup> vals: array<f32, 192>;
 
 fn combine(a: f32, b: f32) -> f32 {
-    if (p.mode == 3u) {
+    if (MODE == 3u) {
         return max(a, b);
     }
-    if (p.mode == 6u) {
+    if (MODE == 6u) {
         return min(a, b);
     }
     return a + b;
 }
 
 fn identity() -> f32 {
-    if (p.mode == 3u) {
+    if (MODE == 3u) {
         return -3.4028235e38;
     }
-    if (p.mode == 6u) {
+    if (MODE == 6u) {
         return 3.4028235e38;
     }
     return 0.0;
 }
 
-fn index(c: u32, j: u32) -> u32 {
-    return (j / p.inner) * p.C * p.inner + c * p.inner + j % p.inner;
-}
-
-fn term(c: u32, j: u32) -> f32 {
-    let idx = index(c, j);
+fn term(c: u32, idx: u32) -> f32 {
     let v = x[idx];
-    switch p.mode {
+    switch MODE {
         case 1u: { return v * y[idx]; }
         case 2u: { let w = y[idx]; return v * w * w; }
         case 4u: { return v * v; }
@@ -67,31 +72,49 @@ fn term(c: u32, j: u32) -> f32 {
     }
 }
 
-// Trees over the 256 values of each term in `tree`; term e's result lands in tree[256*e].
-fn tree_reduce(t: u32) {
-    for (var s = 128u; s > 0u; s >>= 1u) {
-        workgroupBarrier();
-        if (t < s) {
-            for (var e = 0u; e < p.terms; e++) {
-                tree[256u * e + t] = combine(tree[256u * e + t], tree[256u * e + t + s]);
-            }
+// Store term e of channel c from its reduced value r (and, in mode 8, term 0's value r0).
+fn emit(e: u32, c: u32, r: f32, r0: f32) {
+    var v = r;
+    if (MODE == 8u) {
+        let m1 = r0 * p.scale;
+        if (e == 0u) {
+            v = x[c * p.inner] + m1;
+        } else {
+            v = max(r * p.scale - m1 * m1, 0.0);
         }
+    } else if (MODE != 3u && MODE != 6u) {
+        v *= p.scale;
     }
-    workgroupBarrier();
+    out[p.off + e * p.ostride + c] = v;
 }
 
-@compute @workgroup_size(256)
+// Thread 0 adds the 64 threads' values of term e in thread order, after one barrier: on
+// llvmpipe a 256-thread workgroup with a 9-barrier tree took about 27 us whatever its data,
+// far more than 63 serial additions.
+fn workgroup_total(e: u32) -> f32 {
+    var r = vals[64u * e];
+    for (var k = 1u; k < 64u; k++) {
+        r = combine(r, vals[64u * e + k]);
+    }
+    return r;
+}
+
+@compute @workgroup_size(64)
 fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     let g = wid.x;
     let c = wid.y;
     let L = p.outer * p.inner;
     let chunk = (L + p.G - 1u) / p.G;
-    let start = g * chunk;
-    let end = min(start + chunk, L);
+    let end = min(g * chunk + chunk, L);
+    // element j = g*chunk + t + 64*step of the channel is at (o*C + c)*inner + i
+    var j = g * chunk + t;
+    var o = j / p.inner;
+    var i = j % p.inner;
     var acc = array<f32, 3>(identity(), identity(), identity());
-    if (p.mode == 7u) {
-        for (var j = start + t; j < end; j += 256u) {
-            let idx = index(c, j);
+    let shift = x[c * p.inner];
+    for (; j < end; j += 64u) {
+        let idx = (o * p.C + c) * p.inner + i;
+        if (MODE == 7u) {
             let v = x[idx];
             acc[0] += v;
             if (p.terms > 1u) {
@@ -99,38 +122,58 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
                 acc[1] += v * w;
                 acc[2] += v * w * w;
             }
+        } else if (MODE == 8u) {
+            let d = x[idx] - shift;
+            acc[0] += d;
+            acc[1] += d * d;
+        } else {
+            acc[0] = combine(acc[0], term(c, idx));
         }
-    } else {
-        for (var j = start + t; j < end; j += 256u) {
-            acc[0] = combine(acc[0], term(c, j));
+        i += p.rstep;
+        o += p.qstep;
+        if (i >= p.inner) {
+            i -= p.inner;
+            o += 1u;
         }
     }
     for (var e = 0u; e < p.terms; e++) {
-        tree[256u * e + t] = acc[e];
+        vals[64u * e + t] = acc[e];
     }
-    tree_reduce(t);
+    workgroupBarrier();
     if (t == 0u) {
+        let r0 = workgroup_total(0u);
         for (var e = 0u; e < p.terms; e++) {
-            part[(e * p.C + c) * p.G + g] = tree[256u * e];
+            let r = workgroup_total(e);
+            if (p.G == 1u) {
+                emit(e, c, r, r0);
+            } else {
+                part[(e * p.C + c) * p.G + g] = r;
+            }
         }
     }
 }
 
 // One thread per channel and term combines its G partials in order: G is at most 1024, and a
-// tree with barriers costs more than that on llvmpipe.
+// tree with barriers costs more than that on llvmpipe. (Mode 8's variance also re-adds the
+// channel's term-0 partials.)
 @compute @workgroup_size(WG)
 fn finish(@builtin(global_invocation_id) gid: vec3<u32>) {
     let ec = gid.x;
     if (ec >= p.terms * p.C) {
         return;
     }
+    let e = ec / p.C;
+    let c = ec - e * p.C;
     var r = identity();
     for (var g = 0u; g < p.G; g++) {
         r = combine(r, part[ec * p.G + g]);
     }
-    if (p.mode != 3u && p.mode != 6u) {
-        r *= p.scale;
+    var r0 = r;
+    if (MODE == 8u && e == 1u) {
+        r0 = 0.0; // term 0's sum, in the same order as its own thread adds it
+        for (var g = 0u; g < p.G; g++) {
+            r0 += part[c * p.G + g];
+        }
     }
-    let e = ec / p.C;
-    out[p.off + e * p.ostride + ec - e * p.C] = r;
+    emit(e, c, r, r0);
 }

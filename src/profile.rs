@@ -29,6 +29,8 @@ pub struct Profile {
     /// Wall-clock time per step (profiling makes every submit wait, so this is an upper bound
     /// of an unprofiled step).
     pub wall_ms: f64,
+    /// Kernel dispatches per step.
+    pub dispatches: f64,
     /// Queue submits and host read-backs per step (with profiling on, every submit waits).
     pub submits: f64,
     pub readbacks: f64,
@@ -132,14 +134,14 @@ pub fn run(gpu: &Gpu, cfg: ModelConfig, student: Option<StudentConfig>, batch: u
         .collect();
     let tuning = gpu.tuning().source.clone();
     gpu.reset_kernel_times()?;
-    let (submits0, reads0) = gpu.round_trips();
+    let ((submits0, reads0), dispatches0) = (gpu.round_trips(), gpu.dispatches());
     let t = Instant::now();
     for i in 1..=steps {
         step.run(i)?;
     }
     gpu.sync()?;
     let wall_ms = t.elapsed().as_secs_f64() * 1e3 / steps as f64;
-    let (submits1, reads1) = gpu.round_trips();
+    let ((submits1, reads1), dispatches1) = (gpu.round_trips(), gpu.dispatches());
     let per_step = |a: u64, b: u64| (b - a) as f64 / steps as f64;
     let trace = gpu.trace_events()?;
     let mut kernels = gpu.kernel_times()?;
@@ -155,6 +157,7 @@ pub fn run(gpu: &Gpu, cfg: ModelConfig, student: Option<StudentConfig>, batch: u
         kernels,
         gpu_ms,
         wall_ms,
+        dispatches: per_step(dispatches0, dispatches1),
         submits: per_step(submits0, submits1),
         readbacks: per_step(reads0, reads1),
         choices,
@@ -176,7 +179,7 @@ pub fn format(p: &Profile) -> String {
         p.wall_ms,
         p.batch as f64 / (p.wall_ms / 1e3)
     );
-    s += &format!("{:.1} submits and {:.1} read-backs per step\n", p.submits, p.readbacks);
+    s += &format!("{:.0} dispatches, {:.1} submits and {:.1} read-backs per step\n", p.dispatches, p.submits, p.readbacks);
     for (what, ops) in [("GEMM variants", &["matmul"][..]), ("convolution forms", &["conv2d_fwd", "conv2d_bwd"][..])] {
         let mine: Vec<&Choice> = p.choices.iter().filter(|c| ops.contains(&c.site.op.as_str())).collect();
         let mut counts: Vec<(&str, usize)> = Vec::new();

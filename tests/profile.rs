@@ -86,6 +86,8 @@ fn training_steps_dispatch_what_the_model_structure_implies() {
     // than 2048 passes, the most one profiled submit can time); the trace holds each dispatch
     // of the 2 profiled steps: 2 x the hand count of GEMMs above
     assert_eq!((t.submits, t.readbacks), (1.0, 1.0));
+    // the recorder's dispatch count agrees with the profiler's timed calls
+    assert_eq!(t.dispatches, t.kernels.iter().map(|k| k.calls).sum::<u64>() as f64);
     assert_eq!(t.trace.iter().filter(|e| e.kernel == "matmul::main").count(), 2 * 23);
     assert!(t.gpu_ms > 0.0);
     // the student's distillation step: the teacher's inference (7 ReLUs, 3 max-pools, no

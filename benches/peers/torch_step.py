@@ -5,7 +5,10 @@ the student step adds the teacher's forward and alpha*T^2*KL at T=10, alpha=0.1)
 
 The models are heft's PyTorch twins (tools/reference/heft_models.py: same layers, same names).
 Usage: torch_step.py --json '<rows>' [--reps 5] [--threads 2] [--device cpu|cuda]
-where <rows> is a JSON list of {"arch", "input", "width", "hidden", "student", "batch"}.
+where <rows> is a JSON list of {"arch", "input", "width", "hidden", "student", "batch",
+"batchnorm"} (batchnorm: heft's --batchnorm teacher; optional, default false).
+`--params` prints each row's parameter count instead of timing it (to check the twins against
+`heft summary`).
 Prints one JSON object per row: {"row": i, "ms": median step milliseconds, "device": ...}.
 Needs: pip install torch.
 """
@@ -24,9 +27,10 @@ STUDENT = {"init": [0.0, 0.5, 0.05], "batchnorm": True}
 
 
 def build(row, student):
+    bn = row.get("batchnorm", False)
     if row["arch"] == "alexnet":
-        return heft_models.alexnet(2, 1, row["input"], row["width"], row["hidden"], 5, student=student)
-    return heft_models.squeezenet(row["arch"].replace("squeezenet", ""), 2, 1, row["width"], student=student)
+        return heft_models.alexnet(2, 1, row["input"], row["width"], row["hidden"], 5, student=student, batchnorm=bn)
+    return heft_models.squeezenet(row["arch"].replace("squeezenet", ""), 2, 1, row["width"], student=student, batchnorm=bn)
 
 
 def step_fn(row, device):
@@ -66,7 +70,13 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--params", action="store_true")
     a = ap.parse_args()
+    if a.params:
+        for i, row in enumerate(json.loads(a.json)):
+            model = build(row, STUDENT if row["student"] else None)
+            print(json.dumps({"row": i, "params": sum(p.numel() for p in model.parameters())}), flush=True)
+        return
     torch.set_num_threads(a.threads)
     if a.device == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False

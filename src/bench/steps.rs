@@ -22,17 +22,20 @@ pub struct StepCase {
     pub hidden: usize,
     pub student: bool,
     pub batch: usize,
+    /// The teacher has batch norms where its student gets them (`--batchnorm`).
+    pub batchnorm: bool,
 }
 
 impl StepCase {
     pub fn name(&self) -> String {
         let role = if self.student { "student+KD" } else { "teacher" };
         let hidden = if self.arch == Arch::Alexnet { format!(" hidden {}", self.hidden) } else { String::new() };
-        format!("{:?} x{} {}px{hidden} b{} {role}", self.arch, self.width, self.input, self.batch)
+        let bn = if self.batchnorm { " BN" } else { "" };
+        format!("{:?}{bn} x{} {}px{hidden} b{} {role}", self.arch, self.width, self.input, self.batch)
     }
 
     pub fn config(&self) -> ModelConfig {
-        ModelConfig { width: self.width, hidden: self.hidden, ..ModelConfig::new(self.arch, vec!["a".into(), "b".into()], 1, self.input) }
+        ModelConfig { width: self.width, hidden: self.hidden, batchnorm: self.batchnorm, ..ModelConfig::new(self.arch, vec!["a".into(), "b".into()], 1, self.input) }
     }
 
     pub fn student_config(&self) -> Option<StudentConfig> {
@@ -43,7 +46,9 @@ impl StepCase {
 /// Which steps `cases` lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Set {
-    /// AlexNet-FHE at 64 and 112 px (widths 0.5 and 1.0) and SqueezeNet 1.1 at 112 px.
+    /// AlexNet-FHE at 64 and 112 px (widths 0.5 and 1.0), a tiny AlexNet (x0.125, hidden 32,
+    /// 64 px, batch 2: a step made of dispatch overhead), SqueezeNet 1.1 at 112 px, and
+    /// SqueezeNet 1.1 at 64 px with a batch-norm teacher (the one that trains from scratch).
     All,
     /// The small AlexNet pair only (a CPU driver takes minutes for the rest).
     Quick,
@@ -54,31 +59,40 @@ pub enum Set {
 /// The models of the speed comparison, each as teacher and as student with distillation, all
 /// on 1-channel input (the CT and X-ray slices heft is for).
 pub fn cases(set: Set) -> Vec<StepCase> {
-    let models: &[(Arch, usize, f32, usize, usize)] = match set {
-        Set::Quick => &[(Arch::Alexnet, 64, 0.5, 512, 32)],
-        Set::Large => &[(Arch::Alexnet, 224, 1.0, 4096, 128)],
+    // (arch, input, width, hidden, batch, batchnorm); hidden is unused by SqueezeNet
+    let models: &[(Arch, usize, f32, usize, usize, bool)] = match set {
+        Set::Quick => &[(Arch::Alexnet, 64, 0.5, 512, 32, false)],
+        Set::Large => &[(Arch::Alexnet, 224, 1.0, 4096, 128, false)],
         Set::All => &[
-            (Arch::Alexnet, 64, 0.5, 512, 32),
-            (Arch::Alexnet, 64, 1.0, 4096, 32),
-            (Arch::Alexnet, 112, 0.5, 512, 16),
-            (Arch::Alexnet, 112, 1.0, 4096, 16),
-            (Arch::Squeezenet11, 112, 1.0, 512, 16), // hidden: unused by SqueezeNet
+            (Arch::Alexnet, 64, 0.125, 32, 2, false),
+            (Arch::Alexnet, 64, 0.5, 512, 32, false),
+            (Arch::Alexnet, 64, 1.0, 4096, 32, false),
+            (Arch::Alexnet, 112, 0.5, 512, 16, false),
+            (Arch::Alexnet, 112, 1.0, 4096, 16, false),
+            (Arch::Squeezenet11, 64, 1.0, 512, 32, true),
+            (Arch::Squeezenet11, 112, 1.0, 512, 16, false),
         ],
     };
     models
         .iter()
-        .flat_map(|&(arch, input, width, hidden, batch)| [false, true].map(|student| StepCase { arch, input, width, hidden, student, batch }))
+        .flat_map(|&(arch, input, width, hidden, batch, batchnorm)| {
+            [false, true].map(|student| StepCase { arch, input, width, hidden, student, batch, batchnorm })
+        })
         .collect()
 }
 
-/// Median milliseconds of one training step of `case` in heft (after one warm-up step).
-pub fn heft_ms(gpu: &Gpu, case: &StepCase, reps: usize) -> Result<f64> {
+/// Median milliseconds of one training step of `case` in heft (after one warm-up step), and
+/// the kernel dispatches of one more step (the first step also creates optimiser state).
+pub fn heft_ms(gpu: &Gpu, case: &StepCase, reps: usize) -> Result<(f64, u64)> {
     let mut step = RandomStep::new(gpu, case.config(), case.student_config(), case.batch, 1)?;
     let mut i = 0;
-    time(gpu, reps, || {
+    let ms = time(gpu, reps, || {
         i += 1;
         step.run(i)
-    })
+    })?;
+    let before = gpu.dispatches();
+    step.run(i + 1)?;
+    Ok((ms, gpu.dispatches() - before))
 }
 
 /// The PyTorch peer script shipped with heft's sources.
@@ -105,6 +119,9 @@ pub fn torch_ms(python: &str, cases: &[StepCase], reps: usize, threads: usize) -
 /// Median milliseconds of the same steps in Burn: `burn_step` is the binary of the peer crate
 /// `benches/peers/burn` (outside heft's build: `cargo build --release` there).
 pub fn burn_ms(burn_step: &Path, cases: &[StepCase], reps: usize) -> Result<Vec<PeerMs>> {
+    if let Some(c) = cases.iter().find(|c| c.batchnorm) {
+        return Err(Error::Invalid(format!("the Burn peer has no twin of a batch-norm teacher ({}): use --burn with --quick", c.name())));
+    }
     let what = burn_step.display().to_string();
     run_peer(Command::new(burn_step), &what, BURN_HINT, cases, reps)
 }
@@ -119,7 +136,7 @@ fn run_peer(mut cmd: Command, what: &str, hint: &str, cases: &[StepCase], reps: 
         .iter()
         .map(|c| {
             // the names of --model and of the checkpoints' JSON: alexnet, squeezenet1_1, resnet20
-            serde_json::json!({ "arch": c.arch, "input": c.input, "width": c.width, "hidden": c.hidden, "student": c.student, "batch": c.batch })
+            serde_json::json!({ "arch": c.arch, "input": c.input, "width": c.width, "hidden": c.hidden, "student": c.student, "batch": c.batch, "batchnorm": c.batchnorm })
         })
         .collect();
     let out = cmd

@@ -126,9 +126,9 @@ pub fn bench_steps(gpu: &Gpu, reps: usize, cases: &[StepCase], python: Option<&s
     let mut heft_ms = Vec::new();
     for c in cases {
         tune.apply(gpu, c.config(), c.student_config(), c.batch)?;
-        let ms = steps::heft_ms(gpu, c, reps)?;
-        eprintln!("{:<48} heft {ms:>9.1} ms", c.name());
-        heft_ms.push(ms);
+        let (ms, dispatches) = steps::heft_ms(gpu, c, reps)?;
+        eprintln!("{:<52} heft {ms:>9.1} ms, {dispatches} dispatches", c.name());
+        heft_ms.push((ms, dispatches));
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     // (column name, device line label, results) per peer
@@ -145,16 +145,16 @@ pub fn bench_steps(gpu: &Gpu, reps: usize, cases: &[StepCase], python: Option<&s
             println!("{label}: {device}");
         }
     }
-    let mut header = format!("{:<48} {:>10}", "training step (median)", "heft ms");
+    let mut header = format!("{:<52} {:>10} {:>10}", "training step (median)", "heft ms", "dispatches");
     for (col, ..) in &peers {
         header += &format!(" {:>10} {:>12}", format!("{col} ms"), format!("heft/{col}"));
     }
     println!("{header}");
     for (i, c) in cases.iter().enumerate() {
-        let mut line = format!("{:<48} {:>10.1}", c.name(), heft_ms[i]);
+        let mut line = format!("{:<52} {:>10.1} {:>10}", c.name(), heft_ms[i].0, heft_ms[i].1);
         for (_, _, results) in &peers {
             let ms = results[i].0;
-            line += &format!(" {ms:>10.1} {:>11.1}x", heft_ms[i] / ms);
+            line += &format!(" {ms:>10.1} {:>11.1}x", heft_ms[i].0 / ms);
         }
         println!("{line}");
     }

@@ -22,6 +22,22 @@ pub struct AdapterChoice {
     /// Cap on the bytes one storage binding may span, below the adapter's own limit: tests
     /// use it to make every adapter split large work the way a small GPU must.
     pub max_binding: Option<u64>,
+    /// Compile every kernel with wgpu's runtime checks (bounds, loop bounding, integer division
+    /// guards), also those that `shaders::TRUSTED` lists as proven without them (falls back to
+    /// `HEFT_SHADER_CHECKS=1`).
+    pub shader_checks: bool,
+}
+
+/// Whether `choice` or `HEFT_SHADER_CHECKS` asks for runtime checks in every kernel.
+fn shader_checks(choice: &AdapterChoice) -> Result<bool> {
+    if choice.shader_checks {
+        return Ok(true);
+    }
+    match std::env::var("HEFT_SHADER_CHECKS").as_deref() {
+        Ok("1") => Ok(true),
+        Ok("0") | Ok("") | Err(_) => Ok(false),
+        Ok(v) => Err(Error::Invalid(format!("HEFT_SHADER_CHECKS={v:?}: set it to 1 (runtime checks in every kernel) or 0, or unset it"))),
+    }
 }
 
 /// The pool cap of `choice`, else `HEFT_POOL_BYTES`, else the default.
@@ -148,6 +164,7 @@ impl Gpu {
             error,
             profiler,
             tuning: Mutex::new(tuning::Tuning::default()),
+            shader_checks: shader_checks(choice)?,
         })))
     }
 }

@@ -107,6 +107,7 @@ impl Gpu {
         pass.set_pipeline(&k.pipeline);
         pass.set_bind_group(0, &bg, &[]);
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        self.0.rec.dispatches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 }

@@ -47,6 +47,8 @@ pub struct GpuInner {
     error: Arc<Mutex<Option<GpuError>>>,
     profiler: Option<Profiler>,
     tuning: Mutex<tuning::Tuning>,
+    /// Every kernel compiled with runtime checks (`AdapterChoice::shader_checks`).
+    shader_checks: bool,
 }
 
 /// An error wgpu reported outside a call that returns one.

@@ -1,6 +1,6 @@
 //! The command recorder: all work of a step (dispatches, clears, copies) goes into one shared
 //! command encoder and is submitted together; the small per-dispatch parameter blocks live in
-//! one uniform arena written once per submit. Counts submits and host read-backs. Whatever
+//! one uniform arena written once per submit. Counts dispatches, submits and host read-backs. Whatever
 //! watches submits (the profiler) plugs in through `SubmitHook`.
 
 use super::pipelines::KernelId;
@@ -39,6 +39,8 @@ pub(super) struct Recorder {
     pub(super) arena: wgpu::Buffer,
     submits: AtomicU64,
     reads: AtomicU64,
+    /// Kernel dispatches recorded.
+    pub(super) dispatches: AtomicU64,
 }
 
 impl Recorder {
@@ -50,7 +52,7 @@ impl Recorder {
             mapped_at_creation: false,
         });
         let open = Mutex::new(Open { encoder: None, params: Vec::new() });
-        Recorder { open, arena, submits: AtomicU64::new(0), reads: AtomicU64::new(0) }
+        Recorder { open, arena, submits: AtomicU64::new(0), reads: AtomicU64::new(0), dispatches: AtomicU64::new(0) }
     }
 }
 
@@ -157,5 +159,11 @@ impl Gpu {
     /// Submits to the GPU queue and read-backs to the host since the GPU was opened.
     pub fn round_trips(&self) -> (u64, u64) {
         (self.0.rec.submits.load(Relaxed), self.0.rec.reads.load(Relaxed))
+    }
+
+    /// Kernel dispatches recorded since the GPU was opened (each costs ~50 us of host and
+    /// driver time on lavapipe, and a launch on any GPU).
+    pub fn dispatches(&self) -> u64 {
+        self.0.rec.dispatches.load(Relaxed)
     }
 }

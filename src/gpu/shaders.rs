@@ -16,8 +16,17 @@ macro_rules! shaders {
 shaders!(
     "matmul", "pack", "im2col", "col2im", "reduce", "elementwise", "relu", "quad", "maxpool", "avgpool",
     "batchnorm", "dropout", "concat", "cross_entropy", "distill", "optim", "range", "matmul_splitk",
-    "matmul_subgroup", "matmul_tiled", "confusion", "conv2d_direct",
+    "matmul_subgroup", "matmul_tiled", "confusion", "conv2d_direct", "gemm_strided",
 );
+
+/// Kernels compiled without wgpu's runtime checks (bounds, loop bounding, division guards;
+/// they cost 20–50 % on fast kernels) unless `AdapterChoice::shader_checks` or
+/// `HEFT_SHADER_CHECKS=1` asks for them. Only kernels whose wrapper bounds every index the
+/// shader forms before dispatching (the GEMMs: rows clamped to M-1/N-1 of operands checked to
+/// hold them, the output map's and the strides' largest index checked against C and the
+/// operands, bias lengths checked), whose divisors are non-zero (the map's group g >= 1) and
+/// whose loops are counted; `heft check` and the kernel tests pass both ways.
+pub const TRUSTED: &[&str] = &["matmul", "matmul_splitk", "matmul_subgroup", "matmul_tiled", "gemm_strided"];
 
 /// `shaders/prelude.wgsl`: the workgroup size of 1-D kernels and their index helper. `source`
 /// appends it after each shader's own text (WGSL declarations may come in any order), so

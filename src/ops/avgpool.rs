@@ -4,6 +4,7 @@
 use super::maxpool::{pool_shape, Pool};
 use super::{grid_1d, item_chunks};
 use crate::error::{Error, Result};
+use crate::gpu::Spec;
 use crate::tensor::{DType, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,21 +28,24 @@ fn out_shape(x: &Tensor, kind: AvgPool) -> Result<[usize; 4]> {
     }
 }
 
-/// `struct Params` of `shaders/avgpool.wgsl`: the window as max pooling has it, and whether
-/// it is adaptive.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    window: super::maxpool::Params,
-    adaptive: u32,
-}
+/// `struct Params` of `shaders/avgpool.wgsl`: the window as max pooling has it (whether it is
+/// adaptive is the shader constant `ADAPTIVE`, see `spec`).
+pub(crate) type Params = super::maxpool::Params;
 
 fn params(xs: &[usize], os: &[usize], kind: AvgPool) -> Result<Params> {
-    let (k, s, p, adaptive) = match kind {
-        AvgPool::Window(p) => (p.kernel, p.stride, p.pad, 0),
-        AvgPool::Adaptive(..) => (1, 1, 0, 1),
+    let (k, s, p) = match kind {
+        AvgPool::Window(p) => (p.kernel, p.stride, p.pad),
+        AvgPool::Adaptive(..) => (1, 1, 0),
     };
-    Ok(Params { window: super::maxpool::Params::new("avgpool", xs, os, k, s, p)?, adaptive })
+    Params::new("avgpool", xs, os, k, s, p)
+}
+
+/// The pipeline of this kind of window: adaptive or fixed is compiled in.
+fn spec(kind: AvgPool) -> Spec {
+    match kind {
+        AvgPool::Window(_) => &[],
+        AvgPool::Adaptive(..) => &[("ADAPTIVE", 1)],
+    }
 }
 
 /// Planes are pooled in chunks when a tensor is over the binding limit.
@@ -54,7 +58,7 @@ pub fn forward(x: &Tensor, kind: AvgPool) -> Result<Tensor> {
     for (p0, np) in item_chunks(gpu, "avgpool", s[0] * s[1], &[hw, ohw])? {
         let (xv, yv) = (x.view(p0 * hw, &[np * hw])?, y.view(p0 * ohw, &[np * ohw])?);
         let p = params(&[np, 1, s[2], s[3]], &os, kind)?;
-        gpu.dispatch("avgpool", "forward", &p, &[(1, xv.bind()), (2, yv.bind())], grid_1d(gpu, np * ohw)?)?;
+        gpu.dispatch_spec("avgpool", "forward", spec(kind), &p, &[(1, xv.bind()), (2, yv.bind())], grid_1d(gpu, np * ohw)?)?;
     }
     Ok(y)
 }
@@ -71,7 +75,8 @@ pub fn backward(x_shape: &[usize], dy: &Tensor, kind: AvgPool) -> Result<Tensor>
     for (p0, np) in item_chunks(gpu, "avgpool", os[0] * os[1], &[hw, ohw])? {
         let (dyv, dxv) = (dy.view(p0 * ohw, &[np * ohw])?, dx.view(p0 * hw, &[np * hw])?);
         let p = params(&[np, 1, x_shape[2], x_shape[3]], os, kind)?;
-        gpu.dispatch("avgpool", "backward", &p, &[(1, dyv.bind()), (2, dxv.bind())], grid_1d(gpu, np * hw)?)?;
+        // one thread per input row
+        gpu.dispatch_spec("avgpool", "backward", spec(kind), &p, &[(1, dyv.bind()), (2, dxv.bind())], grid_1d(gpu, np * x_shape[2])?)?;
     }
     Ok(dx)
 }

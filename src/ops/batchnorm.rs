@@ -1,9 +1,8 @@
 //! Wrapper of `shaders/batchnorm.wgsl`: BatchNorm2d in training mode (batch statistics, running
 //! averages updated in place) and eval mode (running statistics), and its backward.
 
-use super::reduce::{channel_sums, moments_into, reduce_into, Mode};
+use super::reduce::{mean_var_into, moments_into};
 use super::{grid_1d, item_chunks, u};
-use crate::gpu::shaders::WORKGROUP_1D;
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 
@@ -25,6 +24,13 @@ fn dims(x: &Tensor, gamma: &Tensor) -> Result<(usize, usize, usize)> {
     Ok((n, c, hw))
 }
 
+/// Distance between two per-channel vectors of `c` values in one buffer, so that each starts at
+/// a bindable offset.
+fn stat_stride(gpu: &crate::gpu::Gpu, c: usize) -> usize {
+    let align = (gpu.limits().min_storage_buffer_offset_alignment as usize).max(4) / 4;
+    c.next_multiple_of(align)
+}
+
 /// `struct Params` of `shaders/batchnorm.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -35,34 +41,14 @@ pub(crate) struct Params {
     eps: f32,
     momentum: f32,
     count: f32,
+    update: u32,
 }
 
-/// `m` images of a batch of `n` (apply and backward run per chunk of images over the binding limit).
+/// `m` images of a batch of `n` (the passes run per chunk of images over the binding limit);
+/// no running-statistics update.
 fn params(m: usize, n: usize, c: usize, hw: usize, eps: f32, momentum: f32) -> Result<Params> {
     const OP: &str = "batchnorm";
-    Ok(Params { n: u(OP, m * c * hw)?, c: u(OP, c)?, hw: u(OP, hw)?, eps, momentum, count: (n * hw) as f32 })
-}
-
-fn apply(x: &Tensor, gamma: &Tensor, beta: &Tensor, mean: &Tensor, invstd: &Tensor) -> Result<(Tensor, Tensor)> {
-    let (n, c, hw) = dims(x, gamma)?;
-    let gpu = x.gpu();
-    let y = Tensor::empty(gpu, x.shape(), DType::F32)?;
-    let xhat = Tensor::empty(gpu, x.shape(), DType::F32)?;
-    let per = c * hw;
-    for (n0, m) in item_chunks(gpu, "batchnorm", n, &[per])? {
-        let (xv, yv, hv) = (x.view(n0 * per, &[m * per])?, y.view(n0 * per, &[m * per])?, xhat.view(n0 * per, &[m * per])?);
-        let bind = [
-            (1, xv.bind()),
-            (2, gamma.bind()),
-            (3, beta.bind()),
-            (4, mean.bind()),
-            (6, invstd.bind()),
-            (9, yv.bind()),
-            (10, hv.bind()),
-        ];
-        gpu.dispatch("batchnorm", "apply", &params(m, n, c, hw, 0.0, 0.0)?, &bind, grid_1d(gpu, m * per)?)?;
-    }
-    Ok((y, xhat))
+    Ok(Params { n: u(OP, m * c * hw)?, c: u(OP, c)?, hw: u(OP, hw)?, eps, momentum, count: (n * hw) as f32, update: 0 })
 }
 
 /// Training mode: normalise with batch statistics; update the running averages in place
@@ -84,25 +70,39 @@ pub fn forward_train(
     running_mean.expect_shape("batchnorm", "running mean", &[c])?;
     running_var.expect_shape("batchnorm", "running var", &[c])?;
     let gpu = x.gpu();
-    let count = (n * hw) as f32;
-    let mean = channel_sums(x, n, c, hw, Mode::Sum, 1.0 / count)?;
-    let var = Tensor::empty(gpu, &[c], DType::F32)?;
-    reduce_into(x, None, Some(&mean), (n, c, hw), Mode::CenteredSq, 1.0 / count, &var, 0)?;
+    // mean and biased variance in one pass, each starting at a bindable offset
+    let stride = stat_stride(gpu, c);
+    let stats = Tensor::empty(gpu, &[2 * stride], DType::F32)?;
+    mean_var_into(x, (n, c, hw), &stats, 0, stride)?;
+    let (mean, var) = (stats.view(0, &[c])?, stats.view(stride, &[c])?);
     let invstd = Tensor::empty(gpu, &[c], DType::F32)?;
-    let p = params(n, n, c, hw, eps, momentum)?;
-    let bind = [
-        (4, mean.bind()),
-        (5, var.bind()),
-        (6, invstd.bind()),
-        (7, running_mean.bind()),
-        (8, running_var.bind()),
-    ];
-    gpu.dispatch("batchnorm", "stats", &p, &bind, [c.div_ceil(WORKGROUP_1D as usize) as u32, 1, 1])?;
-    let (y, xhat) = apply(x, gamma, beta, &mean, &invstd)?;
+    let y = Tensor::empty(gpu, x.shape(), DType::F32)?;
+    let xhat = Tensor::empty(gpu, x.shape(), DType::F32)?;
+    let per = c * hw;
+    // one pass normalises; in the first chunk its first C threads also store invstd and update
+    // the running statistics
+    for (n0, m) in item_chunks(gpu, "batchnorm", n, &[per])? {
+        let (xv, yv, hv) = (x.view(n0 * per, &[m * per])?, y.view(n0 * per, &[m * per])?, xhat.view(n0 * per, &[m * per])?);
+        let bind = [
+            (1, xv.bind()),
+            (2, gamma.bind()),
+            (3, beta.bind()),
+            (4, mean.bind()),
+            (5, var.bind()),
+            (6, invstd.bind()),
+            (7, running_mean.bind()),
+            (8, running_var.bind()),
+            (9, yv.bind()),
+            (10, hv.bind()),
+        ];
+        let p = Params { update: (n0 == 0) as u32, ..params(m, n, c, hw, eps, momentum)? };
+        gpu.dispatch("batchnorm", "apply", &p, &bind, grid_1d(gpu, m * per)?)?;
+    }
     Ok((y, Saved { xhat, invstd }))
 }
 
-/// Eval mode: normalise with the running statistics.
+/// Eval mode: normalise with the running statistics (one pass: the statistics are computed
+/// per element, nothing is kept for a backward).
 pub fn forward_eval(
     x: &Tensor,
     gamma: &Tensor,
@@ -112,12 +112,18 @@ pub fn forward_eval(
     eps: f32,
 ) -> Result<Tensor> {
     let (n, c, hw) = dims(x, gamma)?;
+    beta.expect_shape("batchnorm", "bias", &[c])?;
+    running_mean.expect_shape("batchnorm", "running mean", &[c])?;
     running_var.expect_shape("batchnorm", "running var", &[c])?;
     let gpu = x.gpu();
-    let invstd = Tensor::empty(gpu, &[c], DType::F32)?;
-    let p = params(n, n, c, hw, eps, 0.0)?;
-    gpu.dispatch("batchnorm", "eval_stats", &p, &[(6, invstd.bind()), (8, running_var.bind())], [c.div_ceil(WORKGROUP_1D as usize) as u32, 1, 1])?;
-    Ok(apply(x, gamma, beta, running_mean, &invstd)?.0)
+    let y = Tensor::empty(gpu, x.shape(), DType::F32)?;
+    let per = c * hw;
+    for (n0, m) in item_chunks(gpu, "batchnorm", n, &[per])? {
+        let (xv, yv) = (x.view(n0 * per, &[m * per])?, y.view(n0 * per, &[m * per])?);
+        let bind = [(1, xv.bind()), (2, gamma.bind()), (3, beta.bind()), (4, running_mean.bind()), (8, running_var.bind()), (9, yv.bind())];
+        gpu.dispatch("batchnorm", "apply_eval", &params(m, n, c, hw, eps, 0.0)?, &bind, grid_1d(gpu, m * per)?)?;
+    }
+    Ok(y)
 }
 
 /// Training-mode backward: (dx, dgamma, dbeta).
@@ -128,8 +134,7 @@ pub fn backward(dy: &Tensor, gamma: &Tensor, saved: &Saved) -> Result<(Tensor, T
     }
     let gpu = dy.gpu();
     // sum dy and sum dy*xhat per channel, in one pass, each starting at a bindable offset
-    let align = (gpu.limits().min_storage_buffer_offset_alignment as usize).max(4) / 4;
-    let stride = c.next_multiple_of(align);
+    let stride = stat_stride(gpu, c);
     let sums = Tensor::empty(gpu, &[2 * stride], DType::F32)?;
     moments_into(dy, Some(&saved.xhat), (n, c, hw), 2, 1.0, &sums, 0, stride)?;
     let (sdy, sdyx) = (sums.view(0, &[c])?, sums.view(stride, &[c])?);

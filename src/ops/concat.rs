@@ -1,4 +1,5 @@
-//! Wrapper of `shaders/concat.wgsl`: concatenation along channels (NCHW) and its backward split.
+//! Wrapper of `shaders/concat.wgsl`: concatenation along channels (NCHW) and its backward split
+//! (two parts in one pass each way, more as one copy per part).
 
 use super::{grid_1d, item_chunks, u};
 use crate::error::{Error, Result};
@@ -32,6 +33,28 @@ fn copy(src: &Tensor, s0: usize, dst: &Tensor, d0: usize, cn: usize) -> Result<(
     Ok(())
 }
 
+/// The two-part pass `entry` ("join2" or "split2") between `whole` [N, CA+CB, HW] and its parts
+/// `a` [N, CA, HW], `b` [N, CB, HW], in chunks of images when a tensor is over the binding limit.
+fn pair(entry: &'static str, whole: &Tensor, a: &Tensor, b: &Tensor) -> Result<()> {
+    const OP: &str = "concat";
+    let (n, ca, cb) = (whole.shape()[0], a.shape()[1], b.shape()[1]);
+    let hw = whole.numel() / (n * (ca + cb));
+    let gpu = whole.gpu();
+    for (n0, m) in item_chunks(gpu, OP, n, &[ca * hw, cb * hw, (ca + cb) * hw])? {
+        let wv = whole.view(n0 * (ca + cb) * hw, &[m * (ca + cb) * hw])?;
+        let (av, bv) = (a.view(n0 * ca * hw, &[m * ca * hw])?, b.view(n0 * cb * hw, &[m * cb * hw])?);
+        let c = u(OP, ca + cb)?;
+        let p = Params { n: u(OP, m)?, hw: u(OP, hw)?, cs: c, s0: 0, cd: c, d0: 0, cn: u(OP, ca)? };
+        let bind = if entry == "join2" {
+            [(1, av.bind()), (3, bv.bind()), (2, wv.bind())]
+        } else {
+            [(1, wv.bind()), (2, av.bind()), (4, bv.bind())]
+        };
+        gpu.dispatch("concat", entry, &p, &bind, grid_1d(gpu, m * (ca + cb) * hw)?)?;
+    }
+    Ok(())
+}
+
 /// Concatenate NCHW tensors along channels.
 pub fn forward(parts: &[&Tensor]) -> Result<Tensor> {
     const OP: &str = "concat";
@@ -47,6 +70,10 @@ pub fn forward(parts: &[&Tensor]) -> Result<Tensor> {
         c += t.shape()[1];
     }
     let out = Tensor::empty(first.gpu(), &[s[0], c, s[2], s[3]], DType::F32)?;
+    if let [a, b] = parts {
+        pair("join2", &out, a, b)?;
+        return Ok(out);
+    }
     let mut d0 = 0;
     for t in parts {
         copy(t, 0, &out, d0, t.shape()[1])?;
@@ -61,10 +88,16 @@ pub fn backward(dy: &Tensor, channels: &[usize]) -> Result<Vec<Tensor>> {
     if channels.iter().sum::<usize>() != s[1] {
         return Err(Error::shape("concat backward", format!("channels {channels:?} do not add up to {:?}", s)));
     }
+    let part = |c: usize| Tensor::empty(dy.gpu(), &[s[0], c, s[2], s[3]], DType::F32);
+    if let [ca, cb] = channels {
+        let (a, b) = (part(*ca)?, part(*cb)?);
+        pair("split2", dy, &a, &b)?;
+        return Ok(vec![a, b]);
+    }
     let mut s0 = 0;
     let mut out = Vec::new();
     for &c in channels {
-        let t = Tensor::empty(dy.gpu(), &[s[0], c, s[2], s[3]], DType::F32)?;
+        let t = part(c)?;
         copy(dy, s0, &t, 0, c)?;
         s0 += c;
         out.push(t);

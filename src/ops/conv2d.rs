@@ -1,5 +1,7 @@
 //! Conv2d forward and backward (input, weight, bias) in two forms that compute the same thing:
-//! `Form::Unfold` builds it from `im2col`, `pack`, `matmul`, `col2im` and `reduce`;
+//! `Form::Unfold` builds it from `im2col`, `pack`, `matmul`, `col2im` and `reduce` (a 1×1,
+//! stride-1, unpadded convolution needs no unfolding: `conv2d_pointwise`, a strided GEMM on
+//! the images as they lie);
 //! `Form::Direct` reads the images directly (`conv2d_direct`, no unfolded matrix). Which form a
 //! layer uses is chosen per adapter and shape: the measured choice of `heft tune` when there
 //! is one, else `heuristic`. In the unfolded form images are processed in chunks so that no
@@ -10,7 +12,7 @@
 use super::im2col::{im2col, ConvGeom};
 use super::matmul::{matmul_into, pad4, Bias, Gemm, OutMap};
 use super::pack::{pack, View};
-use super::{col2im::col2im, item_chunks, out_size, reduce};
+use super::{col2im::col2im, conv2d_pointwise as pointwise, item_chunks, out_size, reduce};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::tensor::{DType, Tensor};
@@ -90,6 +92,9 @@ pub fn forward_with(form: Form, x: &Tensor, w: &Tensor, b: Option<&Tensor>, stri
     if form == Form::Direct {
         return super::conv2d_direct::forward(x, w, b, &g);
     }
+    if pointwise::applies(&g) {
+        return pointwise::forward(x, w, b, &g);
+    }
     let (k, kp) = (g.k(), pad4(g.k()));
     let gpu = x.gpu();
     let wp = super::pack::pad_cols(&w.reshape(&[co, k])?, kp)?;
@@ -129,6 +134,7 @@ pub fn backward_with(form: Form, x: &Tensor, w: &Tensor, dy: &Tensor, stride: us
             let dx = if need_dx { Some(super::conv2d_direct::grad_input(w, dy, &g)?) } else { None };
             (dx, super::conv2d_direct::grad_weight(x, dy, &g, co)?)
         }
+        Form::Unfold if pointwise::applies(&g) => pointwise::grads(x, w, dy, &g, need_dx)?,
         Form::Unfold => unfolded_grads(x, w, dy, &g, need_dx)?,
     };
     let db = reduce::channel_sums(dy, g.n, co, g.ohw(), reduce::Mode::Sum, 1.0)?;

@@ -41,7 +41,7 @@ pub(crate) fn pool_shape(op: &'static str, x: &Tensor, pool: Pool) -> Result<[us
     Ok([s[0], s[1], oh, ow])
 }
 
-/// `struct Params` of `shaders/maxpool.wgsl`, and the first fields of `avgpool.wgsl`'s.
+/// `struct Params` of `shaders/maxpool.wgsl` and of `avgpool.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct Params {

@@ -1,5 +1,5 @@
-//! One Rust wrapper per WGSL kernel (same name as its `shaders/<name>.wgsl`), plus the two
-//! composite ops built from them (`conv2d`, `linear`). Wrappers check shapes and device limits
+//! One Rust wrapper per WGSL kernel (same name as its `shaders/<name>.wgsl`), plus the
+//! composite ops built from them (`conv2d` and its 1×1 form `conv2d_pointwise`, `linear`). Wrappers check shapes and device limits
 //! and return `Error`s naming the op; they record dispatches without waiting for the GPU.
 
 pub mod avgpool;
@@ -9,10 +9,12 @@ pub mod concat;
 pub mod confusion;
 pub mod conv2d;
 pub mod conv2d_direct;
+pub mod conv2d_pointwise;
 pub mod cross_entropy;
 pub mod distill;
 pub mod dropout;
 pub mod elementwise;
+pub mod gemm_strided;
 pub mod im2col;
 pub mod linear;
 pub mod matmul;
@@ -42,6 +44,7 @@ pub const PARAMS: &[(&str, usize)] = &[
     ("distill", size_of::<distill::Params>()),
     ("dropout", size_of::<dropout::Params>()),
     ("elementwise", size_of::<elementwise::Params>()),
+    ("gemm_strided", size_of::<gemm_strided::Params>()),
     ("im2col", size_of::<im2col::Params>()),
     ("matmul", size_of::<matmul::Params>()),
     ("matmul_splitk", size_of::<matmul::Params>()),

@@ -1,9 +1,11 @@
 //! Wrapper of `shaders/reduce.wgsl`: deterministic per-channel sums and maxima of a tensor viewed
-//! as [outer, C, inner] (two passes in a fixed order, no atomics), and up to three moments
-//! sum x*y^t in one pass (`moments_into`).
+//! as [outer, C, inner] (two passes in a fixed order, no atomics; one where a workgroup per
+//! channel is enough), up to three moments sum x*y^t in one pass (`moments_into`), and batch
+//! norm's per-channel mean and variance in one pass (`mean_var_into`).
 
 use super::u;
 use crate::gpu::shaders::WORKGROUP_1D;
+use crate::gpu::Spec;
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 
@@ -25,8 +27,25 @@ pub enum Mode {
     Min = 6,
 }
 
-/// The shader's mode number of `moments_into`.
+/// The shader's mode numbers of `moments_into` and `mean_var_into`.
 const MOMENTS: u32 = 7;
+const MEAN_VAR: u32 = 8;
+
+/// The pipeline of each shader mode (the mode is compiled in: `const MODE`).
+const SPECS: [Spec; 9] = [
+    &[("MODE", 0)],
+    &[("MODE", 1)],
+    &[("MODE", 2)],
+    &[("MODE", 3)],
+    &[("MODE", 4)],
+    &[("MODE", 5)],
+    &[("MODE", 6)],
+    &[("MODE", 7)],
+    &[("MODE", 8)],
+];
+
+/// Threads of a `partial` workgroup (the shader's workgroup size).
+const PARTIAL_THREADS: usize = 64;
 
 /// `struct Params` of `shaders/reduce.wgsl`.
 #[repr(C)]
@@ -36,16 +55,25 @@ pub(crate) struct Params {
     c: u32,
     inner: u32,
     g: u32,
-    mode: u32,
     scale: f32,
     off: u32,
     terms: u32,
     ostride: u32,
+    qstep: u32,
+    rstep: u32,
 }
 
-/// Chunks per channel: about 2048 elements (8 per thread) per workgroup, at most 1024 chunks.
-fn chunks(len: usize) -> usize {
-    len.div_ceil(2048).clamp(1, 1024)
+/// Chunks per channel for `c` channels of `len` elements: at least 512 elements (8 per
+/// thread) and at most 32768 per workgroup, and no more chunks than needed for 16 workgroups
+/// in all; at most 1024. A single chunk per channel (every layer of SqueezeNet 1.1 at 64 px,
+/// batch 32) saves the `finish` pass: for per-channel sums of a CNN layer the dispatch costs
+/// more than the parallelism a second pass would buy.
+fn chunks(len: usize, c: usize) -> usize {
+    const MIN: usize = 512;
+    const MAX: usize = 32768;
+    const WORKGROUPS: usize = 16;
+    let most = len.div_ceil(MIN).clamp(1, 1024);
+    len.div_ceil(MAX).max(WORKGROUPS.div_ceil(c.max(1))).clamp(1, most)
 }
 
 /// out[off + c] = scale * reduce over the outer*inner elements of channel c.
@@ -124,9 +152,21 @@ fn dispatch(
 ) -> Result<()> {
     const OP: &str = "reduce";
     let gpu = x.gpu();
-    let g = chunks(outer * inner);
+    let g = chunks(outer * inner, c);
     let part = Tensor::empty(gpu, &[terms, c, g], DType::F32)?;
-    let params = Params { outer: u(OP, outer)?, c: u(OP, c)?, inner: u(OP, inner)?, g: u(OP, g)?, mode, scale, off: u(OP, off)?, terms: terms as u32, ostride: u(OP, ostride)? };
+    let params = Params {
+        outer: u(OP, outer)?,
+        c: u(OP, c)?,
+        inner: u(OP, inner)?,
+        g: u(OP, g)?,
+        scale,
+        off: u(OP, off)?,
+        terms: terms as u32,
+        ostride: u(OP, ostride)?,
+        qstep: u(OP, PARTIAL_THREADS / inner.max(1))?,
+        rstep: u(OP, PARTIAL_THREADS % inner.max(1))?,
+    };
+    let spec = SPECS[mode as usize];
     let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
     if c > max {
         return Err(Error::TooLarge { op: OP, what: "the channel count".into(), size: c as u64, limit: max as u64, unit: "channels" });
@@ -138,8 +178,11 @@ fn dispatch(
         (4, part.bind()),
         (5, out.bind()),
     ];
-    gpu.dispatch("reduce", "partial", &params, &bind, [g as u32, c as u32, 1])?;
-    gpu.dispatch("reduce", "finish", &params, &bind, [(terms * c).div_ceil(WORKGROUP_1D as usize) as u32, 1, 1])
+    gpu.dispatch_spec("reduce", "partial", spec, &params, &bind, [g as u32, c as u32, 1])?;
+    if g == 1 {
+        return Ok(()); // the partial pass wrote `out`
+    }
+    gpu.dispatch_spec("reduce", "finish", spec, &params, &bind, [(terms * c).div_ceil(WORKGROUP_1D as usize) as u32, 1, 1])
 }
 
 /// out[off + t*ostride + c] = scale * sum over channel c of x*y^t, for t < `terms` (1 to 3; y
@@ -166,6 +209,29 @@ pub fn moments_into(x: &Tensor, y: Option<&Tensor>, dims: (usize, usize, usize),
         return Ok(());
     }
     dispatch(x, y, None, dims, (MOMENTS, terms, ostride), scale, out, off)
+}
+
+/// Batch norm's statistics of x [outer, C, inner]: out[off + c] = the mean of channel c and
+/// out[off + ostride + c] = its biased variance. One pass (sums of x - s_c and its square, s_c
+/// the channel's first element, so the variance does not cancel when the mean is large against
+/// the spread); over the binding limit, two (the mean, then the centred squares).
+pub fn mean_var_into(x: &Tensor, dims: (usize, usize, usize), out: &Tensor, off: usize, ostride: usize) -> Result<()> {
+    const OP: &str = "reduce";
+    let (outer, c, inner) = dims;
+    x.expect_dtype(OP, "x", DType::F32)?;
+    if outer * c * inner != x.numel() || outer * inner == 0 {
+        return Err(Error::shape(OP, format!("x {:?} is not [{outer}, {c}, {inner}]", x.shape())));
+    }
+    if ostride < c || out.numel() < off + ostride + c {
+        return Err(Error::shape(OP, format!("output {:?} too small for 2x{c} values at {off}, {ostride} apart", out.shape())));
+    }
+    let scale = 1.0 / (outer * inner) as f32;
+    if x.bytes() > x.gpu().max_binding() {
+        let mean = channel_sums(x, outer, c, inner, Mode::Sum, scale)?;
+        reduce_into(x, None, Some(&mean), dims, Mode::CenteredSq, scale, out, off + ostride)?;
+        return out.view(off, &[c])?.copy_from(&mean);
+    }
+    dispatch(x, None, None, dims, (MEAN_VAR, 2, ostride), scale, out, off)
 }
 
 /// Per-channel reduction into a new [C] tensor.

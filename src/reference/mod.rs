@@ -12,6 +12,7 @@ pub mod cross_entropy;
 pub mod distill;
 pub mod dropout;
 pub mod elementwise;
+pub mod gemm_strided;
 pub mod im2col;
 pub mod linear;
 pub mod matmul;

@@ -14,6 +14,8 @@ fn cases() -> Vec<Geom> {
         g(3, 4, 11, 11, 6, 5, 1, 2),
         g(2, 3, 23, 23, 8, 11, 4, 5), // AlexNet conv1 geometry, shrunk
         g(1, 5, 6, 8, 3, 1, 1, 0),    // 1x1 (SqueezeNet squeeze/expand)
+        g(3, 10, 5, 7, 13, 1, 1, 0),  // 1x1 on several images, edges of the 8x8 tiles
+        g(2, 4, 7, 7, 5, 1, 2, 0),    // 1x1 with stride 2: unfolded, not pointwise
         g(2, 18, 7, 6, 20, 3, 1, 1),  // 16-channel blocks of conv2d_direct, partly filled
         g(1, 17, 9, 9, 33, 3, 2, 0),  // stride 2, no padding, three channel blocks
     ]

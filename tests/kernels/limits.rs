@@ -111,8 +111,13 @@ fn image_ops_over_the_binding_limit_run_in_chunks() {
     let (gt, bt) = (up(&gamma, &[c]), up(&beta, &[c]));
     let (rmt, rvt) = (up(&vec![0.0; c], &[c]), up(&vec![1.0; c], &[c]));
     let (y, saved) = batchnorm::forward_train(&xt, &gt, &bt, &rmt, &rvt, 1e-5, 0.1).unwrap();
-    let (ry, _, _, _) = reference::batchnorm::forward_train(&x, n, c, hw, &gamma, &beta, 1e-5);
+    let (ry, _, mean, var) = reference::batchnorm::forward_train(&x, n, c, hw, &gamma, &beta, 1e-5);
     assert_close_red("big bn y", &download(&y), &ry);
+    // the running statistics move once, not once per chunk of images
+    let (mut rm, mut rv) = (vec![0.0; c], vec![1.0; c]);
+    reference::batchnorm::update_running(&mut rm, &mut rv, &mean, &var, n * hw, 0.1);
+    assert_close_red("big bn running mean", &download(&rmt), &rm);
+    assert_close_red("big bn running var", &download(&rvt), &rv);
     drop(y);
     let dyb = rng.vec(x.len());
     let (dx, dg, db) = batchnorm::backward(&up(&dyb, &[n, c, h, w]), &gt, &saved).unwrap();

@@ -1,4 +1,4 @@
-//! `matmul` and `pack` vs the CPU reference.
+//! `matmul`, `pack` and `gemm_strided` vs the CPU reference.
 
 use crate::common::*;
 use heft::ops::{matmul, pack};
@@ -93,4 +93,86 @@ fn matmul_refuses_out_of_bounds_maps_and_operands() {
     let short = upload(&[0.0; 2], &[2]);
     let e = matmul_into(&Gemm { a: &a, b: &b, m, n, kp, bias: Bias::Rows(&short), c: &c, map: OutMap::row_major(n), accumulate: false }).unwrap_err().to_string();
     assert!(e.contains("shorter than 3"), "{e}");
+}
+
+/// (m, n, k, blocks, group), strides of A, B, C (block, row, column group, column), and their
+/// lengths: the layouts of the 1×1 convolution's forward, input gradient and weight gradient, and
+/// an odd-sized product with two blocks and partial column groups.
+type StridedCase = ((usize, usize, usize, usize, usize), [(usize, usize, usize, usize); 3], [usize; 3]);
+
+#[test]
+fn strided_gemm_matches_reference_on_conv_layouts_with_bias_and_accumulation() {
+    use heft::ops::gemm_strided::{gemm_strided, StridedGemm, Strides};
+    let mut rng = Rng::new(12);
+    let (n, c, co, hw) = (3, 6, 9, 35); // images, in and out channels, pixels
+    let cases: [StridedCase; 4] = [
+        // y [Co, (image, pixel)] = W [Co, C] · x [C, (image, pixel)]
+        ((co, n * hw, c, 1, hw), [(0, c, 0, 1), (0, hw, c * hw, 1), (0, hw, co * hw, 1)], [co * c, n * c * hw, n * co * hw]),
+        // dx = Wᵀ · dy
+        ((c, n * hw, co, 1, hw), [(0, 1, 0, c), (0, hw, co * hw, 1), (0, hw, c * hw, 1)], [co * c, n * co * hw, n * c * hw]),
+        // dW [Co, C] = sum over images r of dy[r] [Co, HW] · x[r]ᵀ
+        ((co, c, hw, n, c), [(co * hw, hw, 0, 1), (c * hw, 1, 0, hw), (0, c, 0, 1)], [n * co * hw, n * c * hw, co * c]),
+        // 13 x 11 in column groups of 4 (the last one partial), 2 blocks of 5
+        ((13, 11, 5, 2, 4), [(65, 1, 0, 13), (60, 12, 20, 3), (0, 1, 52, 13)], [130, 158, 156]),
+    ];
+    for ((m, nn, k, blocks, group), [sa, sb, sc], [la, lb, lc]) in cases {
+        let (a, b, bias) = (rng.vec(la), rng.vec(lb), rng.vec(m));
+        let st = |s: (usize, usize, usize, usize)| Strides { sr: s.0, si: s.1, sg: s.2, sj: s.3 };
+        let want = heft::reference::gemm_strided::gemm_strided(&a, sa, &b, sb, (m, nn, k, blocks, group), Some(&bias), sc, lc);
+        let (at, bt, biast) = (upload(&a, &[la]), upload(&b, &[lb]), upload(&bias, &[m]));
+        let ct = heft::Tensor::zeros(&gpu(), &[lc]).unwrap();
+        let g = StridedGemm { a: &at, sa: st(sa), b: &bt, sb: st(sb), c: &ct, sc: st(sc), m, n: nn, k, blocks, group, bias: Some(&biast), accumulate: false };
+        gemm_strided(&g).unwrap();
+        assert_close_red(&format!("strided gemm {m}x{nn}x{k}, {blocks} blocks, groups of {group}"), &download(&ct), &want);
+        // accumulate adds a second product to the first
+        gemm_strided(&StridedGemm { accumulate: true, ..g }).unwrap();
+        let twice: Vec<f64> = want.iter().map(|v| 2.0 * v).collect();
+        assert_close_red("strided gemm accumulated", &download(&ct), &twice);
+        // a C one element too short is refused before anything runs
+        let short = heft::Tensor::zeros(&gpu(), &[lc - 1]).unwrap();
+        let cut = StridedGemm { c: &short, ..g };
+        let e = gemm_strided(&cut).unwrap_err().to_string();
+        assert!(e.contains("reaches element"), "{e}");
+    }
+}
+
+/// The kernels in `shaders::TRUSTED` run without wgpu's runtime checks unless asked: on
+/// in-bounds work both builds must give the same bits, every GEMM variant and the strided GEMM.
+#[test]
+fn trusted_kernels_give_the_same_bits_with_and_without_runtime_checks() {
+    use heft::gpu::AdapterChoice;
+    use heft::ops::gemm_strided::{gemm_strided, StridedGemm, Strides};
+    use matmul::{matmul_into_with, Bias, Gemm, OutMap, VARIANTS};
+    let mut rng = Rng::new(13);
+    let (m, n, k) = (37, 29, 23);
+    let (a, b, bias) = (f32s(&rng.vec(m * k)), f32s(&rng.vec(n * k)), f32s(&rng.vec(m)));
+    let run = |g: &heft::Gpu| -> Vec<Vec<f32>> {
+        let t = |v: &[f32], s: &[usize]| heft::Tensor::from_f32(g, v, s).unwrap();
+        let (at, bt, biast) = (t(&a, &[m, k]), t(&b, &[n, k]), t(&bias, &[m]));
+        let (ap, bp) = (pack::pad_cols(&at, matmul::pad4(k)).unwrap(), pack::pad_cols(&bt, matmul::pad4(k)).unwrap());
+        let mut outs = Vec::new();
+        for (vi, v) in VARIANTS.iter().enumerate().filter(|(_, v)| v.available(g)) {
+            let c = heft::Tensor::zeros(g, &[m, n]).unwrap();
+            let gemm = Gemm { a: &ap, b: &bp, m, n, kp: matmul::pad4(k), bias: Bias::Rows(&biast), c: &c, map: OutMap::row_major(n), accumulate: false };
+            matmul_into_with(vi, &gemm).unwrap_or_else(|e| panic!("{}: {e}", v.name));
+            outs.push(c.to_f32().unwrap());
+        }
+        let c = heft::Tensor::zeros(g, &[n, m]).unwrap();
+        let st = |sr, si, sg, sj| Strides { sr, si, sg, sj };
+        // Cᵀ [N, M] = B [N, K] · Aᵀ, reading A transposed through its strides
+        gemm_strided(&StridedGemm { a: &bt, sa: st(0, k, 0, 1), b: &at, sb: st(0, 1, 0, k), c: &c, sc: st(0, m, 0, 1), m: n, n: m, k, blocks: 1, group: m, bias: None, accumulate: false }).unwrap();
+        outs.push(c.to_f32().unwrap());
+        outs
+    };
+    let open = |checks| heft::Gpu::new(&AdapterChoice { shader_checks: checks, ..Default::default() }).expect("tests need a GPU adapter");
+    let (checked, trusted) = (run(&open(true)), run(&open(false)));
+    let bits = |v: &[Vec<f32>]| v.iter().map(|o| o.iter().map(|x| x.to_bits()).collect::<Vec<_>>()).collect::<Vec<_>>();
+    assert_eq!(bits(&checked), bits(&trusted));
+    let want = heft::reference::matmul::matmul_nt(&widen(&b), &widen(&a), n, m, k);
+    assert_close_red("strided transposed product", &checked.last().unwrap().iter().map(|&v| v as f64).collect::<Vec<_>>(), &want);
+}
+
+/// f32 values as the f64 a reference reads.
+fn widen(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
 }

@@ -71,6 +71,28 @@ fn reduce_moments_match_reference_and_the_separate_sums_bit_for_bit() {
 }
 
 #[test]
+fn reduce_mean_var_matches_the_two_pass_reference_even_far_from_zero() {
+    let mut rng = Rng::new(53);
+    // one chunk per channel (no finish pass) and many; a mean 1000x the spread
+    for &(o, c, i, offset) in &[(3, 5, 7, 0.0), (2, 300, 2, 0.0), (64, 3, 1000, 0.0), (8, 4, 961, 1000.0), (1, 1, 100_000, -50.0)] {
+        let x: Vec<f64> = rng.vec(o * c * i).iter().map(|v| (v + offset) as f32 as f64).collect(); // as uploaded
+        let xt = upload(&x, &[o, c, i]);
+        let stride = c + 4;
+        let out = heft::Tensor::zeros(&gpu(), &[1 + 2 * stride]).unwrap();
+        // offset 1 is not bindable: use offset 0 and check the gap stays untouched
+        reduce::mean_var_into(&xt, (o, c, i), &out, 0, stride).unwrap();
+        let got = download(&out);
+        let n = (o * i) as f64;
+        let mean = reference::reduce::channel_reduce(&x, (o, c, i), false, 1.0 / n, |j, _| x[j]);
+        let var = reference::reduce::channel_reduce(&x, (o, c, i), false, 1.0 / n, |j, ch| (x[j] - mean[ch]).powi(2));
+        let tol = 1e-6 * n.sqrt();
+        assert_close(&format!("mean {o}x{c}x{i}+{offset}"), &got[..c], &mean, tol * (1.0 + offset.abs()), 1e-5);
+        assert_close(&format!("var {o}x{c}x{i}+{offset}"), &got[stride..stride + c], &var, tol, 1e-4);
+        assert!(got[c..stride].iter().all(|&v| v == 0.0), "nothing written between the two vectors");
+    }
+}
+
+#[test]
 fn reduce_is_deterministic() {
     let mut rng = Rng::new(51);
     let x = upload(&rng.vec(300_001), &[300_001]);
@@ -140,6 +162,15 @@ fn concat_and_split_match_reference() {
     let parts = concat::backward(&y, &[4, 6]).unwrap();
     assert_close("split a", &download(&parts[0]), &a, 0.0, 0.0);
     assert_close("split b", &download(&parts[1]), &b, 0.0, 0.0);
+    // three parts take the copy-per-part path
+    let c3 = rng.vec(n * 3 * hw);
+    let ct = upload(&c3, &[n, 3, 3, 5]);
+    let y = concat::forward(&[&at, &bt, &ct]).unwrap();
+    assert_close("concat of 3", &download(&y), &reference::concat::forward(&[(&a, 4), (&b, 6), (&c3, 3)], n, hw), 0.0, 0.0);
+    let parts = concat::backward(&y, &[4, 6, 3]).unwrap();
+    for (got, want) in parts.iter().zip([&a, &b, &c3]) {
+        assert_close("split of 3", &download(got), want, 0.0, 0.0);
+    }
     let e = concat::forward(&[&at, &upload(&[0.0; 8], &[1, 2, 2, 2])]).unwrap_err();
     assert!(e.to_string().contains("does not match"), "{e}");
 }

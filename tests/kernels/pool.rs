@@ -8,13 +8,15 @@ use heft::reference::{avgpool as ravg, maxpool as rmax};
 /// n, c, h, w, kernel, stride, pad, ceil
 type Case = (usize, usize, usize, usize, usize, usize, usize, bool);
 
-const CASES: [Case; 6] = [
+const CASES: [Case; 8] = [
     (1, 1, 4, 4, 2, 2, 0, false),
     (2, 3, 7, 9, 3, 2, 1, false),
     (3, 2, 13, 13, 3, 2, 0, false), // AlexNet pooling geometry
     (1, 4, 6, 5, 3, 1, 1, false),
     (2, 2, 8, 8, 3, 2, 0, true), // SqueezeNet ceil_mode: 8 -> 4 (floor gives 3)
     (1, 3, 7, 6, 3, 2, 1, true),
+    (2, 2, 31, 31, 3, 2, 0, true), // SqueezeNet 1.1's first pool at 64 px
+    (1, 2, 9, 11, 2, 3, 1, false), // stride > kernel: some inputs are in no window
 ];
 
 #[test]
@@ -60,7 +62,7 @@ fn avgpool_matches_reference() {
 #[test]
 fn adaptive_avgpool_matches_reference() {
     let mut rng = Rng::new(22);
-    for &(n, c, h, w, oh, ow) in &[(2, 3, 13, 13, 6, 6), (1, 2, 7, 5, 3, 2), (2, 4, 5, 5, 1, 1)] {
+    for &(n, c, h, w, oh, ow) in &[(2, 3, 13, 13, 6, 6), (1, 2, 7, 5, 3, 2), (2, 4, 5, 5, 1, 1), (1, 2, 5, 11, 4, 3)] {
         let x = rng.vec(n * c * h * w);
         let kind = AvgPool::Adaptive(oh, ow);
         let y = avgpool::forward(&upload(&x, &[n, c, h, w]), kind).unwrap();

@@ -1,0 +1,125 @@
+//! Wrapper of `shaders/gemm_strided.wgsl`: a GEMM whose operands are read through element
+//! strides, so tensors are used where they lie (the 1×1 convolutions of `conv2d_pointwise`):
+//! C(m, n) (+)= sum over blocks r and k of A(r, m, k) · B(r, k, n) (+ bias[m]), with the columns
+//! n of B and C in groups of `group` (the pixels of one image, images one after another).
+
+use super::u;
+use crate::error::{Error, Result};
+use crate::tensor::{DType, Tensor};
+
+/// Element (r, i, j) of an operand is at `r*sr + i*si + (j / group)*sg + (j % group)*sj`
+/// (r the reduction block, i the row, j the column). A's columns are not grouped: give it
+/// `sg = 0` (its columns are k < K, read at k*sj). C has no blocks: give it `sr = 0`.
+#[derive(Clone, Copy, Debug)]
+pub struct Strides {
+    pub sr: usize,
+    pub si: usize,
+    pub sg: usize,
+    pub sj: usize,
+}
+
+/// One product: A(r) [m, k], B(r) [k, n], C [m, n], summed over r < `blocks`.
+pub struct StridedGemm<'a> {
+    pub a: &'a Tensor,
+    pub sa: Strides,
+    pub b: &'a Tensor,
+    pub sb: Strides,
+    pub c: &'a Tensor,
+    pub sc: Strides,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub blocks: usize,
+    /// Columns per group of B and C (n when they are not grouped).
+    pub group: usize,
+    pub bias: Option<&'a Tensor>,
+    pub accumulate: bool,
+}
+
+/// `struct Params` of `shaders/gemm_strided.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    r: u32,
+    g: u32,
+    sar: u32,
+    sam: u32,
+    sak: u32,
+    sbr: u32,
+    sbk: u32,
+    sbg: u32,
+    sbn: u32,
+    scm: u32,
+    scg: u32,
+    scn: u32,
+    bias_rows: u32,
+    accumulate: u32,
+}
+
+/// Largest element index of an operand of `blocks` x `rows` x `cols` read through `s` with
+/// columns in groups of `g` (bounded term by term, as the kernel adds them).
+fn last(s: &Strides, blocks: usize, rows: usize, cols: usize, g: usize) -> usize {
+    (blocks - 1) * s.sr + (rows - 1) * s.si + ((cols - 1) / g) * s.sg + (cols - 1).min(g - 1) * s.sj
+}
+
+/// Run the product; every index the kernel forms is checked to lie inside its tensor first.
+pub fn gemm_strided(p: &StridedGemm) -> Result<()> {
+    const OP: &str = "gemm_strided";
+    let StridedGemm { a, sa, b, sb, c, sc, m, n, k, blocks, group, bias, accumulate } = *p;
+    for (t, name) in [(a, "A"), (b, "B"), (c, "C")] {
+        t.expect_dtype(OP, name, DType::F32)?;
+        t.gpu().check_binding(OP, name, t.bytes())?;
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if k == 0 || blocks == 0 || group == 0 {
+        return Err(Error::shape(OP, format!("an empty reduction ({blocks} blocks of {k}) or column group ({group})")));
+    }
+    if sa.sg != 0 || sc.sr != 0 {
+        return Err(Error::shape(OP, "A's columns are not grouped and C has no blocks: their sg and sr must be 0"));
+    }
+    let g = group.min(n);
+    let bounds = [(a, "A", &sa, blocks, m, k, k), (b, "B", &sb, blocks, k, n, g), (c, "C", &sc, 1, m, n, g)];
+    for (t, name, s, r, rows, cols, g) in bounds {
+        let top = last(s, r, rows, cols, g);
+        if top >= t.numel() {
+            return Err(Error::shape(OP, format!("{name} read through {s:?} reaches element {top} of {:?}", t.shape())));
+        }
+    }
+    let gpu = a.gpu();
+    let bias_buf = match bias {
+        Some(t) if t.numel() < m => return Err(Error::shape(OP, format!("bias {:?} is shorter than {m}", t.shape()))),
+        Some(t) => t.bind(),
+        None => gpu.dummy(),
+    };
+    let groups = [n.div_ceil(64), m.div_ceil(64)];
+    let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    if let Some(&big) = groups.iter().find(|&&v| v > max) {
+        return Err(Error::TooLarge { op: OP, what: format!("a {m}x{n} product"), size: big as u64, limit: max as u64, unit: "workgroups per dimension" });
+    }
+    let params = Params {
+        m: u(OP, m)?,
+        n: u(OP, n)?,
+        k: u(OP, k)?,
+        r: u(OP, blocks)?,
+        g: u(OP, g)?,
+        sar: u(OP, sa.sr)?,
+        sam: u(OP, sa.si)?,
+        sak: u(OP, sa.sj)?,
+        sbr: u(OP, sb.sr)?,
+        sbk: u(OP, sb.si)?,
+        sbg: u(OP, sb.sg)?,
+        sbn: u(OP, sb.sj)?,
+        scm: u(OP, sc.si)?,
+        scg: u(OP, sc.sg)?,
+        scn: u(OP, sc.sj)?,
+        bias_rows: bias.is_some() as u32,
+        accumulate: accumulate as u32,
+    };
+    let bind = [(1, a.bind()), (2, b.bind()), (3, bias_buf), (4, c.bind())];
+    gpu.dispatch("gemm_strided", "main", &params, &bind, [groups[0] as u32, groups[1] as u32, 1])
+}
