@@ -53,7 +53,7 @@ pub struct ParityCmd {
     pub eval_images: usize,
     /// PyTorch also trains this many copies from weights changed by 1 part in 10^6: how far
     /// they stray from its exact curve is the noise heft is judged by.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 4)]
     pub noise_runs: usize,
     /// The curves part at a step where |heft − PyTorch| > TOL_ABS + NOISE_FACTOR × the largest
     /// stray of a perturbed PyTorch run up to that step.
