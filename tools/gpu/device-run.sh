@@ -6,7 +6,7 @@
 #
 # The device machine cannot fetch crates: build the release binary here and carry it, e.g.
 #   cargo build --release
-#   run(command="tools/gpu/device-run.sh", carry=["target/release/heft"], timeout_s=450)
+#   run(command="tools/gpu/device-run.sh", carry=["target/release/heft"], timeout_s=600)
 # Output: one file per step under $OUT (the device tool's folder), or ./gpu-run.
 set -u
 BIN=${HEFT_BIN:-target/release/heft}
@@ -36,6 +36,9 @@ if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
     PEER=(--compare --python python3)
 fi
 step steps-quick 60 "$BIN" bench --steps --quick --reps 5 "${PEER[@]}"
+# every step pair, the SqueezeNet 1.1 64 px BN pair and the tiny AlexNet among them (static choice:
+# tuning all their shapes would not fit the time)
+step steps-all 150 "$BIN" bench --steps --no-tune --reps 5 "${PEER[@]}"
 [ ${#PEER[@]} -gt 0 ] && step steps-large-torch 45 python3 benches/peers/torch_step.py --device cuda --reps 5 \
     --json '[{"arch":"alexnet","input":224,"width":1.0,"hidden":4096,"student":false,"batch":128},{"arch":"alexnet","input":224,"width":1.0,"hidden":4096,"student":true,"batch":128}]'
 ls "$OUT"/cache/*.json 2>/dev/null | sed 's/^/tuning cache: /'
