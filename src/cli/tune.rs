@@ -49,7 +49,7 @@ impl Tune {
         let (path, timed) = heft::tune::ensure(&gpu, &dir, &step, &sites, reps, announce, |e| eprint!("\r{} -> {}        ", e.site, e.choice))?;
         eprintln!();
         let file = heft::tune::load(&path)?.unwrap_or_default();
-        println!("{:<46} {:<10} times (ms, median of {reps}; fastest first)", "op", "choice");
+        println!("{:<46} {:<10} times (ms, best of {reps} interleaved rounds; fastest first)", "op", "choice");
         for e in file.entries.iter().filter(|e| sites.contains(&e.site)) {
             let times: Vec<String> = e.ms.iter().map(|(v, ms)| format!("{v} {ms:.3}")).collect();
             println!("{:<46} {:<10} {}", e.site.to_string(), e.choice, times.join(", "));

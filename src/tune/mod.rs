@@ -91,14 +91,16 @@ pub struct Entry {
     #[serde(flatten)]
     pub site: Site,
     pub choice: String,
-    /// Median milliseconds of each variant that ran, fastest first.
+    /// Milliseconds of each variant that ran (its minimum over interleaved rounds; a variant
+    /// far slower than the best was run once), fastest first.
     pub ms: Vec<(String, f64)>,
 }
 
 /// What the timings are valid for: heft's version, the cache's format and the adapter with
-/// its driver.
+/// its driver. Format 3: each variant's minimum over interleaved rounds (2: its median, timed
+/// in one block; a format-2 cache is not read, so every adapter is tuned again once).
 pub fn key(gpu: &Gpu) -> String {
-    format!("heft {} (tuning format 2) on {}", env!("CARGO_PKG_VERSION"), gpu.describe())
+    format!("heft {} (tuning format 3) on {}", env!("CARGO_PKG_VERSION"), gpu.describe())
 }
 
 /// `$HEFT_CACHE_DIR`, else `$XDG_CACHE_HOME/heft`, else `~/.cache/heft`.
