@@ -17,7 +17,7 @@ pub struct Tune {
     /// Images per step.
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
-    /// Timed samples per variant and shape (the median is kept).
+    /// Rounds per shape, each timing every variant once (a variant keeps its minimum).
     #[arg(long, default_value_t = 5)]
     pub reps: usize,
     /// Time every shape again, even those already in the cache.
