@@ -134,6 +134,9 @@ impl ParityCmd {
             return Err(Error::Invalid("parity compares students whose activations are all trainable polynomials from step 1: use --act poly --schedule all".into()));
         }
         let config = heft::nn::model::ModelConfig { dropout: 0.0, ..checkpoint::read_config(path)? };
+        if config.student.is_some() {
+            return Err(Error::Invalid(format!("{} is a student; --teacher takes the ReLU teacher it was distilled from", path.display())));
+        }
         let mut teacher = Model::teacher(gpu, config, self.data.seed)?;
         checkpoint::load_state(&mut teacher, path, LoadMode::Strict)?;
         Ok((to_student(&teacher, &scfg)?, Some(teacher)))
