@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# The paper's grid on covid-ct at 64 px (issue: the paper's table), one fixed build, resumable:
-# run this again after a stop and every finished (run, seed) is skipped, a killed one resumes
-# after its last finished epoch. Order: what the table needs most first.
-cd "$(dirname "$0")"
-export XDG_RUNTIME_DIR=/tmp
-BIN=./heft-77c25a3
+# The paper's grid on covid-ct at 64 px, one fixed build, resumable: run this again after a stop
+# and every finished (run, seed) is skipped, a killed one resumes after its last finished epoch.
+# It runs in $GRID (default /work/grid, outside the work tree): the experiment file is copied
+# there as ct64/experiment.toml on first use, and the heft binary built at commit 77c25a3 must be
+# $GRID/heft-77c25a3. Order: what the table needs most first.
+set -u
+GRID=${GRID:-/work/grid}
+BIN=$GRID/heft-77c25a3
+[ -x "$BIN" ] || { echo "no $BIN: build heft at commit 77c25a3 (cargo build --release) and copy it there"; exit 2; }
+mkdir -p "$GRID/ct64"
+[ -f "$GRID/ct64/experiment.toml" ] || cp "$(dirname "$0")/experiment.toml" "$GRID/ct64/experiment.toml"
+cd "$GRID"
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 for r in alexnet-teacher squeezenet1_1-teacher alexnet-method alexnet-scratch squeezenet1_1-method \
          squeezenet1_1-scratch alexnet-no-kd alexnet-square alexnet-approx-relu alexnet-layer alexnet-smooth \
          squeezenet1_1-no-kd squeezenet1_1-approx-relu; do
     echo "== $(date -u +%FT%TZ) $r"
-    $BIN experiment ct64/experiment.toml --run "$r" --quiet
+    "$BIN" experiment ct64/experiment.toml --run "$r" --quiet
     echo "   exit $?"
 done
-$BIN experiment ct64/experiment.toml --report
+"$BIN" experiment ct64/experiment.toml --report
