@@ -1,6 +1,7 @@
 //! Fidelity checks (`heft check`): heft's kernels and whole models against PyTorch golden files
 //! (`data/reference/`, made by `tools/reference/make_golden.py`), and against the CPU reference
-//! on fresh random shapes. Each comparison is a `Row` with its errors and tolerance.
+//! on fresh random shapes. Each comparison is a `Row` with its errors and tolerance. `curve`:
+//! whole training curves against PyTorch's (`heft parity`).
 
 mod compare;
 pub mod curve;
