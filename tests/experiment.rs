@@ -231,6 +231,11 @@ fn a_reduced_paper_grid_trains_and_reports() {
             let want = acc - confusion_figures(&out, t, "teacher", 1).0;
             assert!((r["gap_accuracy"]["mean"].as_f64().unwrap() - want).abs() < 1e-12, "{name}");
         }
+        // an AlexNet student costs 15 levels by hand (5 convolutions, 3 linear layers, 7
+        // polynomials), which needs N = 32768 for 128-bit security (log2 QP = 50 + 15·40 + 60 =
+        // 710: over 16384's 438, within 32768's 881); a teacher has no HE cost
+        let he = if phase == "student" { serde_json::json!({"depth": 15, "ring_dim": 32768}) } else { serde_json::Value::Null };
+        assert_eq!(r["he"], he, "{name}");
     }
     assert_eq!(code == 0, failed == 0, "exit {code} with {failed} failed runs: {err}");
     assert!(stdout.contains("| 7 | alexnet-scratch (vs alexnet-teacher) | from scratch"), "{stdout}");

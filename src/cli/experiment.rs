@@ -64,7 +64,7 @@ impl ExperimentCmd {
             return emit_slurm(&exp, &self.file, &out, &self.tune, self.gpus_per_task);
         }
         if self.report {
-            return report(&exp, &out);
+            return report(&exp, &out, adapter);
         }
         let selected = self.runs.iter().map(|s| exp.select(s)).collect::<Result<Vec<_>>>()?;
         if self.fresh {
@@ -217,7 +217,7 @@ impl Grid<'_> {
             }
         }
         if whole {
-            report(exp, self.out)?;
+            report(exp, self.out, adapter)?;
         }
         if failures.is_empty() {
             Ok(())
@@ -267,12 +267,13 @@ impl Grid<'_> {
 }
 
 /// Write results.md, results.json and the comparison chart (comparison.png) from the finished (run, seed) pairs.
-fn report(exp: &Experiment, out: &Path) -> Result<()> {
+fn report(exp: &Experiment, out: &Path, adapter: &Option<String>) -> Result<()> {
     let got = (exp.runs.iter())
         .map(|r| exp.seeds.iter().filter_map(|&s| layout::finished(out, r, s).transpose()).collect::<Result<Vec<_>>>())
         .collect::<Result<Vec<_>>>()?;
     let failed: Vec<Vec<(u64, String)>> = (exp.runs.iter()).map(|r| exp.seeds.iter().filter_map(|&s| layout::failure(out, &r.name, s).map(|m| (s, m))).collect()).collect();
-    let rows = results::rows(exp, &got, &failed);
+    let mut rows = results::rows(exp, &got, &failed);
+    he_costs(exp, out, adapter, &mut rows);
     std::fs::create_dir_all(out).map_err(|err| Error::Io { path: out.display().to_string(), err })?;
     results::write(out, exp, &rows)?;
     let bars: Vec<BarRow> = rows.iter().map(|r| BarRow { label: r.name.clone(), values: [r.accuracy, r.macro_f1].map(|s| s.map(|s| (s.mean, s.std))).to_vec() }).collect();
@@ -283,6 +284,32 @@ fn report(exp: &Experiment, out: &Path) -> Result<()> {
     print!("{}", results::markdown(exp, &rows));
     println!("\nresults: {} and results.json", out.join("results.md").display());
     Ok(())
+}
+
+/// Fill in each finished student's CKKS cost from its first finished seed's checkpoint (depth
+/// depends on the architecture only). Without a GPU to build the models the column stays empty,
+/// with a warning: the report itself needs none.
+fn he_costs(exp: &Experiment, out: &Path, adapter: &Option<String>, rows: &mut [results::Row]) {
+    let students: Vec<(usize, std::path::PathBuf)> = (exp.runs.iter().zip(rows.iter()).enumerate())
+        .filter(|(_, (run, row))| matches!(run.kind, RunKind::Student { .. }) && !row.seeds.is_empty())
+        .map(|(i, (run, row))| (i, seed_dir(out, &run.name, row.seeds[0].seed).join("student.safetensors")))
+        .collect();
+    if students.is_empty() {
+        return;
+    }
+    let gpu = match gpu(adapter) {
+        Ok(g) => g,
+        Err(e) => return eprintln!("warning: no HE depth column ({e})"),
+    };
+    for (i, path) in students {
+        match heft::nn::checkpoint::load(&gpu, &path) {
+            Ok(m) => {
+                let r = heft::he::report::report(&m, None);
+                rows[i].he = Some(results::HeCost { depth: r.depth, ring_dim: r.ckks.ring_dim });
+            }
+            Err(e) => eprintln!("warning: no HE depth for {}: {e}", rows[i].name),
+        }
+    }
 }
 
 fn emit_slurm(exp: &Experiment, file: &Path, out: &Path, tune: &TuneArgs, gpus: usize) -> Result<()> {

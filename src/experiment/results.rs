@@ -67,6 +67,17 @@ pub struct Row {
     /// Student minus teacher, paired by seed (seeds both finished).
     pub gap_accuracy: Option<Stat>,
     pub gap_macro_f1: Option<Stat>,
+    /// A student's cost under CKKS (`heft he-report` of a finished seed's checkpoint), filled
+    /// in by the caller that can build models; None for teachers and unfinished students.
+    pub he: Option<HeCost>,
+}
+
+/// Multiplicative depth and the ring dimension `heft he-report` recommends for it (values up
+/// to 2^10 assumed, as he-report does without data).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct HeCost {
+    pub depth: usize,
+    pub ring_dim: usize,
 }
 
 /// What a run trains, in a few words.
@@ -122,6 +133,7 @@ pub fn rows(exp: &Experiment, results: &[Vec<SeedResult>], failures: &[Vec<(u64,
                 recall: col(|s| s.recall),
                 gap_accuracy: gap(|s| s.accuracy),
                 gap_macro_f1: gap(|s| s.macro_f1),
+                he: None,
             }
         })
         .collect()
@@ -142,15 +154,16 @@ pub fn markdown(exp: &Experiment, rows: &[Row]) -> String {
     let mut md = format!("# Results of {}\n\n", exp.file.display());
     md += "Test-set metrics of each run's best checkpoint (by validation macro-F1): mean ± sample standard deviation \
            (n − 1) over the seeds that finished. Precision and recall are macro averages over the classes. \
-           Δ is the student minus its teacher, paired by seed.\n\n";
-    md += "| # | run | setup | seeds | accuracy | macro-F1 | precision | recall | Δ accuracy | Δ macro-F1 |\n";
-    md += "|---|---|---|---|---|---|---|---|---|---|\n";
+           Δ is the student minus its teacher, paired by seed. HE: a student's multiplicative depth and the CKKS ring \
+           dimension N that `heft he-report` recommends for it (values up to 2^10 assumed).\n\n";
+    md += "| # | run | setup | seeds | accuracy | macro-F1 | precision | recall | Δ accuracy | Δ macro-F1 | HE depth, N |\n";
+    md += "|---|---|---|---|---|---|---|---|---|---|---|\n";
     for r in rows {
         let seeds = format!("{}/{}", r.seeds.len(), exp.seeds.len());
         let teacher = r.teacher.as_deref().map(|t| format!(" (vs {t})")).unwrap_or_default();
         let _ = writeln!(
             md,
-            "| {} | {}{teacher} | {} | {seeds} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {}{teacher} | {} | {seeds} | {} | {} | {} | {} | {} | {} | {} |",
             r.index,
             r.name,
             r.setup,
@@ -159,7 +172,8 @@ pub fn markdown(exp: &Experiment, rows: &[Row]) -> String {
             cell(r.precision, false),
             cell(r.recall, false),
             cell(r.gap_accuracy, true),
-            cell(r.gap_macro_f1, true)
+            cell(r.gap_macro_f1, true),
+            r.he.map_or("—".into(), |h| format!("{}, {}", h.depth, h.ring_dim))
         );
     }
     let missing: Vec<String> = rows.iter().filter(|r| !r.missing_seeds.is_empty()).map(|r| format!("{} (seeds {:?})", r.name, r.missing_seeds)).collect();
