@@ -36,11 +36,16 @@ fn random_shapes_match_the_cpu_reference() {
 /// The shipped dump `name` with its tensors passed through `tensor(name, values)` and its
 /// metadata through `meta`.
 fn altered(name: &str, tensor: impl Fn(&str, &mut [f32]), meta: impl Fn(&mut HashMap<String, String>)) -> Golden {
+    rebuilt(name, |_| true, tensor, meta)
+}
+
+/// `altered`, keeping only the tensors whose name passes `keep`.
+fn rebuilt(name: &str, keep: impl Fn(&str) -> bool, tensor: impl Fn(&str, &mut [f32]), meta: impl Fn(&mut HashMap<String, String>)) -> Golden {
     let (_, bytes) = GOLDEN.iter().find(|(n, _)| *n == name).unwrap();
     let st = safetensors::SafeTensors::deserialize(bytes).unwrap();
     let (_, md) = safetensors::SafeTensors::read_metadata(bytes).unwrap();
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for (n, v) in st.tensors() {
+    for (n, v) in st.tensors().into_iter().filter(|(n, _)| keep(n)) {
         let mut vals: Vec<f32> = v.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         tensor(&n, &mut vals);
         tensors.push((n, v.shape().to_vec(), vals.iter().flat_map(|x| x.to_le_bytes()).collect()));
@@ -64,6 +69,30 @@ fn a_wrong_conv_weight_gradient_is_named_at_its_layer() {
     let rows = model(&common::gpu(), "corrupted", &g).unwrap();
     assert_eq!(first(&rows), "grad features.3.weight");
     assert_eq!(failures(&rows).len(), 1, "{:?}", failures(&rows));
+}
+
+#[test]
+fn a_dump_of_forward_and_gradients_only_is_checked_on_what_it_has() {
+    // the simplest dump a user writes: no trajectory, no step<k>/ parameters, no adam settings
+    let minimal = |tensor: &dyn Fn(&str, &mut [f32])| {
+        rebuilt("alexnet_student", |n| n != "trajectory" && !n.starts_with("step"), tensor, |m| {
+            m.remove("adam");
+        })
+    };
+    let gpu = common::gpu();
+    let rows = model(&gpu, "minimal", &minimal(&|_, _| {})).unwrap();
+    assert!(failures(&rows).is_empty(), "{:?}", failures(&rows));
+    let unchecked: Vec<&str> = rows.iter().filter(|r| !r.checked).map(|r| r.case.as_str()).collect();
+    assert_eq!(unchecked, ["Adam steps: the dump has no adam settings"]);
+    assert!(rows.iter().filter(|r| r.checked).count() > 10 && rows.iter().any(|r| r.checked && r.case == "grad features.3.weight"));
+    // what it has is still judged: a wrong gradient in it is named
+    let rows = model(&gpu, "minimal", &minimal(&|n, v| if n == "grad/features.3.weight" { v.iter_mut().for_each(|x| *x *= 1.5) })).unwrap();
+    assert_eq!(first(&rows), "grad features.3.weight");
+    // with the adam settings but no step parameters, each teacher-forced step is listed
+    let g = rebuilt("alexnet_teacher", |n| !n.starts_with("step"), |_, _| {}, |_| {});
+    let rows = model(&gpu, "no steps", &g).unwrap();
+    assert!(failures(&rows).is_empty(), "{:?}", failures(&rows));
+    assert!(rows.iter().any(|r| !r.checked && r.case == "step 2 loss (teacher forced): the dump has no step1/ parameters"), "{rows:?}");
 }
 
 #[test]

@@ -20,11 +20,12 @@ const KEYS: &[&str] = &[
 ];
 const ADAM_KEYS: &[&str] = &["betas", "eps", "lr", "weight_decay"];
 
-/// A dump's model (weights loaded), class weights (a `[classes]` tensor) and optimiser.
+/// A dump's model (weights loaded), class weights (a `[classes]` tensor) and optimiser (None
+/// in a dump of one step without `adam` settings).
 pub struct Dump {
     pub model: Model,
     pub class_weights: Tensor,
-    pub adam: AdamCfg,
+    pub adam: Option<AdamCfg>,
 }
 
 impl Dump {
@@ -51,7 +52,11 @@ impl Dump {
         if cw.len() != classes || cw.iter().any(|w| !w.is_finite() || *w < 0.0) {
             return Err(Error::Invalid(format!("dump metadata \"class_weights\" needs {classes} finite non-negative numbers, got {cw:?}")));
         }
-        Ok(Dump { class_weights: Tensor::from_f32(gpu, &cw, &[classes])?, adam: adam(&g.meta("adam")?)?, model })
+        let adam = match g.meta("adam") {
+            Ok(v) => Some(adam(&v)?),
+            Err(_) => None,
+        };
+        Ok(Dump { class_weights: Tensor::from_f32(gpu, &cw, &[classes])?, adam, model })
     }
 }
 
