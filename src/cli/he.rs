@@ -60,8 +60,9 @@ pub struct Export {
     /// Where to write the ONNX file.
     #[arg(long)]
     pub onnx: PathBuf,
-    /// Also write <onnx>.sample.safetensors: N test images of --data and heft's logits for
-    /// them (tools/he/check_onnx.py compares an ONNX runtime against it).
+    /// Also write <onnx>.sample.safetensors: N test images of --data (a fixed shuffle of the
+    /// test split), their labels and heft's logits for them (tools/he/ compares ONNX runtimes
+    /// and encrypted inference against it).
     #[arg(long, default_value_t = 0)]
     pub samples: usize,
     /// Dataset the --samples images come from (its test split, in the model's input format).

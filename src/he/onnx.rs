@@ -184,21 +184,24 @@ fn avgpool(g: &mut Graph, x: &str, w: Option<Pool>, in_shape: &[usize]) -> Strin
     g.node("AveragePool", &[x], attrs, "avgpool")
 }
 
-/// Write `n` images of `ds` and the model's logits for them (eval mode) as safetensors
-/// (`x`, `logits`) to the new file `path` (an existing one is refused, not replaced); returns the
+/// Write `n` images of `ds` (in a fixed shuffled order), the model's logits for them (eval mode)
+/// and their labels as safetensors (`x`, `logits`, `labels` u32) to the new file `path` (an existing one is refused, not replaced); returns the
 /// number of images written.
 pub fn write_sample(model: &Model, ds: &crate::data::Dataset, norm: crate::data::image::Normalize, n: usize, path: &std::path::Path) -> Result<usize> {
     use crate::data::loader::{Loader, LoaderCfg};
     let c = &model.config;
-    let cfg = LoaderCfg::inference(c.input, c.in_channels, n, norm);
+    // a fixed shuffle, so that N images of a class-sorted split hold every class
+    let cfg = LoaderCfg { shuffle: true, seed: 0, ..LoaderCfg::inference(c.input, c.in_channels, n, norm) };
     let b = Loader::new(ds, cfg, 0).next().ok_or_else(|| Error::Invalid("the dataset has no readable test image".into()))??;
     let gpu = model.params()[0].value.gpu().clone();
     let x = crate::Tensor::from_f32(&gpu, &b.x, &[b.n, c.in_channels, c.input, c.input])?;
     let logits = model.infer(&x)?.to_f32()?;
-    let (xb, lb): (Vec<u8>, Vec<u8>) = (bytemuck::cast_slice(&b.x).to_vec(), bytemuck::cast_slice(&logits).to_vec());
+    let (xb, lb, yb): (Vec<u8>, Vec<u8>, Vec<u8>) =
+        (bytemuck::cast_slice(&b.x).to_vec(), bytemuck::cast_slice(&logits).to_vec(), bytemuck::cast_slice(&b.labels).to_vec());
     let views = vec![
         ("x".to_string(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![b.n, c.in_channels, c.input, c.input], &xb)),
         ("logits".to_string(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![b.n, c.classes], &lb)),
+        ("labels".to_string(), safetensors::tensor::TensorView::new(safetensors::Dtype::U32, vec![b.n], &yb)),
     ];
     let views = views.into_iter().map(|(k, v)| v.map(|v| (k, v))).collect::<std::result::Result<Vec<_>, _>>().map_err(|e| Error::Invalid(e.to_string()))?;
     let bytes = safetensors::serialize(views, None).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
