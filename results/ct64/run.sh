@@ -3,7 +3,8 @@
 # and every finished (run, seed) is skipped, a killed one resumes after its last finished epoch.
 # It runs in $GRID (default /work/grid, outside the work tree): the experiment file is copied
 # there as ct64/experiment.toml on first use, and the heft binary built at commit 77c25a3 must be
-# $GRID/heft-77c25a3. Order: what the table needs most first.
+# $GRID/heft-77c25a3. Order: what the table needs most first (the AlexNet method student early:
+# the encrypted-inference and depth-aware work start from it).
 set -u
 GRID=${GRID:-/work/grid}
 BIN=$GRID/heft-77c25a3
@@ -12,7 +13,7 @@ mkdir -p "$GRID/ct64"
 [ -f "$GRID/ct64/experiment.toml" ] || cp "$(dirname "$0")/experiment.toml" "$GRID/ct64/experiment.toml"
 cd "$GRID"
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
-for r in alexnet-teacher squeezenet1_1-teacher alexnet-method alexnet-scratch squeezenet1_1-method \
+for r in alexnet-teacher alexnet-method squeezenet1_1-teacher alexnet-scratch squeezenet1_1-method \
          squeezenet1_1-scratch alexnet-no-kd alexnet-square alexnet-approx-relu alexnet-layer alexnet-smooth \
          squeezenet1_1-no-kd squeezenet1_1-approx-relu; do
     echo "== $(date -u +%FT%TZ) $r"
