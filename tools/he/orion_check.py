@@ -36,6 +36,7 @@ from safetensors.numpy import load_file
 
 import orion
 import orion.nn as on
+from orion.nn.linear import LinearTransform
 from orion_graph import load
 
 # log2(Q*P) allowed for 128-bit classical security with a ternary secret (HomomorphicEncryption.org)
@@ -92,13 +93,46 @@ def ckks_config(levels, logn, scale_bits, first_bits, keys_dir, insecure=False):
 def set_up(net, cfg, x, verbose):
     """Keys, fitted ranges, packed weights and bootstrap placement: Orion's fit and compile."""
     t0 = time.time()
-    orion.init_scheme(cfg)
+    scheme = orion.init_scheme(cfg)
+    # Orion's "save" mode writes each linear transform's encoded diagonals to disk and loads
+    # them back one transform at a time when it evaluates, but keeps them in memory after
+    # writing as well: freed here, a network's compile needs one transform's diagonals at a
+    # time instead of all of them (the CT AlexNet student: ~40-50 GB)
+    lt, save = scheme.lt_evaluator, scheme.lt_evaluator.save_plaintext_diagonals
+
+    def save_and_free(layer_name, transform_id, row, col, diag_idxs):
+        save(layer_name, transform_id, row, col, diag_idxs)
+        lt.remove_plaintext_diagonals(transform_id)
+
+    lt.save_plaintext_diagonals = save_and_free
+    # likewise each layer's diagonals in Python: written to disk when packed, read back by
+    # that layer's compile; dropped after either (their indices kept), so only one layer's
+    # values are held at a time
+    drop_after(LinearTransform, "save_transforms")
+    drop_after(on.Linear, "compile")
+    drop_after(on.Conv2d, "compile")  # and AvgPool2d, a Conv2d
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(x), torch.zeros(len(x))), batch_size=1)
     run = (lambda fn, *args: fn(*args)) if verbose else quiet
     run(orion.fit, net, loader)
     input_level = run(orion.compile, net)
     bootstraps = sum(isinstance(m, on.Bootstrap) for m in net.modules())
     return {"seconds": time.time() - t0, "input_level": input_level, "bootstraps": bootstraps}
+
+
+def drop_after(cls, method):
+    """Make cls.method keep only the indices of the instance's `diagonals` after it runs (the
+    bootstrap placement counts them; the values are on disk). Once per class."""
+    inner = getattr(cls, method)
+    if getattr(inner, "drops_diagonals", False):
+        return
+
+    def wrapped(self, *args, **kwargs):
+        out = inner(self, *args, **kwargs)
+        self.diagonals = {block: dict.fromkeys(diags) for block, diags in self.diagonals.items()}
+        return out
+
+    wrapped.drops_diagonals = True
+    setattr(cls, method, wrapped)
 
 
 def read_log(path):
@@ -138,6 +172,10 @@ def main():
     ap.add_argument("--skip-plaintext-check", action="store_true",
                     help="encrypt even when the rewritten network differs from heft's logits in plaintext (debugging)")
     ap.add_argument("--insecure", action="store_true", help="TESTS ONLY: allow a --logn below 128-bit security (fast, not private)")
+    ap.add_argument("--split", type=int, default=1, choices=(1, 2),
+                    help="2: encode each convolution of >= 64 output channels as two (less memory; Orion's bootstrap placement handles two-way branches only)")
+    ap.add_argument("--spare-levels", type=int, default=0,
+                    help="levels beyond the network's depth (Orion's bootstrap placement may want one where branches join)")
     ap.add_argument("--log", help="append each image's result here (JSON lines); a rerun skips the images it holds")
     ap.add_argument("--keys-dir", help="where Orion stores rotation keys and packed weights (default: a temporary folder, removed at the end)")
     ap.add_argument("--verbose", action="store_true", help="show Orion's own progress output")
@@ -151,7 +189,7 @@ def main():
     labels = sample.get("labels")
     n = min(a.images, len(x))
     try:
-        net, products = load(a.onnx)
+        net, products = load(a.onnx, a.split)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
@@ -166,7 +204,7 @@ def main():
         print("error: the rewritten network does not compute heft's logits; nothing encrypted", file=sys.stderr)
         sys.exit(2)
 
-    levels = depth(net)
+    levels = depth(net) + a.spare_levels
     keys_dir = a.keys_dir or tempfile.mkdtemp(prefix="heft-orion-")
     if not a.keys_dir:
         atexit.register(shutil.rmtree, keys_dir, True)

@@ -196,23 +196,29 @@ def users_of(ops, t):
     return [o for o in ops if t in o["inputs"]]
 
 
+def fold_targets(ops, r):
+    """The Conv/Gemm ops that reader r leads to through AveragePool/Flatten (all their readers),
+    or None when some path ends elsewhere (a residual Add, the network's output)."""
+    if r["kind"] in ("conv", "gemm"):
+        return [r]
+    readers = users_of(ops, r["output"]) if r["kind"] in ("avgpool", "flatten") else []
+    found = [fold_targets(ops, u) for u in readers]
+    if not readers or any(f is None for f in found):
+        return None
+    return [t for f in found for t in f]
+
+
 def fold_into(ops, r, s):
-    """Multiply the weights of the Conv/Gemm reached from reader r (through AveragePool/Flatten
-    with one reader each) by the per-channel factor s on their input side. False when r does not
-    lead to one that way (a residual Add, the network's output)."""
-    while r["kind"] in ("avgpool", "flatten"):
-        readers = users_of(ops, r["output"])
-        if len(readers) != 1:
-            return False
-        r = readers[0]
-    if r["kind"] == "conv":
-        r["w"] = r["w"] * s.reshape(1, -1, 1, 1)
-        return True
-    if r["kind"] == "gemm":
-        per = r["w"].shape[1] // s.size  # features per channel after Flatten
-        r["w"] = r["w"] * np.repeat(s, per).reshape(1, -1)
-        return True
-    return False
+    """Multiply the input side of the weights of every Conv/Gemm that reader r leads to by the
+    per-channel factor s. False (nothing changed) when r does not lead only to such layers."""
+    targets = fold_targets(ops, r)
+    for t in targets or []:
+        if t["kind"] == "conv":
+            t["w"] = t["w"] * s.reshape(1, -1, 1, 1)
+        else:
+            per = t["w"].shape[1] // s.size  # features per channel after Flatten
+            t["w"] = t["w"] * np.repeat(s, per).reshape(1, -1)
+    return targets is not None
 
 
 def lower(ops, output):
@@ -295,11 +301,37 @@ def make_module(s):
     return m
 
 
-def load(path):
+def split_convs(ops, parts, min_out=64):
+    """Each convolution with at least min_out output channels as `parts` convolutions, each
+    keeping a contiguous group of output channels (the others' kernels and biases zero),
+    summed with Adds (no level). Same function; Orion then encodes `parts` smaller linear
+    transforms, one at a time, instead of one that may not fit in memory. (Orion's bootstrap
+    placement fails on forks of more than two branches, so the runner allows parts = 2 only.)"""
+    out = []
+    for o in ops:
+        co = o["w"].shape[0] if o["kind"] == "conv" else 0
+        if parts < 2 or co < min_out:
+            out.append(o)
+            continue
+        names = []
+        for g, chans in enumerate(np.array_split(np.arange(co), parts)):
+            keep = np.zeros(co)
+            keep[chans] = 1
+            names.append(f"{o['output']}/part{g}")
+            out.append(dict(o, output=names[-1], w=o["w"] * keep.reshape(-1, 1, 1, 1), b=o["b"] * keep))
+        acc = names[0]
+        for g, n in enumerate(names[1:], 1):
+            acc_next = o["output"] if g == len(names) - 1 else f"{o['output']}/sum{g}"
+            out.append(dict(kind="add", inputs=[acc, n], output=acc_next))
+            acc = acc_next
+    return out
+
+
+def load(path, split=1):
     """(Orion network, number of plaintext products for c2 that could not be folded) for
-    heft's ONNX at path."""
+    heft's ONNX at path; `split` > 1 splits large convolutions (split_convs)."""
     ops, inp, outp = read_ops(onnx.load(path))
-    ops = merge_concats(ops)
+    ops = split_convs(merge_concats(ops), split)
     for o in ops:
         if o["kind"] == "avgpool" and o["ceil"]:
             o["ceil"] = 0  # checked against the plaintext logits before anything is encrypted
