@@ -4,8 +4,8 @@
 //! by the plaintext check before encryption and by the encrypted comparison itself. Needs a
 //! Python with orion-fhe, onnx and safetensors (`HEFT_HE_PYTHON`, else `python3`; orion-fhe
 //! needs Python < 3.13); without one it prints `SKIPPED: <reason>`. Toy CKKS parameters
-//! (N = 2^13, `--insecure`) keep it to a few minutes; the figures of 128-bit runs are in
-//! tools/he/README.md.
+//! (N = 2^13, `--insecure`) keep it to a few minutes; what 128-bit runs need on this machine
+//! is measured in tools/he/README.md.
 
 mod common;
 
