@@ -9,14 +9,8 @@
 
 mod common;
 
-use common::{heft, tmp};
+use common::{heft, python_with, tmp};
 use std::process::Command;
-
-fn python() -> Option<String> {
-    let py = std::env::var("HEFT_HE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&py).args(["-c", "import orion, onnx, safetensors"]).output().is_ok_and(|o| o.status.success());
-    ok.then_some(py)
-}
 
 fn orion_check(py: &str, onnx: &str, extra: &[&str]) -> (i32, String) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/he/orion_check.py");
@@ -31,7 +25,7 @@ fn orion_check(py: &str, onnx: &str, extra: &[&str]) -> (i32, String) {
 
 #[test]
 fn an_exported_student_runs_encrypted_and_a_wrong_coefficient_is_caught() {
-    let Some(py) = python() else {
+    let Some(py) = python_with("HEFT_HE_PYTHON", "orion, onnx, safetensors") else {
         println!("SKIPPED: no Python with orion-fhe, onnx and safetensors (set HEFT_HE_PYTHON; pip install orion-fhe onnx safetensors)");
         return;
     };

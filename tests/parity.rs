@@ -6,17 +6,11 @@
 
 mod common;
 
-use common::{heft, tmp};
-
-fn python() -> Option<String> {
-    let py = std::env::var("HEFT_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = std::process::Command::new(&py).args(["-c", "import torch, safetensors"]).output().is_ok_and(|o| o.status.success());
-    ok.then_some(py)
-}
+use common::{heft, python_with, tmp};
 
 #[test]
 fn parity_agrees_with_pytorch_and_fails_on_a_seeded_recipe_difference() {
-    let Some(py) = python() else {
+    let Some(py) = python_with("HEFT_PYTHON", "torch, safetensors") else {
         println!("SKIPPED: no Python with torch and safetensors (set HEFT_PYTHON or pip install torch safetensors)");
         return;
     };

@@ -117,6 +117,14 @@ pub fn heft(args: &[&str]) -> (i32, String, String) {
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
+/// The Python named by the environment variable `var` (else `python3`) when it can import
+/// every module of `modules` (e.g. "torch, safetensors"); None otherwise, for a test to skip.
+pub fn python_with(var: &str, modules: &str) -> Option<String> {
+    let py = std::env::var(var).unwrap_or_else(|_| "python3".into());
+    let ok = std::process::Command::new(&py).args(["-c", &format!("import {modules}")]).output().is_ok_and(|o| o.status.success());
+    ok.then_some(py)
+}
+
 /// A fresh, empty folder under the system temp dir for one test.
 pub fn tmp(name: &str) -> std::path::PathBuf {
     let p = std::env::temp_dir().join(format!("heft-cli-{name}-{}", std::process::id()));
