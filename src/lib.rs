@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod check;
 pub mod data;
+pub mod demo;
 pub mod error;
 pub mod experiment;
 pub mod fsx;

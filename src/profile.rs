@@ -81,7 +81,7 @@ impl RandomStep {
         let labels = crate::ops::cross_entropy::labels(gpu, &labels, c.classes)?;
         let weights = elementwise::full(gpu, &[c.classes], 1.0)?;
         let recipe = Recipe::default();
-        let trainer = recipe.trainer();
+        let trainer = recipe.trainer()?;
         Ok(RandomStep { teacher, student, x, labels, weights, trainer, recipe, batch })
     }
 

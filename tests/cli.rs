@@ -43,7 +43,7 @@ fn existing_runs_are_not_overwritten() {
     let d = dir.display().to_string();
     std::fs::write(dir.join("teacher.safetensors"), b"precious").unwrap();
     assert_clean_error(&["train-teacher", "--data", &d, "--out", &d], "already exists");
-    assert_clean_error(&["demo", "--out", &d], "already holds a run");
+    assert_clean_error(&["demo", "--out", &d], "teacher.safetensors already exists");
     assert_eq!(std::fs::read(dir.join("teacher.safetensors")).unwrap(), b"precious");
     // a metrics log without a checkpoint (a run that stopped early) is kept too
     std::fs::write(dir.join("student_metrics.jsonl"), b"{}\n").unwrap();

@@ -13,7 +13,7 @@ use heft::nn::convert::to_student;
 use heft::nn::layers::ActKind;
 use heft::nn::model::{Arch, Model, ModelConfig, StudentConfig};
 use heft::recipe::Recipe;
-use heft::train::{self, Data};
+use heft::train::{self, Data, Phase, RunFiles};
 use std::path::{Path, PathBuf};
 
 fn tmp(name: &str) -> PathBuf {
@@ -46,7 +46,7 @@ fn a_runaway_activation_is_rolled_back_then_stops_naming_the_layer() {
     let mut s = student(&data, [0.0, 0.5, 0.05]);
     // a bound every activation input passes at once: each window is bad
     let recipe = Recipe { epochs: 2, batch: 4, max_range: Some(1e-3), max_rollbacks: 2, progress: false, ..Recipe::default() };
-    let e = train::train(&mut s, None, &data, &recipe, &dir, "student").err().unwrap().to_string();
+    let e = train::train(&mut s, None, &data, &recipe, &RunFiles::new(&dir, Phase::Student)).err().unwrap().to_string();
     // 32 training images in batches of 4: 8 steps an epoch, a check every 2 steps. The first
     // bad value (step 0) is caught at step 1; the third bad window (two rollbacks spent) stops
     // the run at step 5 of epoch 1
@@ -74,7 +74,7 @@ fn a_rollback_restores_the_weights_of_the_last_good_state() {
     // Adam step moves a weight by about its learning rate, so a restored model is within
     // 2 × 5e-3 of its start, one that was not within 3e-2
     let recipe = Recipe { epochs: 1, batch: 4, lr: 1e-2, max_range: Some(1e-3), max_rollbacks: 1, progress: false, ..Recipe::default() };
-    assert!(train::train(&mut s, None, &data, &recipe, &dir, "student").is_err());
+    assert!(train::train(&mut s, None, &data, &recipe, &RunFiles::new(&dir, Phase::Student)).is_err());
     for (a, b) in before.iter().zip(&params(&s)) {
         let max = a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
         assert!(max < 1.2e-2, "a parameter moved by {max}: the restore did not bring it back");
@@ -88,7 +88,7 @@ fn the_one_one_one_student_recovers_or_stops_with_a_clear_message() {
     let data = data(&dir);
     let mut s = student(&data, [1.0, 1.0, 1.0]);
     let recipe = Recipe { epochs: 3, batch: 4, progress: false, ..Recipe::default() };
-    match train::train(&mut s, None, &data, &recipe, &dir, "student") {
+    match train::train(&mut s, None, &data, &recipe, &RunFiles::new(&dir, Phase::Student)) {
         Ok(r) => {
             assert!(r.test.loss.is_finite());
             assert!(s.params().iter().all(|p| p.value.to_f32().unwrap().iter().all(|v| v.is_finite())));

@@ -6,7 +6,7 @@
 use heft::data::{image::Normalize, synth, Dataset};
 use heft::nn::model::{Arch, Model, ModelConfig};
 use heft::recipe::Recipe;
-use heft::train::{self, Data};
+use heft::train::{self, Data, Phase, RunFiles};
 use heft::{AdapterChoice, DType, Gpu, Tensor};
 use std::path::PathBuf;
 
@@ -30,7 +30,7 @@ fn the_high_water_mark_is_flat_after_epoch_2_of_30() {
     let cfg = ModelConfig { width: 0.125, hidden: 32, ..ModelConfig::new(Arch::Alexnet, data.train.classes.clone(), 1, 64) };
     let mut model = Model::teacher(&open(None), cfg, 3).unwrap();
     let recipe = Recipe { epochs: 30, batch: 4, progress: false, augment: false, ..Recipe::default() };
-    train::train(&mut model, None, &data, &recipe, &dir, "teacher").unwrap();
+    train::train(&mut model, None, &data, &recipe, &RunFiles::new(&dir, Phase::Teacher)).unwrap();
     let text = std::fs::read_to_string(dir.join("teacher_metrics.jsonl")).unwrap();
     let epochs: Vec<(u64, u64)> = text
         .lines()

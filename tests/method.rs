@@ -11,9 +11,8 @@ use heft::nn::checkpoint::{self, LoadMode};
 use heft::nn::convert::{to_student, Schedule};
 use heft::nn::layers::{ActKind, Layer, PoolKind};
 use heft::nn::model::{Arch, Model, ModelConfig, StudentConfig};
-use heft::optim::Clip;
 use heft::recipe::Recipe;
-use heft::train::{self, Data};
+use heft::train::{self, Data, Phase, RunFiles};
 use std::path::PathBuf;
 
 fn tmp(name: &str) -> PathBuf {
@@ -197,11 +196,11 @@ fn teacher_and_distilled_student_learn_above_chance() {
     let cfg = ModelConfig { width: 0.25, hidden: 128, ..ModelConfig::new(Arch::Alexnet, data.train.classes.clone(), 1, 64) };
     let mut teacher = Model::teacher(&gpu, cfg, 5).unwrap();
     let recipe = Recipe { epochs: 6, batch: 24, seed: 5, progress: false, augment: false, ..Recipe::default() };
-    let t = train::train(&mut teacher, None, &data, &recipe, &dir, "teacher").unwrap();
+    let t = train::train(&mut teacher, None, &data, &recipe, &RunFiles::new(&dir, Phase::Teacher)).unwrap();
     assert!(t.test.summary.accuracy > 0.6, "teacher test accuracy {}", t.test.summary.accuracy);
     let mut student = to_student(&teacher, &student_cfg()).unwrap();
-    let rs = Recipe { lr: 1e-4, clip: Clip::Value(1.0), ..recipe };
-    let s = train::train(&mut student, Some(&teacher), &data, &rs, &dir, "student").unwrap();
+    let rs = Recipe { lr: 1e-4, clip_value: Some(1.0), ..recipe };
+    let s = train::train(&mut student, Some(&teacher), &data, &rs, &RunFiles::new(&dir, Phase::Student)).unwrap();
     assert!(s.test.summary.accuracy > 0.6, "student test accuracy {}", s.test.summary.accuracy);
     let log = heft::report::log::read_jsonl(&dir.join("student_metrics.jsonl")).unwrap();
     let losses: Vec<f64> = log.iter().filter_map(|r| r["train_loss"].as_f64()).collect();
@@ -242,7 +241,7 @@ fn a_schedule_longer_than_the_run_is_refused() {
     let cfg = ModelConfig { width: 0.125, hidden: 32, ..ModelConfig::new(Arch::Alexnet, data.train.classes.clone(), 1, 64) };
     let mut student = to_student(&Model::teacher(&gpu, cfg, 1).unwrap(), &student_cfg()).unwrap();
     let recipe = Recipe { epochs: 10, schedule: Schedule::Smooth { start: 0, every: 2 }, progress: false, ..Recipe::default() };
-    let e = train::train(&mut student, None, &data, &recipe, &dir, "student").err().unwrap().to_string();
+    let e = train::train(&mut student, None, &data, &recipe, &RunFiles::new(&dir, Phase::Student)).err().unwrap().to_string();
     assert!(e.contains("only in epoch 14") && e.contains("more than 13"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

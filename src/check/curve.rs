@@ -102,7 +102,7 @@ pub fn train(model: &Model, teacher: Option<&Model>, b: &Batches, recipe: &Recip
     let classes = model.config.classes;
     let weights = Tensor::from_f32(&gpu, &b.class_weights, &[classes])?;
     let eval_x = Tensor::from_f32(&gpu, &b.eval_x, &model.in_shape(b.eval_labels.len()))?;
-    let mut trainer = recipe.trainer();
+    let mut trainer = recipe.trainer()?;
     let mut curve = Curve::default();
     let evaluate = |step: usize, curve: &mut Curve| -> Result<()> {
         if eval_steps.contains(&step) {

@@ -3,10 +3,9 @@
 
 use clap::{Args, ValueEnum};
 pub use heft::data::Format;
+pub use heft::train::Source;
 use heft::nn::convert::{Schedule, ScheduleKind, StudentAct};
 use heft::nn::model::{Arch, ModelConfig, StudentConfig};
-use heft::optim::Clip;
-use heft::recipe::Recipe;
 use heft::Result;
 use std::path::PathBuf;
 
@@ -25,30 +24,6 @@ pub enum PredictFormat {
     Csv,
     /// `{"classes", "predictions": [{"path", "predicted", "probabilities"}], "unreadable"}`
     Json,
-}
-
-#[derive(Args)]
-pub struct DataArgs {
-    /// Dataset root.
-    #[arg(long)]
-    pub data: PathBuf,
-    #[arg(long, value_enum, default_value_t = Format::Folder)]
-    pub format: Format,
-    /// Image folder for the label-file formats (default: see --format).
-    #[arg(long)]
-    pub images: Option<PathBuf>,
-    /// Stop at the first unreadable or truncated image instead of skipping it (truncated files
-    /// are otherwise used, with a warning, as the decoder fills them in).
-    #[arg(long)]
-    pub strict: bool,
-    /// Seed of shuffling, augmentation, dropout and initialisation.
-    #[arg(long, default_value_t = 123)]
-    pub seed: u64,
-    /// Seed of the train/val/test split when the dataset has none (a folder of class folders):
-    /// kept apart from --seed so that runs with other seeds (a student and its teacher, the
-    /// seeds of an experiment) see the same test images.
-    #[arg(long, default_value_t = 123)]
-    pub split_seed: u64,
 }
 
 /// A freshly initialised model (summary, profile).
@@ -120,52 +95,9 @@ pub struct StudentArgs {
     pub every: usize,
 }
 
+/// Where a training command writes, and whether it starts over there.
 #[derive(Args)]
-pub struct RecipeArgs {
-    #[arg(long, default_value_t = 10)]
-    pub epochs: usize,
-    #[arg(long, default_value_t = 32)]
-    pub batch: usize,
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f32,
-    #[arg(long, default_value_t = 5e-4)]
-    pub weight_decay: f32,
-    /// Learning rate of the activation coefficients (student).
-    #[arg(long, default_value_t = 2e-4)]
-    pub coef_lr: f32,
-    /// Clamp gradients to [-v, v].
-    #[arg(long, conflicts_with = "clip_norm")]
-    pub clip_value: Option<f32>,
-    /// Scale gradients to a global L2 norm of at most v.
-    #[arg(long)]
-    pub clip_norm: Option<f32>,
-    /// Distillation weight α (student).
-    #[arg(long, default_value_t = 0.1)]
-    pub alpha: f32,
-    /// Distillation temperature T (student).
-    #[arg(long, default_value_t = 10.0)]
-    pub temperature: f32,
-    /// Range-awareness loss weight (student; 0 = off).
-    #[arg(long, default_value_t = 0.0)]
-    pub range_weight: f32,
-    /// Range bound R of the range-awareness loss.
-    #[arg(long, default_value_t = 10.0)]
-    pub range: f32,
-    #[arg(long)]
-    pub no_augment: bool,
-    #[arg(long)]
-    pub no_class_weights: bool,
-    /// Rollbacks to the last good state (learning rates halved each time) before a diverging
-    /// run stops: a non-finite loss, or a student's activation input beyond --max-range.
-    #[arg(long, default_value_t = 3)]
-    pub max_rollbacks: usize,
-    /// Largest |activation input| of a student before the run counts as diverging
-    /// (default: 100 × --range).
-    #[arg(long)]
-    pub max_range: Option<f32>,
-    /// Never stop on divergence: roll back as often as needed.
-    #[arg(long)]
-    pub continue_with_nans: bool,
+pub struct RunArgs {
     /// Output folder (default runs/<phase>-<UTC time>).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -173,9 +105,6 @@ pub struct RecipeArgs {
     /// it a finished run is skipped and a killed one resumes after its last finished epoch.
     #[arg(long, alias = "overwrite")]
     pub fresh: bool,
-    /// No progress bars or per-epoch lines.
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 pub fn parse_coefs(s: &str) -> std::result::Result<[f32; 3], String> {
@@ -183,31 +112,6 @@ pub fn parse_coefs(s: &str) -> std::result::Result<[f32; 3], String> {
     <[f32; 3]>::try_from(v).map_err(|v| format!("expected three numbers c0,c1,c2, got {}", v.len()))
 }
 
-
-pub fn recipe(r: &RecipeArgs, seed: u64) -> Result<Recipe> {
-    let recipe = Recipe {
-        epochs: r.epochs,
-        batch: r.batch,
-        lr: r.lr,
-        weight_decay: r.weight_decay,
-        coef_lr: r.coef_lr,
-        clip: Clip::from_thresholds(r.clip_value, r.clip_norm)?,
-        seed,
-        augment: !r.no_augment,
-        class_weights: !r.no_class_weights,
-        kd_alpha: r.alpha,
-        kd_t: r.temperature,
-        range_weight: r.range_weight,
-        range_r: r.range,
-        max_rollbacks: r.max_rollbacks,
-        max_range: r.max_range,
-        continue_with_nans: r.continue_with_nans,
-        progress: !r.quiet,
-        ..Recipe::default()
-    };
-    recipe.check()?;
-    Ok(recipe)
-}
 
 pub fn model_config(m: &ModelArgs, classes: Vec<String>) -> ModelConfig {
     ModelConfig { width: m.width, hidden: m.hidden, conv1_pad: m.conv1_pad, batchnorm: m.batchnorm, ..ModelConfig::new(m.arch, classes, m.channels, m.input) }

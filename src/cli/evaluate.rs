@@ -11,6 +11,7 @@ use heft::nn::model::{Model, StudentConfig};
 use heft::predict;
 use heft::report::metrics::format_summary;
 use heft::train;
+use heft::train::Data;
 use heft::{Error, Result};
 use std::path::PathBuf;
 
@@ -20,7 +21,7 @@ pub struct Eval {
     #[arg(long)]
     pub model: PathBuf,
     #[command(flatten)]
-    pub data: DataArgs,
+    pub data: Source,
     /// Images to score (default: test; every image when --data has no train/val/test split,
     /// e.g. an external test set).
     #[arg(long, value_enum)]
@@ -32,7 +33,7 @@ pub struct Eval {
 impl Eval {
     pub fn run(&self, adapter: &Option<String>) -> Result<()> {
         let Self { ref model, ref data, split, batch } = *self;
-        let d = load_data(data)?;
+        let d = Data::open(data)?;
         let gpu = gpu(adapter)?;
         let m = checkpoint::load(&gpu, model)?;
         if d.test.classes != m.config.class_names {

@@ -2,19 +2,15 @@
 //! a scheduler), write its results and comparison chart, or emit a Slurm submit script; and
 //! `heft reproduce`, which writes the paper's grid as such a file and runs it.
 
-use super::args::{DataArgs, Format};
-use super::data::load_data;
+use super::args::Format;
 use super::gpu;
-use super::train::{out_dir, train_run, Job, Start, StudentJob};
-use super::tune::TuneArgs;
+use super::train::out_dir;
 use clap::{Args, ValueEnum};
-use heft::experiment::layout::{self, seed_dir};
 use heft::experiment::paper::PaperGrid;
-use heft::experiment::{results, slurm, Experiment, Run, RunKind, StudentStart};
+use heft::experiment::{slurm, Experiment, Grid, Run};
 use heft::nn::model::Arch;
-use heft::report::bars::{bar_chart, BarRow};
-use heft::train::Data;
-use heft::{Error, Gpu, Result};
+use heft::tune::Tuning;
+use heft::{Error, Result};
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -52,7 +48,7 @@ pub struct ExperimentCmd {
     #[arg(long)]
     pub quiet: bool,
     #[command(flatten)]
-    pub tune: TuneArgs,
+    pub tune: Tuning,
 }
 
 impl ExperimentCmd {
@@ -67,15 +63,11 @@ impl ExperimentCmd {
             return report(&exp, &out, adapter);
         }
         let selected = self.runs.iter().map(|s| exp.select(s)).collect::<Result<Vec<_>>>()?;
+        let grid = Grid { exp: &exp, out: &out, progress: !self.quiet, tuning: &self.tune };
         if self.fresh {
-            let runs: Vec<&Run> = if selected.is_empty() { exp.runs.iter().collect() } else { selected.clone() };
-            for r in runs {
-                for &seed in &exp.seeds {
-                    heft::train::start_over(&seed_dir(&out, &r.name, seed), r.phase())?;
-                }
-            }
+            grid.start_over(&selected)?;
         }
-        Grid { exp: &exp, out: &out, quiet: self.quiet, tune: &self.tune }.train(adapter, &selected)
+        train(&grid, adapter, &selected)
     }
 }
 
@@ -119,7 +111,7 @@ pub struct Reproduce {
     #[arg(long)]
     pub quiet: bool,
     #[command(flatten)]
-    pub tune: TuneArgs,
+    pub tune: Tuning,
 }
 
 impl Reproduce {
@@ -157,162 +149,27 @@ impl Reproduce {
         if self.write_only {
             return Ok(());
         }
-        Grid { exp: &exp, out: &out, quiet: self.quiet, tune: &self.tune }.train(adapter, &[])
+        train(&Grid { exp: &exp, out: &out, progress: !self.quiet, tuning: &self.tune }, adapter, &[])
     }
 }
 
-/// An experiment being trained into `out`.
-struct Grid<'a> {
-    exp: &'a Experiment,
-    out: &'a Path,
-    quiet: bool,
-    tune: &'a TuneArgs,
+/// Train `selected` (none: the whole grid, then its report).
+fn train(grid: &Grid, adapter: &Option<String>, selected: &[&Run]) -> Result<()> {
+    let trained = grid.train(&|| gpu(adapter), selected);
+    if selected.is_empty() {
+        report(grid.exp, grid.out, adapter)?;
+    }
+    trained
 }
 
-impl Grid<'_> {
-    /// Train `selected` (none: the whole grid, teachers first, then the report). Each (run,
-    /// seed) goes through `train_run`, which skips a finished one of the same settings and
-    /// resumes a killed one. A (run, seed) that fails, or a student whose teacher has not
-    /// finished that seed, is recorded (`failed.txt`) and the others go on; the command then
-    /// fails naming them.
-    fn train(&self, adapter: &Option<String>, selected: &[&Run]) -> Result<()> {
-        let exp = self.exp;
-        let whole = selected.is_empty();
-        let mut order: Vec<&Run> = if whole { exp.runs.iter().collect() } else { selected.to_vec() };
-        order.sort_by_key(|r| r.needs().is_some()); // stable: file order within each group
-        let todo: Vec<(&Run, u64)> = order.iter().flat_map(|r| exp.seeds.iter().map(move |&s| (*r, s))).collect();
-        let mut finished = 0;
-        for &(run, seed) in &todo {
-            finished += layout::finished(self.out, run, seed)?.is_some() as usize;
-        }
-        if finished > 0 {
-            println!("{finished} of {} (run, seed) pairs have finished before: each is skipped if its settings are the same (--fresh trains them again)", todo.len());
-        }
-        let (mut opened, mut failures) = (None, Vec::new());
-        for (k, &(run, seed)) in todo.iter().enumerate() {
-            layout::record_failure(self.out, &run.name, seed, None)?;
-            let result = match run.needs().map(|t| self.teacher_finished(run, t, seed)) {
-                Some(Err(e)) => Err(e),
-                _ => {
-                    // missing data or no GPU would fail every run alike: stop there
-                    let (data, gpu) = match opened.take() {
-                        Some(o) => o,
-                        None => self.open(adapter)?,
-                    };
-                    let dir = seed_dir(self.out, &run.name, seed);
-                    println!("[{}/{}] {} seed {seed} -> {}", k + 1, todo.len(), run.name, dir.display());
-                    let recipe = heft::recipe::Recipe { seed, progress: !self.quiet, ..run.recipe.clone() };
-                    let result = train_run(&gpu, &data, &self.job(run, seed, &data.train.classes), &recipe, self.tune, &dir);
-                    opened = Some((data, gpu));
-                    result
-                }
-            };
-            match result {
-                Ok(res) => println!("    test accuracy {:.4}, macro-F1 {:.4} (best epoch {}, {:.1} s)", res.test.summary.accuracy, res.test.summary.macro_f1, res.best_epoch, res.seconds),
-                Err(e) => {
-                    eprintln!("error: {} seed {seed}: {e}", run.name);
-                    layout::record_failure(self.out, &run.name, seed, Some(&e.to_string()))?;
-                    failures.push(format!("{} seed {seed}", run.name));
-                }
-            }
-        }
-        if whole {
-            report(exp, self.out, adapter)?;
-        }
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Invalid(format!("{} of {} (run, seed) pairs failed ({}); why: failed.txt in their folders", failures.len(), todo.len(), failures.join(", "))))
-        }
-    }
-
-    /// The experiment's data and the GPU, opened once for all its runs.
-    fn open(&self, adapter: &Option<String>) -> Result<(Data, Gpu)> {
-        let d = &self.exp.data;
-        let data = load_data(&DataArgs { data: d.path.clone(), format: d.format, images: d.images.clone(), strict: d.strict, seed: d.split_seed, split_seed: d.split_seed })?;
-        Ok((data, gpu(adapter)?))
-    }
-
-    /// What training (run, seed) means.
-    fn job(&self, run: &Run, seed: u64, classes: &[String]) -> Job {
-        let data = &self.exp.data;
-        match &run.kind {
-            RunKind::Teacher { model, pretrained } => Job { start: Start::Fresh { config: model.config(classes.to_vec(), data), pretrained: pretrained.clone() }, student: None },
-            RunKind::Student { from, config, distil } => {
-                let start = match from {
-                    StudentStart::Scratch { model, .. } => Start::Fresh { config: model.config(classes.to_vec(), data), pretrained: None },
-                    StudentStart::Teacher(t) => Start::Checkpoint(layout::checkpoint(self.out, t, seed)),
-                };
-                Job { start, student: Some(StudentJob { config: config.clone(), distil: *distil }) }
-            }
-        }
-    }
-
-    /// Refuse a student whose teacher run `t` has not finished `seed` (it does not wait: a
-    /// scheduler orders them).
-    fn teacher_finished(&self, run: &Run, t: &str, seed: u64) -> Result<()> {
-        let teacher = self.exp.run(t).ok_or_else(|| Error::Invalid(format!("no teacher run {t}")))?;
-        if layout::finished(self.out, teacher, seed)?.is_some() {
-            return Ok(());
-        }
-        Err(Error::Invalid(format!(
-            "run {} distils teacher run {t}, which has not finished seed {seed} in {} (no test results in {}); \
-             train it first (`heft experiment {} --run {t}`), or let a scheduler order them (`--emit slurm`)",
-            run.name,
-            self.out.display(),
-            seed_dir(self.out, t, seed).display(),
-            self.exp.file.display()
-        )))
-    }
-}
-
-/// Write results.md, results.json and the comparison chart (comparison.png) from the finished (run, seed) pairs.
+/// Write results.md, results.json and the comparison chart from the finished (run, seed) pairs.
 fn report(exp: &Experiment, out: &Path, adapter: &Option<String>) -> Result<()> {
-    let got = (exp.runs.iter())
-        .map(|r| exp.seeds.iter().filter_map(|&s| layout::finished(out, r, s).transpose()).collect::<Result<Vec<_>>>())
-        .collect::<Result<Vec<_>>>()?;
-    let failed: Vec<Vec<(u64, String)>> = (exp.runs.iter()).map(|r| exp.seeds.iter().filter_map(|&s| layout::failure(out, &r.name, s).map(|m| (s, m))).collect()).collect();
-    let mut rows = results::rows(exp, &got, &failed);
-    he_costs(exp, out, adapter, &mut rows);
-    std::fs::create_dir_all(out).map_err(|err| Error::Io { path: out.display().to_string(), err })?;
-    results::write(out, exp, &rows)?;
-    let bars: Vec<BarRow> = rows.iter().map(|r| BarRow { label: r.name.clone(), values: [r.accuracy, r.macro_f1].map(|s| s.map(|s| (s.mean, s.std))).to_vec() }).collect();
-    let title = format!("test metrics over {} seed(s), mean ± std", exp.seeds.len());
-    if let Err(e) = bar_chart(&out.join("comparison.png"), &title, &["accuracy", "macro-F1"], &bars) {
-        eprintln!("warning: the comparison chart was not written: {e}");
-    }
-    print!("{}", results::markdown(exp, &rows));
+    print!("{}", heft::experiment::report::write(exp, out, &|| gpu(adapter))?);
     println!("\nresults: {} and results.json", out.join("results.md").display());
     Ok(())
 }
 
-/// Fill in each finished student's CKKS cost from its first finished seed's checkpoint (depth
-/// depends on the architecture only). Without a GPU to build the models the column stays empty,
-/// with a warning: the report itself needs none.
-fn he_costs(exp: &Experiment, out: &Path, adapter: &Option<String>, rows: &mut [results::Row]) {
-    let students: Vec<(usize, std::path::PathBuf)> = (exp.runs.iter().zip(rows.iter()).enumerate())
-        .filter(|(_, (run, row))| matches!(run.kind, RunKind::Student { .. }) && !row.seeds.is_empty())
-        .map(|(i, (run, row))| (i, seed_dir(out, &run.name, row.seeds[0].seed).join("student.safetensors")))
-        .collect();
-    if students.is_empty() {
-        return;
-    }
-    let gpu = match gpu(adapter) {
-        Ok(g) => g,
-        Err(e) => return eprintln!("warning: no HE depth column ({e})"),
-    };
-    for (i, path) in students {
-        match heft::nn::checkpoint::load(&gpu, &path) {
-            Ok(m) => {
-                let r = heft::he::report::report(&m, None);
-                rows[i].he = Some(results::HeCost { depth: r.depth, ring_dim: r.ckks.ring_dim });
-            }
-            Err(e) => eprintln!("warning: no HE depth for {}: {e}", rows[i].name),
-        }
-    }
-}
-
-fn emit_slurm(exp: &Experiment, file: &Path, out: &Path, tune: &TuneArgs, gpus: usize) -> Result<()> {
+fn emit_slurm(exp: &Experiment, file: &Path, out: &Path, tune: &Tuning, gpus: usize) -> Result<()> {
     let abs = |p: &Path| std::path::absolute(p).map_err(|err| Error::Io { path: p.display().to_string(), err });
     // the tasks tune (or not) as this command was asked to
     let mut extra = Vec::new();

@@ -5,6 +5,7 @@ use super::data::*;
 use super::gpu;
 use clap::Args;
 use heft::nn::checkpoint;
+use heft::train::Data;
 use heft::{Error, Result};
 use std::path::PathBuf;
 
@@ -36,7 +37,7 @@ impl HeReport {
         let m = checkpoint::load(&gpu, model)?;
         let stats = match data {
             Some(root) => {
-                let d = read_data(root, format)?;
+                let d = Data::open(&Source::lenient(root, format))?;
                 Some(heft::he::observe(&m, &split_of(&d, split), d.norm, 32, batches)?)
             }
             None => None,
@@ -93,7 +94,7 @@ impl Export {
         // the sample first: if it fails, nothing is left behind to block a re-run
         let sampled = match sample_data {
             Some(root) => {
-                let d = read_data(root, format)?;
+                let d = Data::open(&Source::lenient(root, format))?;
                 Some(heft::he::onnx::write_sample(&m, &d.test, d.norm, samples, &sample_path)?)
             }
             None => None,

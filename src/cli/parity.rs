@@ -5,7 +5,6 @@
 //! prints where the two curves part and by how much.
 
 use super::args::*;
-use super::data::load_data;
 use super::gpu;
 use super::train::timestamp;
 use clap::Args;
@@ -13,7 +12,8 @@ use heft::check::curve::{self, Parity, Tolerance};
 use heft::nn::checkpoint::{self, LoadMode};
 use heft::nn::convert::{to_student, ScheduleKind, StudentAct};
 use heft::nn::model::Model;
-use heft::optim::Clip;
+use heft::recipe::Recipe;
+use heft::train::Data;
 use heft::{fsx, Error, Result};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -29,7 +29,7 @@ const SCRIPTS: [(&str, &str); 2] = [
 #[derive(Args)]
 pub struct ParityCmd {
     #[command(flatten)]
-    pub data: DataArgs,
+    pub data: Source,
     /// The network (a fresh teacher); ignored with --teacher.
     #[command(flatten)]
     pub model: ModelArgs,
@@ -39,10 +39,13 @@ pub struct ParityCmd {
     pub teacher: Option<PathBuf>,
     #[command(flatten)]
     pub student: StudentArgs,
-    /// The recipe (--epochs, --no-augment and the guard's flags do not apply: parity runs
-    /// --steps steps without augmentation; --out is the folder of its files).
+    /// The recipe (--epochs, --no-augment, --quiet and the guard's flags do not apply: parity
+    /// runs --steps steps without augmentation).
     #[command(flatten)]
-    pub recipe: RecipeArgs,
+    pub recipe: Recipe,
+    /// Folder of its files (default runs/parity-<UTC time>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Training steps to compare.
     #[arg(long, default_value_t = 50)]
     pub steps: usize,
@@ -83,13 +86,14 @@ impl ParityCmd {
         }
         let overrides = self.overrides()?;
         check_python(&self.python)?;
-        let out = self.recipe.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/parity-{}", timestamp())));
+        let out = self.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/parity-{}", timestamp())));
         std::fs::create_dir_all(&out).map_err(|err| Error::Io { path: out.display().to_string(), err })?;
-        let data = load_data(&self.data)?;
-        let recipe = recipe(&self.recipe, self.data.seed)?;
+        let data = Data::open(&self.data)?;
+        let recipe = &self.recipe;
+        recipe.check()?;
         let gpu = gpu(adapter)?;
         let (model, teacher) = self.models(&gpu, &data)?;
-        let batches = curve::draw(&model, &data, &recipe, self.steps, self.eval_images)?;
+        let batches = curve::draw(&model, &data, recipe, self.steps, self.eval_images)?;
         let eval_steps: Vec<usize> = (0..=self.steps).filter(|s| s % self.eval_every == 0 || *s == self.steps).collect();
         write_inputs(&out, &model, teacher.as_ref(), &batches)?;
         let spec = json!({
@@ -97,9 +101,8 @@ impl ParityCmd {
             "teacher_model": teacher.as_ref().map(|t| &t.config),
             "recipe": {
                 "lr": recipe.lr, "weight_decay": recipe.weight_decay, "coef_lr": recipe.coef_lr,
-                "clip_value": match recipe.clip { Clip::Value(v) => Some(v), _ => None },
-                "clip_norm": match recipe.clip { Clip::Norm(v) => Some(v), _ => None },
-                "kd_alpha": recipe.kd_alpha, "kd_t": recipe.kd_t, "betas": [0.9, 0.999], "eps": 1e-8,
+                "clip_value": recipe.clip_value, "clip_norm": recipe.clip_norm,
+                "kd_alpha": recipe.alpha, "kd_t": recipe.temperature, "betas": [0.9, 0.999], "eps": 1e-8,
             },
             "peer_overrides": overrides,
             "eval_steps": eval_steps,
@@ -108,7 +111,7 @@ impl ParityCmd {
         });
         fsx::write(&out.join("spec.json"), spec.to_string().as_bytes())?;
         eprintln!("parity: {} steps of batch {} in heft ({}) ...", batches.x.len(), batches.batch, gpu.describe());
-        let heft = curve::train(&model, teacher.as_ref(), &batches, &recipe, &eval_steps)?;
+        let heft = curve::train(&model, teacher.as_ref(), &batches, recipe, &eval_steps)?;
         write_json(&out.join("heft.json"), &heft)?;
         eprintln!("parity: the same in PyTorch ({}) ...", self.python);
         let torch = run_peer(&out, &self.python)?;
@@ -127,7 +130,7 @@ impl ParityCmd {
     fn models(&self, gpu: &heft::Gpu, data: &heft::train::Data) -> Result<(Model, Option<Model>)> {
         let Some(path) = &self.teacher else {
             let config = heft::nn::model::ModelConfig { dropout: 0.0, ..model_config(&self.model, data.train.classes.clone()) };
-            return Ok((Model::teacher(gpu, config, self.data.seed)?, None));
+            return Ok((Model::teacher(gpu, config, self.recipe.seed)?, None));
         };
         let (scfg, _) = student_config(&self.student)?;
         if self.student.schedule != ScheduleKind::All || self.student.act != StudentAct::Poly {
@@ -137,7 +140,7 @@ impl ParityCmd {
         if config.student.is_some() {
             return Err(Error::Invalid(format!("{} is a student; --teacher takes the ReLU teacher it was distilled from", path.display())));
         }
-        let mut teacher = Model::teacher(gpu, config, self.data.seed)?;
+        let mut teacher = Model::teacher(gpu, config, self.recipe.seed)?;
         checkpoint::load_state(&mut teacher, path, LoadMode::Strict)?;
         Ok((to_student(&teacher, &scfg)?, Some(teacher)))
     }

@@ -1,7 +1,7 @@
 //! Speed: `profile` (GPU time per kernel of a step), `bench` (kernels, or steps beside PyTorch), `adapters`.
 
 use super::args::*;
-use super::tune::TuneArgs;
+use heft::tune::Tuning;
 use super::{gpu, open_gpu};
 use clap::Args;
 use heft::bench::steps::{Set, StepCase};
@@ -29,7 +29,7 @@ pub struct Profile {
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
     #[command(flatten)]
-    pub tune: TuneArgs,
+    pub tune: Tuning,
 }
 
 impl Profile {
@@ -92,7 +92,7 @@ pub struct Bench {
     #[arg(long, value_name = "BURN_STEP")]
     pub burn: Option<PathBuf>,
     #[command(flatten)]
-    pub tune: TuneArgs,
+    pub tune: Tuning,
 }
 
 impl Bench {
@@ -121,7 +121,7 @@ impl Bench {
 
 /// `heft bench --steps`: heft's step times, then PyTorch's and/or Burn's for the same steps and
 /// the ratios.
-pub fn bench_steps(gpu: &Gpu, reps: usize, cases: &[StepCase], python: Option<&str>, burn: Option<&Path>, tune: &TuneArgs) -> Result<()> {
+pub fn bench_steps(gpu: &Gpu, reps: usize, cases: &[StepCase], python: Option<&str>, burn: Option<&Path>, tune: &Tuning) -> Result<()> {
     use heft::bench::steps;
     let mut heft_ms = Vec::new();
     for c in cases {

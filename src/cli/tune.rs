@@ -1,10 +1,10 @@
-//! `heft tune` and the `--no-tune`/`--cache` flags every training command takes.
+//! `heft tune`.
 
 use super::args::*;
 use super::gpu;
 use clap::Args;
-use heft::nn::model::{ModelConfig, StudentConfig};
-use heft::{Error, Gpu, Result};
+use heft::nn::model::StudentConfig;
+use heft::{Error, Result};
 use std::path::{Path, PathBuf};
 
 /// Time every variant this adapter runs of the tunable ops of a model's training step (GEMM
@@ -58,37 +58,3 @@ impl Tune {
         Ok(())
     }
 }
-
-/// How the GEMM variant of each shape is chosen (see `heft tune`).
-#[derive(Args)]
-pub struct TuneArgs {
-    /// Do not load or make a tuning cache: every GEMM uses the static choice for this kind of
-    /// adapter.
-    #[arg(long)]
-    pub no_tune: bool,
-    /// Tuning cache folder (default: $HEFT_CACHE_DIR, else $XDG_CACHE_HOME/heft, else
-    /// ~/.cache/heft).
-    #[arg(long, value_name = "DIR")]
-    pub cache: Option<PathBuf>,
-}
-
-impl TuneArgs {
-    /// Use this adapter's cached GEMM choices, first timing the shapes of this model's step
-    /// that the cache lacks (one line says so); nothing with --no-tune. A step the cache has
-    /// seen is not run again to learn its shapes.
-    pub fn apply(&self, gpu: &Gpu, cfg: ModelConfig, student: Option<StudentConfig>, batch: usize) -> Result<()> {
-        if self.no_tune {
-            return Ok(());
-        }
-        let Some(dir) = self.cache.clone().or_else(heft::tune::default_dir) else {
-            eprintln!("GEMM tuning: no cache folder (set HEFT_CACHE_DIR or pass --cache); using the static choice");
-            return Ok(());
-        };
-        let step = heft::tune::step_key(&cfg, student.as_ref(), batch);
-        let sites = heft::tune::cached_step_sites(gpu, &dir, cfg, student, batch)?;
-        let announce = |n: usize, path: &Path| eprintln!("tuning {n} new GEMM shapes and convolution passes on this adapter (once; cached in {})", path.display());
-        heft::tune::ensure(gpu, &dir, &step, &sites, 3, announce, |_| {})?;
-        Ok(())
-    }
-}
-

@@ -8,15 +8,16 @@ use super::results::SeedResult;
 use super::spec::Run;
 use crate::error::{Error, Result};
 use crate::report::metrics::Summary;
+use crate::train::RunFiles;
 use std::path::{Path, PathBuf};
 
 pub fn seed_dir(out: &Path, run: &str, seed: u64) -> PathBuf {
     out.join(run).join(format!("seed-{seed}"))
 }
 
-/// The best checkpoint of teacher run `teacher` for `seed`, once it has one.
-pub fn checkpoint(out: &Path, teacher: &str, seed: u64) -> PathBuf {
-    seed_dir(out, teacher, seed).join("teacher.safetensors")
+/// The files of (run, seed).
+pub fn run_files(out: &Path, run: &Run, seed: u64) -> RunFiles {
+    RunFiles::new(&seed_dir(out, &run.name, seed), run.phase())
 }
 
 /// Why (run, seed) failed, recorded by `record_failure`, until it is tried again.
@@ -43,11 +44,11 @@ pub fn record_failure(out: &Path, run: &str, seed: u64, message: Option<&str>) -
 /// line `train` writes last in `<phase>_metrics.jsonl`, after the best checkpoint was reloaded
 /// and tested.
 pub fn finished(out: &Path, run: &Run, seed: u64) -> Result<Option<SeedResult>> {
-    let dir = seed_dir(out, &run.name, seed);
-    if !crate::train::finished(&dir, run.phase()) {
+    let files = run_files(out, run, seed);
+    if !files.finished() {
         return Ok(None);
     }
-    let path = dir.join(format!("{}_metrics.jsonl", run.phase()));
+    let path = files.metrics();
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

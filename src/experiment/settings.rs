@@ -1,5 +1,7 @@
 //! The keys of an experiment file's [base] table and [[run]] tables (one struct for both, so a
-//! key means the same in each), and how a run's keys override the base.
+//! key means the same in each), and how a run's keys override the base. The recipe's keys are
+//! `Recipe`'s fields, declared there with their defaults; they are kept here as the file
+//! spells them and read into a `Recipe` once a run's keys are merged over the base.
 
 use crate::nn::convert::{ScheduleKind, StudentAct};
 use crate::nn::model::Arch;
@@ -18,7 +20,6 @@ pub enum Weights {
 /// Every key of [base] and [[run]]; all optional. Names follow the command-line flags
 /// (`--clip-value` is `clip_value`).
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Settings {
     // the run itself (not in [base])
     pub name: Option<String>,
@@ -41,22 +42,9 @@ pub struct Settings {
     pub schedule: Option<ScheduleKind>,
     pub start: Option<usize>,
     pub every: Option<usize>,
-    // the recipe
-    pub epochs: Option<usize>,
-    pub batch: Option<usize>,
-    pub lr: Option<f32>,
-    pub weight_decay: Option<f32>,
-    pub coef_lr: Option<f32>,
-    pub clip_value: Option<f32>,
-    pub clip_norm: Option<f32>,
-    pub alpha: Option<f32>,
-    pub temperature: Option<f32>,
-    pub range_weight: Option<f32>,
-    pub range: Option<f32>,
-    pub augment: Option<bool>,
-    pub class_weights: Option<bool>,
-    pub max_rollbacks: Option<usize>,
-    pub max_range: Option<f32>,
+    /// The recipe's keys, and any unknown key (refused when the recipe is read).
+    #[serde(flatten)]
+    pub recipe: toml::Table,
 }
 
 /// The first of `keys` whose value is set.
@@ -85,21 +73,7 @@ impl Settings {
             schedule: self.schedule.or(b.schedule),
             start: self.start.or(b.start),
             every: self.every.or(b.every),
-            epochs: self.epochs.or(b.epochs),
-            batch: self.batch.or(b.batch),
-            lr: self.lr.or(b.lr),
-            weight_decay: self.weight_decay.or(b.weight_decay),
-            coef_lr: self.coef_lr.or(b.coef_lr),
-            clip_value: self.clip_value.or(b.clip_value),
-            clip_norm: self.clip_norm.or(b.clip_norm),
-            alpha: self.alpha.or(b.alpha),
-            temperature: self.temperature.or(b.temperature),
-            range_weight: self.range_weight.or(b.range_weight),
-            range: self.range.or(b.range),
-            augment: self.augment.or(b.augment),
-            class_weights: self.class_weights.or(b.class_weights),
-            max_rollbacks: self.max_rollbacks.or(b.max_rollbacks),
-            max_range: self.max_range.or(b.max_range),
+            recipe: b.recipe.into_iter().chain(self.recipe.clone()).collect(),
         }
     }
 

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::nn::convert::Schedule;
 use crate::nn::model::{Arch, ModelConfig, StudentConfig};
 use crate::recipe::Recipe;
+use crate::train::{Phase, Source};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -37,18 +38,14 @@ struct DataSpec {
     split_seed: Option<u64>,
 }
 
-/// Where the images come from (paths resolved against the experiment file's folder).
+/// Where the images come from (paths resolved against the experiment file's folder; the
+/// split seed is the same for every run and seed, so a student is tested on images its teacher
+/// never trained on), and the networks' input.
 #[derive(Clone, Debug)]
 pub struct DataSource {
-    pub path: PathBuf,
-    pub format: Format,
-    pub images: Option<PathBuf>,
+    pub source: Source,
     pub input: usize,
     pub channels: usize,
-    pub strict: bool,
-    /// Seed of the split of a dataset that has none: the same for every run and seed, so a
-    /// student is tested on images its teacher never trained on.
-    pub split_seed: u64,
 }
 
 /// A network as a run declares it.
@@ -96,10 +93,10 @@ pub struct Run {
 
 impl Run {
     /// The file prefix of the run's outputs (`teacher.safetensors`, `student_metrics.jsonl`, ...).
-    pub fn phase(&self) -> &'static str {
+    pub fn phase(&self) -> Phase {
         match self.kind {
-            RunKind::Teacher { .. } => "teacher",
-            RunKind::Student { .. } => "student",
+            RunKind::Teacher { .. } => Phase::Teacher,
+            RunKind::Student { .. } => Phase::Student,
         }
     }
 
@@ -189,15 +186,14 @@ pub fn parse(file: &Path, text: &str) -> Result<Experiment> {
         }
     }
     let d = spec.data;
-    let data = DataSource {
-        path: path(&d.path),
+    let source = Source {
+        data: path(&d.path),
         format: d.format.unwrap_or(Format::Folder),
         images: d.images.as_deref().map(path),
-        input: d.input,
-        channels: d.channels.unwrap_or(1),
         strict: d.strict.unwrap_or(false),
         split_seed: d.split_seed.unwrap_or(123),
     };
+    let data = DataSource { source, input: d.input, channels: d.channels.unwrap_or(1) };
     let mut runs = Vec::new();
     let mut names = HashSet::new();
     for (index, spanned) in spec.run.iter().enumerate() {
@@ -211,12 +207,46 @@ pub fn parse(file: &Path, text: &str) -> Result<Experiment> {
         if !names.insert(name.clone()) {
             return Err(bad("a second run with this name".into()));
         }
+        for (table, span) in [(r, spanned.span())].into_iter().chain(spec.base.as_ref().map(|b| (b.get_ref(), b.span()))) {
+            check_recipe_keys(&table.recipe).map_err(|(key, msg)| at(key_line(text, span, &key), format!("key `{key}`: {msg}")))?;
+        }
         let kind = resolve_kind(r, &base, &path).map_err(|e| bad(e.to_string()))?;
         let recipe = r.over(&base).recipe().map_err(|e| bad(e.to_string()))?;
         runs.push(Run { index, name, line, kind, recipe });
     }
     check_teachers(&runs, file)?;
     Ok(Experiment { file: file.to_path_buf(), out: spec.out.as_deref().map(path), seeds: spec.seeds, data, runs })
+}
+
+/// Each of `keys` read alone into a recipe, so that an unknown key or a value of the wrong type
+/// is named: the key and the message.
+fn check_recipe_keys(keys: &toml::Table) -> std::result::Result<(), (String, String)> {
+    for (k, v) in keys {
+        let one = toml::Table::from_iter([(k.clone(), v.clone())]);
+        if let Err(e) = Recipe::deserialize(toml::Value::Table(one)) {
+            let msg = e.message().trim_end().to_string();
+            let msg = if msg.starts_with("unknown field") { "no such key (README.md, \"Experiments\", lists them)".to_string() } else { msg };
+            return Err((k.clone(), msg));
+        }
+    }
+    Ok(())
+}
+
+/// 1-based line of `key = ...` in the table whose header starts at `span` in `text` (up to the
+/// next table header; the header's line if not found).
+fn key_line(text: &str, span: std::ops::Range<usize>, key: &str) -> usize {
+    let mut offset = span.start;
+    for (i, line) in text[span.start.min(text.len())..].split_inclusive('\n').enumerate() {
+        let line_text = line.trim_start();
+        if i > 0 && line_text.starts_with('[') {
+            break;
+        }
+        if line_text.strip_prefix(key).map(str::trim_start).is_some_and(|r| r.starts_with('=')) {
+            return line_of(text, offset);
+        }
+        offset += line.len();
+    }
+    line_of(text, span.start)
 }
 
 /// What a run trains, from its own keys over [base].
@@ -271,26 +301,9 @@ fn check_teachers(runs: &[Run], file: &Path) -> Result<()> {
 impl Settings {
     /// The schedule and recipe of these (merged) settings, checked.
     fn recipe(&self) -> Result<Recipe> {
-        let d = Recipe::default();
+        let mut recipe = Recipe::deserialize(toml::Value::Table(self.recipe.clone())).map_err(|e| Error::Invalid(e.message().trim_end().into()))?;
         let kind = self.schedule.unwrap_or(crate::nn::convert::ScheduleKind::All);
-        let recipe = Recipe {
-            epochs: self.epochs.unwrap_or(d.epochs),
-            batch: self.batch.unwrap_or(d.batch),
-            lr: self.lr.unwrap_or(d.lr),
-            weight_decay: self.weight_decay.unwrap_or(d.weight_decay),
-            coef_lr: self.coef_lr.unwrap_or(d.coef_lr),
-            clip: crate::optim::Clip::from_thresholds(self.clip_value, self.clip_norm)?,
-            augment: self.augment.unwrap_or(d.augment),
-            class_weights: self.class_weights.unwrap_or(d.class_weights),
-            kd_alpha: self.alpha.unwrap_or(d.kd_alpha),
-            kd_t: self.temperature.unwrap_or(d.kd_t),
-            range_weight: self.range_weight.unwrap_or(d.range_weight),
-            range_r: self.range.unwrap_or(d.range_r),
-            schedule: Schedule::new(kind, self.start.unwrap_or(0), self.every.unwrap_or(1))?,
-            max_rollbacks: self.max_rollbacks.unwrap_or(d.max_rollbacks),
-            max_range: self.max_range.or(d.max_range),
-            ..d
-        };
+        recipe.schedule = Schedule::new(kind, self.start.unwrap_or(0), self.every.unwrap_or(1))?;
         recipe.check()?;
         Ok(recipe)
     }

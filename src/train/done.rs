@@ -2,11 +2,12 @@
 //! `<phase>_done.json` last: its fingerprint, a digest of its best checkpoint and its result
 //! (floats as bits, summaries as confusion counts). A later run of the same phase and settings
 //! into the same folder is skipped and returns that result, with the checkpoint loaded into its
-//! model; one with other settings is refused. `start_over` (`--fresh`) forgets both the marker
-//! and the epoch state.
+//! model; one with other settings is refused. `RunFiles::start_over` (`--fresh`) forgets both
+//! the marker and the epoch state.
 
 use super::eval::{ActRange, Eval};
-use super::fit::RunResult;
+use super::files::{remove, RunFiles};
+use super::run::RunResult;
 use super::state;
 use crate::error::{Error, Result};
 use crate::fsx;
@@ -14,13 +15,9 @@ use crate::nn::checkpoint::{self, LoadMode};
 use crate::nn::model::Model;
 use crate::report::metrics::Confusion;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const FORMAT: u32 = 1;
-
-fn path(out: &Path, phase: &str) -> PathBuf {
-    out.join(format!("{phase}_done.json"))
-}
 
 #[derive(Serialize, Deserialize)]
 struct Done {
@@ -50,8 +47,8 @@ fn checkpoint_digest(ckpt: &Path) -> Result<String> {
     Ok(format!("{h:016x}"))
 }
 
-/// Mark the run in `out` finished with `result`, then remove its epoch state.
-pub(super) fn write(out: &Path, phase: &str, fingerprint: &str, result: &RunResult) -> Result<()> {
+/// Mark the run of `files` finished with `result`, then remove its epoch state.
+pub(super) fn write(files: &RunFiles, fingerprint: &str, result: &RunResult) -> Result<()> {
     let done = Done {
         format: FORMAT,
         fingerprint: fingerprint.into(),
@@ -64,22 +61,15 @@ pub(super) fn write(out: &Path, phase: &str, fingerprint: &str, result: &RunResu
         seconds: result.seconds.to_bits(),
     };
     let json = serde_json::to_string_pretty(&done).map_err(|e| Error::Invalid(e.to_string()))?;
-    fsx::write(&path(out, phase), json.as_bytes())?;
-    remove(&state::path(out, phase))
+    fsx::write(&files.done(), json.as_bytes())?;
+    remove(&files.state())
 }
 
-fn remove(p: &Path) -> Result<()> {
-    match std::fs::remove_file(p) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(p)(e)),
-        _ => Ok(()),
-    }
-}
-
-/// The result of the finished run of `phase` in `out`, with its best checkpoint loaded into
+/// The result of the finished run of `files`, with its best checkpoint loaded into
 /// `model` (as after training); None when there is none. A finished run of other settings,
 /// or whose checkpoint has changed since, is an error.
-pub(super) fn read(out: &Path, phase: &str, fingerprint: &str, model: &mut Model) -> Result<Option<RunResult>> {
-    let p = path(out, phase);
+pub(super) fn read(files: &RunFiles, fingerprint: &str, model: &mut Model) -> Result<Option<RunResult>> {
+    let (p, phase) = (files.done(), files.phase);
     let text = match std::fs::read_to_string(&p) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -92,11 +82,11 @@ pub(super) fn read(out: &Path, phase: &str, fingerprint: &str, model: &mut Model
     if done.fingerprint != fingerprint {
         return Err(Error::Invalid(format!(
             "{} holds a finished {phase} run with other settings (they differ in {}); pass --fresh to train again over it, or choose another --out",
-            out.display(),
+            files.dir.display(),
             super::fingerprint::differences(&done.fingerprint, fingerprint)
         )));
     }
-    let ckpt = out.join(format!("{phase}.safetensors"));
+    let ckpt = files.checkpoint();
     if checkpoint_digest(&ckpt)? != done.checkpoint {
         return Err(Error::Invalid(format!("{} has changed since the {phase} run finished; pass --fresh to train it again", ckpt.display())));
     }
@@ -111,22 +101,4 @@ pub(super) fn read(out: &Path, phase: &str, fingerprint: &str, model: &mut Model
         checkpoint: ckpt,
         seconds: f64::from_bits(done.seconds),
     }))
-}
-
-/// Whether `out` holds a finished run of `phase` (its done marker).
-pub fn finished(out: &Path, phase: &str) -> bool {
-    path(out, phase).exists()
-}
-
-/// Whether `out` holds a finished run of `phase` or the epoch state of one (which `train`
-/// skips or resumes).
-pub fn holds_run(out: &Path, phase: &str) -> bool {
-    path(out, phase).exists() || state::path(out, phase).exists()
-}
-
-/// Forget the finished run or epoch state of `phase` in `out` (`--fresh`): the next `train`
-/// starts at epoch 1 and replaces the checkpoint and metrics log as it goes.
-pub fn start_over(out: &Path, phase: &str) -> Result<()> {
-    remove(&state::path(out, phase))?;
-    remove(&path(out, phase))
 }

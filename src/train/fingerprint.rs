@@ -37,12 +37,7 @@ fn split(ds: &Dataset) -> String {
 /// The fingerprint of training `model` (as it is now, before training) on `data` with `recipe`,
 /// distilled from `teacher` if given.
 pub(super) fn of(model: &Model, teacher: Option<&Model>, data: &Data, recipe: &Recipe) -> Result<String> {
-    let mut r = serde_json::to_value(recipe).map_err(|e| Error::Invalid(e.to_string()))?;
-    if let Some(o) = r.as_object_mut() {
-        o.remove("progress");
-        o.insert("clip".into(), format!("{:?}", recipe.clip).into());
-        o.insert("schedule".into(), serde_json::to_value(recipe.schedule).map_err(|e| Error::Invalid(e.to_string()))?);
-    }
+    let r = serde_json::to_value(recipe).map_err(|e| Error::Invalid(e.to_string()))?;
     let v = json!({
         "model": model.config,
         "start_weights": weights(model)?,

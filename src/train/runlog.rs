@@ -9,7 +9,7 @@ use crate::report::log::MetricsLog;
 use crate::report::metrics::Confusion;
 use crate::report::plot;
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use super::files::RunFiles;
 
 /// One epoch's figures (a line of metrics.jsonl).
 #[derive(Serialize)]
@@ -40,7 +40,7 @@ pub struct EpochRecord {
 pub type History = [Vec<f64>; 4];
 
 pub struct RunLog {
-    out: PathBuf,
+    files: RunFiles,
     phase: String,
     epochs: usize,
     console: bool,
@@ -51,12 +51,13 @@ pub struct RunLog {
 }
 
 impl RunLog {
-    /// A new log, which replaces `<phase>_metrics.jsonl` in `out` with its first line; a resumed
-    /// run passes its earlier lines and history, written again at once, byte for byte.
-    pub fn create(out: &Path, phase: &str, epochs: usize, console: bool, earlier: Option<(Vec<String>, History)>) -> Result<RunLog> {
-        let jsonl = MetricsLog::create(&out.join(format!("{phase}_metrics.jsonl")))?;
+    /// A new log, which replaces the run's metrics file with its first line; a resumed run
+    /// passes its earlier lines and history, written again at once, byte for byte.
+    pub fn create(files: &RunFiles, epochs: usize, console: bool, earlier: Option<(Vec<String>, History)>) -> Result<RunLog> {
+        let jsonl = MetricsLog::create(&files.metrics())?;
         let (lines, history) = earlier.unwrap_or_default();
-        let mut log = RunLog { out: out.to_path_buf(), phase: phase.into(), epochs, console, jsonl, lines: Vec::new(), history };
+        let phase = files.phase.name().to_string();
+        let mut log = RunLog { files: files.clone(), phase, epochs, console, jsonl, lines: Vec::new(), history };
         if !lines.is_empty() {
             log.jsonl.write_lines(&lines)?;
         }
@@ -104,9 +105,9 @@ impl RunLog {
     }
 
     /// A rollback of the divergence guard, as a line of metrics.jsonl.
-    pub fn rollback(&mut self, phase: &str, r: &super::guard::Rollback) -> Result<()> {
+    pub fn rollback(&mut self, r: &super::guard::Rollback) -> Result<()> {
         let mut v = serde_json::to_value(r).map_err(|e| crate::Error::Invalid(e.to_string()))?;
-        v["phase"] = phase.into();
+        v["phase"] = self.phase.clone().into();
         self.write(&v)
     }
 
@@ -115,7 +116,7 @@ impl RunLog {
         let (phase, h) = (&self.phase, &self.history);
         let mut conf = Confusion::new(class_names);
         conf.counts = test.summary.confusion.clone();
-        let file = |what: &str| self.out.join(format!("{phase}_{what}.png"));
+        let file = |what: &str| self.files.plot(what);
         let plots = [
             plot::line_chart(&file("loss"), &format!("{phase} loss"), &[("train", &h[0]), ("val", &h[1])]),
             plot::line_chart(&file("accuracy"), &format!("{phase} accuracy"), &[("train", &h[2]), ("val", &h[3])]),

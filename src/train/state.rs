@@ -17,7 +17,8 @@
 //! from (seed, epoch, sample), dropout from (seed, epoch, step), the ReLU→polynomial ratios from
 //! the schedule and the epoch.
 
-use super::fit::{Best, Plateau, Progress};
+use super::files::RunFiles;
+use super::progress::{Best, Plateau, Progress};
 use super::guard::{Guard, GuardCfg, Snapshot};
 use super::runlog::{History, RunLog};
 use crate::error::{Error, Result};
@@ -30,14 +31,10 @@ use crate::tensor::Tensor;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Version of the file's layout; a state of another version is refused.
 const FORMAT: u32 = 1;
-
-pub(super) fn path(out: &Path, phase: &str) -> PathBuf {
-    out.join(format!("{phase}_state.safetensors"))
-}
 
 /// FNV-1a, 64 bits: a digest that stays the same across Rust releases and machines.
 pub(super) fn fnv(h: u64, bytes: &[u8]) -> u64 {
@@ -254,11 +251,13 @@ pub(super) fn load(path: &Path, fingerprint: &str, model: &Model, trainer: &mut 
     Ok(Some(Resumed { progress, log: (meta.log, history), guard }))
 }
 
-/// Remove the temporary files of state writes that a killed run left in `out` (`fsx`'s
+/// Remove the temporary files of state writes that a killed run left in its folder (`fsx`'s
 /// `.<name>.heft-<pid>-<n>.tmp`, as large as a state); a folder holds one run of a phase at a
 /// time.
-pub(super) fn remove_leftovers(out: &Path, phase: &str) -> Result<()> {
-    let prefix = format!(".{phase}_state.safetensors.heft-");
+pub(super) fn remove_leftovers(files: &RunFiles) -> Result<()> {
+    let (out, state) = (&files.dir, files.state());
+    let name = state.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let prefix = format!(".{name}.heft-");
     let entries = std::fs::read_dir(out).map_err(|err| Error::Io { path: out.display().to_string(), err })?;
     for e in entries.flatten() {
         let name = e.file_name();

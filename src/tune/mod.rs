@@ -6,8 +6,10 @@
 //! choice (`matmul::heuristic`, `conv2d::heuristic`).
 
 mod measure;
+mod tuning;
 
 pub use measure::measure;
+pub use tuning::Tuning;
 
 use crate::error::{Error, Result};
 use crate::gpu::tuning::Shape;

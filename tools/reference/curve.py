@@ -30,7 +30,7 @@ from safetensors.torch import load_file  # noqa: E402
 import heft_models  # noqa: E402
 
 # the recipe keys heft writes; `peer_overrides` may change only these
-RECIPE_KEYS = {"lr", "weight_decay", "coef_lr", "clip_value", "clip_norm", "kd_alpha", "kd_t", "betas", "eps"}
+RECIPE_KEYS = {"optimizer", "momentum", "lr", "weight_decay", "coef_lr", "clip_value", "clip_norm", "kd_alpha", "kd_t", "betas", "eps"}
 
 
 def build(m, student):
@@ -80,7 +80,10 @@ def train(spec, b, model, teacher):
     coefs = [p for n, p in model.named_parameters() if n.endswith(".coef")]
     rest = [p for n, p in model.named_parameters() if not n.endswith(".coef")]
     groups = [{"params": rest, "lr": r["lr"]}] + ([{"params": coefs, "lr": r["coef_lr"]}] if coefs else [])
-    opt = torch.optim.Adam(groups, betas=tuple(r["betas"]), eps=r["eps"], weight_decay=r["weight_decay"])
+    if r["optimizer"] == "sgd":
+        opt = torch.optim.SGD(groups, momentum=r["momentum"], weight_decay=r["weight_decay"])
+    else:
+        opt = torch.optim.Adam(groups, betas=tuple(r["betas"]), eps=r["eps"], weight_decay=r["weight_decay"])
     evals, losses = [], []
 
     def evaluate(step):
