@@ -42,6 +42,14 @@ pub fn clip(params: &[&Param], grads: &Grads, clip: Clip) -> Result<()> {
     }
 }
 
+/// The optimisers by name, as the command line (`--optimizer`) and experiment files spell them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    Adam,
+    Sgd,
+}
+
 pub enum Optimizer {
     /// Per parameter: first and second moments and its own step count (as PyTorch keeps them:
     /// a coefficient that starts training late gets the bias correction of its first step).

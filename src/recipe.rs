@@ -7,7 +7,7 @@
 use crate::error::{Error, Result};
 use crate::nn::convert::Schedule;
 use crate::ops::optim::AdamCfg;
-use crate::optim::{Clip, Trainer};
+use crate::optim::{Clip, OptimizerKind, Trainer};
 use crate::step::Loss;
 use clap::{ArgAction, Args};
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,12 @@ use serde::{Deserialize, Serialize};
 pub struct Recipe {
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
+    /// The optimiser: Adam (the paper's) or SGD with --momentum.
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
+    pub optimizer: OptimizerKind,
+    /// Momentum of SGD (0: plain SGD).
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f32,
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
     #[arg(long, default_value_t = 1e-3)]
@@ -102,8 +108,8 @@ impl Recipe {
         if self.epochs == 0 || self.batch == 0 {
             return Err(Error::Invalid("epochs and batch must be at least 1".into()));
         }
-        if !(self.lr > 0.0 && self.coef_lr >= 0.0 && self.weight_decay >= 0.0) {
-            return Err(Error::Invalid("learning rates must be positive and the weight decay non-negative".into()));
+        if !(self.lr > 0.0 && self.coef_lr >= 0.0 && self.weight_decay >= 0.0 && (0.0..1.0).contains(&self.momentum)) {
+            return Err(Error::Invalid("learning rates must be positive, the weight decay non-negative and the momentum in [0, 1)".into()));
         }
         if self.max_range.is_some_and(|m| m.is_nan() || m <= 0.0) {
             return Err(Error::Invalid("max-range must be positive".into()));
@@ -124,9 +130,12 @@ impl Recipe {
         Loss { kd_alpha: self.alpha, kd_t: self.temperature, range_weight: self.range_weight, range_r: self.range }
     }
 
-    /// Adam with this recipe's learning rates, weight decay and clipping.
+    /// The optimiser with this recipe's learning rates, weight decay and clipping.
     pub fn trainer(&self) -> Result<Trainer> {
-        let mut trainer = Trainer::adam(AdamCfg { lr: self.lr, weight_decay: self.weight_decay, ..Default::default() });
+        let mut trainer = match self.optimizer {
+            OptimizerKind::Adam => Trainer::adam(AdamCfg { lr: self.lr, weight_decay: self.weight_decay, ..Default::default() }),
+            OptimizerKind::Sgd => Trainer::sgd(self.lr, self.momentum, self.weight_decay),
+        };
         trainer.coef_lr = Some(self.coef_lr);
         trainer.clip = self.clip()?;
         Ok(trainer)

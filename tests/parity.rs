@@ -1,5 +1,6 @@
 //! `heft parity` against PyTorch on a tiny AlexNet and synthetic data: the same recipe gives
-//! curves that agree step by step (teacher, and a student distilled from it), and a recipe
+//! curves that agree step by step (teacher with Adam and with SGD, and a student distilled
+//! from it), and a recipe
 //! difference seeded on the PyTorch side only makes the comparison fail at a named step. Needs
 //! a Python with torch and safetensors (`HEFT_PYTHON`, else `python3`); without one it prints
 //! `SKIPPED: <reason>`.
@@ -32,6 +33,11 @@ fn parity_agrees_with_pytorch_and_fails_on_a_seeded_recipe_difference() {
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(err.contains("heft and PyTorch part at step") && out.contains("apart"), "{out}\n{err}");
     assert!(!out.contains("part at step 1:"), "step 1 precedes every update: {out}");
+
+    // SGD with momentum (--optimizer sgd) against torch.optim.SGD
+    let (code, out, err) = parity(&["--optimizer", "sgd", "--momentum", "0.9", "--lr", "0.01"], &format!("{d}/sgd"));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("the training curves agree within tolerance over 8 steps"), "{out}");
 
     // a student distilled from a (one-epoch) teacher: CE + α·T²·KD and the coefficients' rate
     let teacher = ["train-teacher", "--data", &ds, "--epochs", "1", "--batch", "4", "--quiet", "--no-tune", "--out", &d];

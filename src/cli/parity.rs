@@ -100,6 +100,7 @@ impl ParityCmd {
             "model": model.config,
             "teacher_model": teacher.as_ref().map(|t| &t.config),
             "recipe": {
+                "optimizer": recipe.optimizer, "momentum": recipe.momentum,
                 "lr": recipe.lr, "weight_decay": recipe.weight_decay, "coef_lr": recipe.coef_lr,
                 "clip_value": recipe.clip_value, "clip_norm": recipe.clip_norm,
                 "kd_alpha": recipe.alpha, "kd_t": recipe.temperature, "betas": [0.9, 0.999], "eps": 1e-8,
