@@ -1,11 +1,13 @@
 //! GPU runtime: the `Gpu` handle and its device queries, wired from one file per job: adapter
 //! and device choice (`adapter`), the buffer pool (`pool`), the pipeline cache (`pipelines`),
+//! the layouts of kernel parameter blocks (`layout`),
 //! the command recorder that batches a step's work into one submit (`recorder`), dispatch
 //! recording (`dispatch`) and the optional per-kernel profiler (`profiler`), which watches the
 //! recorder through its submit hook.
 
 mod adapter;
 mod dispatch;
+pub mod layout;
 mod pipelines;
 mod pool;
 pub mod profiler;

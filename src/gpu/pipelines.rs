@@ -56,7 +56,7 @@ impl Gpu {
         let (sm, module, info) = &modules[&(shader, spec)];
         let bindings = shaders::used_bindings(module, info, entry)
             .ok_or_else(|| Error::Invalid(format!("shader {shader} has no entry point {entry}")))?;
-        let params = shaders::params_size(module) as usize;
+        let params = shaders::params_layout(module).map_or(0, |l| l.size);
         if params as u64 > PARAM_SLOT {
             return Err(Error::Invalid(format!("{shader}: its Params of {params} bytes exceed the {PARAM_SLOT}-byte parameter slot")));
         }

@@ -4,6 +4,7 @@
 use super::reduce::{mean_var_into, moments_into};
 use super::{grid_1d, item_chunks, u};
 use crate::error::{Error, Result};
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
 /// What the backward needs from a training-mode forward.
@@ -31,17 +32,17 @@ fn stat_stride(gpu: &crate::gpu::Gpu, c: usize) -> usize {
     c.next_multiple_of(align)
 }
 
-/// `struct Params` of `shaders/batchnorm.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    n: u32,
-    c: u32,
-    hw: u32,
-    eps: f32,
-    momentum: f32,
-    count: f32,
-    update: u32,
+params! {
+    /// `struct Params` of `shaders/batchnorm.wgsl`.
+    pub(crate) struct Params {
+        n: u32,
+        c: u32,
+        hw: u32,
+        eps: f32,
+        momentum: f32,
+        count: f32,
+        update: u32,
+    }
 }
 
 /// `m` images of a batch of `n` (the passes run per chunk of images over the binding limit);

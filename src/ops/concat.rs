@@ -3,19 +3,20 @@
 
 use super::{grid_1d, item_chunks, u};
 use crate::error::{Error, Result};
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
-/// `struct Params` of `shaders/concat.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    n: u32,
-    hw: u32,
-    cs: u32,
-    s0: u32,
-    cd: u32,
-    d0: u32,
-    cn: u32,
+params! {
+    /// `struct Params` of `shaders/concat.wgsl`.
+    pub(crate) struct Params {
+        n: u32,
+        hw: u32,
+        cs: u32,
+        s0: u32,
+        cd: u32,
+        d0: u32,
+        cn: u32,
+    }
 }
 
 /// Copy channels s0..s0+cn of src [N, CS, HW] into channels d0.. of dst [N, CD, HW], in chunks of

@@ -3,14 +3,15 @@
 
 use super::{grid_1d, u};
 use crate::error::Result;
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
-/// `struct Params` of `shaders/confusion.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    n: u32,
-    c: u32,
+params! {
+    /// `struct Params` of `shaders/confusion.wgsl`.
+    pub(crate) struct Params {
+        n: u32,
+        c: u32,
+    }
 }
 
 /// counts [C, C] (rows: true class) += the pairs of `logits` [N, C] and `labels` u32 [N].

@@ -7,21 +7,22 @@ use super::im2col::{ConvGeom, GeomParams};
 use super::pack::{pack, View};
 use super::{item_chunks, u};
 use crate::error::{Error, Result};
+use crate::gpu::layout::params;
 use crate::gpu::{Gpu, Spec};
 use crate::tensor::{DType, Tensor};
 
-/// `struct Params` of `shaders/conv2d_direct.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    geom: GeomParams,
-    co: u32,
-    n0: u32,
-    nc: u32,
-    p: u32,
-    cb4: u32,
-    bias_mode: u32,
-    accumulate: u32,
+params! {
+    /// `struct Params` of `shaders/conv2d_direct.wgsl`.
+    pub(crate) struct Params {
+        geom: GeomParams,
+        co: u32,
+        n0: u32,
+        nc: u32,
+        p: u32,
+        cb4: u32,
+        bias_mode: u32,
+        accumulate: u32,
+    }
 }
 
 /// Threads a workgroup, and output pixels a thread of `forward` owns (the shader's `TW`, `PB`).

@@ -3,6 +3,7 @@
 use super::reduce::{reduce_into, Mode};
 use super::{grid_1d, u};
 use crate::error::{Error, Result};
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
 /// What the backward needs: sums [2] = (sum of row losses, sum of row weights).
@@ -10,12 +11,12 @@ pub struct Saved {
     pub sums: Tensor,
 }
 
-/// `struct Params` of `shaders/cross_entropy.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    n: u32,
-    c: u32,
+params! {
+    /// `struct Params` of `shaders/cross_entropy.wgsl`.
+    pub(crate) struct Params {
+        n: u32,
+        c: u32,
+    }
 }
 
 /// Checks the operands; returns (rows, classes) and the kernel's parameters.

@@ -4,15 +4,16 @@
 use super::reduce::{reduce_into, Mode};
 use super::{grid_1d, u};
 use crate::error::{Error, Result};
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
-/// `struct Params` of `shaders/distill.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    n: u32,
-    c: u32,
-    t: f32,
+params! {
+    /// `struct Params` of `shaders/distill.wgsl`.
+    pub(crate) struct Params {
+        n: u32,
+        c: u32,
+        t: f32,
+    }
 }
 
 /// Checks the operands; returns (rows, classes) and the kernel's parameters.

@@ -3,17 +3,18 @@
 
 use super::{for_chunks, grid_1d, u};
 use crate::error::{Error, Result};
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
-/// `struct Params` of `shaders/dropout.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    n: u32,
-    seed: u32,
-    threshold: u32,
-    scale: f32,
-    base: u32,
+params! {
+    /// `struct Params` of `shaders/dropout.wgsl`.
+    pub(crate) struct Params {
+        n: u32,
+        seed: u32,
+        threshold: u32,
+        scale: f32,
+        base: u32,
+    }
 }
 
 /// Drop threshold on the 32-bit hash for probability `prob`.

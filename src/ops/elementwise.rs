@@ -3,15 +3,16 @@
 
 use super::{for_chunks, grid_1d, u};
 use crate::error::{Error, Result};
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
-/// `struct Params` of `shaders/elementwise.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    n: u32,
-    alpha: f32,
-    beta: f32,
+params! {
+    /// `struct Params` of `shaders/elementwise.wgsl`.
+    pub(crate) struct Params {
+        n: u32,
+        alpha: f32,
+        beta: f32,
+    }
 }
 
 fn same_len(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {

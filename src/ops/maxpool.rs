@@ -2,6 +2,7 @@
 
 use super::{grid_1d, item_chunks, out_size, u};
 use crate::error::Result;
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
 /// Window geometry shared by max and average pooling. `ceil` rounds the output size up
@@ -41,19 +42,19 @@ pub(crate) fn pool_shape(op: &'static str, x: &Tensor, pool: Pool) -> Result<[us
     Ok([s[0], s[1], oh, ow])
 }
 
-/// `struct Params` of `shaders/maxpool.wgsl` and of `avgpool.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    planes: u32,
-    h: u32,
-    w: u32,
-    oh: u32,
-    ow: u32,
-    kh: u32,
-    kw: u32,
-    stride: u32,
-    pad: u32,
+params! {
+    /// `struct Params` of `shaders/maxpool.wgsl` and of `avgpool.wgsl`.
+    pub(crate) struct Params {
+        planes: u32,
+        h: u32,
+        w: u32,
+        oh: u32,
+        ow: u32,
+        kh: u32,
+        kw: u32,
+        stride: u32,
+        pad: u32,
+    }
 }
 
 impl Params {

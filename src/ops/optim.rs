@@ -4,25 +4,27 @@
 use super::reduce::{reduce_into, Mode};
 use super::{for_chunks, grid_1d, u};
 use crate::error::{Error, Result};
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
-/// `struct Params` of `shaders/optim.wgsl`, shared by its entry points (each reads some fields;
-/// the others stay zero). `t` is the number of tensors whose norms `norm_scale` combines.
-#[repr(C)]
-#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    n: u32,
-    lr: f32,
-    b1: f32,
-    b2: f32,
-    eps: f32,
-    wd: f32,
-    step_size: f32,
-    inv_sqrt_bc2: f32,
-    decoupled: u32,
-    momentum: f32,
-    clip: f32,
-    t: u32,
+params! {
+    /// `struct Params` of `shaders/optim.wgsl`, shared by its entry points (each reads some fields;
+    /// the others stay zero). `t` is the number of tensors whose norms `norm_scale` combines.
+    #[derive(Default)]
+    pub(crate) struct Params {
+        n: u32,
+        lr: f32,
+        b1: f32,
+        b2: f32,
+        eps: f32,
+        wd: f32,
+        step_size: f32,
+        inv_sqrt_bc2: f32,
+        decoupled: u32,
+        momentum: f32,
+        clip: f32,
+        t: u32,
+    }
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -4,14 +4,15 @@
 use super::reduce::moments_into;
 use super::{for_chunks, grid_1d, u};
 use crate::error::{Error, Result};
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
-/// `struct Params` of `shaders/quad.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    n: u32,
-    r: f32,
+params! {
+    /// `struct Params` of `shaders/quad.wgsl`.
+    pub(crate) struct Params {
+        n: u32,
+        r: f32,
+    }
 }
 
 fn check(x: &Tensor, coef: &Tensor, r: f32) -> Result<()> {

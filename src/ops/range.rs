@@ -4,14 +4,15 @@
 use super::reduce::{reduce_into, Mode};
 use super::{for_chunks, grid_1d, u};
 use crate::error::{Error, Result};
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
-/// `struct Params` of `shaders/range.wgsl` (`R` is the range bound).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    n: u32,
-    r: f32,
+params! {
+    /// `struct Params` of `shaders/range.wgsl` (`r` is the range bound).
+    pub(crate) struct Params {
+        n: u32,
+        r: f32,
+    }
 }
 
 /// [max x, min x] as a [2] tensor.

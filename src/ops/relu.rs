@@ -2,13 +2,14 @@
 
 use super::{for_chunks, grid_1d, u};
 use crate::error::{Error, Result};
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
-/// `struct Params` of `shaders/relu.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    n: u32,
+params! {
+    /// `struct Params` of `shaders/relu.wgsl`.
+    pub(crate) struct Params {
+        n: u32,
+    }
 }
 
 pub fn forward(x: &Tensor) -> Result<Tensor> {
