@@ -33,8 +33,9 @@ pub struct Bind<'a> {
     pub size: u64,
 }
 
-/// A bound buffer of a dispatch: `binding` index in group 0 (binding 0 is the parameter block).
-pub type Binding<'a> = (u32, Bind<'a>);
+/// A storage buffer of a dispatch, by the name of the shader's global it binds (`"x"` for
+/// `@binding(1) var<storage, read> x`): naga's reflection gives the binding index.
+pub type Binding<'a> = (&'static str, Bind<'a>);
 
 pub struct GpuInner {
     pub device: wgpu::Device,

@@ -1,6 +1,6 @@
 //! The WGSL kernels compiled into the binary (one file per kernel family under `shaders/`) and
 //! the prelude they share, plus naga parsing/validation and reflection of each entry point's
-//! bindings and parameter block.
+//! bound globals and parameter block.
 
 use super::layout::{Layout, Member};
 use crate::error::{Error, Result};
@@ -125,16 +125,29 @@ fn wgsl_type(ty: &naga::TypeInner) -> &'static str {
     }
 }
 
-/// Bindings of group 0 that `entry` uses (binding 0 is the uniform parameter block).
-pub fn used_bindings(module: &naga::Module, info: &naga::valid::ModuleInfo, entry: &str) -> Option<Vec<u32>> {
+/// A global of group 0 bound by a dispatch: the parameter block or a storage buffer.
+pub struct Global {
+    /// Its WGSL name (`p`, `x`, `out`), by which Rust binds it.
+    pub name: String,
+    pub binding: u32,
+    /// Whether it is the uniform parameter block.
+    pub uniform: bool,
+    /// Whether the entry point uses it.
+    pub used: bool,
+}
+
+/// The bound globals of a shader, and which of them `entry` uses; `None` when there is no such
+/// entry point.
+pub fn globals(module: &naga::Module, info: &naga::valid::ModuleInfo, entry: &str) -> Option<Vec<Global>> {
     let idx = module.entry_points.iter().position(|e| e.name == entry)?;
     let fi = info.get_entry_point(idx);
-    let mut out: Vec<u32> = module
-        .global_variables
-        .iter()
-        .filter(|(h, g)| g.binding.is_some() && !fi[*h].is_empty())
-        .filter_map(|(_, g)| g.binding.as_ref().map(|b| b.binding))
-        .collect();
-    out.sort_unstable();
-    Some(out)
+    let globals = module.global_variables.iter().filter_map(|(h, g)| {
+        Some(Global {
+            name: g.name.clone()?,
+            binding: g.binding.as_ref()?.binding,
+            uniform: g.space == naga::AddressSpace::Uniform,
+            used: !fi[h].is_empty(),
+        })
+    });
+    Some(globals.collect())
 }

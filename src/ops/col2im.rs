@@ -28,5 +28,5 @@ pub fn col2im(dcol: &Tensor, g: &ConvGeom, n0: usize, nc: usize, dx: &Tensor) ->
         nc: u(OP, nc)?,
         k: u(OP, g.k())?,
     };
-    gpu.dispatch("col2im", "main", &params, &[(1, dcol.bind()), (2, dx.bind())], grid_1d(gpu, nc * g.c * g.h * g.w)?)
+    gpu.dispatch("col2im", "main", &params, &[("dcol", dcol.bind()), ("dx", dx.bind())], grid_1d(gpu, nc * g.c * g.h * g.w)?)
 }

@@ -23,6 +23,6 @@ pub fn accumulate(counts: &Tensor, logits: &Tensor, labels: &Tensor) -> Result<(
     labels.expect_dtype(OP, "labels", DType::U32)?;
     counts.expect_shape(OP, "counts", &[c, c])?;
     let gpu = logits.gpu();
-    let bind = [(1, logits.bind()), (2, labels.bind()), (3, counts.bind())];
+    let bind = [("logits", logits.bind()), ("labels", labels.bind()), ("counts", counts.bind())];
     gpu.dispatch(OP, "accumulate", &Params { n: u(OP, n)?, c: u(OP, c)? }, &bind, grid_1d(gpu, c * c)?)
 }

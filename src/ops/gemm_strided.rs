@@ -121,6 +121,6 @@ pub fn gemm_strided(p: &StridedGemm) -> Result<()> {
         bias_rows: bias.is_some() as u32,
         accumulate: accumulate as u32,
     };
-    let bind = [(1, a.bind()), (2, b.bind()), (3, bias_buf), (4, c.bind())];
+    let bind = [("a", a.bind()), ("b", b.bind()), ("bias", bias_buf), ("c", c.bind())];
     gpu.dispatch("gemm_strided", "main", &params, &bind, [groups[0] as u32, groups[1] as u32, 1])
 }

@@ -96,6 +96,6 @@ pub fn im2col(x: &Tensor, g: &ConvGeom, n0: usize, nc: usize, transposed: bool, 
         pp: u(OP, pp)?,
         transposed: transposed as u32,
     };
-    gpu.dispatch("im2col", "main", &params, &[(1, x.bind()), (2, col.bind())], grid_1d(gpu, shape[0] * shape[1])?)?;
+    gpu.dispatch("im2col", "main", &params, &[("x", x.bind()), ("col", col.bind())], grid_1d(gpu, shape[0] * shape[1])?)?;
     Ok(col)
 }

@@ -179,7 +179,7 @@ pub fn matmul_into_with(variant: usize, gemm: &Gemm) -> Result<()> {
     if gx > max || gy > max {
         return Err(Error::TooLarge { op: OP, what: format!("a {m}x{n} output"), size: gx.max(gy), limit: max, unit: "workgroups per dimension" });
     }
-    let bind = [(1, a.bind()), (2, b.bind()), (3, bias_buf), (4, c.bind())];
+    let bind = [("a", a.bind()), ("b", b.bind()), ("bias", bias_buf), ("c", c.bind())];
     gpu.dispatch_spec(v.shader, "main", v.spec, &params, &bind, [gx as u32, gy as u32, 1])
 }
 

@@ -90,7 +90,7 @@ pub fn forward(x: &Tensor, pool: Pool) -> Result<(Tensor, Tensor)> {
     for (p0, np) in item_chunks(gpu, "maxpool", s[0] * s[1], &[hw, ohw])? {
         let (xv, yv, iv) = (x.view(p0 * hw, &[np * hw])?, y.view(p0 * ohw, &[np * ohw])?, idx.view(p0 * ohw, &[np * ohw])?);
         let p = params(&[np, 1, s[2], s[3]], &os, pool)?;
-        let bind = [(1, xv.bind()), (2, yv.bind()), (3, iv.bind())];
+        let bind = [("x", xv.bind()), ("y", yv.bind()), ("idx", iv.bind())];
         gpu.dispatch("maxpool", "forward", &p, &bind, grid_1d(gpu, np * ohw)?)?;
     }
     Ok((y, idx))
@@ -110,7 +110,7 @@ pub fn backward(x_shape: &[usize], idx: &Tensor, dy: &Tensor, pool: Pool) -> Res
     for (p0, np) in item_chunks(gpu, "maxpool", os[0] * os[1], &[hw, ohw])? {
         let (dyv, iv, dxv) = (dy.view(p0 * ohw, &[np * ohw])?, idx.view(p0 * ohw, &[np * ohw])?, dx.view(p0 * hw, &[np * hw])?);
         let p = params(&[np, 1, x_shape[2], x_shape[3]], &os, pool)?;
-        let bind = [(4, dyv.bind()), (5, iv.bind()), (6, dxv.bind())];
+        let bind = [("dy", dyv.bind()), ("idx_in", iv.bind()), ("dx", dxv.bind())];
         gpu.dispatch("maxpool", "backward", &p, &bind, grid_1d(gpu, np * hw)?)?;
     }
     Ok(dx)

@@ -69,7 +69,7 @@ pub fn pack(src: &Tensor, rows: usize, k: usize, kp: usize, v: View) -> Result<T
         sgk: u(OP, v.sgk)?,
         sk: u(OP, v.sk)?,
     };
-    gpu.dispatch("pack", "main", &params, &[(1, src.bind()), (2, dst.bind())], grid_1d(gpu, rows * kp)?)?;
+    gpu.dispatch("pack", "main", &params, &[("src", src.bind()), ("dst", dst.bind())], grid_1d(gpu, rows * kp)?)?;
     Ok(dst)
 }
 

@@ -173,11 +173,11 @@ fn dispatch(
         return Err(Error::TooLarge { op: OP, what: "the channel count".into(), size: c as u64, limit: max as u64, unit: "channels" });
     }
     let bind = [
-        (1, x.bind()),
-        (2, y.unwrap_or(x).bind()),
-        (3, aux.unwrap_or(x).bind()),
-        (4, part.bind()),
-        (5, out.bind()),
+        ("x", x.bind()),
+        ("y", y.unwrap_or(x).bind()),
+        ("aux", aux.unwrap_or(x).bind()),
+        ("part", part.bind()),
+        ("out", out.bind()),
     ];
     gpu.dispatch_spec("reduce", "partial", spec, &params, &bind, [g as u32, c as u32, 1])?;
     if g == 1 {

@@ -18,7 +18,7 @@ pub fn forward(x: &Tensor) -> Result<Tensor> {
     let y = Tensor::empty(gpu, x.shape(), DType::F32)?;
     for_chunks(gpu, x.numel(), |s, n| {
         let (xv, yv) = (x.view(s, &[n])?, y.view(s, &[n])?);
-        gpu.dispatch("relu", "forward", &Params { n: u("relu", n)? }, &[(1, xv.bind()), (3, yv.bind())], grid_1d(gpu, n)?)
+        gpu.dispatch("relu", "forward", &Params { n: u("relu", n)? }, &[("x", xv.bind()), ("out", yv.bind())], grid_1d(gpu, n)?)
     })?;
     Ok(y)
 }
@@ -31,7 +31,7 @@ pub fn backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
     let dx = Tensor::empty(gpu, x.shape(), DType::F32)?;
     for_chunks(gpu, x.numel(), |s, n| {
         let (xv, dyv, dxv) = (x.view(s, &[n])?, dy.view(s, &[n])?, dx.view(s, &[n])?);
-        gpu.dispatch("relu", "backward", &Params { n: u("relu", n)? }, &[(1, xv.bind()), (2, dyv.bind()), (3, dxv.bind())], grid_1d(gpu, n)?)
+        gpu.dispatch("relu", "backward", &Params { n: u("relu", n)? }, &[("x", xv.bind()), ("dy", dyv.bind()), ("out", dxv.bind())], grid_1d(gpu, n)?)
     })?;
     Ok(dx)
 }
