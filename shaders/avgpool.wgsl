@@ -14,7 +14,7 @@
 // One thread per output element (forward) / input row (backward); 1-D grid split over x/y.
 
 struct Params {
-    planes: u32, H: u32, W: u32, OH: u32, OW: u32, KH: u32, KW: u32, stride: u32, pad: u32,
+    planes: u32, h: u32, w: u32, oh: u32, ow: u32, kh: u32, kw: u32, stride: u32, pad: u32,
 }
 
 const ADAPTIVE: u32 = 0u;
@@ -36,14 +36,14 @@ fn window(o: u32, n: u32, on: u32, k: u32) -> vec2<i32> {
 // Output rows [lo, hi) whose windows may contain input row ih.
 fn row_cells(ih: i32) -> vec2<u32> {
     if (ADAPTIVE != 0u) {
-        return vec2<u32>(0u, p.OH);
+        return vec2<u32>(0u, p.oh);
     }
     let t = ih + i32(p.pad);
     var lo = 0u;
-    if (t >= i32(p.KH)) {
-        lo = u32(t - i32(p.KH)) / p.stride + 1u;
+    if (t >= i32(p.kh)) {
+        lo = u32(t - i32(p.kh)) / p.stride + 1u;
     }
-    let hi = min(u32(t) / p.stride + 1u, p.OH);
+    let hi = min(u32(t) / p.stride + 1u, p.oh);
     return vec2<u32>(lo, hi);
 }
 
@@ -51,26 +51,26 @@ fn divisor(wh: vec2<i32>, ww: vec2<i32>) -> f32 {
     if (ADAPTIVE != 0u) {
         return f32((wh.y - wh.x) * (ww.y - ww.x));
     }
-    let hh = min(wh.y, i32(p.H + p.pad)) - wh.x;
-    let hw = min(ww.y, i32(p.W + p.pad)) - ww.x;
+    let hh = min(wh.y, i32(p.h + p.pad)) - wh.x;
+    let hw = min(ww.y, i32(p.w + p.pad)) - ww.x;
     return f32(hh * hw);
 }
 
 @compute @workgroup_size(WG)
 fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i >= p.planes * p.OH * p.OW) {
+    if (i >= p.planes * p.oh * p.ow) {
         return;
     }
-    let plane = i / (p.OH * p.OW);
-    let oh = (i / p.OW) % p.OH;
-    let ow = i % p.OW;
-    let wh = window(oh, p.H, p.OH, p.KH);
-    let ww = window(ow, p.W, p.OW, p.KW);
+    let plane = i / (p.oh * p.ow);
+    let oh = (i / p.ow) % p.oh;
+    let ow = i % p.ow;
+    let wh = window(oh, p.h, p.oh, p.kh);
+    let ww = window(ow, p.w, p.ow, p.kw);
     var s = 0.0;
-    for (var ih = max(wh.x, 0); ih < min(wh.y, i32(p.H)); ih++) {
-        for (var iw = max(ww.x, 0); iw < min(ww.y, i32(p.W)); iw++) {
-            s += src[(plane * p.H + u32(ih)) * p.W + u32(iw)];
+    for (var ih = max(wh.x, 0); ih < min(wh.y, i32(p.h)); ih++) {
+        for (var iw = max(ww.x, 0); iw < min(ww.y, i32(p.w)); iw++) {
+            s += src[(plane * p.h + u32(ih)) * p.w + u32(iw)];
         }
     }
     dst[i] = s / divisor(wh, ww);
@@ -84,31 +84,31 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 @compute @workgroup_size(WG)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let r = flat_index(gid, nwg);
-    if (r >= p.planes * p.H) {
+    if (r >= p.planes * p.h) {
         return;
     }
-    let plane = r / p.H;
-    let ih = i32(r % p.H);
+    let plane = r / p.h;
+    let ih = i32(r % p.h);
     let rh = row_cells(ih);
     var lo = 0u;
     var hi = 0u;
-    for (var iw = 0; iw < i32(p.W); iw++) {
-        while (hi < p.OW && window(hi, p.W, p.OW, p.KW).x <= iw) {
+    for (var iw = 0; iw < i32(p.w); iw++) {
+        while (hi < p.ow && window(hi, p.w, p.ow, p.kw).x <= iw) {
             hi++;
         }
-        while (lo < hi && window(lo, p.W, p.OW, p.KW).y <= iw) {
+        while (lo < hi && window(lo, p.w, p.ow, p.kw).y <= iw) {
             lo++;
         }
         var s = 0.0;
         for (var oh = rh.x; oh < rh.y; oh++) {
-            let wh = window(oh, p.H, p.OH, p.KH);
+            let wh = window(oh, p.h, p.oh, p.kh);
             if (ih < wh.x || ih >= wh.y) {
                 continue;
             }
             for (var ow = lo; ow < hi; ow++) {
-                s += src[(plane * p.OH + oh) * p.OW + ow] / divisor(wh, window(ow, p.W, p.OW, p.KW));
+                s += src[(plane * p.oh + oh) * p.ow + ow] / divisor(wh, window(ow, p.w, p.ow, p.kw));
             }
         }
-        dst[r * p.W + u32(iw)] = s;
+        dst[r * p.w + u32(iw)] = s;
     }
 }

@@ -16,7 +16,7 @@
 // images when a tensor is over the storage-binding limit; at least C).
 // apply/apply_eval/backward: one thread per element, 1-D grid split over x/y (WG threads a workgroup).
 
-struct Params { n: u32, C: u32, HW: u32, eps: f32, momentum: f32, count: f32, update: u32 }
+struct Params { n: u32, c: u32, hw: u32, eps: f32, momentum: f32, count: f32, update: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -38,13 +38,13 @@ fn apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     if (i >= p.n) {
         return;
     }
-    if (p.update != 0u && i < p.C) {
+    if (p.update != 0u && i < p.c) {
         invstd[i] = 1.0 / sqrt(var_[i] + p.eps);
         let unbiased = var_[i] * p.count / max(p.count - 1.0, 1.0);
         running_mean[i] = (1.0 - p.momentum) * running_mean[i] + p.momentum * mean[i];
         running_var[i] = (1.0 - p.momentum) * running_var[i] + p.momentum * unbiased;
     }
-    let c = (i / p.HW) % p.C;
+    let c = (i / p.hw) % p.c;
     let h = (x[i] - mean[c]) * (1.0 / sqrt(var_[c] + p.eps));
     xhat[i] = h;
     y[i] = gamma[c] * h + beta[c];
@@ -57,7 +57,7 @@ fn apply_eval(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     if (i >= p.n) {
         return;
     }
-    let c = (i / p.HW) % p.C;
+    let c = (i / p.hw) % p.c;
     y[i] = gamma[c] * ((x[i] - mean[c]) * (1.0 / sqrt(running_var[c] + p.eps))) + beta[c];
 }
 
@@ -68,7 +68,7 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     if (i >= p.n) {
         return;
     }
-    let c = (i / p.HW) % p.C;
+    let c = (i / p.hw) % p.c;
     let k = gamma[c] * invstd[c] / p.count;
     y[i] = k * (p.count * x[i] - sdy[c] - xhat[i] * sdyx[c]);
 }

@@ -7,8 +7,8 @@
 // One thread per dx element of the chunk; 1-D grid split over x/y (WG threads a workgroup).
 
 struct Params {
-    C: u32, H: u32, W: u32, KH: u32, KW: u32, stride: u32, pad: u32,
-    OH: u32, OW: u32, n0: u32, nc: u32, K: u32,
+    c: u32, h: u32, w: u32, kh: u32, kw: u32, stride: u32, pad: u32,
+    oh: u32, ow: u32, n0: u32, nc: u32, k: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -18,35 +18,35 @@ struct Params {
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    let chw = p.C * p.H * p.W;
+    let chw = p.c * p.h * p.w;
     if (i >= p.nc * chw) {
         return;
     }
     let ni = i / chw;
-    let c = (i / (p.H * p.W)) % p.C;
-    let ih = (i / p.W) % p.H;
-    let iw = i % p.W;
+    let c = (i / (p.h * p.w)) % p.c;
+    let ih = (i / p.w) % p.h;
+    let iw = i % p.w;
     var s = 0.0;
-    for (var kh = 0u; kh < p.KH; kh++) {
+    for (var kh = 0u; kh < p.kh; kh++) {
         let th = i32(ih + p.pad) - i32(kh);
         if (th < 0 || th % i32(p.stride) != 0) {
             continue;
         }
         let oh = u32(th) / p.stride;
-        if (oh >= p.OH) {
+        if (oh >= p.oh) {
             continue;
         }
-        for (var kw = 0u; kw < p.KW; kw++) {
+        for (var kw = 0u; kw < p.kw; kw++) {
             let tw = i32(iw + p.pad) - i32(kw);
             if (tw < 0 || tw % i32(p.stride) != 0) {
                 continue;
             }
             let ow = u32(tw) / p.stride;
-            if (ow >= p.OW) {
+            if (ow >= p.ow) {
                 continue;
             }
-            let row = (ni * p.OH + oh) * p.OW + ow;
-            s += dcol[row * p.K + (c * p.KH + kh) * p.KW + kw];
+            let row = (ni * p.oh + oh) * p.ow + ow;
+            s += dcol[row * p.k + (c * p.kh + kh) * p.kw + kw];
         }
     }
     dx[(p.n0 * chw) + i] = s;

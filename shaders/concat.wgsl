@@ -9,7 +9,7 @@
 // One thread per copied element (of dst in main and join2, of src in split2); 1-D grid split
 // over x/y (WG threads a workgroup).
 
-struct Params { N: u32, HW: u32, CS: u32, s0: u32, CD: u32, d0: u32, CN: u32 }
+struct Params { n: u32, hw: u32, cs: u32, s0: u32, cd: u32, d0: u32, cn: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
@@ -20,43 +20,43 @@ struct Params { N: u32, HW: u32, CS: u32, s0: u32, CD: u32, d0: u32, CN: u32 }
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i >= p.N * p.CN * p.HW) {
+    if (i >= p.n * p.cn * p.hw) {
         return;
     }
-    let n = i / (p.CN * p.HW);
-    let c = (i / p.HW) % p.CN;
-    let s = i % p.HW;
-    dst[(n * p.CD + p.d0 + c) * p.HW + s] = src[(n * p.CS + p.s0 + c) * p.HW + s];
+    let n = i / (p.cn * p.hw);
+    let c = (i / p.hw) % p.cn;
+    let s = i % p.hw;
+    dst[(n * p.cd + p.d0 + c) * p.hw + s] = src[(n * p.cs + p.s0 + c) * p.hw + s];
 }
 
 @compute @workgroup_size(WG)
 fn join2(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i >= p.N * p.CD * p.HW) {
+    if (i >= p.n * p.cd * p.hw) {
         return;
     }
-    let n = i / (p.CD * p.HW);
-    let c = (i / p.HW) % p.CD;
-    let s = i % p.HW;
-    if (c < p.CN) {
-        dst[i] = src[(n * p.CN + c) * p.HW + s];
+    let n = i / (p.cd * p.hw);
+    let c = (i / p.hw) % p.cd;
+    let s = i % p.hw;
+    if (c < p.cn) {
+        dst[i] = src[(n * p.cn + c) * p.hw + s];
     } else {
-        dst[i] = src_b[(n * (p.CD - p.CN) + c - p.CN) * p.HW + s];
+        dst[i] = src_b[(n * (p.cd - p.cn) + c - p.cn) * p.hw + s];
     }
 }
 
 @compute @workgroup_size(WG)
 fn split2(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i >= p.N * p.CS * p.HW) {
+    if (i >= p.n * p.cs * p.hw) {
         return;
     }
-    let n = i / (p.CS * p.HW);
-    let c = (i / p.HW) % p.CS;
-    let s = i % p.HW;
-    if (c < p.CN) {
-        dst[(n * p.CN + c) * p.HW + s] = src[i];
+    let n = i / (p.cs * p.hw);
+    let c = (i / p.hw) % p.cs;
+    let s = i % p.hw;
+    if (c < p.cn) {
+        dst[(n * p.cn + c) * p.hw + s] = src[i];
     } else {
-        dst_b[(n * (p.CS - p.CN) + c - p.CN) * p.HW + s] = src[i];
+        dst_b[(n * (p.cs - p.cn) + c - p.cn) * p.hw + s] = src[i];
     }
 }

@@ -19,8 +19,8 @@
 // Grid: x = ceil(P/TW), y = channel blocks; workgroup TW.
 
 struct Params {
-    C: u32, H: u32, W: u32, KH: u32, KW: u32, stride: u32, pad: u32, OH: u32, OW: u32,
-    CO: u32, n0: u32, nc: u32, P: u32, CB4: u32, bias_mode: u32, accumulate: u32,
+    c: u32, h: u32, w: u32, kh: u32, kw: u32, stride: u32, pad: u32, oh: u32, ow: u32,
+    co: u32, n0: u32, nc: u32, p: u32, cb4: u32, bias_mode: u32, accumulate: u32,
 }
 
 // Channels a thread owns (a multiple of 4; set per pipeline) and threads a workgroup.
@@ -44,34 +44,34 @@ fn load_if(ok: bool, at: u32) -> f32 {
 @compute @workgroup_size(TW)
 fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) l: u32) {
     let pi = wid.x * TW + l;
-    if (pi >= p.P) {
+    if (pi >= p.p) {
         return;
     }
     // thread pi owns pixels ow0 .. ow0+PB-1 of output row oh of image img
-    let owb = (p.OW + PB - 1u) / PB;
+    let owb = (p.ow + PB - 1u) / PB;
     let rows = pi / owb;
     let ow0 = (pi - rows * owb) * PB;
-    let img = rows / p.OH;
-    let oh = rows - img * p.OH;
+    let img = rows / p.oh;
+    let oh = rows - img * p.oh;
     let ih0 = i32(oh * p.stride) - i32(p.pad);
     let iw0 = i32(ow0 * p.stride) - i32(p.pad);
-    let hw = p.H * p.W;
-    var xc = (p.n0 + img) * p.C * hw;
+    let hw = p.h * p.w;
+    var xc = (p.n0 + img) * p.c * hw;
     var row = wid.y * Q;
     var acc: array<array<vec4<f32>, Q>, PB>;
-    for (var c = 0u; c < p.C; c++) {
-        for (var kh = 0u; kh < p.KH; kh++) {
+    for (var c = 0u; c < p.c; c++) {
+        for (var kh = 0u; kh < p.kh; kh++) {
             let ih = ih0 + i32(kh);
-            if (ih < 0 || ih >= i32(p.H)) {
-                row += p.KW * p.CB4;
+            if (ih < 0 || ih >= i32(p.h)) {
+                row += p.kw * p.cb4;
                 continue;
             }
-            let xr = i32(xc + u32(ih) * p.W) + iw0;
-            for (var kw = 0u; kw < p.KW; kw++) {
+            let xr = i32(xc + u32(ih) * p.w) + iw0;
+            for (var kw = 0u; kw < p.kw; kw++) {
                 var v: array<f32, PB>;
                 for (var j = 0u; j < PB; j++) {
                     let iw = iw0 + i32(kw + j * p.stride);
-                    v[j] = load_if(iw >= 0 && iw < i32(p.W), u32(xr + i32(kw + j * p.stride)));
+                    v[j] = load_if(iw >= 0 && iw < i32(p.w), u32(xr + i32(kw + j * p.stride)));
                 }
                 for (var q = 0u; q < Q; q++) {
                     let wq = blk[row + q];
@@ -79,18 +79,18 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
                         acc[j][q] += v[j] * wq;
                     }
                 }
-                row += p.CB4;
+                row += p.cb4;
             }
         }
         xc += hw;
     }
-    let ohw = p.OH * p.OW;
-    for (var j = 0u; j < PB && ow0 + j < p.OW; j++) {
-        let base = (p.n0 + img) * p.CO * ohw + oh * p.OW + ow0 + j;
+    let ohw = p.oh * p.ow;
+    for (var j = 0u; j < PB && ow0 + j < p.ow; j++) {
+        let base = (p.n0 + img) * p.co * ohw + oh * p.ow + ow0 + j;
         for (var q = 0u; q < Q; q++) {
             for (var i = 0u; i < 4u; i++) {
                 let co = wid.y * CB + 4u * q + i;
-                if (co < p.CO) {
+                if (co < p.co) {
                     var v = acc[j][q][i];
                     if (p.bias_mode == 1u) {
                         v += bias[co];
@@ -105,32 +105,32 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
 @compute @workgroup_size(TW)
 fn grad_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) l: u32) {
     let pi = wid.x * TW + l;
-    if (pi >= p.P) {
+    if (pi >= p.p) {
         return;
     }
-    let hw = p.H * p.W;
+    let hw = p.h * p.w;
     let img = pi / hw;
     let at = pi - img * hw;
-    let ih = at / p.W;
-    let iw = at - ih * p.W;
+    let ih = at / p.w;
+    let iw = at - ih * p.w;
     // taps kh = a % s, a % s + s, ... (while kh <= a) reach output rows th = (a - kh) / s,
     // which fall by one per tap
     let a = ih + p.pad;
     let b = iw + p.pad;
     let kh0 = a % p.stride;
     let kw0 = b % p.stride;
-    let ohw = p.OH * p.OW;
+    let ohw = p.oh * p.ow;
     var acc: array<vec4<f32>, Q>;
-    for (var co = 0u; co < p.CO; co++) {
-        let dyc = ((p.n0 + img) * p.CO + co) * ohw;
+    for (var co = 0u; co < p.co; co++) {
+        let dyc = ((p.n0 + img) * p.co + co) * ohw;
         var th = (a - kh0) / p.stride;
-        for (var kh = kh0; kh < p.KH && kh <= a; kh += p.stride) {
-            if (th < p.OH) {
+        for (var kh = kh0; kh < p.kh && kh <= a; kh += p.stride) {
+            if (th < p.oh) {
                 var tw = (b - kw0) / p.stride;
-                for (var kw = kw0; kw < p.KW && kw <= b; kw += p.stride) {
-                    if (tw < p.OW) {
-                        let v = src[dyc + th * p.OW + tw];
-                        let row = ((co * p.KH + kh) * p.KW + kw) * p.CB4 + wid.y * Q;
+                for (var kw = kw0; kw < p.kw && kw <= b; kw += p.stride) {
+                    if (tw < p.ow) {
+                        let v = src[dyc + th * p.ow + tw];
+                        let row = ((co * p.kh + kh) * p.kw + kw) * p.cb4 + wid.y * Q;
                         for (var q = 0u; q < Q; q++) {
                             acc[q] += v * blk[row + q];
                         }
@@ -141,11 +141,11 @@ fn grad_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             th -= 1u;
         }
     }
-    let base = (p.n0 + img) * p.C * hw + at;
+    let base = (p.n0 + img) * p.c * hw + at;
     for (var q = 0u; q < Q; q++) {
         for (var j = 0u; j < 4u; j++) {
             let c = wid.y * CB + 4u * q + j;
-            if (c < p.C) {
+            if (c < p.c) {
                 dst[base + c * hw] = acc[q][j];
             }
         }
@@ -155,41 +155,41 @@ fn grad_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
 @compute @workgroup_size(TW)
 fn grad_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) l: u32) {
     let k = wid.x * TW + l;
-    if (k >= p.P) {
+    if (k >= p.p) {
         return;
     }
-    let khw = p.KH * p.KW;
+    let khw = p.kh * p.kw;
     let c = k / khw;
     let t = k - c * khw;
-    let kh = t / p.KW;
-    let kw = t - kh * p.KW;
-    let hw = p.H * p.W;
+    let kh = t / p.kw;
+    let kw = t - kh * p.kw;
+    let hw = p.h * p.w;
     var prow = wid.y * Q;
     var acc: array<vec4<f32>, Q>;
     for (var img = 0u; img < p.nc; img++) {
-        let xc = ((p.n0 + img) * p.C + c) * hw;
-        for (var oh = 0u; oh < p.OH; oh++) {
+        let xc = ((p.n0 + img) * p.c + c) * hw;
+        for (var oh = 0u; oh < p.oh; oh++) {
             let ih = i32(oh * p.stride + kh) - i32(p.pad);
-            if (ih < 0 || ih >= i32(p.H)) {
-                prow += p.OW * p.CB4;
+            if (ih < 0 || ih >= i32(p.h)) {
+                prow += p.ow * p.cb4;
                 continue;
             }
-            let xr = xc + u32(ih) * p.W;
-            for (var ow = 0u; ow < p.OW; ow++) {
+            let xr = xc + u32(ih) * p.w;
+            for (var ow = 0u; ow < p.ow; ow++) {
                 let iw = i32(ow * p.stride + kw) - i32(p.pad);
-                let v = load_if(iw >= 0 && iw < i32(p.W), xr + u32(iw));
+                let v = load_if(iw >= 0 && iw < i32(p.w), xr + u32(iw));
                 for (var q = 0u; q < Q; q++) {
                     acc[q] += v * blk[prow + q];
                 }
-                prow += p.CB4;
+                prow += p.cb4;
             }
         }
     }
-    let kk = p.C * khw;
+    let kk = p.c * khw;
     for (var q = 0u; q < Q; q++) {
         for (var j = 0u; j < 4u; j++) {
             let co = wid.y * CB + 4u * q + j;
-            if (co < p.CO) {
+            if (co < p.co) {
                 var v = acc[q][j];
                 if (p.accumulate != 0u) {
                     v += dst[co * kk + k];

@@ -9,7 +9,7 @@
 //   backward: dlogits[n, c] = g[0] * w[y_n] * (softmax(z_n)[c] - [c == y_n]) / sums[1]
 // rows: one thread per row; backward: one per logit, 1-D grid split over x/y (WG a group).
 
-struct Params { N: u32, C: u32 }
+struct Params { n: u32, c: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
@@ -20,38 +20,38 @@ struct Params { N: u32, C: u32 }
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
 fn row_max(n: u32) -> f32 {
-    var m = logits[n * p.C];
-    for (var c = 1u; c < p.C; c++) {
-        m = max(m, logits[n * p.C + c]);
+    var m = logits[n * p.c];
+    for (var c = 1u; c < p.c; c++) {
+        m = max(m, logits[n * p.c + c]);
     }
     return m;
 }
 
 fn row_sumexp(n: u32, m: f32) -> f32 {
     var s = 0.0;
-    for (var c = 0u; c < p.C; c++) {
-        s += exp(logits[n * p.C + c] - m);
+    for (var c = 0u; c < p.c; c++) {
+        s += exp(logits[n * p.c + c] - m);
     }
     return s;
 }
 
 fn weight_of(n: u32) -> f32 {
     let y = labels[n];
-    return select(0.0, weights[min(y, p.C - 1u)], y < p.C);
+    return select(0.0, weights[min(y, p.c - 1u)], y < p.c);
 }
 
 @compute @workgroup_size(WG)
 fn rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let n = flat_index(gid, nwg);
-    if (n >= p.N) {
+    if (n >= p.n) {
         return;
     }
     let m = row_max(n);
     let lse = m + log(row_sumexp(n, m));
     let w = weight_of(n);
-    let y = min(labels[n], p.C - 1u);
-    out[n] = w * (lse - logits[n * p.C + y]);
-    out[p.N + n] = w;
+    let y = min(labels[n], p.c - 1u);
+    out[n] = w * (lse - logits[n * p.c + y]);
+    out[p.n + n] = w;
 }
 
 @compute @workgroup_size(1)
@@ -62,11 +62,11 @@ fn finish() {
 @compute @workgroup_size(WG)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i >= p.N * p.C) {
+    if (i >= p.n * p.c) {
         return;
     }
-    let n = i / p.C;
-    let c = i % p.C;
+    let n = i / p.c;
+    let c = i % p.c;
     let m = row_max(n);
     let sm = exp(logits[i] - m) / row_sumexp(n, m);
     let onehot = select(0.0, 1.0, labels[n] == c);

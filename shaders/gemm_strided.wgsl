@@ -16,7 +16,7 @@
 // (registers only: workgroup memory and barriers are slow on CPU drivers).
 
 struct Params {
-    M: u32, N: u32, K: u32, R: u32, G: u32,
+    m: u32, n: u32, k: u32, r: u32, g: u32,
     sar: u32, sam: u32, sak: u32,
     sbr: u32, sbk: u32, sbg: u32, sbn: u32,
     scm: u32, scg: u32, scn: u32,
@@ -33,7 +33,7 @@ struct Params {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let m0 = gid.y * 8u;
     let n0 = gid.x * 8u;
-    if (m0 >= p.M || n0 >= p.N) {
+    if (m0 >= p.m || n0 >= p.n) {
         return;
     }
     // rows and columns past the edge are clamped to the last valid one: loads stay in bounds,
@@ -41,15 +41,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var ar: array<u32, 8>;
     var bc: array<u32, 8>;
     for (var i = 0u; i < 8u; i++) {
-        ar[i] = min(m0 + i, p.M - 1u) * p.sam;
-        let n = min(n0 + i, p.N - 1u);
-        bc[i] = (n / p.G) * p.sbg + (n % p.G) * p.sbn;
+        ar[i] = min(m0 + i, p.m - 1u) * p.sam;
+        let n = min(n0 + i, p.n - 1u);
+        bc[i] = (n / p.g) * p.sbg + (n % p.g) * p.sbn;
     }
     var acc: array<vec4<f32>, 16>;
-    for (var r = 0u; r < p.R; r++) {
+    for (var r = 0u; r < p.r; r++) {
         var ao = r * p.sar;
         var bo = r * p.sbr;
-        for (var k = 0u; k < p.K; k++) {
+        for (var k = 0u; k < p.k; k++) {
             let b0 = vec4<f32>(b[bc[0] + bo], b[bc[1] + bo], b[bc[2] + bo], b[bc[3] + bo]);
             let b1 = vec4<f32>(b[bc[4] + bo], b[bc[5] + bo], b[bc[6] + bo], b[bc[7] + bo]);
             for (var i = 0u; i < 8u; i++) {
@@ -61,14 +61,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             bo += p.sbk;
         }
     }
-    for (var i = 0u; i < 8u && m0 + i < p.M; i++) {
-        for (var j = 0u; j < 8u && n0 + j < p.N; j++) {
+    for (var i = 0u; i < 8u && m0 + i < p.m; i++) {
+        for (var j = 0u; j < 8u && n0 + j < p.n; j++) {
             var v = acc[2u * i + j / 4u][j % 4u];
             if (p.bias_rows != 0u) {
                 v += bias[m0 + i];
             }
             let n = n0 + j;
-            let idx = (m0 + i) * p.scm + (n / p.G) * p.scg + (n % p.G) * p.scn;
+            let idx = (m0 + i) * p.scm + (n / p.g) * p.scg + (n % p.g) * p.scn;
             if (p.accumulate != 0u) {
                 v += c[idx];
             }

@@ -9,8 +9,8 @@
 // One thread per col element; 1-D grid split over x/y (WG threads a workgroup).
 
 struct Params {
-    C: u32, H: u32, W: u32, KH: u32, KW: u32, stride: u32, pad: u32,
-    OH: u32, OW: u32, n0: u32, P: u32, K: u32, KP: u32, PP: u32, transposed: u32,
+    c: u32, h: u32, w: u32, kh: u32, kw: u32, stride: u32, pad: u32,
+    oh: u32, ow: u32, n0: u32, p: u32, k: u32, kp: u32, pp: u32, transposed: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -40,35 +40,35 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     var pi: u32;
     var k: u32;
     if (p.transposed == 0u) {
-        if (i >= p.P * p.KP) {
+        if (i >= p.p * p.kp) {
             return;
         }
-        pi = udiv(i, p.KP);
-        k = i - pi * p.KP;
+        pi = udiv(i, p.kp);
+        k = i - pi * p.kp;
     } else {
-        if (i >= p.K * p.PP) {
+        if (i >= p.k * p.pp) {
             return;
         }
-        k = udiv(i, p.PP);
-        pi = i - k * p.PP;
+        k = udiv(i, p.pp);
+        pi = i - k * p.pp;
     }
     var v = 0.0;
-    if (k < p.K && pi < p.P) {
-        let ohw = p.OH * p.OW;
+    if (k < p.k && pi < p.p) {
+        let ohw = p.oh * p.ow;
         let local = udiv(pi, ohw);
         let img = p.n0 + local;
         let at = pi - local * ohw;
-        let oh = udiv(at, p.OW);
-        let ow = at - oh * p.OW;
-        let khw = p.KH * p.KW;
+        let oh = udiv(at, p.ow);
+        let ow = at - oh * p.ow;
+        let khw = p.kh * p.kw;
         let c = udiv(k, khw);
         let t = k - c * khw;
-        let kh = udiv(t, p.KW);
-        let kw = t - kh * p.KW;
+        let kh = udiv(t, p.kw);
+        let kw = t - kh * p.kw;
         let ih = i32(oh * p.stride + kh) - i32(p.pad);
         let iw = i32(ow * p.stride + kw) - i32(p.pad);
-        if (ih >= 0 && iw >= 0 && ih < i32(p.H) && iw < i32(p.W)) {
-            v = x[((img * p.C + c) * p.H + u32(ih)) * p.W + u32(iw)];
+        if (ih >= 0 && iw >= 0 && ih < i32(p.h) && iw < i32(p.w)) {
+            v = x[((img * p.c + c) * p.h + u32(ih)) * p.w + u32(iw)];
         }
     }
     col[i] = v;

@@ -9,12 +9,12 @@
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let m0 = gid.y * 8u;
     let n0 = gid.x * 8u;
-    if (m0 >= p.M || n0 >= p.N) {
+    if (m0 >= p.m || n0 >= p.n) {
         return;
     }
     let acc = partial_tile(m0, n0, 0u, 1u);
-    for (var i = 0u; i < 8u && m0 + i < p.M; i++) {
-        for (var j = 0u; j < 8u && n0 + j < p.N; j++) {
+    for (var i = 0u; i < 8u && m0 + i < p.m; i++) {
+        for (var j = 0u; j < 8u && n0 + j < p.n; j++) {
             store(m0 + i, n0 + j, acc[2u * i + j / 4u][j % 4u]);
         }
     }

@@ -12,7 +12,7 @@
 //              sg=Co*OH*OW, sn=1); accumulate != 0 adds to what C holds.
 
 struct Params {
-    M: u32, N: u32, K4: u32,
+    m: u32, n: u32, k4: u32,
     sm: u32, g: u32, sg: u32, sn: u32, base: u32,
     bias_mode: u32, accumulate: u32,
 }
@@ -30,11 +30,11 @@ fn partial_tile(m0: u32, n0: u32, k_first: u32, k_step: u32) -> array<vec4<f32>,
     var ar: array<u32, 8>;
     var br: array<u32, 8>;
     for (var i = 0u; i < 8u; i++) {
-        ar[i] = min(m0 + i, p.M - 1u) * p.K4;
-        br[i] = min(n0 + i, p.N - 1u) * p.K4;
+        ar[i] = min(m0 + i, p.m - 1u) * p.k4;
+        br[i] = min(n0 + i, p.n - 1u) * p.k4;
     }
     var acc: array<vec4<f32>, 16>;
-    for (var k = k_first; k < p.K4; k += k_step) {
+    for (var k = k_first; k < p.k4; k += k_step) {
         let b0 = b[br[0] + k];
         let b1 = b[br[1] + k];
         let b2 = b[br[2] + k];

@@ -24,7 +24,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     workgroupBarrier();
     // invocation l finishes outputs l, l + LANES, ... of the tile (row o / 8, column o % 8)
     for (var o = l; o < 64u; o += LANES) {
-        if (m0 + o / 8u < p.M && n0 + o % 8u < p.N) {
+        if (m0 + o / 8u < p.m && n0 + o % 8u < p.n) {
             var v = 0.0;
             for (var t = 0u; t < LANES; t++) {
                 v += part[t][o];

@@ -20,17 +20,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let m0 = wid.y * BM;
     let n0 = wid.x * BM;
     var acc: array<array<vec4<f32>, TM / 4u>, TM>;
-    for (var k0 = 0u; k0 < p.K4; k0 += BK4) {
+    for (var k0 = 0u; k0 < p.k4; k0 += BK4) {
         for (var t = 0u; t < LOADS; t++) {
             let e = li + 256u * t; // element (r, kq) of the BM x BK4 slice
             let r = e / BK4;
             let kq = e % BK4;
             var av = vec4<f32>(0.0);
             var bv = vec4<f32>(0.0);
-            if (k0 + kq < p.K4) {
+            if (k0 + kq < p.k4) {
                 // rows past the edge are clamped; their results are never stored
-                av = a[min(m0 + r, p.M - 1u) * p.K4 + k0 + kq];
-                bv = b[min(n0 + r, p.N - 1u) * p.K4 + k0 + kq];
+                av = a[min(m0 + r, p.m - 1u) * p.k4 + k0 + kq];
+                bv = b[min(n0 + r, p.n - 1u) * p.k4 + k0 + kq];
             }
             let s = 4u * kq * (BM / 4u) + r / 4u;
             let q = r % 4u;
@@ -63,12 +63,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     }
     for (var i = 0u; i < TM; i++) {
         let m = m0 + lid.y * TM + i;
-        if (m >= p.M) {
+        if (m >= p.m) {
             break;
         }
         for (var j = 0u; j < TM; j++) {
             let n = n0 + lid.x * TM + j;
-            if (n >= p.N) {
+            if (n >= p.n) {
                 break;
             }
             store(m, n, acc[i][j / 4u][j % 4u]);

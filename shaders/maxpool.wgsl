@@ -9,7 +9,7 @@
 // (WG threads a workgroup).
 
 struct Params {
-    planes: u32, H: u32, W: u32, OH: u32, OW: u32, KH: u32, KW: u32, stride: u32, pad: u32,
+    planes: u32, h: u32, w: u32, oh: u32, ow: u32, kh: u32, kw: u32, stride: u32, pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -23,27 +23,27 @@ struct Params {
 @compute @workgroup_size(WG)
 fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i >= p.planes * p.OH * p.OW) {
+    if (i >= p.planes * p.oh * p.ow) {
         return;
     }
-    let plane = i / (p.OH * p.OW);
-    let oh = (i / p.OW) % p.OH;
-    let ow = i % p.OW;
+    let plane = i / (p.oh * p.ow);
+    let oh = (i / p.ow) % p.oh;
+    let ow = i % p.ow;
     var best = -3.4028235e38;
     var arg = 0u;
     var found = false;
-    for (var kh = 0u; kh < p.KH; kh++) {
+    for (var kh = 0u; kh < p.kh; kh++) {
         let ih = i32(oh * p.stride + kh) - i32(p.pad);
-        if (ih < 0 || ih >= i32(p.H)) {
+        if (ih < 0 || ih >= i32(p.h)) {
             continue;
         }
-        for (var kw = 0u; kw < p.KW; kw++) {
+        for (var kw = 0u; kw < p.kw; kw++) {
             let iw = i32(ow * p.stride + kw) - i32(p.pad);
-            if (iw < 0 || iw >= i32(p.W)) {
+            if (iw < 0 || iw >= i32(p.w)) {
                 continue;
             }
-            let at = u32(ih) * p.W + u32(iw);
-            let v = x[plane * p.H * p.W + at];
+            let at = u32(ih) * p.w + u32(iw);
+            let v = x[plane * p.h * p.w + at];
             if (!found || v > best) {
                 best = v;
                 arg = at;
@@ -68,19 +68,19 @@ fn cells(i: u32, on: u32, k: u32) -> vec2<u32> {
 @compute @workgroup_size(WG)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i >= p.planes * p.H * p.W) {
+    if (i >= p.planes * p.h * p.w) {
         return;
     }
-    let plane = i / (p.H * p.W);
-    let at = i % (p.H * p.W);
-    let ih = at / p.W;
-    let iw = at % p.W;
+    let plane = i / (p.h * p.w);
+    let at = i % (p.h * p.w);
+    let ih = at / p.w;
+    let iw = at % p.w;
     var s = 0.0;
-    let rh = cells(ih, p.OH, p.KH);
-    let rw = cells(iw, p.OW, p.KW);
+    let rh = cells(ih, p.oh, p.kh);
+    let rw = cells(iw, p.ow, p.kw);
     for (var oh = rh.x; oh < rh.y; oh++) {
         for (var ow = rw.x; ow < rw.y; ow++) {
-            let o = (plane * p.OH + oh) * p.OW + ow;
+            let o = (plane * p.oh + oh) * p.ow + ow;
             if (idx_in[o] == at) {
                 s += dy[o];
             }

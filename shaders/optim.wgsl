@@ -12,7 +12,7 @@
 
 struct Params {
     n: u32, lr: f32, b1: f32, b2: f32, eps: f32, wd: f32, step_size: f32, inv_sqrt_bc2: f32,
-    decoupled: u32, momentum: f32, clip: f32, T: u32,
+    decoupled: u32, momentum: f32, clip: f32, t: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -69,7 +69,7 @@ fn clip_value(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 @compute @workgroup_size(1)
 fn norm_scale() {
     var s = 0.0;
-    for (var t = 0u; t < p.T; t++) {
+    for (var t = 0u; t < p.t; t++) {
         s += sumsq[t];
     }
     scale[0] = min(1.0, p.clip / (sqrt(s) + 1e-6));

@@ -7,7 +7,7 @@
 // One thread per dst element; 1-D grid split over x/y (WG threads a workgroup).
 
 struct Params {
-    R: u32, K: u32, KP: u32, base: u32,
+    r: u32, k: u32, kp: u32, base: u32,
     gr: u32, sgr: u32, sr: u32,
     gk: u32, sgk: u32, sk: u32,
 }
@@ -19,13 +19,13 @@ struct Params {
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i >= p.R * p.KP) {
+    if (i >= p.r * p.kp) {
         return;
     }
-    let r = i / p.KP;
-    let k = i % p.KP;
+    let r = i / p.kp;
+    let k = i % p.kp;
     var v = 0.0;
-    if (k < p.K) {
+    if (k < p.k) {
         v = src[p.base + (r / p.gr) * p.sgr + (r % p.gr) * p.sr + (k / p.gk) * p.sgk + (k % p.gk) * p.sk];
     }
     dst[i] = v;

@@ -11,7 +11,7 @@
 //                    -g if the min term is active and x_i == min(x), else 0 (0 when loss = 0).
 // backward: one thread per element; 1-D grid split over x/y (WG threads a workgroup).
 
-struct Params { n: u32, R: f32 }
+struct Params { n: u32, r: f32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> mm: array<f32>;
@@ -21,7 +21,7 @@ struct Params { n: u32, R: f32 }
 
 @compute @workgroup_size(1)
 fn forward() {
-    out[0] = max(max(mm[0] - p.R, -p.R - mm[1]), 0.0);
+    out[0] = max(max(mm[0] - p.r, -p.r - mm[1]), 0.0);
 }
 
 @compute @workgroup_size(WG)
@@ -30,8 +30,8 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     if (i >= p.n) {
         return;
     }
-    let hi = mm[0] - p.R;
-    let lo = -p.R - mm[1];
+    let hi = mm[0] - p.r;
+    let lo = -p.r - mm[1];
     var d = 0.0;
     if (hi > 0.0 && hi >= lo && x[i] == mm[0]) {
         d = g[0];

@@ -24,7 +24,7 @@
 // dividing (integer division is slow on CPU drivers).
 
 struct Params {
-    outer: u32, C: u32, inner: u32, G: u32, scale: f32, off: u32, terms: u32, ostride: u32,
+    outer: u32, c: u32, inner: u32, g: u32, scale: f32, off: u32, terms: u32, ostride: u32,
     qstep: u32, rstep: u32,
 }
 
@@ -104,7 +104,7 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     let g = wid.x;
     let c = wid.y;
     let L = p.outer * p.inner;
-    let chunk = (L + p.G - 1u) / p.G;
+    let chunk = (L + p.g - 1u) / p.g;
     let end = min(g * chunk + chunk, L);
     // element j = g*chunk + t + 64*step of the channel is at (o*C + c)*inner + i
     var j = g * chunk + t;
@@ -113,7 +113,7 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     var acc = array<f32, 3>(identity(), identity(), identity());
     let shift = x[c * p.inner];
     for (; j < end; j += 64u) {
-        let idx = (o * p.C + c) * p.inner + i;
+        let idx = (o * p.c + c) * p.inner + i;
         if (MODE == 7u) {
             let v = x[idx];
             acc[0] += v;
@@ -144,10 +144,10 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
         let r0 = workgroup_total(0u);
         for (var e = 0u; e < p.terms; e++) {
             let r = workgroup_total(e);
-            if (p.G == 1u) {
+            if (p.g == 1u) {
                 emit(e, c, r, r0);
             } else {
-                part[(e * p.C + c) * p.G + g] = r;
+                part[(e * p.c + c) * p.g + g] = r;
             }
         }
     }
@@ -159,20 +159,20 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
 @compute @workgroup_size(WG)
 fn finish(@builtin(global_invocation_id) gid: vec3<u32>) {
     let ec = gid.x;
-    if (ec >= p.terms * p.C) {
+    if (ec >= p.terms * p.c) {
         return;
     }
-    let e = ec / p.C;
-    let c = ec - e * p.C;
+    let e = ec / p.c;
+    let c = ec - e * p.c;
     var r = identity();
-    for (var g = 0u; g < p.G; g++) {
-        r = combine(r, part[ec * p.G + g]);
+    for (var g = 0u; g < p.g; g++) {
+        r = combine(r, part[ec * p.g + g]);
     }
     var r0 = r;
     if (MODE == 8u && e == 1u) {
         r0 = 0.0; // term 0's sum, in the same order as its own thread adds it
-        for (var g = 0u; g < p.G; g++) {
-            r0 += part[c * p.G + g];
+        for (var g = 0u; g < p.g; g++) {
+            r0 += part[c * p.g + g];
         }
     }
     emit(e, c, r, r0);

@@ -1,7 +1,9 @@
 //! Every WGSL file in shaders/ parses and validates with naga (a broken shader fails CI even if
 //! no test dispatches it), every file on disk is compiled into the binary, every shader's
-//! `struct Params` has the size of its Rust twin, and the prelude's 1-D workgroup size is Rust's.
+//! `struct Params` has the members, offsets and size of its Rust twin, and the prelude's 1-D
+//! workgroup size is Rust's.
 
+use heft::gpu::layout::mismatches;
 use heft::gpu::shaders;
 
 #[test]
@@ -37,27 +39,30 @@ fn every_shader_file_is_registered() {
 }
 
 /// Each shader's `struct Params` (as naga lays it out) and its Rust `Params` in `ops` have the
-/// same size, for every shader.
+/// same members (names and types) at the same byte offsets, and the same size, for every
+/// shader: a swap of two members of one type keeps the size but fails here.
 #[test]
-fn every_shader_params_matches_its_rust_struct() {
+fn every_shader_params_matches_its_rust_struct_member_by_member() {
     let mut failures = Vec::new();
     for (name, _) in heft::gpu::SHADERS {
-        let Some(&(_, rust)) = heft::ops::PARAMS.iter().find(|(n, _)| n == name) else {
+        let Some((_, rust)) = heft::ops::PARAMS.iter().find(|(n, _)| n == name) else {
             failures.push(format!("{name}: missing from heft::ops::PARAMS"));
             continue;
         };
         let (module, _) = shaders::parse(name, &shaders::source(name, &[]).unwrap()).unwrap();
-        let wgsl = shaders::params_size(&module) as usize;
-        if wgsl != rust {
-            failures.push(format!("{name}: WGSL Params is {wgsl} bytes, Rust Params is {rust}"));
-        }
+        let Some(wgsl) = shaders::params_layout(&module) else {
+            failures.push(format!("{name}: the shader has no `var<uniform> p: Params`"));
+            continue;
+        };
+        let diff = mismatches(&wgsl, &rust());
+        failures.extend(diff.into_iter().map(|d| format!("{name}: {d}")));
     }
     for (name, _) in heft::ops::PARAMS {
         if !heft::gpu::SHADERS.iter().any(|(n, _)| n == name) {
             failures.push(format!("{name}: in heft::ops::PARAMS but not a shader"));
         }
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(failures.is_empty(), "shader and Rust Params differ (make both declare the same members in the same order):\n{}", failures.join("\n"));
 }
 
 /// `WG` of shaders/prelude.wgsl, evaluated by naga, is `WORKGROUP_1D`, which `ops::grid_1d`

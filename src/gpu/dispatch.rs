@@ -1,6 +1,7 @@
 //! Dispatch recording: a dispatch checks its typed `Params` against the size the pipeline
-//! cache reflected, binds its buffers by the bindings the entry point uses, and is recorded as
-//! one compute pass into the shared encoder, its parameter block into the uniform arena.
+//! cache reflected, binds its buffers to the globals of the same name that the entry point
+//! uses, and is recorded as one compute pass into the shared encoder, its parameter block into
+//! the uniform arena.
 
 use super::recorder::{PARAM_SLOT, PARAM_SLOTS};
 use super::{Binding, Gpu, Spec};
@@ -8,9 +9,10 @@ use crate::error::{Error, Result};
 
 impl Gpu {
     /// Record one dispatch of `shader::entry` with the parameter block `params` (the Rust twin
-    /// of the shader's `struct Params`, bound at binding 0) and the storage buffers `bufs`.
-    /// Buffers the entry point does not use are ignored; a used binding that is missing, or a
-    /// `params` whose size differs from the shader's `Params`, is an error.
+    /// of the shader's `struct Params`, bound to its uniform) and the storage buffers `bufs`,
+    /// named as the shader's globals. Buffers the entry point does not use are ignored; a name
+    /// the shader lacks, a used global that is missing, or a `params` whose size differs from
+    /// the shader's `Params`, is an error.
     pub fn dispatch<P: bytemuck::Pod>(
         &self,
         shader: &'static str,
@@ -52,6 +54,10 @@ impl Gpu {
                 k.params
             )));
         }
+        if let Some((name, _)) = bufs.iter().find(|(n, _)| !k.globals.iter().any(|g| !g.uniform && g.name == *n)) {
+            let names: Vec<&str> = k.globals.iter().filter(|g| !g.uniform).map(|g| g.name.as_str()).collect();
+            return Err(Error::Invalid(format!("{shader}::{entry}: the shader has no buffer `{name}` (it has {})", names.join(", "))));
+        }
         let layout = k.pipeline.get_bind_group_layout(0);
         let mut open = self.0.rec.open.lock().unwrap();
         let hook = self.hook();
@@ -63,10 +69,10 @@ impl Gpu {
         block[..params.len()].copy_from_slice(params);
         open.params.extend_from_slice(&block);
         let mut entries = Vec::new();
-        for &b in &k.bindings {
-            if b == 0 {
+        for g in k.globals.iter().filter(|g| g.used) {
+            if g.uniform {
                 entries.push(wgpu::BindGroupEntry {
-                    binding: 0,
+                    binding: g.binding,
                     resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                         buffer: &self.0.rec.arena,
                         offset,
@@ -75,8 +81,8 @@ impl Gpu {
                 });
                 continue;
             }
-            let buf = bufs.iter().find(|(i, _)| *i == b).map(|(_, bind)| *bind).ok_or_else(|| {
-                Error::Invalid(format!("{shader}::{entry}: binding {b} was not provided"))
+            let buf = bufs.iter().find(|(n, _)| *n == g.name).map(|(_, bind)| *bind).ok_or_else(|| {
+                Error::Invalid(format!("{shader}::{entry}: buffer `{}` (@binding({})) was not provided", g.name, g.binding))
             })?;
             if buf.size > self.max_binding() {
                 return Err(Error::TooLarge {
@@ -88,7 +94,7 @@ impl Gpu {
                 });
             }
             entries.push(wgpu::BindGroupEntry {
-                binding: b,
+                binding: g.binding,
                 resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                     buffer: buf.buf,
                     offset: buf.offset,

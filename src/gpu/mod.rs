@@ -1,11 +1,13 @@
 //! GPU runtime: the `Gpu` handle and its device queries, wired from one file per job: adapter
 //! and device choice (`adapter`), the buffer pool (`pool`), the pipeline cache (`pipelines`),
+//! the layouts of kernel parameter blocks (`layout`),
 //! the command recorder that batches a step's work into one submit (`recorder`), dispatch
 //! recording (`dispatch`) and the optional per-kernel profiler (`profiler`), which watches the
 //! recorder through its submit hook.
 
 mod adapter;
 mod dispatch;
+pub mod layout;
 mod pipelines;
 mod pool;
 pub mod profiler;
@@ -31,8 +33,9 @@ pub struct Bind<'a> {
     pub size: u64,
 }
 
-/// A bound buffer of a dispatch: `binding` index in group 0 (binding 0 is the parameter block).
-pub type Binding<'a> = (u32, Bind<'a>);
+/// A storage buffer of a dispatch, by the name of the shader's global it binds (`"x"` for
+/// `@binding(1) var<storage, read> x`): naga's reflection gives the binding index.
+pub type Binding<'a> = (&'static str, Bind<'a>);
 
 pub struct GpuInner {
     pub device: wgpu::Device,

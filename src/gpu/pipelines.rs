@@ -1,6 +1,6 @@
 //! The pipeline cache: each (shader, specialisation) is compiled once, and each (shader, entry
 //! point, specialisation) becomes one compute pipeline, kept with naga's reflection of the
-//! bindings it uses and of its parameter block's size.
+//! globals it binds and of its parameter block's size.
 
 use super::recorder::PARAM_SLOT;
 use super::{shaders, Gpu, Spec};
@@ -19,8 +19,8 @@ type Module = (wgpu::ShaderModule, naga::Module, naga::valid::ModuleInfo);
 
 pub(super) struct Kernel {
     pub(super) pipeline: wgpu::ComputePipeline,
-    /// Bindings the entry point uses (binding 0 is the uniform parameter block).
-    pub(super) bindings: Vec<u32>,
+    /// The shader's bound globals, by name, and which the entry point uses.
+    pub(super) globals: Vec<shaders::Global>,
     /// Byte size of the shader's `Params` as naga reflects it.
     pub(super) params: usize,
 }
@@ -54,9 +54,9 @@ impl Gpu {
             slot.insert((sm, module, info));
         }
         let (sm, module, info) = &modules[&(shader, spec)];
-        let bindings = shaders::used_bindings(module, info, entry)
+        let globals = shaders::globals(module, info, entry)
             .ok_or_else(|| Error::Invalid(format!("shader {shader} has no entry point {entry}")))?;
-        let params = shaders::params_size(module) as usize;
+        let params = shaders::params_layout(module).map_or(0, |l| l.size);
         if params as u64 > PARAM_SLOT {
             return Err(Error::Invalid(format!("{shader}: its Params of {params} bytes exceed the {PARAM_SLOT}-byte parameter slot")));
         }
@@ -70,7 +70,7 @@ impl Gpu {
         });
         drop(modules);
         self.check_error()?;
-        let k = Arc::new(Kernel { pipeline, bindings, params });
+        let k = Arc::new(Kernel { pipeline, globals, params });
         cache.kernels.lock().unwrap().insert((shader, entry, spec), k.clone());
         Ok(k)
     }

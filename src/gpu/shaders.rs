@@ -1,7 +1,8 @@
 //! The WGSL kernels compiled into the binary (one file per kernel family under `shaders/`) and
 //! the prelude they share, plus naga parsing/validation and reflection of each entry point's
-//! bindings and parameter block.
+//! bound globals and parameter block.
 
+use super::layout::{Layout, Member};
 use crate::error::{Error, Result};
 
 macro_rules! shaders {
@@ -100,26 +101,53 @@ pub fn parse(name: &str, src: &str) -> Result<(naga::Module, naga::valid::Module
     Ok((module, info))
 }
 
-/// Byte size of the parameter block (the uniform at group 0, binding 0) as naga lays it out; 0
-/// when the shader has none.
-pub fn params_size(module: &naga::Module) -> u32 {
-    module
-        .global_variables
+/// The parameter block (the shader's one uniform, `var<uniform> p: Params`) as naga lays it
+/// out; `None` when the shader has none.
+pub fn params_layout(module: &naga::Module) -> Option<Layout> {
+    let (_, g) = module.global_variables.iter().find(|(_, g)| g.space == naga::AddressSpace::Uniform)?;
+    let ty = &module.types[g.ty].inner;
+    let naga::TypeInner::Struct { members, .. } = ty else { return None };
+    let members = members
         .iter()
-        .find(|(_, g)| g.space == naga::AddressSpace::Uniform && g.binding == Some(naga::ResourceBinding { group: 0, binding: 0 }))
-        .map_or(0, |(_, g)| module.types[g.ty].inner.size(module.to_ctx()))
+        .map(|m| Member { name: m.name.clone().unwrap_or_default(), ty: wgsl_type(&module.types[m.ty].inner), offset: m.offset as usize })
+        .collect();
+    Some(Layout { members, size: ty.size(module.to_ctx()) as usize })
 }
 
-/// Bindings of group 0 that `entry` uses (binding 0 is the uniform parameter block).
-pub fn used_bindings(module: &naga::Module, info: &naga::valid::ModuleInfo, entry: &str) -> Option<Vec<u32>> {
+/// WGSL name of a parameter's type; the blocks hold only 32-bit scalars.
+fn wgsl_type(ty: &naga::TypeInner) -> &'static str {
+    use naga::ScalarKind::{Float, Sint, Uint};
+    match ty {
+        naga::TypeInner::Scalar(naga::Scalar { kind: Uint, width: 4 }) => "u32",
+        naga::TypeInner::Scalar(naga::Scalar { kind: Sint, width: 4 }) => "i32",
+        naga::TypeInner::Scalar(naga::Scalar { kind: Float, width: 4 }) => "f32",
+        _ => "a type other than u32, i32 or f32",
+    }
+}
+
+/// A global of group 0 bound by a dispatch: the parameter block or a storage buffer.
+pub struct Global {
+    /// Its WGSL name (`p`, `x`, `out`), by which Rust binds it.
+    pub name: String,
+    pub binding: u32,
+    /// Whether it is the uniform parameter block.
+    pub uniform: bool,
+    /// Whether the entry point uses it.
+    pub used: bool,
+}
+
+/// The bound globals of a shader, and which of them `entry` uses; `None` when there is no such
+/// entry point.
+pub fn globals(module: &naga::Module, info: &naga::valid::ModuleInfo, entry: &str) -> Option<Vec<Global>> {
     let idx = module.entry_points.iter().position(|e| e.name == entry)?;
     let fi = info.get_entry_point(idx);
-    let mut out: Vec<u32> = module
-        .global_variables
-        .iter()
-        .filter(|(h, g)| g.binding.is_some() && !fi[*h].is_empty())
-        .filter_map(|(_, g)| g.binding.as_ref().map(|b| b.binding))
-        .collect();
-    out.sort_unstable();
-    Some(out)
+    let globals = module.global_variables.iter().filter_map(|(h, g)| {
+        Some(Global {
+            name: g.name.clone()?,
+            binding: g.binding.as_ref()?.binding,
+            uniform: g.space == naga::AddressSpace::Uniform,
+            used: !fi[h].is_empty(),
+        })
+    });
+    Some(globals.collect())
 }

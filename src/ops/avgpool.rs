@@ -58,7 +58,7 @@ pub fn forward(x: &Tensor, kind: AvgPool) -> Result<Tensor> {
     for (p0, np) in item_chunks(gpu, "avgpool", s[0] * s[1], &[hw, ohw])? {
         let (xv, yv) = (x.view(p0 * hw, &[np * hw])?, y.view(p0 * ohw, &[np * ohw])?);
         let p = params(&[np, 1, s[2], s[3]], &os, kind)?;
-        gpu.dispatch_spec("avgpool", "forward", spec(kind), &p, &[(1, xv.bind()), (2, yv.bind())], grid_1d(gpu, np * ohw)?)?;
+        gpu.dispatch_spec("avgpool", "forward", spec(kind), &p, &[("src", xv.bind()), ("dst", yv.bind())], grid_1d(gpu, np * ohw)?)?;
     }
     Ok(y)
 }
@@ -76,7 +76,7 @@ pub fn backward(x_shape: &[usize], dy: &Tensor, kind: AvgPool) -> Result<Tensor>
         let (dyv, dxv) = (dy.view(p0 * ohw, &[np * ohw])?, dx.view(p0 * hw, &[np * hw])?);
         let p = params(&[np, 1, x_shape[2], x_shape[3]], os, kind)?;
         // one thread per input row
-        gpu.dispatch_spec("avgpool", "backward", spec(kind), &p, &[(1, dyv.bind()), (2, dxv.bind())], grid_1d(gpu, np * x_shape[2])?)?;
+        gpu.dispatch_spec("avgpool", "backward", spec(kind), &p, &[("src", dyv.bind()), ("dst", dxv.bind())], grid_1d(gpu, np * x_shape[2])?)?;
     }
     Ok(dx)
 }

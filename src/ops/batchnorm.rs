@@ -4,6 +4,7 @@
 use super::reduce::{mean_var_into, moments_into};
 use super::{grid_1d, item_chunks, u};
 use crate::error::{Error, Result};
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
 /// What the backward needs from a training-mode forward.
@@ -31,17 +32,17 @@ fn stat_stride(gpu: &crate::gpu::Gpu, c: usize) -> usize {
     c.next_multiple_of(align)
 }
 
-/// `struct Params` of `shaders/batchnorm.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    n: u32,
-    c: u32,
-    hw: u32,
-    eps: f32,
-    momentum: f32,
-    count: f32,
-    update: u32,
+params! {
+    /// `struct Params` of `shaders/batchnorm.wgsl`.
+    pub(crate) struct Params {
+        n: u32,
+        c: u32,
+        hw: u32,
+        eps: f32,
+        momentum: f32,
+        count: f32,
+        update: u32,
+    }
 }
 
 /// `m` images of a batch of `n` (the passes run per chunk of images over the binding limit);
@@ -84,16 +85,16 @@ pub fn forward_train(
     for (n0, m) in item_chunks(gpu, "batchnorm", n, &[per])? {
         let (xv, yv, hv) = (x.view(n0 * per, &[m * per])?, y.view(n0 * per, &[m * per])?, xhat.view(n0 * per, &[m * per])?);
         let bind = [
-            (1, xv.bind()),
-            (2, gamma.bind()),
-            (3, beta.bind()),
-            (4, mean.bind()),
-            (5, var.bind()),
-            (6, invstd.bind()),
-            (7, running_mean.bind()),
-            (8, running_var.bind()),
-            (9, yv.bind()),
-            (10, hv.bind()),
+            ("x", xv.bind()),
+            ("gamma", gamma.bind()),
+            ("beta", beta.bind()),
+            ("mean", mean.bind()),
+            ("var_", var.bind()),
+            ("invstd", invstd.bind()),
+            ("running_mean", running_mean.bind()),
+            ("running_var", running_var.bind()),
+            ("y", yv.bind()),
+            ("xhat", hv.bind()),
         ];
         let p = Params { update: (n0 == 0) as u32, ..params(m, n, c, hw, eps, momentum)? };
         gpu.dispatch("batchnorm", "apply", &p, &bind, grid_1d(gpu, m * per)?)?;
@@ -120,7 +121,7 @@ pub fn forward_eval(
     let per = c * hw;
     for (n0, m) in item_chunks(gpu, "batchnorm", n, &[per])? {
         let (xv, yv) = (x.view(n0 * per, &[m * per])?, y.view(n0 * per, &[m * per])?);
-        let bind = [(1, xv.bind()), (2, gamma.bind()), (3, beta.bind()), (4, running_mean.bind()), (8, running_var.bind()), (9, yv.bind())];
+        let bind = [("x", xv.bind()), ("gamma", gamma.bind()), ("beta", beta.bind()), ("mean", running_mean.bind()), ("running_var", running_var.bind()), ("y", yv.bind())];
         gpu.dispatch("batchnorm", "apply_eval", &params(m, n, c, hw, eps, 0.0)?, &bind, grid_1d(gpu, m * per)?)?;
     }
     Ok(y)
@@ -143,13 +144,13 @@ pub fn backward(dy: &Tensor, gamma: &Tensor, saved: &Saved) -> Result<(Tensor, T
     for (n0, m) in item_chunks(gpu, "batchnorm", n, &[per])? {
         let (dyv, dxv, hv) = (dy.view(n0 * per, &[m * per])?, dx.view(n0 * per, &[m * per])?, saved.xhat.view(n0 * per, &[m * per])?);
         let bind = [
-            (1, dyv.bind()),
-            (2, gamma.bind()),
-            (6, saved.invstd.bind()),
-            (9, dxv.bind()),
-            (10, hv.bind()),
-            (11, sdy.bind()),
-            (12, sdyx.bind()),
+            ("x", dyv.bind()),
+            ("gamma", gamma.bind()),
+            ("invstd", saved.invstd.bind()),
+            ("y", dxv.bind()),
+            ("xhat", hv.bind()),
+            ("sdy", sdy.bind()),
+            ("sdyx", sdyx.bind()),
         ];
         gpu.dispatch("batchnorm", "backward", &params(m, n, c, hw, 0.0, 0.0)?, &bind, grid_1d(gpu, m * per)?)?;
     }

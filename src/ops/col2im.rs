@@ -4,16 +4,17 @@
 use super::im2col::{ConvGeom, GeomParams};
 use super::{grid_1d, u};
 use crate::error::Result;
+use crate::gpu::layout::params;
 use crate::tensor::Tensor;
 
-/// `struct Params` of `shaders/col2im.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    geom: GeomParams,
-    n0: u32,
-    nc: u32,
-    k: u32,
+params! {
+    /// `struct Params` of `shaders/col2im.wgsl`.
+    pub(crate) struct Params {
+        geom: GeomParams,
+        n0: u32,
+        nc: u32,
+        k: u32,
+    }
 }
 
 pub fn col2im(dcol: &Tensor, g: &ConvGeom, n0: usize, nc: usize, dx: &Tensor) -> Result<()> {
@@ -27,5 +28,5 @@ pub fn col2im(dcol: &Tensor, g: &ConvGeom, n0: usize, nc: usize, dx: &Tensor) ->
         nc: u(OP, nc)?,
         k: u(OP, g.k())?,
     };
-    gpu.dispatch("col2im", "main", &params, &[(1, dcol.bind()), (2, dx.bind())], grid_1d(gpu, nc * g.c * g.h * g.w)?)
+    gpu.dispatch("col2im", "main", &params, &[("dcol", dcol.bind()), ("dx", dx.bind())], grid_1d(gpu, nc * g.c * g.h * g.w)?)
 }

@@ -3,19 +3,20 @@
 
 use super::{grid_1d, item_chunks, u};
 use crate::error::{Error, Result};
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
-/// `struct Params` of `shaders/concat.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    n: u32,
-    hw: u32,
-    cs: u32,
-    s0: u32,
-    cd: u32,
-    d0: u32,
-    cn: u32,
+params! {
+    /// `struct Params` of `shaders/concat.wgsl`.
+    pub(crate) struct Params {
+        n: u32,
+        hw: u32,
+        cs: u32,
+        s0: u32,
+        cd: u32,
+        d0: u32,
+        cn: u32,
+    }
 }
 
 /// Copy channels s0..s0+cn of src [N, CS, HW] into channels d0.. of dst [N, CD, HW], in chunks of
@@ -28,7 +29,7 @@ fn copy(src: &Tensor, s0: usize, dst: &Tensor, d0: usize, cn: usize) -> Result<(
     for (n0, m) in item_chunks(gpu, OP, n, &[cs * hw, cd * hw])? {
         let (sv, dv) = (src.view(n0 * cs * hw, &[m * cs * hw])?, dst.view(n0 * cd * hw, &[m * cd * hw])?);
         let p = Params { n: u(OP, m)?, hw: u(OP, hw)?, cs: u(OP, cs)?, s0: u(OP, s0)?, cd: u(OP, cd)?, d0: u(OP, d0)?, cn: u(OP, cn)? };
-        gpu.dispatch("concat", "main", &p, &[(1, sv.bind()), (2, dv.bind())], grid_1d(gpu, m * cn * hw)?)?;
+        gpu.dispatch("concat", "main", &p, &[("src", sv.bind()), ("dst", dv.bind())], grid_1d(gpu, m * cn * hw)?)?;
     }
     Ok(())
 }
@@ -46,9 +47,9 @@ fn pair(entry: &'static str, whole: &Tensor, a: &Tensor, b: &Tensor) -> Result<(
         let c = u(OP, ca + cb)?;
         let p = Params { n: u(OP, m)?, hw: u(OP, hw)?, cs: c, s0: 0, cd: c, d0: 0, cn: u(OP, ca)? };
         let bind = if entry == "join2" {
-            [(1, av.bind()), (3, bv.bind()), (2, wv.bind())]
+            [("src", av.bind()), ("src_b", bv.bind()), ("dst", wv.bind())]
         } else {
-            [(1, wv.bind()), (2, av.bind()), (4, bv.bind())]
+            [("src", wv.bind()), ("dst", av.bind()), ("dst_b", bv.bind())]
         };
         gpu.dispatch("concat", entry, &p, &bind, grid_1d(gpu, m * (ca + cb) * hw)?)?;
     }

@@ -3,14 +3,15 @@
 
 use super::{grid_1d, u};
 use crate::error::Result;
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
-/// `struct Params` of `shaders/confusion.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    n: u32,
-    c: u32,
+params! {
+    /// `struct Params` of `shaders/confusion.wgsl`.
+    pub(crate) struct Params {
+        n: u32,
+        c: u32,
+    }
 }
 
 /// counts [C, C] (rows: true class) += the pairs of `logits` [N, C] and `labels` u32 [N].
@@ -22,6 +23,6 @@ pub fn accumulate(counts: &Tensor, logits: &Tensor, labels: &Tensor) -> Result<(
     labels.expect_dtype(OP, "labels", DType::U32)?;
     counts.expect_shape(OP, "counts", &[c, c])?;
     let gpu = logits.gpu();
-    let bind = [(1, logits.bind()), (2, labels.bind()), (3, counts.bind())];
+    let bind = [("logits", logits.bind()), ("labels", labels.bind()), ("counts", counts.bind())];
     gpu.dispatch(OP, "accumulate", &Params { n: u(OP, n)?, c: u(OP, c)? }, &bind, grid_1d(gpu, c * c)?)
 }

@@ -7,21 +7,22 @@ use super::im2col::{ConvGeom, GeomParams};
 use super::pack::{pack, View};
 use super::{item_chunks, u};
 use crate::error::{Error, Result};
+use crate::gpu::layout::params;
 use crate::gpu::{Gpu, Spec};
 use crate::tensor::{DType, Tensor};
 
-/// `struct Params` of `shaders/conv2d_direct.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    geom: GeomParams,
-    co: u32,
-    n0: u32,
-    nc: u32,
-    p: u32,
-    cb4: u32,
-    bias_mode: u32,
-    accumulate: u32,
+params! {
+    /// `struct Params` of `shaders/conv2d_direct.wgsl`.
+    pub(crate) struct Params {
+        geom: GeomParams,
+        co: u32,
+        n0: u32,
+        nc: u32,
+        p: u32,
+        cb4: u32,
+        bias_mode: u32,
+        accumulate: u32,
+    }
 }
 
 /// Threads a workgroup, and output pixels a thread of `forward` owns (the shader's `TW`, `PB`).
@@ -99,7 +100,7 @@ pub fn forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>, g: &ConvGeom) -> Resu
         let step = images_per_dispatch(gpu, per_image);
         for n0 in (0..m).step_by(step) {
             let nc = step.min(m - n0);
-            call.run(gpu, n0, nc, nc * per_image, false, &[(1, xv.bind()), (2, wt.bind()), (3, bias), (4, yv.bind())])?;
+            call.run(gpu, n0, nc, nc * per_image, false, &[("src", xv.bind()), ("blk", wt.bind()), ("bias", bias), ("dst", yv.bind())])?;
         }
     }
     Ok(y)
@@ -121,7 +122,7 @@ pub fn grad_input(w: &Tensor, dy: &Tensor, g: &ConvGeom) -> Result<Tensor> {
         let step = images_per_dispatch(gpu, hw);
         for n0 in (0..m).step_by(step) {
             let nc = step.min(m - n0);
-            call.run(gpu, n0, nc, nc * hw, false, &[(1, dyv.bind()), (2, wr.bind()), (4, dxv.bind())])?;
+            call.run(gpu, n0, nc, nc * hw, false, &[("src", dyv.bind()), ("blk", wr.bind()), ("dst", dxv.bind())])?;
         }
     }
     Ok(dx)
@@ -147,7 +148,7 @@ pub fn grad_weight(x: &Tensor, dy: &Tensor, g: &ConvGeom, co: usize) -> Result<T
             // dyT[(i*OH + oh)*OW + ow, co] = dy[n0 + i, co, oh, ow]
             let view = View { base: n0 * cohw, gr: ohw, sgr: cohw, sr: 1, gk: usize::MAX >> 1, sgk: 0, sk: ohw };
             let dyt = pack(&dyv, nc * ohw, co, width, view)?;
-            call.run(gpu, n0, nc, k, !first, &[(1, xv.bind()), (2, dyt.bind()), (4, dw.bind())])?;
+            call.run(gpu, n0, nc, k, !first, &[("src", xv.bind()), ("blk", dyt.bind()), ("dst", dw.bind())])?;
             first = false;
         }
     }

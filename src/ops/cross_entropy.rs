@@ -3,6 +3,7 @@
 use super::reduce::{reduce_into, Mode};
 use super::{grid_1d, u};
 use crate::error::{Error, Result};
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
 /// What the backward needs: sums [2] = (sum of row losses, sum of row weights).
@@ -10,12 +11,12 @@ pub struct Saved {
     pub sums: Tensor,
 }
 
-/// `struct Params` of `shaders/cross_entropy.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    n: u32,
-    c: u32,
+params! {
+    /// `struct Params` of `shaders/cross_entropy.wgsl`.
+    pub(crate) struct Params {
+        n: u32,
+        c: u32,
+    }
 }
 
 /// Checks the operands; returns (rows, classes) and the kernel's parameters.
@@ -42,12 +43,12 @@ pub fn forward(logits: &Tensor, labels: &Tensor, weights: &Tensor) -> Result<(Te
     let (n, _, p) = check(logits, labels, weights)?;
     let gpu = logits.gpu();
     let rows = Tensor::empty(gpu, &[2, n], DType::F32)?;
-    let bind = [(1, logits.bind()), (2, labels.bind()), (3, weights.bind()), (6, rows.bind())];
+    let bind = [("logits", logits.bind()), ("labels", labels.bind()), ("weights", weights.bind()), ("out", rows.bind())];
     gpu.dispatch("cross_entropy", "rows", &p, &bind, grid_1d(gpu, n)?)?;
     let sums = Tensor::empty(gpu, &[2], DType::F32)?;
     reduce_into(&rows, None, None, (1, 2, n), Mode::Sum, 1.0, &sums, 0)?;
     let loss = Tensor::empty(gpu, &[1], DType::F32)?;
-    gpu.dispatch("cross_entropy", "finish", &p, &[(4, sums.bind()), (6, loss.bind())], [1, 1, 1])?;
+    gpu.dispatch("cross_entropy", "finish", &p, &[("sums", sums.bind()), ("out", loss.bind())], [1, 1, 1])?;
     Ok((loss, Saved { sums }))
 }
 
@@ -58,12 +59,12 @@ pub fn backward(logits: &Tensor, labels: &Tensor, weights: &Tensor, saved: &Save
     let gpu = logits.gpu();
     let dl = Tensor::empty(gpu, &[n, c], DType::F32)?;
     let bind = [
-        (1, logits.bind()),
-        (2, labels.bind()),
-        (3, weights.bind()),
-        (4, saved.sums.bind()),
-        (5, g.bind()),
-        (6, dl.bind()),
+        ("logits", logits.bind()),
+        ("labels", labels.bind()),
+        ("weights", weights.bind()),
+        ("sums", saved.sums.bind()),
+        ("g", g.bind()),
+        ("out", dl.bind()),
     ];
     gpu.dispatch("cross_entropy", "backward", &p, &bind, grid_1d(gpu, n * c)?)?;
     Ok(dl)

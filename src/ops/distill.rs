@@ -4,15 +4,16 @@
 use super::reduce::{reduce_into, Mode};
 use super::{grid_1d, u};
 use crate::error::{Error, Result};
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
-/// `struct Params` of `shaders/distill.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    n: u32,
-    c: u32,
-    t: f32,
+params! {
+    /// `struct Params` of `shaders/distill.wgsl`.
+    pub(crate) struct Params {
+        n: u32,
+        c: u32,
+        t: f32,
+    }
 }
 
 /// Checks the operands; returns (rows, classes) and the kernel's parameters.
@@ -31,7 +32,7 @@ pub fn forward(student: &Tensor, teacher: &Tensor, t: f32) -> Result<Tensor> {
     let (n, _, p) = check(student, teacher, t)?;
     let gpu = student.gpu();
     let rows = Tensor::empty(gpu, &[n], DType::F32)?;
-    let bind = [(1, student.bind()), (2, teacher.bind()), (4, rows.bind())];
+    let bind = [("student", student.bind()), ("teacher", teacher.bind()), ("out", rows.bind())];
     gpu.dispatch("distill", "rows", &p, &bind, grid_1d(gpu, n)?)?;
     let loss = Tensor::empty(gpu, &[1], DType::F32)?;
     reduce_into(&rows, None, None, (1, 1, n), Mode::Sum, t * t / n as f32, &loss, 0)?;
@@ -43,7 +44,7 @@ pub fn backward(student: &Tensor, teacher: &Tensor, t: f32, g: &Tensor) -> Resul
     let (n, c, p) = check(student, teacher, t)?;
     let gpu = student.gpu();
     let ds = Tensor::empty(gpu, &[n, c], DType::F32)?;
-    let bind = [(1, student.bind()), (2, teacher.bind()), (3, g.bind()), (4, ds.bind())];
+    let bind = [("student", student.bind()), ("teacher", teacher.bind()), ("g", g.bind()), ("out", ds.bind())];
     gpu.dispatch("distill", "backward", &p, &bind, grid_1d(gpu, n * c)?)?;
     Ok(ds)
 }

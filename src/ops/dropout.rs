@@ -3,17 +3,18 @@
 
 use super::{for_chunks, grid_1d, u};
 use crate::error::{Error, Result};
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
-/// `struct Params` of `shaders/dropout.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    n: u32,
-    seed: u32,
-    threshold: u32,
-    scale: f32,
-    base: u32,
+params! {
+    /// `struct Params` of `shaders/dropout.wgsl`.
+    pub(crate) struct Params {
+        n: u32,
+        seed: u32,
+        threshold: u32,
+        scale: f32,
+        base: u32,
+    }
 }
 
 /// Drop threshold on the 32-bit hash for probability `prob`.
@@ -32,7 +33,7 @@ pub fn apply(x: &Tensor, prob: f32, seed: u32) -> Result<Tensor> {
     for_chunks(gpu, x.numel(), |s, n| {
         let (xv, yv) = (x.view(s, &[n])?, y.view(s, &[n])?);
         let p = Params { n: u("dropout", n)?, seed, threshold: threshold(prob), scale: 1.0 / (1.0 - prob), base: u("dropout", s)? };
-        gpu.dispatch("dropout", "main", &p, &[(1, xv.bind()), (2, yv.bind())], grid_1d(gpu, n)?)
+        gpu.dispatch("dropout", "main", &p, &[("x", xv.bind()), ("y", yv.bind())], grid_1d(gpu, n)?)
     })?;
     Ok(y)
 }

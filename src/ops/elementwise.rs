@@ -3,15 +3,16 @@
 
 use super::{for_chunks, grid_1d, u};
 use crate::error::{Error, Result};
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
-/// `struct Params` of `shaders/elementwise.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    n: u32,
-    alpha: f32,
-    beta: f32,
+params! {
+    /// `struct Params` of `shaders/elementwise.wgsl`.
+    pub(crate) struct Params {
+        n: u32,
+        alpha: f32,
+        beta: f32,
+    }
 }
 
 fn same_len(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
@@ -27,9 +28,9 @@ fn run(entry: &'static str, x: Option<&Tensor>, z: Option<&Tensor>, y: &Tensor, 
     for_chunks(gpu, y.numel(), |s, n| {
         let view = |t: Option<&Tensor>| t.map(|t| t.view(s, &[n])).transpose();
         let (xv, zv, yv) = (view(x)?, view(z)?, y.view(s, &[n])?);
-        let mut bind = vec![(3, yv.bind())];
-        bind.extend(xv.as_ref().map(|t| (1, t.bind())));
-        bind.extend(zv.as_ref().map(|t| (2, t.bind())));
+        let mut bind = vec![("y", yv.bind())];
+        bind.extend(xv.as_ref().map(|t| ("x", t.bind())));
+        bind.extend(zv.as_ref().map(|t| ("z", t.bind())));
         gpu.dispatch("elementwise", entry, &Params { n: u(entry, n)?, alpha, beta }, &bind, grid_1d(gpu, n)?)
     })
 }

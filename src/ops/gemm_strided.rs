@@ -5,6 +5,7 @@
 
 use super::u;
 use crate::error::{Error, Result};
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
 /// Element (r, i, j) of an operand is at `r*sr + i*si + (j / group)*sg + (j % group)*sj`
@@ -36,27 +37,27 @@ pub struct StridedGemm<'a> {
     pub accumulate: bool,
 }
 
-/// `struct Params` of `shaders/gemm_strided.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    r: u32,
-    g: u32,
-    sar: u32,
-    sam: u32,
-    sak: u32,
-    sbr: u32,
-    sbk: u32,
-    sbg: u32,
-    sbn: u32,
-    scm: u32,
-    scg: u32,
-    scn: u32,
-    bias_rows: u32,
-    accumulate: u32,
+params! {
+    /// `struct Params` of `shaders/gemm_strided.wgsl`.
+    pub(crate) struct Params {
+        m: u32,
+        n: u32,
+        k: u32,
+        r: u32,
+        g: u32,
+        sar: u32,
+        sam: u32,
+        sak: u32,
+        sbr: u32,
+        sbk: u32,
+        sbg: u32,
+        sbn: u32,
+        scm: u32,
+        scg: u32,
+        scn: u32,
+        bias_rows: u32,
+        accumulate: u32,
+    }
 }
 
 /// Largest element index of an operand of `blocks` x `rows` x `cols` read through `s` with
@@ -120,6 +121,6 @@ pub fn gemm_strided(p: &StridedGemm) -> Result<()> {
         bias_rows: bias.is_some() as u32,
         accumulate: accumulate as u32,
     };
-    let bind = [(1, a.bind()), (2, b.bind()), (3, bias_buf), (4, c.bind())];
+    let bind = [("a", a.bind()), ("b", b.bind()), ("bias", bias_buf), ("c", c.bind())];
     gpu.dispatch("gemm_strided", "main", &params, &bind, [groups[0] as u32, groups[1] as u32, 1])
 }

@@ -2,6 +2,7 @@
 
 use super::{grid_1d, u};
 use crate::error::Result;
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
 /// Geometry of a 2-D convolution (square stride and padding, no dilation or groups).
@@ -28,20 +29,21 @@ impl ConvGeom {
     }
 }
 
-/// The geometry fields that open the `Params` of both `im2col.wgsl` and `col2im.wgsl` (the
-/// shaders list them flat; `repr(C)` lays this struct out the same way).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct GeomParams {
-    c: u32,
-    h: u32,
-    w: u32,
-    kh: u32,
-    kw: u32,
-    stride: u32,
-    pad: u32,
-    oh: u32,
-    ow: u32,
+params! {
+    /// The geometry fields that open the `Params` of both `im2col.wgsl` and `col2im.wgsl` (the
+    /// shaders list them flat; `repr(C)` lays this struct out the same way, and its layout's
+    /// members are listed flat among theirs).
+    pub(crate) struct GeomParams {
+        c: u32,
+        h: u32,
+        w: u32,
+        kh: u32,
+        kw: u32,
+        stride: u32,
+        pad: u32,
+        oh: u32,
+        ow: u32,
+    }
 }
 
 impl GeomParams {
@@ -60,17 +62,17 @@ impl GeomParams {
     }
 }
 
-/// `struct Params` of `shaders/im2col.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    geom: GeomParams,
-    n0: u32,
-    p: u32,
-    k: u32,
-    kp: u32,
-    pp: u32,
-    transposed: u32,
+params! {
+    /// `struct Params` of `shaders/im2col.wgsl`.
+    pub(crate) struct Params {
+        geom: GeomParams,
+        n0: u32,
+        p: u32,
+        k: u32,
+        kp: u32,
+        pp: u32,
+        transposed: u32,
+    }
 }
 
 /// Unfold images `n0 .. n0+nc` of `x` [N, C, H, W].
@@ -94,6 +96,6 @@ pub fn im2col(x: &Tensor, g: &ConvGeom, n0: usize, nc: usize, transposed: bool, 
         pp: u(OP, pp)?,
         transposed: transposed as u32,
     };
-    gpu.dispatch("im2col", "main", &params, &[(1, x.bind()), (2, col.bind())], grid_1d(gpu, shape[0] * shape[1])?)?;
+    gpu.dispatch("im2col", "main", &params, &[("x", x.bind()), ("col", col.bind())], grid_1d(gpu, shape[0] * shape[1])?)?;
     Ok(col)
 }

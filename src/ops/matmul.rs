@@ -5,23 +5,24 @@
 
 use super::{pack, u};
 use crate::error::{Error, Result};
+use crate::gpu::layout::params;
 use crate::gpu::{Gpu, Spec};
 use crate::tensor::{DType, Tensor};
 
-/// `struct Params` of every matmul shader.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    m: u32,
-    n: u32,
-    k4: u32,
-    sm: u32,
-    g: u32,
-    sg: u32,
-    sn: u32,
-    base: u32,
-    bias_mode: u32,
-    accumulate: u32,
+params! {
+    /// `struct Params` of every matmul shader.
+    pub(crate) struct Params {
+        m: u32,
+        n: u32,
+        k4: u32,
+        sm: u32,
+        g: u32,
+        sg: u32,
+        sn: u32,
+        base: u32,
+        bias_mode: u32,
+        accumulate: u32,
+    }
 }
 
 /// One form of the GEMM. All compute the same product; which is fastest depends on the adapter
@@ -178,7 +179,7 @@ pub fn matmul_into_with(variant: usize, gemm: &Gemm) -> Result<()> {
     if gx > max || gy > max {
         return Err(Error::TooLarge { op: OP, what: format!("a {m}x{n} output"), size: gx.max(gy), limit: max, unit: "workgroups per dimension" });
     }
-    let bind = [(1, a.bind()), (2, b.bind()), (3, bias_buf), (4, c.bind())];
+    let bind = [("a", a.bind()), ("b", b.bind()), ("bias", bias_buf), ("c", c.bind())];
     gpu.dispatch_spec(v.shader, "main", v.spec, &params, &bind, [gx as u32, gy as u32, 1])
 }
 

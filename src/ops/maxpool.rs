@@ -2,6 +2,7 @@
 
 use super::{grid_1d, item_chunks, out_size, u};
 use crate::error::Result;
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
 /// Window geometry shared by max and average pooling. `ceil` rounds the output size up
@@ -41,19 +42,19 @@ pub(crate) fn pool_shape(op: &'static str, x: &Tensor, pool: Pool) -> Result<[us
     Ok([s[0], s[1], oh, ow])
 }
 
-/// `struct Params` of `shaders/maxpool.wgsl` and of `avgpool.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    planes: u32,
-    h: u32,
-    w: u32,
-    oh: u32,
-    ow: u32,
-    kh: u32,
-    kw: u32,
-    stride: u32,
-    pad: u32,
+params! {
+    /// `struct Params` of `shaders/maxpool.wgsl` and of `avgpool.wgsl`.
+    pub(crate) struct Params {
+        planes: u32,
+        h: u32,
+        w: u32,
+        oh: u32,
+        ow: u32,
+        kh: u32,
+        kw: u32,
+        stride: u32,
+        pad: u32,
+    }
 }
 
 impl Params {
@@ -89,7 +90,7 @@ pub fn forward(x: &Tensor, pool: Pool) -> Result<(Tensor, Tensor)> {
     for (p0, np) in item_chunks(gpu, "maxpool", s[0] * s[1], &[hw, ohw])? {
         let (xv, yv, iv) = (x.view(p0 * hw, &[np * hw])?, y.view(p0 * ohw, &[np * ohw])?, idx.view(p0 * ohw, &[np * ohw])?);
         let p = params(&[np, 1, s[2], s[3]], &os, pool)?;
-        let bind = [(1, xv.bind()), (2, yv.bind()), (3, iv.bind())];
+        let bind = [("x", xv.bind()), ("y", yv.bind()), ("idx", iv.bind())];
         gpu.dispatch("maxpool", "forward", &p, &bind, grid_1d(gpu, np * ohw)?)?;
     }
     Ok((y, idx))
@@ -109,7 +110,7 @@ pub fn backward(x_shape: &[usize], idx: &Tensor, dy: &Tensor, pool: Pool) -> Res
     for (p0, np) in item_chunks(gpu, "maxpool", os[0] * os[1], &[hw, ohw])? {
         let (dyv, iv, dxv) = (dy.view(p0 * ohw, &[np * ohw])?, idx.view(p0 * ohw, &[np * ohw])?, dx.view(p0 * hw, &[np * hw])?);
         let p = params(&[np, 1, x_shape[2], x_shape[3]], &os, pool)?;
-        let bind = [(4, dyv.bind()), (5, iv.bind()), (6, dxv.bind())];
+        let bind = [("dy", dyv.bind()), ("idx_in", iv.bind()), ("dx", dxv.bind())];
         gpu.dispatch("maxpool", "backward", &p, &bind, grid_1d(gpu, np * hw)?)?;
     }
     Ok(dx)

@@ -27,36 +27,40 @@ pub mod reduce;
 pub mod relu;
 
 use crate::error::{Error, Result};
+use crate::gpu::layout::{layout, Layout};
 use crate::gpu::shaders::WORKGROUP_1D;
 use crate::gpu::Gpu;
-use std::mem::size_of;
 
-/// `(shader, size_of its Rust Params)` for every shader: each wrapper's `#[repr(C)] Params`
-/// mirrors the shader's `struct Params` (tests/shaders.rs checks the sizes against naga).
-pub const PARAMS: &[(&str, usize)] = &[
-    ("avgpool", size_of::<avgpool::Params>()),
-    ("batchnorm", size_of::<batchnorm::Params>()),
-    ("col2im", size_of::<col2im::Params>()),
-    ("concat", size_of::<concat::Params>()),
-    ("confusion", size_of::<confusion::Params>()),
-    ("conv2d_direct", size_of::<conv2d_direct::Params>()),
-    ("cross_entropy", size_of::<cross_entropy::Params>()),
-    ("distill", size_of::<distill::Params>()),
-    ("dropout", size_of::<dropout::Params>()),
-    ("elementwise", size_of::<elementwise::Params>()),
-    ("gemm_strided", size_of::<gemm_strided::Params>()),
-    ("im2col", size_of::<im2col::Params>()),
-    ("matmul", size_of::<matmul::Params>()),
-    ("matmul_splitk", size_of::<matmul::Params>()),
-    ("matmul_subgroup", size_of::<matmul::Params>()),
-    ("matmul_tiled", size_of::<matmul::Params>()),
-    ("maxpool", size_of::<maxpool::Params>()),
-    ("optim", size_of::<optim::Params>()),
-    ("pack", size_of::<pack::Params>()),
-    ("quad", size_of::<quad::Params>()),
-    ("range", size_of::<range::Params>()),
-    ("reduce", size_of::<reduce::Params>()),
-    ("relu", size_of::<relu::Params>()),
+/// Returns the layout of one Rust parameter block (`layout::<P>`).
+pub type LayoutOf = fn() -> Layout;
+
+/// `(shader, layout of its Rust Params)` for every shader: each wrapper's `Params`, declared
+/// with `params!`, mirrors the shader's `struct Params` (tests/shaders.rs checks member names,
+/// types and offsets and the size against naga).
+pub const PARAMS: &[(&str, LayoutOf)] = &[
+    ("avgpool", layout::<avgpool::Params>),
+    ("batchnorm", layout::<batchnorm::Params>),
+    ("col2im", layout::<col2im::Params>),
+    ("concat", layout::<concat::Params>),
+    ("confusion", layout::<confusion::Params>),
+    ("conv2d_direct", layout::<conv2d_direct::Params>),
+    ("cross_entropy", layout::<cross_entropy::Params>),
+    ("distill", layout::<distill::Params>),
+    ("dropout", layout::<dropout::Params>),
+    ("elementwise", layout::<elementwise::Params>),
+    ("gemm_strided", layout::<gemm_strided::Params>),
+    ("im2col", layout::<im2col::Params>),
+    ("matmul", layout::<matmul::Params>),
+    ("matmul_splitk", layout::<matmul::Params>),
+    ("matmul_subgroup", layout::<matmul::Params>),
+    ("matmul_tiled", layout::<matmul::Params>),
+    ("maxpool", layout::<maxpool::Params>),
+    ("optim", layout::<optim::Params>),
+    ("pack", layout::<pack::Params>),
+    ("quad", layout::<quad::Params>),
+    ("range", layout::<range::Params>),
+    ("reduce", layout::<reduce::Params>),
+    ("relu", layout::<relu::Params>),
 ];
 
 /// Workgroups for a 1-D kernel of `n` threads (`WORKGROUP_1D` a workgroup), split over x/y.

@@ -4,25 +4,27 @@
 use super::reduce::{reduce_into, Mode};
 use super::{for_chunks, grid_1d, u};
 use crate::error::{Error, Result};
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
-/// `struct Params` of `shaders/optim.wgsl`, shared by its entry points (each reads some fields;
-/// the others stay zero). `t` is the number of tensors whose norms `norm_scale` combines.
-#[repr(C)]
-#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    n: u32,
-    lr: f32,
-    b1: f32,
-    b2: f32,
-    eps: f32,
-    wd: f32,
-    step_size: f32,
-    inv_sqrt_bc2: f32,
-    decoupled: u32,
-    momentum: f32,
-    clip: f32,
-    t: u32,
+params! {
+    /// `struct Params` of `shaders/optim.wgsl`, shared by its entry points (each reads some fields;
+    /// the others stay zero). `t` is the number of tensors whose norms `norm_scale` combines.
+    #[derive(Default)]
+    pub(crate) struct Params {
+        n: u32,
+        lr: f32,
+        b1: f32,
+        b2: f32,
+        eps: f32,
+        wd: f32,
+        step_size: f32,
+        inv_sqrt_bc2: f32,
+        decoupled: u32,
+        momentum: f32,
+        clip: f32,
+        t: u32,
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -71,16 +73,16 @@ pub fn adam(param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, cfg: &AdamCfg
         decoupled: cfg.decoupled as u32,
         ..Params::default()
     };
-    chunked("adam", &mut p, &[param, grad, m, v])
+    chunked("adam", &mut p, &[("param", param), ("grad", grad), ("m", m), ("v", v)])
 }
 
-/// Run `optim::entry` over chunks of the tensors, bound in order from binding 1.
-fn chunked(entry: &'static str, p: &mut Params, ts: &[&Tensor]) -> Result<()> {
-    let gpu = ts[0].gpu();
-    for_chunks(gpu, ts[0].numel(), |s, n| {
+/// Run `optim::entry` over chunks of the tensors, each bound to the shader's buffer of its name.
+fn chunked(entry: &'static str, p: &mut Params, ts: &[(&'static str, &Tensor)]) -> Result<()> {
+    let gpu = ts[0].1.gpu();
+    for_chunks(gpu, ts[0].1.numel(), |s, n| {
         p.n = u(entry, n)?;
-        let views = ts.iter().map(|t| t.view(s, &[n])).collect::<Result<Vec<_>>>()?;
-        let bind: Vec<_> = views.iter().enumerate().map(|(i, v)| (i as u32 + 1, v.bind())).collect();
+        let views = ts.iter().map(|(name, t)| Ok((*name, t.view(s, &[n])?))).collect::<Result<Vec<_>>>()?;
+        let bind: Vec<_> = views.iter().map(|(name, v)| (*name, v.bind())).collect();
         gpu.dispatch("optim", entry, p, &bind, grid_1d(gpu, n)?)
     })
 }
@@ -91,7 +93,7 @@ pub fn sgd(param: &Tensor, grad: &Tensor, buf: &Tensor, lr: f32, momentum: f32, 
     same(OP, param, grad, "gradient")?;
     same(OP, param, buf, "momentum buffer")?;
     let mut p = Params { lr, wd: weight_decay, momentum, ..Params::default() };
-    chunked("sgd", &mut p, &[param, grad, buf])
+    chunked("sgd", &mut p, &[("param", param), ("grad", grad), ("m", buf)])
 }
 
 /// Clamp every gradient element to [-clip, clip].
@@ -102,7 +104,7 @@ pub fn clip_value(grad: &Tensor, clip: f32) -> Result<()> {
     let gpu = grad.gpu();
     for_chunks(gpu, grad.numel(), |s, n| {
         let p = Params { n: u("clip_value", n)?, clip, ..Params::default() };
-        gpu.dispatch("optim", "clip_value", &p, &[(2, grad.view(s, &[n])?.bind())], grid_1d(gpu, n)?)
+        gpu.dispatch("optim", "clip_value", &p, &[("grad", grad.view(s, &[n])?.bind())], grid_1d(gpu, n)?)
     })
 }
 
@@ -121,11 +123,11 @@ pub fn clip_norm(grads: &[&Tensor], max_norm: f32) -> Result<Tensor> {
     }
     let scale = Tensor::empty(gpu, &[1], DType::F32)?;
     let mut p = Params { clip: max_norm, t: u(OP, grads.len())?, ..Params::default() };
-    gpu.dispatch("optim", "norm_scale", &p, &[(5, sumsq.bind()), (6, scale.bind())], [1, 1, 1])?;
+    gpu.dispatch("optim", "norm_scale", &p, &[("sumsq", sumsq.bind()), ("scale", scale.bind())], [1, 1, 1])?;
     for g in grads {
         for_chunks(gpu, g.numel(), |s, n| {
             p.n = u(OP, n)?;
-            gpu.dispatch("optim", "scale_by", &p, &[(2, g.view(s, &[n])?.bind()), (6, scale.bind())], grid_1d(gpu, n)?)
+            gpu.dispatch("optim", "scale_by", &p, &[("grad", g.view(s, &[n])?.bind()), ("scale", scale.bind())], grid_1d(gpu, n)?)
         })?;
     }
     Ok(scale)

@@ -3,6 +3,7 @@
 
 use super::{grid_1d, u};
 use crate::error::{Error, Result};
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
 /// Element (r, k) of the view is `src[base + (r/gr)*sgr + (r%gr)*sr + (k/gk)*sgk + (k%gk)*sk]`.
@@ -28,20 +29,20 @@ impl View {
     }
 }
 
-/// `struct Params` of `shaders/pack.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    r: u32,
-    k: u32,
-    kp: u32,
-    base: u32,
-    gr: u32,
-    sgr: u32,
-    sr: u32,
-    gk: u32,
-    sgk: u32,
-    sk: u32,
+params! {
+    /// `struct Params` of `shaders/pack.wgsl`.
+    pub(crate) struct Params {
+        r: u32,
+        k: u32,
+        kp: u32,
+        base: u32,
+        gr: u32,
+        sgr: u32,
+        sr: u32,
+        gk: u32,
+        sgk: u32,
+        sk: u32,
+    }
 }
 
 /// Pack `rows` x `k` elements of the view into a new [rows, kp] tensor (columns k.. are 0).
@@ -68,7 +69,7 @@ pub fn pack(src: &Tensor, rows: usize, k: usize, kp: usize, v: View) -> Result<T
         sgk: u(OP, v.sgk)?,
         sk: u(OP, v.sk)?,
     };
-    gpu.dispatch("pack", "main", &params, &[(1, src.bind()), (2, dst.bind())], grid_1d(gpu, rows * kp)?)?;
+    gpu.dispatch("pack", "main", &params, &[("src", src.bind()), ("dst", dst.bind())], grid_1d(gpu, rows * kp)?)?;
     Ok(dst)
 }
 

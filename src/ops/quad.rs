@@ -4,14 +4,15 @@
 use super::reduce::moments_into;
 use super::{for_chunks, grid_1d, u};
 use crate::error::{Error, Result};
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
-/// `struct Params` of `shaders/quad.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    n: u32,
-    r: f32,
+params! {
+    /// `struct Params` of `shaders/quad.wgsl`.
+    pub(crate) struct Params {
+        n: u32,
+        r: f32,
+    }
 }
 
 fn check(x: &Tensor, coef: &Tensor, r: f32) -> Result<()> {
@@ -30,7 +31,7 @@ pub fn forward(x: &Tensor, coef: &Tensor, r: f32) -> Result<Tensor> {
     let y = Tensor::empty(gpu, x.shape(), DType::F32)?;
     for_chunks(gpu, x.numel(), |s, n| {
         let (xv, yv) = (x.view(s, &[n])?, y.view(s, &[n])?);
-        let bind = [(1, xv.bind()), (2, coef.bind()), (4, yv.bind())];
+        let bind = [("x", xv.bind()), ("coef", coef.bind()), ("out", yv.bind())];
         gpu.dispatch("quad", "forward", &Params { n: u("quad", n)?, r }, &bind, grid_1d(gpu, n)?)
     })?;
     Ok(y)
@@ -46,7 +47,7 @@ pub fn backward(x: &Tensor, coef: &Tensor, r: f32, dy: &Tensor) -> Result<(Tenso
     let dx = Tensor::empty(gpu, x.shape(), DType::F32)?;
     for_chunks(gpu, x.numel(), |s, n| {
         let (xv, dyv, dxv) = (x.view(s, &[n])?, dy.view(s, &[n])?, dx.view(s, &[n])?);
-        let bind = [(1, xv.bind()), (2, coef.bind()), (3, dyv.bind()), (4, dxv.bind())];
+        let bind = [("x", xv.bind()), ("coef", coef.bind()), ("dy", dyv.bind()), ("out", dxv.bind())];
         gpu.dispatch("quad", "backward", &Params { n: u("quad", n)?, r }, &bind, grid_1d(gpu, n)?)
     })?;
     let dcoef = Tensor::empty(gpu, &[3], DType::F32)?;

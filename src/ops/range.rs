@@ -4,14 +4,15 @@
 use super::reduce::{reduce_into, Mode};
 use super::{for_chunks, grid_1d, u};
 use crate::error::{Error, Result};
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
-/// `struct Params` of `shaders/range.wgsl` (`R` is the range bound).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    n: u32,
-    r: f32,
+params! {
+    /// `struct Params` of `shaders/range.wgsl` (`r` is the range bound).
+    pub(crate) struct Params {
+        n: u32,
+        r: f32,
+    }
 }
 
 /// [max x, min x] as a [2] tensor.
@@ -30,7 +31,7 @@ pub fn forward(x: &Tensor, r: f32) -> Result<(Tensor, Tensor)> {
     let mm = minmax(x)?;
     let loss = Tensor::empty(x.gpu(), &[1], DType::F32)?;
     let p = Params { n: u("range", x.numel())?, r };
-    x.gpu().dispatch("range", "forward", &p, &[(1, mm.bind()), (4, loss.bind())], [1, 1, 1])?;
+    x.gpu().dispatch("range", "forward", &p, &[("mm", mm.bind()), ("out", loss.bind())], [1, 1, 1])?;
     Ok((loss, mm))
 }
 
@@ -40,7 +41,7 @@ pub fn backward(x: &Tensor, mm: &Tensor, r: f32, g: &Tensor) -> Result<Tensor> {
     for_chunks(gpu, x.numel(), |s, n| {
         let (xv, dxv) = (x.view(s, &[n])?, dx.view(s, &[n])?);
         let p = Params { n: u("range", n)?, r };
-        let bind = [(1, mm.bind()), (2, xv.bind()), (3, g.bind()), (4, dxv.bind())];
+        let bind = [("mm", mm.bind()), ("x", xv.bind()), ("g", g.bind()), ("out", dxv.bind())];
         gpu.dispatch("range", "backward", &p, &bind, grid_1d(gpu, n)?)
     })?;
     Ok(dx)

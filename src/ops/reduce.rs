@@ -4,6 +4,7 @@
 //! norm's per-channel mean and variance in one pass (`mean_var_into`).
 
 use super::u;
+use crate::gpu::layout::params;
 use crate::gpu::shaders::WORKGROUP_1D;
 use crate::gpu::Spec;
 use crate::error::{Error, Result};
@@ -47,20 +48,20 @@ const SPECS: [Spec; 9] = [
 /// Threads of a `partial` workgroup (the shader's workgroup size).
 const PARTIAL_THREADS: usize = 64;
 
-/// `struct Params` of `shaders/reduce.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    outer: u32,
-    c: u32,
-    inner: u32,
-    g: u32,
-    scale: f32,
-    off: u32,
-    terms: u32,
-    ostride: u32,
-    qstep: u32,
-    rstep: u32,
+params! {
+    /// `struct Params` of `shaders/reduce.wgsl`.
+    pub(crate) struct Params {
+        outer: u32,
+        c: u32,
+        inner: u32,
+        g: u32,
+        scale: f32,
+        off: u32,
+        terms: u32,
+        ostride: u32,
+        qstep: u32,
+        rstep: u32,
+    }
 }
 
 /// Chunks per channel for `c` channels of `len` elements: at least 512 elements (8 per
@@ -172,11 +173,11 @@ fn dispatch(
         return Err(Error::TooLarge { op: OP, what: "the channel count".into(), size: c as u64, limit: max as u64, unit: "channels" });
     }
     let bind = [
-        (1, x.bind()),
-        (2, y.unwrap_or(x).bind()),
-        (3, aux.unwrap_or(x).bind()),
-        (4, part.bind()),
-        (5, out.bind()),
+        ("x", x.bind()),
+        ("y", y.unwrap_or(x).bind()),
+        ("aux", aux.unwrap_or(x).bind()),
+        ("part", part.bind()),
+        ("out", out.bind()),
     ];
     gpu.dispatch_spec("reduce", "partial", spec, &params, &bind, [g as u32, c as u32, 1])?;
     if g == 1 {

@@ -2,13 +2,14 @@
 
 use super::{for_chunks, grid_1d, u};
 use crate::error::{Error, Result};
+use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
-/// `struct Params` of `shaders/relu.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct Params {
-    n: u32,
+params! {
+    /// `struct Params` of `shaders/relu.wgsl`.
+    pub(crate) struct Params {
+        n: u32,
+    }
 }
 
 pub fn forward(x: &Tensor) -> Result<Tensor> {
@@ -17,7 +18,7 @@ pub fn forward(x: &Tensor) -> Result<Tensor> {
     let y = Tensor::empty(gpu, x.shape(), DType::F32)?;
     for_chunks(gpu, x.numel(), |s, n| {
         let (xv, yv) = (x.view(s, &[n])?, y.view(s, &[n])?);
-        gpu.dispatch("relu", "forward", &Params { n: u("relu", n)? }, &[(1, xv.bind()), (3, yv.bind())], grid_1d(gpu, n)?)
+        gpu.dispatch("relu", "forward", &Params { n: u("relu", n)? }, &[("x", xv.bind()), ("out", yv.bind())], grid_1d(gpu, n)?)
     })?;
     Ok(y)
 }
@@ -30,7 +31,7 @@ pub fn backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
     let dx = Tensor::empty(gpu, x.shape(), DType::F32)?;
     for_chunks(gpu, x.numel(), |s, n| {
         let (xv, dyv, dxv) = (x.view(s, &[n])?, dy.view(s, &[n])?, dx.view(s, &[n])?);
-        gpu.dispatch("relu", "backward", &Params { n: u("relu", n)? }, &[(1, xv.bind()), (2, dyv.bind()), (3, dxv.bind())], grid_1d(gpu, n)?)
+        gpu.dispatch("relu", "backward", &Params { n: u("relu", n)? }, &[("x", xv.bind()), ("dy", dyv.bind()), ("out", dxv.bind())], grid_1d(gpu, n)?)
     })?;
     Ok(dx)
 }

@@ -1,5 +1,5 @@
-//! reduce, elementwise, dropout and concat vs the CPU reference; the dispatch check of parameter
-//! blocks against the shader's `struct Params`.
+//! reduce, elementwise, dropout and concat vs the CPU reference; the dispatch checks of parameter
+//! blocks against the shader's `struct Params` and of buffer names against its globals.
 
 use crate::common::*;
 use heft::ops::reduce::{self, Mode};
@@ -181,9 +181,27 @@ fn concat_and_split_match_reference() {
 fn dispatch_refuses_params_of_the_wrong_size() {
     let gpu = gpu();
     let x = upload(&[1.0, -2.0], &[2]);
-    let bind = [(1, x.bind()), (3, x.bind())];
+    let bind = [("x", x.bind()), ("out", x.bind())];
     match gpu.dispatch("relu", "forward", &[2u32, 0], &bind, [1, 1, 1]) {
         Err(heft::Error::Invalid(e)) => assert!(e.contains("relu::forward") && e.contains("8 bytes") && e.contains("is 4 bytes"), "{e}"),
         other => panic!("expected Error::Invalid, got {other:?}"),
+    }
+}
+
+/// Buffers are bound by the names of the shader's globals: a name the shader lacks, or a used
+/// global left out, is refused with an error naming the kernel and the buffer.
+#[test]
+fn dispatch_refuses_unknown_and_missing_buffer_names() {
+    let gpu = gpu();
+    let x = upload(&[1.0, -2.0], &[2]);
+    let cases = [
+        (vec![("x", x.bind()), ("y", x.bind())], "relu::forward: the shader has no buffer `y` (it has x, dy, out)"),
+        (vec![("x", x.bind())], "relu::forward: buffer `out` (@binding(3)) was not provided"),
+    ];
+    for (bind, want) in cases {
+        match gpu.dispatch("relu", "forward", &[2u32], &bind, [1, 1, 1]) {
+            Err(heft::Error::Invalid(e)) => assert_eq!(e, want),
+            other => panic!("expected Error::Invalid, got {other:?}"),
+        }
     }
 }
