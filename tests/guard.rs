@@ -1,7 +1,7 @@
 //! The divergence guard: a student whose activation inputs run past the bound is rolled back to
 //! its last good state with halved learning rates, every rollback is a line of metrics.jsonl,
 //! the run stops with the layer and step named once the rollbacks are spent, the recipe that
-//! blows up in PyTorch (initial coefficients (1, 1, 1)) recovers or stops cleanly, and a
+//! blows up in PyTorch (initial coefficients (1, 1, 1)) is rolled back every epoch and stops, and a
 //! checkpoint is never written with a non-finite value.
 
 mod common;
@@ -82,23 +82,28 @@ fn a_rollback_restores_the_weights_of_the_last_good_state() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// IBM's failing recipe, initial coefficients (1, 1, 1), which blows up in PyTorch too. On this
+/// adapter (lavapipe; a run is a function of seed and adapter) every epoch's validation pass
+/// sends the input of the last feature activation past ±1000: each epoch is rolled back with
+/// the learning rates halved (1e-3 and 2e-4 over 2^k), none is kept, and the run stops saying
+/// so without writing a checkpoint.
 #[test]
-fn the_one_one_one_student_recovers_or_stops_with_a_clear_message() {
+fn the_one_one_one_student_is_rolled_back_every_epoch_and_stops_without_a_checkpoint() {
     let dir = tmp("ones");
     let data = data(&dir);
     let mut s = student(&data, [1.0, 1.0, 1.0]);
     let recipe = Recipe { epochs: 3, batch: 4, progress: false, ..Recipe::default() };
-    match train::train(&mut s, None, &data, &recipe, &RunFiles::new(&dir, Phase::Student)) {
-        Ok(r) => {
-            assert!(r.test.loss.is_finite());
-            assert!(s.params().iter().all(|p| p.value.to_f32().unwrap().iter().all(|v| v.is_finite())));
-        }
-        Err(e) => {
-            let e = e.to_string();
-            let diverged = e.contains("diverged at epoch") && (e.contains("the input of") || e.contains("the loss became"));
-            assert!(diverged || e.contains("no epoch ended with a finite validation loss"), "{e}");
-        }
+    let e = train::train(&mut s, None, &data, &recipe, &RunFiles::new(&dir, Phase::Student)).err().map(|e| e.to_string()).expect("the (1,1,1) student diverges");
+    assert!(e.contains("student: no epoch was kept: each ended with a non-finite validation loss or was rolled back by the guard"), "{e}");
+    let lines = rollbacks(&dir);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    for (k, l) in lines.iter().enumerate() {
+        let halved = 0.5f64.powi(k as i32 + 1);
+        assert_eq!((l["epoch"].as_u64(), l["layer"].as_str()), (Some(k as u64 + 1), Some("features.11")), "{l}");
+        assert!(l["reason"].as_str().unwrap().starts_with("on validation, the input of features.11 reached"), "{l}");
+        assert!((l["lr"].as_f64().unwrap() - 1e-3 * halved).abs() < 1e-9 && (l["coef_lr"].as_f64().unwrap() - 2e-4 * halved).abs() < 1e-10, "{l}");
     }
+    assert!(!dir.join("student.safetensors").exists(), "no epoch was kept, so no checkpoint");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

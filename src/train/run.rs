@@ -168,7 +168,7 @@ impl<'a> Run<'a> {
         let Run { model, data, files, fingerprint, progress, mut log, first_candidate, batch, .. } = self;
         let best_val = progress.best.val.clone().ok_or_else(|| {
             Error::Invalid(format!(
-                "{}: no epoch ended with a finite validation loss{}, so there is no checkpoint; lower --lr, raise --range-weight or clip gradients (--clip-value 1)",
+                "{}: no epoch was kept{}: each ended with a non-finite validation loss or was rolled back by the guard, so there is no checkpoint; lower --lr, raise --range-weight or clip gradients (--clip-value 1)",
                 files.phase,
                 if first_candidate > 0 { " after its schedule" } else { "" }
             ))
