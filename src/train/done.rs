@@ -125,8 +125,10 @@ pub fn holds_run(out: &Path, phase: &str) -> bool {
 }
 
 /// Forget the finished run or epoch state of `phase` in `out` (`--fresh`): the next `train`
-/// starts at epoch 1 and replaces the checkpoint and metrics log as it goes.
+/// starts at epoch 1 and replaces the checkpoint and metrics log as it goes. Refused while
+/// another process trains in `out`.
 pub fn start_over(out: &Path, phase: &str) -> Result<()> {
+    let _lock = fsx::RunLock::acquire(out)?; // never under a run still training there
     remove(&state::path(out, phase))?;
     remove(&path(out, phase))
 }

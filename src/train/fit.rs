@@ -140,11 +140,12 @@ fn upload(gpu: &Gpu, model: &Model, b: Result<LoadedBatch>) -> Result<(Tensor, T
 /// best epoch by validation macro-F1 is saved as `<out>/<phase>.safetensors` and reloaded
 /// into `model` before the test evaluation. After every epoch the run's state is written to
 /// `out` (`state`); a run of the same settings that finds it goes on after that epoch, and one
-/// that finds the run finished (`done`) returns its result without training.
+/// that finds the run finished (`done`) returns its result without training. `out` is locked
+/// (`fsx::RunLock`) while the run trains: another process training there is refused.
 pub fn train(model: &mut Model, teacher: Option<&Model>, data: &Data, recipe: &Recipe, out: &Path, phase: &str) -> Result<RunResult> {
     let gpu = model.params()[0].value.gpu().clone();
     let (first_candidate, batch) = preflight(model, data, recipe)?;
-    std::fs::create_dir_all(out).map_err(|err| Error::Io { path: out.display().to_string(), err })?;
+    let _lock = crate::fsx::RunLock::acquire(out)?; // makes `out`; no other process trains there until the run returns
     let ckpt = out.join(format!("{phase}.safetensors"));
     let fingerprint = fingerprint::of(model, teacher, data, recipe)?;
     if let Some(r) = done::read(out, phase, &fingerprint, model)? {
