@@ -56,6 +56,11 @@ impl fmt::Display for Error {
                  size) or --width, or close other programs using the GPU"
             ),
             Error::Invalid(m) => write!(f, "{m}"),
+            Error::Io { path, err } if matches!(err.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded) => write!(
+                f,
+                "{path}: out of disk space ({err}); free some space or write to another folder, then run the \
+                 command again (a training run goes on after its last saved epoch)"
+            ),
             Error::Io { path, err } => write!(f, "{path}: {err}"),
         }
     }

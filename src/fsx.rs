@@ -3,12 +3,16 @@
 //! renamed onto the target (then the folder is fsynced, where the platform allows). A reader, or
 //! a crash at any moment, sees the previous file whole or the new file whole, never a mix; a
 //! failed write removes its temporary file and leaves the previous file untouched.
+//! `RunLock` (`fsx/lock.rs`) keeps a second process out of a run folder.
 
 use crate::error::{Error, Result};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+mod lock;
+pub use lock::RunLock;
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |err| Error::Io { path: path.display().to_string(), err }

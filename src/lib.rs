@@ -23,6 +23,7 @@ pub mod recipe;
 pub mod reference;
 pub mod report;
 pub mod rng;
+pub mod safetensors_file;
 pub mod step;
 pub mod tape;
 pub mod tensor;

@@ -1,8 +1,10 @@
 //! Atomic writes (`heft::fsx`) with a failure injected: a target that is a folder (the final
 //! rename fails), a parent that is a file (the temporary file cannot be made), a file that
 //! `write_new` must not replace; the metrics log, which replaces the previous log only with its
-//! first whole record; and a chart written through the helper. Each time the previous file is
-//! intact and no temporary file is left.
+//! first whole record; a chart written through the helper; and a checkpoint saved onto a full
+//! disk (a tiny tmpfs). Each time the previous file is intact and no temporary file is left.
+
+mod common;
 
 use heft::report::{line_chart, read_jsonl, MetricsLog};
 use serde_json::json;
@@ -103,4 +105,24 @@ fn a_chart_that_cannot_be_written_leaves_nothing_behind() {
     assert_eq!(names(&dir), ["loss.png", "loss.svg"]);
     assert_eq!(std::fs::read(dir.join("loss.svg")).unwrap(), before);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_checkpoint_saved_onto_a_full_disk_keeps_the_previous_one() {
+    use heft::nn::{checkpoint, model::{Arch, Model, ModelConfig}};
+    let Some(fs) = common::Tmpfs::mount("atomic-full", 4 << 20) else { return };
+    let path = fs.dir.join("m.safetensors");
+    let cfg = ModelConfig { width: 0.125, hidden: 32, ..ModelConfig::new(Arch::Alexnet, vec!["a".into(), "b".into()], 1, 64) };
+    let model = |seed| Model::teacher(&common::gpu(), cfg.clone(), seed).unwrap();
+    checkpoint::save(&model(1), &path).unwrap();
+    let before = [std::fs::read(&path).unwrap(), std::fs::read(fs.dir.join("m.json")).unwrap()];
+    fs.fill();
+    let e = checkpoint::save(&model(2), &path).unwrap_err().to_string();
+    assert!(e.contains(&path.display().to_string()) && e.contains("out of disk space (No space left on device"), "{e}");
+    assert!([std::fs::read(&path).unwrap(), std::fs::read(fs.dir.join("m.json")).unwrap()] == before, "the checkpoint changed");
+    assert_eq!(names(&fs.dir), ["filler", "m.json", "m.safetensors"]);
+    // the same save goes through once there is room
+    fs.free();
+    checkpoint::save(&model(2), &path).unwrap();
+    assert!(std::fs::read(&path).unwrap() != before[0]);
 }

@@ -178,7 +178,7 @@ fn write_inputs(out: &Path, model: &Model, teacher: Option<&Model>, b: &curve::B
         ("eval_x".to_string(), model.in_shape(b.eval_labels.len()), b.eval_x.clone()),
         ("eval_labels".to_string(), vec![b.eval_labels.len()], b.eval_labels.iter().map(|&l| l as f32).collect()),
     ];
-    checkpoint::write_f32(&out.join("batches.safetensors"), &tensors)
+    heft::safetensors_file::write(&out.join("batches.safetensors"), &tensors, None)
 }
 
 /// Refuse a Python without torch and safetensors before any training is done.

@@ -196,15 +196,12 @@ pub fn write_sample(model: &Model, ds: &crate::data::Dataset, norm: crate::data:
     let gpu = model.params()[0].value.gpu().clone();
     let x = crate::Tensor::from_f32(&gpu, &b.x, &[b.n, c.in_channels, c.input, c.input])?;
     let logits = model.infer(&x)?.to_f32()?;
-    let (xb, lb, yb): (Vec<u8>, Vec<u8>, Vec<u8>) =
-        (bytemuck::cast_slice(&b.x).to_vec(), bytemuck::cast_slice(&logits).to_vec(), bytemuck::cast_slice(&b.labels).to_vec());
-    let views = vec![
-        ("x".to_string(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![b.n, c.in_channels, c.input, c.input], &xb)),
-        ("logits".to_string(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![b.n, c.classes], &lb)),
-        ("labels".to_string(), safetensors::tensor::TensorView::new(safetensors::Dtype::U32, vec![b.n], &yb)),
+    use crate::safetensors_file::{Named, Values};
+    let tensors = [
+        Named { name: "x", shape: &[b.n, c.in_channels, c.input, c.input], values: Values::F32(&b.x) },
+        Named { name: "logits", shape: &[b.n, c.classes], values: Values::F32(&logits) },
+        Named { name: "labels", shape: &[b.n], values: Values::U32(&b.labels) },
     ];
-    let views = views.into_iter().map(|(k, v)| v.map(|v| (k, v))).collect::<std::result::Result<Vec<_>, _>>().map_err(|e| Error::Invalid(e.to_string()))?;
-    let bytes = safetensors::serialize(views, None).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
-    crate::fsx::write_new(path, &bytes)?;
+    crate::safetensors_file::write_new(path, tensors, None)?;
     Ok(b.n)
 }

@@ -20,7 +20,7 @@ pub fn config_path(weights: &Path) -> PathBuf {
     weights.with_extension("json")
 }
 
-/// Write `path` (safetensors) and its JSON config, each atomically (`fsx::write`), so an
+/// Write `path` (safetensors, `safetensors_file`) and its JSON config, each atomically, so an
 /// interrupted save never leaves a half-written checkpoint. A model
 /// holding a NaN or infinite value is refused (the file already there is kept).
 pub fn save(model: &Model, path: &Path) -> Result<()> {
@@ -32,20 +32,9 @@ pub fn save(model: &Model, path: &Path) -> Result<()> {
         }
         data.push((name, t.shape().to_vec(), values));
     }
-    write_f32(path, &data)?;
+    crate::safetensors_file::write(path, &data, None)?;
     let json = serde_json::to_string_pretty(&model.config).map_err(|e| Error::Invalid(e.to_string()))?;
     fsx::write(&config_path(path), json.as_bytes())
-}
-
-/// Write named f32 tensors (name, shape, values) as one safetensors file, atomically.
-pub fn write_f32(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Result<()> {
-    let bad = |e: safetensors::SafeTensorError| Error::Invalid(format!("{}: {e}", path.display()));
-    let views = tensors
-        .iter()
-        .map(|(n, s, v)| TensorView::new(Dtype::F32, s.clone(), bytemuck::cast_slice(v)).map(|t| (n.clone(), t)))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(bad)?;
-    fsx::write(path, &safetensors::serialize(views, None).map_err(bad)?)
 }
 
 pub fn read_config(weights: &Path) -> Result<ModelConfig> {

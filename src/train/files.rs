@@ -82,8 +82,10 @@ impl RunFiles {
     }
 
     /// Forget the finished run or epoch state (`--fresh`): the next run starts at epoch 1 and
-    /// replaces the checkpoint and metrics log as it goes.
+    /// replaces the checkpoint and metrics log as it goes. Refused while another process
+    /// trains in the folder.
     pub fn start_over(&self) -> Result<()> {
+        let _lock = crate::fsx::RunLock::acquire(&self.dir)?; // never under a run still training there
         remove(&self.state())?;
         remove(&self.done())
     }

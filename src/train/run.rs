@@ -12,6 +12,7 @@ use super::progress::Progress;
 use super::runlog::RunLog;
 use super::{done, fingerprint, state};
 use crate::error::{Error, Result};
+use crate::fsx::RunLock;
 use crate::nn::checkpoint::{self, LoadMode};
 use crate::nn::model::Model;
 use crate::optim::Trainer;
@@ -50,6 +51,8 @@ pub struct Run<'a> {
     pub(super) class_weights: Tensor,
     /// When this process took the run up, and the seconds spent on it before.
     pub(super) clock: (Instant, f64),
+    /// The folder's lock, held until the run is dropped.
+    _lock: RunLock,
 }
 
 /// What `Run::start` found in the run's folder (made once per run: its size does not matter).
@@ -65,7 +68,8 @@ pub enum Started<'a> {
 /// `files`. The best epoch by validation macro-F1 is saved as the run's checkpoint and reloaded
 /// into `model` before the test evaluation. After every epoch the run's state is written; a run
 /// of the same settings that finds it goes on after that epoch, and one that finds the run
-/// finished returns its result without training.
+/// finished returns its result without training. The folder is locked (`fsx::RunLock`) while
+/// the run trains: another process training there is refused.
 pub fn train(model: &mut Model, teacher: Option<&Model>, data: &Data, recipe: &Recipe, files: &RunFiles) -> Result<RunResult> {
     let mut run = match Run::start(model, teacher, data, recipe, files)? {
         Started::Finished(result) => return Ok(result),
@@ -124,7 +128,7 @@ impl<'a> Run<'a> {
     pub fn start(model: &'a mut Model, teacher: Option<&'a Model>, data: &'a Data, recipe: &'a Recipe, files: &RunFiles) -> Result<Started<'a>> {
         let (first_candidate, batch) = preflight(model, data, recipe)?;
         let dir = &files.dir;
-        std::fs::create_dir_all(dir).map_err(|err| Error::Io { path: dir.display().to_string(), err })?;
+        let lock = RunLock::acquire(dir)?; // makes the folder; no other process trains there until the run is dropped
         let fingerprint = fingerprint::of(model, teacher, data, recipe)?;
         let phase = files.phase;
         if let Some(r) = done::read(files, &fingerprint, model)? {
@@ -148,7 +152,7 @@ impl<'a> Run<'a> {
         let class_weights = class_weights(model.params()[0].value.gpu(), &data.train, recipe.class_weights)?;
         let clock = (Instant::now(), progress.seconds);
         let files = files.clone();
-        Ok(Started::Ready(Run { model, teacher, data, recipe, files, fingerprint, trainer, guard, progress, log, first_candidate, batch, class_weights, clock }))
+        Ok(Started::Ready(Run { model, teacher, data, recipe, files, fingerprint, trainer, guard, progress, log, first_candidate, batch, class_weights, clock, _lock: lock }))
     }
 
     /// Epochs finished so far (over every process that worked on the run).
@@ -165,7 +169,7 @@ impl<'a> Run<'a> {
     /// done.
     pub fn finish(self) -> Result<RunResult> {
         let seconds = self.seconds();
-        let Run { model, data, files, fingerprint, progress, mut log, first_candidate, batch, .. } = self;
+        let Run { model, data, files, fingerprint, progress, mut log, first_candidate, batch, _lock, .. } = self;
         let best_val = progress.best.val.clone().ok_or_else(|| {
             Error::Invalid(format!(
                 "{}: no epoch was kept{}: each ended with a non-finite validation loss or was rolled back by the guard, so there is no checkpoint; lower --lr, raise --range-weight or clip gradients (--clip-value 1)",

@@ -12,7 +12,7 @@
 //! a decimal round trip may change the last one. Metadata `checksum`: FNV-1a over that JSON and
 //! every tensor's name and bytes, in name order; a file that fails it is refused.
 //!
-//! The file is one atomic write (`fsx::write`): a kill at any moment leaves the previous state
+//! The file is one atomic write (`safetensors_file::write`): a kill at any moment leaves the previous state
 //! or the new one, whole. Randomness needs no state: the loader's order and augmentation derive
 //! from (seed, epoch, sample), dropout from (seed, epoch, step), the ReLU→polynomial ratios from
 //! the schedule and the epoch.
@@ -22,7 +22,6 @@ use super::progress::{Best, Plateau, Progress};
 use super::guard::{Guard, GuardCfg, Snapshot};
 use super::runlog::{History, RunLog};
 use crate::error::{Error, Result};
-use crate::fsx;
 use crate::nn::model::Model;
 use crate::optim::{OptState, Trainer};
 use crate::report::metrics::Confusion;
@@ -145,13 +144,8 @@ pub(super) fn save(path: &Path, fingerprint: &str, model: &Model, trainer: &Trai
     let json = serde_json::to_string(&meta).map_err(|e| Error::Invalid(e.to_string()))?;
     let bytes: Vec<(&str, &[u8])> = tensors.iter().map(|(n, _, v)| (n.as_str(), bytemuck::cast_slice(v))).collect();
     let sum = checksum(&json, &mut bytes.clone());
-    let views = (tensors.iter().zip(&bytes))
-        .map(|((n, s, _), (_, b))| TensorView::new(Dtype::F32, s.clone(), b).map(|v| (n.clone(), v)))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
     let metadata = HashMap::from([("heft_state".to_string(), json), ("checksum".to_string(), sum)]);
-    let file = safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
-    fsx::write(path, &file)
+    crate::safetensors_file::write(path, &tensors, Some(metadata))
 }
 
 /// A run restored from its epoch state: the model and the trainer hold the state's tensors

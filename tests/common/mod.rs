@@ -140,3 +140,53 @@ pub fn assert_clean_error(args: &[&str], needle: &str) {
     assert!(err.contains("error: ") && err.contains(needle), "{args:?}: {err}");
     assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{args:?} panicked: {err}");
 }
+
+/// A tmpfs of `bytes` mounted on a fresh folder, unmounted (and the folder removed) when dropped.
+pub struct Tmpfs {
+    pub dir: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    /// Mount one for `test` (root only, e.g. on CI). Where it cannot be mounted, this prints
+    /// `SKIPPED <test>: <reason>` and returns None, for the test to return.
+    pub fn mount(test: &str, bytes: u64) -> Option<Tmpfs> {
+        let dir = tmp(test);
+        let out = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "heft-test"]).arg(&dir).output();
+        let why = match out {
+            Ok(o) if o.status.success() => return Some(Tmpfs { dir }),
+            Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
+            Err(e) => format!("cannot run mount: {e}"),
+        };
+        let _ = std::fs::remove_dir(&dir);
+        println!("SKIPPED {test}: cannot mount a tmpfs ({why}); run the test as root");
+        eprintln!("SKIPPED {test}: cannot mount a tmpfs ({why}); run the test as root");
+        None
+    }
+
+    /// Fill the file system: a file `filler` grows until a write fails with "no space".
+    pub fn fill(&self) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.dir.join("filler")).unwrap();
+        let chunk = vec![0u8; 64 << 10];
+        let e = loop {
+            if let Err(e) = f.write_all(&chunk) {
+                break e;
+            }
+        };
+        assert_eq!(e.kind(), std::io::ErrorKind::StorageFull, "{e}");
+        // the last partial chunk may leave a few bytes in a page: take them too
+        while f.write(&[0]).is_ok_and(|n| n == 1) {}
+    }
+
+    /// Free what `fill` took.
+    pub fn free(&self) {
+        std::fs::remove_file(self.dir.join("filler")).unwrap();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.dir).status();
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
