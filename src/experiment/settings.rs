@@ -5,6 +5,7 @@
 
 use crate::nn::convert::{ScheduleKind, StudentAct};
 use crate::nn::model::Arch;
+use crate::recipe::Recipe;
 use serde::Deserialize;
 
 /// Where a student's weights start.
@@ -99,5 +100,19 @@ impl Settings {
     /// A key that sets the network, if set.
     pub fn model_key(&self) -> Option<&'static str> {
         first_set(&[("model", self.model.is_some()), ("width", self.width.is_some()), ("hidden", self.hidden.is_some()), ("conv1_pad", self.conv1_pad.is_some())])
+    }
+
+    /// Each recipe key of these settings read alone into a recipe, so that an unknown key or a
+    /// value of the wrong type is named: the key and the message.
+    pub fn check_recipe_keys(&self) -> std::result::Result<(), (String, String)> {
+        for (k, v) in &self.recipe {
+            let one = toml::Table::from_iter([(k.clone(), v.clone())]);
+            if let Err(e) = Recipe::deserialize(toml::Value::Table(one)) {
+                let msg = e.message().trim_end().to_string();
+                let msg = if msg.starts_with("unknown field") { "no such key (README.md, \"Experiments\", lists them)".to_string() } else { msg };
+                return Err((k.clone(), msg));
+            }
+        }
+        Ok(())
     }
 }

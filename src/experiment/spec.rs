@@ -208,7 +208,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Experiment> {
             return Err(bad("a second run with this name".into()));
         }
         for (table, span) in [(r, spanned.span())].into_iter().chain(spec.base.as_ref().map(|b| (b.get_ref(), b.span()))) {
-            check_recipe_keys(&table.recipe).map_err(|(key, msg)| at(key_line(text, span, &key), format!("key `{key}`: {msg}")))?;
+            table.check_recipe_keys().map_err(|(key, msg)| at(key_line(text, span, &key), format!("key `{key}`: {msg}")))?;
         }
         let kind = resolve_kind(r, &base, &path).map_err(|e| bad(e.to_string()))?;
         let recipe = r.over(&base).recipe().map_err(|e| bad(e.to_string()))?;
@@ -216,20 +216,6 @@ pub fn parse(file: &Path, text: &str) -> Result<Experiment> {
     }
     check_teachers(&runs, file)?;
     Ok(Experiment { file: file.to_path_buf(), out: spec.out.as_deref().map(path), seeds: spec.seeds, data, runs })
-}
-
-/// Each of `keys` read alone into a recipe, so that an unknown key or a value of the wrong type
-/// is named: the key and the message.
-fn check_recipe_keys(keys: &toml::Table) -> std::result::Result<(), (String, String)> {
-    for (k, v) in keys {
-        let one = toml::Table::from_iter([(k.clone(), v.clone())]);
-        if let Err(e) = Recipe::deserialize(toml::Value::Table(one)) {
-            let msg = e.message().trim_end().to_string();
-            let msg = if msg.starts_with("unknown field") { "no such key (README.md, \"Experiments\", lists them)".to_string() } else { msg };
-            return Err((k.clone(), msg));
-        }
-    }
-    Ok(())
 }
 
 /// 1-based line of `key = ...` in the table whose header starts at `span` in `text` (up to the
