@@ -203,43 +203,35 @@ pub fn observe(
     max_batches: usize,
 ) -> crate::Result<DataStats> {
     use crate::data::loader::{Loader, LoaderCfg};
-    use crate::nn::layers::Ctx;
-    use crate::tape::{Tape, Var};
-    let gpu = model.params()[0].value.gpu().clone();
+    use crate::nn::eval::{forward_batches, Keep};
     let cfg = LoaderCfg::inference(model.config.input, model.config.in_channels, batch, norm);
-    let mut values: Vec<(String, Vec<f32>)> = Vec::new();
-    let (mut images, mut max_abs) = (0usize, 0.0f32);
-    for b in Loader::new(ds, cfg, 0).take(max_batches.max(1)) {
-        let b = b?;
-        let x = crate::Tensor::from_f32(&gpu, &b.x, &[b.n, model.config.in_channels, model.config.input, model.config.input])?;
-        let mut ctx = Ctx { act_inputs: Some(Vec::new()), outputs: Some(Vec::new()), ..Ctx::eval() };
-        model.forward(&mut Tape::no_grad(), &Var::constant(x), &mut ctx)?;
-        for v in ctx.outputs.unwrap_or_default() {
-            let mm = crate::ops::range::minmax(&v.value)?.to_f32()?;
-            max_abs = max_abs.max(mm[0].abs()).max(mm[1].abs());
-        }
-        for (i, (name, v)) in ctx.act_inputs.unwrap_or_default().into_iter().enumerate() {
-            let data = v.value.to_f32()?;
-            match values.get_mut(i) {
-                Some((_, all)) => all.extend(data),
-                None => values.push((name, data)),
+    // every activation input's |values|, for the percentile
+    let mut abs: Vec<Vec<f32>> = Vec::new();
+    let keep = Keep { act_inputs: true, outputs: true };
+    let pass = forward_batches(model, Loader::new(ds, cfg, 0).take(max_batches.max(1)), keep, |s| {
+        for (i, (_, v)) in s.act_inputs.iter().enumerate() {
+            let data = v.value.to_f32()?.into_iter().map(f32::abs);
+            match abs.get_mut(i) {
+                Some(all) => all.extend(data),
+                None => abs.push(data.collect()),
             }
         }
-        images += b.n;
-    }
-    if images == 0 {
+        Ok(())
+    })?;
+    if pass.images == 0 {
         return Err(crate::Error::Invalid("no image of the dataset could be read".into()));
     }
-    let acts = values
+    let mut max_abs = pass.max_abs_output;
+    let acts = pass
+        .ranges
         .into_iter()
-        .map(|(name, v)| {
-            let (min, max) = v.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
-            let mut abs: Vec<f32> = v.iter().map(|x| x.abs()).collect();
+        .zip(abs)
+        .map(|(r, mut abs)| {
             abs.sort_by(|a, b| a.total_cmp(b));
             let p999_abs = abs[((abs.len() as f64 * 0.999) as usize).min(abs.len() - 1)];
-            max_abs = max_abs.max(min.abs()).max(max.abs());
-            ActStats { name, min, max, p999_abs }
+            max_abs = max_abs.max(r.min.abs()).max(r.max.abs());
+            ActStats { name: r.name, min: r.min, max: r.max, p999_abs }
         })
         .collect();
-    Ok(DataStats { images, acts, max_abs })
+    Ok(DataStats { images: pass.images, acts, max_abs })
 }

@@ -234,13 +234,16 @@ fn avgpool(g: &mut Graph, x: &str, w: Option<Pool>, in_shape: &[usize]) -> Strin
 /// number of images written.
 pub fn write_sample(model: &Model, ds: &crate::data::Dataset, norm: crate::data::image::Normalize, n: usize, path: &std::path::Path) -> Result<usize> {
     use crate::data::loader::{Loader, LoaderCfg};
+    use crate::nn::eval::{forward_batches, Keep};
     let c = &model.config;
     // a fixed shuffle, so that N images of a class-sorted split hold every class
     let cfg = LoaderCfg { shuffle: true, seed: 0, ..LoaderCfg::inference(c.input, c.in_channels, n, norm) };
-    let b = Loader::new(ds, cfg, 0).next().ok_or_else(|| Error::Invalid("the dataset has no readable test image".into()))??;
-    let gpu = model.params()[0].value.gpu().clone();
-    let x = crate::Tensor::from_f32(&gpu, &b.x, &[b.n, c.in_channels, c.input, c.input])?;
-    let logits = model.infer(&x)?.to_f32()?;
+    let mut sample = None;
+    forward_batches(model, Loader::new(ds, cfg, 0).take(1), Keep::default(), |s| {
+        sample = Some((s.batch.clone(), s.logits.to_f32()?));
+        Ok(())
+    })?;
+    let (b, logits) = sample.ok_or_else(|| Error::Invalid("the dataset has no readable test image".into()))?;
     let (xb, lb, yb): (Vec<u8>, Vec<u8>, Vec<u8>) =
         (bytemuck::cast_slice(&b.x).to_vec(), bytemuck::cast_slice(&logits).to_vec(), bytemuck::cast_slice(&b.labels).to_vec());
     let views = vec![
