@@ -25,7 +25,7 @@ pub enum Error {
     Io { path: String, err: std::io::Error },
 }
 
-pub type Result<T> = std::result::Result<T, Error>;
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn shape(op: &'static str, msg: impl Into<String>) -> Self {

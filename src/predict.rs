@@ -7,9 +7,9 @@
 use crate::data::loader::{Loader, LoaderCfg};
 use crate::data::{image_files, image::Normalize, Dataset, Sample};
 use crate::error::{Error, Result};
+use crate::nn::eval::{forward_batches, Keep};
 use crate::nn::model::Model;
 use crate::report::metrics::argmax;
-use crate::Tensor;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
@@ -70,18 +70,16 @@ pub fn run(model: &Model, paths: &[PathBuf], batch: usize, norm: Normalize, reje
     let samples = paths.iter().map(|p| Sample { path: p.clone(), label: 0, crop: None }).collect();
     let ds = Dataset { classes: c.class_names.clone(), samples };
     let cfg = LoaderCfg { reject_truncated, ..LoaderCfg::inference(c.input, c.in_channels, batch, norm) };
-    let gpu = model.params()[0].value.gpu().clone();
     let bar = crate::train::progress(progress, paths.len(), "predict");
     let mut found: Vec<Option<Prediction>> = vec![None; paths.len()];
-    for b in Loader::new(&ds, cfg, 0) {
-        let b = b?;
-        let x = Tensor::from_f32(&gpu, &b.x, &[b.n, c.in_channels, c.input, c.input])?;
-        let logits = model.infer(&x)?.to_f32()?;
-        for (&i, row) in b.indices.iter().zip(logits.chunks_exact(c.classes)) {
+    forward_batches(model, Loader::new(&ds, cfg, 0), Keep::default(), |s| {
+        let logits = s.logits.to_f32()?;
+        for (&i, row) in s.batch.indices.iter().zip(logits.chunks_exact(c.classes)) {
             found[i] = Some(Prediction { path: paths[i].clone(), class: argmax(row), probs: softmax(row) });
         }
-        bar.inc(b.n as u64);
-    }
+        bar.inc(s.batch.n as u64);
+        Ok(())
+    })?;
     bar.finish_and_clear();
     let unreadable: Vec<PathBuf> = found.iter().zip(paths).filter(|(f, _)| f.is_none()).map(|(_, p)| p.clone()).collect();
     let rows: Vec<Prediction> = found.into_iter().flatten().collect();

@@ -1,14 +1,18 @@
 //! HE analysis: multiplicative depth against a hand count, HE-unfriendly layers named, CKKS
-//! parameters within the published 128-bit bound (HomomorphicEncryption.org standard), and
-//! observed ranges over data.
+//! parameters worked out by hand within the published 128-bit bound (HomomorphicEncryption.org
+//! standard), observed ranges against the values a hand-built network must produce, and the
+//! exported ONNX graph run on the CPU against heft's own logits.
 
 mod common;
+#[path = "he/onnx_cpu.rs"]
+mod onnx_cpu;
 
 use common::*;
 use heft::he;
 use heft::nn::convert::to_student;
-use heft::nn::layers::ActKind;
+use heft::nn::layers::{ActKind, Activation, Conv, Join, Layer, Linear, Pool2d, PoolKind};
 use heft::nn::model::{Arch, Model, ModelConfig, StudentConfig};
+use heft::tape::{Param, ParamKind};
 
 fn student(arch: Arch) -> Model {
     let cfg = ModelConfig { width: 0.125, hidden: 32, ..ModelConfig::new(arch, vec!["a".into(), "b".into()], 1, 64) };
@@ -37,6 +41,46 @@ fn depth_matches_a_hand_count() {
     assert_eq!((block.kind.as_str(), block.levels), ("BasicBlock", 4));
 }
 
+fn param(name: &str, kind: ParamKind, v: &[f32], shape: &[usize]) -> Param {
+    Param::new(name, kind, heft::Tensor::from_f32(&gpu(), v, shape).unwrap())
+}
+
+/// A 1×1 convolution of one channel: y = w·x + b.
+fn conv1x1(name: &str, w: f32, b: f32) -> Layer {
+    let (w, b) = (param(name, ParamKind::Weight, &[w], &[1, 1, 1, 1]), param(name, ParamKind::Bias, &[b], &[1]));
+    Layer::Conv(Conv { name: name.into(), w, b: Some(b), stride: 1, pad: 0 })
+}
+
+/// A finished polynomial activation c0 + c1·x + c2·x².
+fn poly(name: &str, c: [f32; 3]) -> Layer {
+    Layer::Act(Activation { name: name.into(), kind: ActKind::Poly, coef: Some(param(name, ParamKind::ActCoef, &c, &[3])), ratio: 1.0 })
+}
+
+/// A two-class model of 1-channel 64×64 images around `layers`.
+fn hand_built(layers: Vec<Layer>) -> Model {
+    Model { config: ModelConfig::new(Arch::Alexnet, vec!["a".into(), "b".into()], 1, 64), root: Layer::block("", "Test", layers) }
+}
+
+#[test]
+fn depth_of_a_small_network_matches_a_hand_count() {
+    // conv (1) → act (2) → [residual: block "res" of conv, act, conv (3 levels: 5) + identity
+    // (2)] joined at 5 → act (6) → global pool (6) → flatten → linear (7)
+    let body = Layer::block("res", "Body", vec![conv1x1("b1", 1.0, 0.0), poly("ba", [0.0, 1.0, 1.0]), conv1x1("b2", 1.0, 0.0)]);
+    let fc = Linear { name: "fc".into(), w: param("fc.w", ParamKind::Weight, &[1.0, 1.0], &[2, 1]), b: None };
+    let m = hand_built(vec![
+        conv1x1("c1", 1.0, 0.0),
+        poly("a1", [0.0, 1.0, 1.0]),
+        Layer::branches(Join::Add, vec![body, Layer::block("", "Sequential", vec![])]),
+        poly("a2", [0.0, 1.0, 1.0]),
+        Layer::Pool(Pool2d::new("gap", PoolKind::GlobalAvg)),
+        Layer::Flatten,
+        Layer::Linear(fc),
+    ]);
+    let rows: Vec<(String, usize, usize)> = he::depth(&m).into_iter().map(|c| (c.name, c.levels, c.depth)).collect();
+    let want = [("c1", 1, 1), ("a1", 1, 2), ("b1", 1, 3), ("ba", 1, 4), ("b2", 1, 5), ("res", 3, 5), ("#6", 3, 5), ("a2", 1, 6), ("gap", 0, 6), ("#9", 0, 6), ("fc", 1, 7)];
+    assert_eq!(rows, want.map(|(n, l, d)| (n.to_string(), l, d)));
+}
+
 #[test]
 fn relu_and_max_pooling_are_named() {
     let cfg = ModelConfig { width: 0.125, hidden: 32, ..ModelConfig::new(Arch::Alexnet, vec!["a".into(), "b".into()], 1, 64) };
@@ -63,17 +107,17 @@ fn ckks_parameters_fit_the_published_128_bit_bound() {
     for (n, bits) in PUBLISHED {
         assert_eq!(he::HE_STD_128.iter().find(|(m, _)| *m == n).map(|e| e.1), Some(bits), "N = {n}");
     }
-    // depth 15 at a 40-bit scale is 15·40 = 600 bits of rescaling primes alone: above N = 2^14's
-    // 438, within 2^15's 881. Depth 36 needs 36·25 = 900 even at the smallest (25-bit) scale:
-    // N = 2^16. Depth 4 with values below 4 fits 2^14 (4·40 + two ≤60-bit primes ≤ 280 bits)
-    // but not 2^13 (218 < 4·40 + 60-bit special prime + a first prime above the scale)
-    for (depth, max_abs, ring) in [(15, None, 32768), (36, None, 65536), (15, Some(25.0), 32768), (4, Some(3.0), 16384)] {
+    // Worked by hand: a 40-bit scale; a first prime of 40 bits plus the integer part (10 bits
+    // without data, else ⌈log2 max⌉ + 1: 6 for 25, 3 for 3); a 60-bit special prime; the total
+    // is first + depth·40 + 60, and the ring the smallest whose published bound holds it.
+    // depth 15: 50 + 600 + 60 = 710 ≤ 881 (N = 2^15, above 2^14's 438); depth 36: 50 + 1440 + 60
+    // = 1550 ≤ 1747 (2^16); depth 15 up to 25: 46 + 600 + 60 = 706 (2^15); depth 4 up to 3:
+    // 43 + 160 + 60 = 263 ≤ 438 (2^14, above 2^13's 218).
+    for (depth, max_abs, ring, first, total) in [(15, None, 32768, 50, 710), (36, None, 65536, 50, 1550), (15, Some(25.0), 32768, 46, 706), (4, Some(3.0), 16384, 43, 263)] {
         let p = he::recommend(depth, max_abs);
-        assert_eq!(p.ring_dim, ring, "depth {depth}");
         let bound = PUBLISHED.iter().find(|(n, _)| *n == ring).unwrap().1;
-        assert!(p.total_bits <= bound && p.max_total_bits == bound, "{p:?}");
-        // one rescaling prime per level, and a first prime above the scale to hold the integer part
-        assert!(p.levels == depth && p.total_bits >= depth as u32 * p.scale_bits && p.first_prime_bits > p.scale_bits, "{p:?}");
+        let got = (p.ring_dim, p.slots, p.scale_bits, p.first_prime_bits, p.special_prime_bits, p.levels, p.total_bits, p.max_total_bits);
+        assert_eq!(got, (ring, ring / 2, 40, first, 60, depth, total, bound), "depth {depth}, values up to {max_abs:?}");
     }
     // values of 2^40 cannot keep precision at any scale
     assert!(!he::recommend(10, Some(1e12)).warnings.is_empty());
@@ -82,19 +126,45 @@ fn ckks_parameters_fit_the_published_128_bit_bound() {
 }
 
 #[test]
-fn observed_ranges_cover_every_activation() {
+fn observed_ranges_are_those_of_the_data() {
     let dir = std::env::temp_dir().join(format!("heft-he-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     heft::data::synth::generate(&dir, 2, 64, (2, 2, 3), 1, 1.0).unwrap();
     let ds = heft::data::Dataset::folder(&dir.join("test")).unwrap();
-    let m = student(Arch::Alexnet);
-    let s = he::observe(&m, &ds, heft::data::image::Normalize::default(), 4, 2).unwrap();
+    let norm = heft::data::image::Normalize::default();
+    // act a1 sees u = 2x + 1 and gives u²; act a2 sees v = −u² and passes it on; the largest
+    // |value| anywhere is max u² (the logits, ± the mean of v, are smaller)
+    let fc = Linear { name: "fc".into(), w: param("fc.w", ParamKind::Weight, &[1.0, -1.0], &[2, 1]), b: None };
+    let m = hand_built(vec![
+        conv1x1("c1", 2.0, 1.0),
+        poly("a1", [0.0, 0.0, 1.0]),
+        conv1x1("c2", -1.0, 0.0),
+        poly("a2", [0.0, 1.0, 0.0]),
+        Layer::Pool(Pool2d::new("gap", PoolKind::GlobalAvg)),
+        Layer::Flatten,
+        Layer::Linear(fc),
+    ]);
+    // batches of 4, at most 2: the first 6 images (the 2×3 of the test split)
+    let s = he::observe(&m, &ds, norm, 4, 2).unwrap();
+    let cfg = heft::data::loader::LoaderCfg::inference(64, 1, 6, norm);
+    let x = heft::data::loader::Loader::new(&ds, cfg, 0).next().unwrap().unwrap().x;
+    let u: Vec<f64> = x.iter().map(|&x| 2.0 * x as f64 + 1.0).collect();
+    let v: Vec<f64> = u.iter().map(|u| -u * u).collect();
+    let range = |v: &[f64]| v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+    let p999 = |v: &[f64]| {
+        let mut a: Vec<f64> = v.iter().map(|x| x.abs()).collect();
+        a.sort_by(|a, b| a.total_cmp(b));
+        a[(a.len() as f64 * 0.999) as usize]
+    };
     assert_eq!(s.images, 6);
-    assert_eq!(s.acts.len(), 7);
-    for a in &s.acts {
-        assert!(a.min <= a.max && a.p999_abs <= a.max.abs().max(a.min.abs()), "{a:?}");
-        assert!(s.max_abs >= a.max.abs().max(a.min.abs()));
+    let got: Vec<(String, f64, f64, f64)> = s.acts.iter().map(|a| (a.name.clone(), a.min as f64, a.max as f64, a.p999_abs as f64)).collect();
+    let want = [("a1", range(&u), p999(&u)), ("a2", range(&v), p999(&v))].map(|(n, (lo, hi), p)| (n.to_string(), lo, hi, p));
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.0, w.0);
+        assert_close(&g.0, &[g.1, g.2, g.3], &[w.1, w.2, w.3], 1e-6, 1e-5);
     }
+    assert_close("largest |value|", &[s.max_abs as f64], &[-range(&v).0], 1e-6, 1e-5);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -118,4 +188,44 @@ fn onnx_export_uses_only_he_friendly_operators() {
     let mut s = student(Arch::Alexnet);
     s.activations_mut()[0].ratio = 0.5;
     assert!(he::onnx::export(&s).err().unwrap().to_string().contains("still blends"));
+}
+
+/// `student(arch)` with every batch-norm statistic and affine map and every polynomial moved
+/// off its initial value, so that a fold that dropped or misplaced one shows in the logits.
+fn perturbed(arch: Arch) -> Model {
+    let m = student(arch);
+    let mut rng = Rng::new(5);
+    let mut set = |t: &heft::Tensor, f: &dyn Fn(f64) -> f64| {
+        let v: Vec<f32> = (0..t.numel()).map(|_| f(rng.uniform()) as f32).collect();
+        t.write_f32(&v).unwrap();
+    };
+    for bn in m.batchnorms() {
+        set(&bn.gamma.value, &|u| 1.0 + 0.3 * u);
+        set(&bn.beta.value, &|u| 0.2 * u);
+        set(&bn.running_mean, &|u| 0.2 * u);
+        set(&bn.running_var, &|u| 1.0 + 0.5 * u.abs());
+    }
+    for a in m.activations() {
+        let c = [0.1 * rng.uniform(), 0.5 + 0.1 * rng.uniform(), 0.05 + 0.05 * rng.uniform()];
+        a.coef.as_ref().unwrap().value.write_f32(&f32s(&c)).unwrap();
+    }
+    m
+}
+
+#[test]
+fn exported_graph_computes_the_students_logits() {
+    // the ONNX file run by a CPU evaluation of its own (batch norms folded into convolutions
+    // and into AlexNet's polynomials) against heft's forward pass (batch norms unfolded)
+    for arch in [Arch::Alexnet, Arch::Squeezenet11, Arch::Resnet20] {
+        let m = perturbed(arch);
+        let x = Rng::new(9).vec(2 * 64 * 64);
+        let want = download(&m.infer(&upload(&x, &[2, 1, 64, 64])).unwrap());
+        let (bytes, _) = he::onnx::export(&m).unwrap();
+        let (shape, got) = onnx_cpu::run(&bytes, (vec![2, 1, 64, 64], f32s(&x)));
+        assert_eq!(shape, vec![2, 2], "{arch:?}");
+        let got: Vec<f64> = got.into_iter().map(|v| v as f64).collect();
+        // the heads start small (logits of 1e-3 to 0.5): errors relative to the largest logit
+        let largest = want.iter().fold(0.0f64, |a, b| a.max(b.abs()));
+        assert_close(&format!("{arch:?} logits"), &got, &want, 1e-4 * largest, 1e-4);
+    }
 }

@@ -9,7 +9,7 @@ use common::*;
 use heft::data::{image::Normalize, synth, Dataset};
 use heft::nn::checkpoint::{self, LoadMode};
 use heft::nn::convert::{to_student, Schedule};
-use heft::nn::layers::{ActKind, Layer, PoolKind};
+use heft::nn::layers::{ActKind, Leaf, PoolKind};
 use heft::nn::model::{Arch, Model, ModelConfig, StudentConfig};
 use heft::recipe::Recipe;
 use heft::train::{self, Data, Phase, RunFiles};
@@ -55,9 +55,9 @@ fn conversion_keeps_weights_and_replaces_pools_and_activations() {
         for (name, bits) in &t {
             assert_eq!(s.get(name), Some(bits), "{arch:?}: {name} was not copied bit for bit");
         }
-        let count = |m: &Model, f: &dyn Fn(&Layer) -> bool| m.leaves().into_iter().filter(|l| f(l)).count();
-        let max_pool = |l: &Layer| matches!(l, Layer::Pool(p) if matches!(p.kind, PoolKind::Max(_)));
-        let avg_pool = |l: &Layer| matches!(l, Layer::Pool(p) if matches!(p.kind, PoolKind::Avg(_)));
+        let count = |m: &Model, f: &dyn Fn(&Leaf) -> bool| m.leaves().into_iter().filter(|l| f(l)).count();
+        let max_pool = |l: &Leaf| matches!(l, Leaf::Pool(p) if matches!(p.kind, PoolKind::Max(_)));
+        let avg_pool = |l: &Leaf| matches!(l, Leaf::Pool(p) if matches!(p.kind, PoolKind::Avg(_)));
         assert_eq!(count(&teacher, &max_pool), pools, "{arch:?} teacher max pools");
         assert_eq!(count(&student, &max_pool), 0);
         assert_eq!(count(&student, &avg_pool), pools, "{arch:?} student average pools");
@@ -316,10 +316,10 @@ fn teachers_without_batchnorm_are_torchvisions() {
         let plain = Model::teacher(&gpu, cfg.clone(), 0).unwrap();
         assert_eq!(plain.param_count(), params, "{arch:?}");
         // torchvision's layer list: 26 convolutions with 26 ReLUs, 3 max pools, no batch norm
-        let count = |m: &Model, f: &dyn Fn(&Layer) -> bool| m.leaves().into_iter().filter(|l| f(l)).count();
-        assert_eq!(count(&plain, &|l| matches!(l, Layer::Conv(_))), 26);
+        let count = |m: &Model, f: &dyn Fn(&Leaf) -> bool| m.leaves().into_iter().filter(|l| f(l)).count();
+        assert_eq!(count(&plain, &|l| matches!(l, Leaf::Conv(_))), 26);
         assert_eq!(plain.activations().len(), 26);
-        assert_eq!(count(&plain, &|l| matches!(l, Layer::Pool(p) if matches!(p.kind, PoolKind::Max(_)))), 3);
+        assert_eq!(count(&plain, &|l| matches!(l, Leaf::Pool(p) if matches!(p.kind, PoolKind::Max(_)))), 3);
         assert!(plain.batchnorms().is_empty());
         let bn = Model::teacher(&gpu, ModelConfig { batchnorm: true, ..cfg }, 0).unwrap();
         assert_eq!(bn.param_count(), params + 2 * bn_channels, "{arch:?} with batch norm");

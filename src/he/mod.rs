@@ -19,7 +19,8 @@ pub mod onnx;
 mod proto;
 pub mod report;
 
-use crate::nn::layers::{Activation, Layer, PoolKind};
+use crate::nn::layers::{Activation, Block, Branches, Leaf, PoolKind};
+use crate::nn::tree::Flow;
 use crate::nn::model::Model;
 use serde::Serialize;
 
@@ -47,44 +48,59 @@ fn act_cost(a: &Activation) -> (usize, Option<String>) {
 /// named block (e.g. a fire module) and per join with the levels consumed inside it. Branches
 /// start at the same depth and join at the deepest (CKKS brings the others down to its level).
 pub fn depth(model: &Model) -> Vec<LayerCost> {
-    let mut out = Vec::new();
-    walk(&model.root, 0, &mut out);
-    out
+    let mut costs = Costs(Vec::new());
+    let Ok(_) = model.root.flow(&mut costs, 0, 0);
+    costs.0
 }
 
-fn walk(layer: &Layer, depth: usize, out: &mut Vec<LayerCost>) -> usize {
-    // unnamed layers (dropout, flatten, joins) are labelled by their row
-    let name = |n: &str, out: &Vec<LayerCost>| if n.is_empty() { format!("#{}", out.len()) } else { n.to_string() };
-    let (name, kind, levels, problem) = match layer {
-        Layer::Block(b) => {
-            let end = b.layers.iter().fold(depth, |d, l| walk(l, d, out));
-            if !b.name.is_empty() {
-                out.push(LayerCost { name: b.name.clone(), kind: b.kind.into(), levels: end - depth, depth: end, problem: None });
+/// The rows of `depth`, as a flow of the depth reached.
+struct Costs(Vec<LayerCost>);
+
+impl Costs {
+    /// Adds a row for a node reached at `depth` that consumes `levels`; returns the new depth.
+    fn row(&mut self, name: &str, kind: String, depth: usize, levels: usize, problem: Option<String>) -> usize {
+        // unnamed layers (dropout, flatten, joins) are labelled by their row
+        let name = if name.is_empty() { format!("#{}", self.0.len()) } else { name.to_string() };
+        self.0.push(LayerCost { name, kind, levels, depth: depth + levels, problem });
+        depth + levels
+    }
+}
+
+impl<'a> Flow<'a> for Costs {
+    type V = usize;
+    type Error = std::convert::Infallible;
+
+    fn leaf(&mut self, leaf: Leaf<'a>, depth: usize, _: usize) -> Result<usize, Self::Error> {
+        let (name, kind, levels, problem) = match leaf {
+            Leaf::Conv(c) => (&c.name, "Conv".to_string(), 1, None),
+            Leaf::Linear(l) => (&l.name, "Linear".into(), 1, None),
+            Leaf::Act(a) => {
+                let (l, p) = act_cost(a);
+                (&a.name, format!("{:?}", a.kind), l, p)
             }
-            return end;
+            Leaf::Pool(p) => match p.kind {
+                PoolKind::Max(_) => (&p.name, "MaxPool".into(), 0, Some("max pooling is not polynomial".into())),
+                PoolKind::Avg(_) => (&p.name, "AvgPool".into(), 0, None),
+                PoolKind::GlobalAvg => (&p.name, "GlobalAvgPool".into(), 0, None),
+            },
+            Leaf::BatchNorm(b) => (&b.name, "BatchNorm (folded)".into(), 0, None),
+            Leaf::Dropout(_) => (&String::new(), "Dropout".into(), 0, None),
+            Leaf::Flatten => (&String::new(), "Flatten".into(), 0, None),
+        };
+        Ok(self.row(name, kind, depth, levels, problem))
+    }
+
+    fn join(&mut self, b: &'a Branches, start: &usize, outs: Vec<usize>, _: usize) -> Result<usize, Self::Error> {
+        let end = outs.into_iter().max().unwrap_or(*start);
+        Ok(self.row("", format!("{:?}", b.join), *start, end - start, None))
+    }
+
+    fn exit(&mut self, b: &'a Block, start: &usize, end: usize, _: usize) -> Result<usize, Self::Error> {
+        if !b.name.is_empty() {
+            self.row(&b.name, b.kind.into(), *start, end - start, None);
         }
-        Layer::Branches(b) => {
-            let end = b.branches.iter().map(|l| walk(l, depth, out)).max().unwrap_or(depth);
-            (name("", out), format!("{:?}", b.join), end - depth, None)
-        }
-        Layer::Conv(c) => (name(&c.name, out), "Conv".to_string(), 1, None),
-        Layer::Linear(l) => (name(&l.name, out), "Linear".into(), 1, None),
-        Layer::Act(a) => {
-            let (l, p) = act_cost(a);
-            (name(&a.name, out), format!("{:?}", a.kind), l, p)
-        }
-        Layer::Pool(p) => match p.kind {
-            PoolKind::Max(_) => (name(&p.name, out), "MaxPool".into(), 0, Some("max pooling is not polynomial".into())),
-            PoolKind::Avg(_) => (name(&p.name, out), "AvgPool".into(), 0, None),
-            PoolKind::GlobalAvg => (name(&p.name, out), "GlobalAvgPool".into(), 0, None),
-        },
-        Layer::BatchNorm(b) => (name(&b.name, out), "BatchNorm (folded)".into(), 0, None),
-        Layer::Dropout(_) => (name("", out), "Dropout".into(), 0, None),
-        Layer::Flatten => (name("", out), "Flatten".into(), 0, None),
-    };
-    let end = depth + levels;
-    out.push(LayerCost { name, kind, levels, depth: end, problem });
-    end
+        Ok(end)
+    }
 }
 
 /// Largest log2(Q·P) for 128-bit classical security with a ternary secret, by ring dimension
@@ -187,43 +203,35 @@ pub fn observe(
     max_batches: usize,
 ) -> crate::Result<DataStats> {
     use crate::data::loader::{Loader, LoaderCfg};
-    use crate::nn::layers::Ctx;
-    use crate::tape::{Tape, Var};
-    let gpu = model.params()[0].value.gpu().clone();
+    use crate::nn::eval::{forward_batches, Keep};
     let cfg = LoaderCfg::inference(model.config.input, model.config.in_channels, batch, norm);
-    let mut values: Vec<(String, Vec<f32>)> = Vec::new();
-    let (mut images, mut max_abs) = (0usize, 0.0f32);
-    for b in Loader::new(ds, cfg, 0).take(max_batches.max(1)) {
-        let b = b?;
-        let x = crate::Tensor::from_f32(&gpu, &b.x, &[b.n, model.config.in_channels, model.config.input, model.config.input])?;
-        let mut ctx = Ctx { act_inputs: Some(Vec::new()), outputs: Some(Vec::new()), ..Ctx::eval() };
-        model.forward(&mut Tape::no_grad(), &Var::constant(x), &mut ctx)?;
-        for v in ctx.outputs.unwrap_or_default() {
-            let mm = crate::ops::range::minmax(&v.value)?.to_f32()?;
-            max_abs = max_abs.max(mm[0].abs()).max(mm[1].abs());
-        }
-        for (i, (name, v)) in ctx.act_inputs.unwrap_or_default().into_iter().enumerate() {
-            let data = v.value.to_f32()?;
-            match values.get_mut(i) {
-                Some((_, all)) => all.extend(data),
-                None => values.push((name, data)),
+    // every activation input's |values|, for the percentile
+    let mut abs: Vec<Vec<f32>> = Vec::new();
+    let keep = Keep { act_inputs: true, outputs: true };
+    let pass = forward_batches(model, Loader::new(ds, cfg, 0).take(max_batches.max(1)), keep, |s| {
+        for (i, (_, v)) in s.act_inputs.iter().enumerate() {
+            let data = v.value.to_f32()?.into_iter().map(f32::abs);
+            match abs.get_mut(i) {
+                Some(all) => all.extend(data),
+                None => abs.push(data.collect()),
             }
         }
-        images += b.n;
-    }
-    if images == 0 {
+        Ok(())
+    })?;
+    if pass.images == 0 {
         return Err(crate::Error::Invalid("no image of the dataset could be read".into()));
     }
-    let acts = values
+    let mut max_abs = pass.max_abs_output;
+    let acts = pass
+        .ranges
         .into_iter()
-        .map(|(name, v)| {
-            let (min, max) = v.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
-            let mut abs: Vec<f32> = v.iter().map(|x| x.abs()).collect();
+        .zip(abs)
+        .map(|(r, mut abs)| {
             abs.sort_by(|a, b| a.total_cmp(b));
             let p999_abs = abs[((abs.len() as f64 * 0.999) as usize).min(abs.len() - 1)];
-            max_abs = max_abs.max(min.abs()).max(max.abs());
-            ActStats { name, min, max, p999_abs }
+            max_abs = max_abs.max(r.min.abs()).max(r.max.abs());
+            ActStats { name: r.name, min: r.min, max: r.max, p999_abs }
         })
         .collect();
-    Ok(DataStats { images, acts, max_abs })
+    Ok(DataStats { images: pass.images, acts, max_abs })
 }

@@ -8,9 +8,9 @@
 //! Mul/Add nodes with its trained coefficients. IR version 8, opset 13 (protobuf: `he::proto`).
 
 use crate::error::{Error, Result};
-use crate::nn::layers::{Activation, BatchNorm, Conv, Layer, Linear};
+use crate::nn::layers::{Activation, BatchNorm, Block, Branches, Conv, Join, Leaf, Linear, Pool2d, PoolKind};
 use crate::nn::model::Model;
-use crate::nn::layers::{Join, Pool2d, PoolKind};
+use crate::nn::tree::{join_shape, Flow, Node};
 use crate::ops::maxpool::Pool;
 use super::proto::*;
 
@@ -79,59 +79,102 @@ fn poly(g: &mut Graph, x: &str, a: &Activation, affine: Option<(Vec<f32>, Vec<f3
     Ok(g.node("Add", &[&s, &c0], vec![], &a.name))
 }
 
-/// Emit `layers` in sequence from value `x` of shape `shape`, folding each batch norm into the
-/// convolution before it, or into the activation before an unpadded average pool before it.
-fn sequence(g: &mut Graph, layers: &[Layer], mut x: String, mut shape: Vec<usize>) -> Result<(String, Vec<usize>)> {
-    let bn_at = |k: usize| match layers.get(k) {
-        Some(Layer::BatchNorm(bn)) => Some(bn),
-        _ => None,
-    };
-    let mut i = 0;
-    while i < layers.len() {
-        let mut consumed = 1;
-        x = match &layers[i] {
-            Layer::Conv(c) => {
-                let bn = bn_at(i + 1);
-                consumed += bn.is_some() as usize;
-                conv(g, &x, c, bn)?
+/// A value of the graph (name, shape), or a layer whose nodes wait for the next leaf: a
+/// convolution a batch norm may fold into, an activation an unpadded average pool and a batch
+/// norm may follow (with its input's name and shape).
+#[derive(Clone)]
+enum Value<'a> {
+    Ready(String, Vec<usize>),
+    Conv(&'a Conv, String, Vec<usize>),
+    Act(&'a Activation, String, Vec<usize>),
+    ActPool(&'a Activation, &'a Pool2d, String, Vec<usize>),
+}
+
+/// The export, as a flow of graph values. A waiting layer is written as soon as the next leaf
+/// does not fold into it, and where an inner node begins or ends: nothing folds across a
+/// block's boundary.
+#[derive(Default)]
+struct Export {
+    g: Graph,
+}
+
+impl Export {
+    /// `v` written with nothing folded in: its name and shape.
+    fn ready(&mut self, v: Value) -> Result<(String, Vec<usize>)> {
+        let g = &mut self.g;
+        Ok(match v {
+            Value::Ready(x, s) => (x, s),
+            Value::Conv(c, x, s) => (conv(g, &x, c, None)?, Leaf::Conv(c).out_shape(&s)?),
+            Value::Act(a, x, s) => (poly(g, &x, a, None, s.len())?, s),
+            Value::ActPool(a, p, x, s) => {
+                let y = poly(g, &x, a, None, s.len())?;
+                pool(g, &y, p, &s)?
             }
-            Layer::Linear(l) => linear(g, &x, l)?,
-            Layer::Act(a) => match (layers.get(i + 1), bn_at(i + 2)) {
-                // act → avg-pool → BN: the BN folds into this activation's coefficients
-                (Some(Layer::Pool(Pool2d { kind: PoolKind::Avg(w), .. })), Some(bn)) if w.pad == 0 => {
-                    consumed += 2;
-                    let y = poly(g, &x, a, Some(bn_affine(bn)?), shape.len())?;
-                    avgpool(g, &y, Some(*w), &shape)
-                }
-                _ => poly(g, &x, a, None, shape.len())?,
-            },
-            Layer::Pool(p) => match p.kind {
-                PoolKind::Avg(w) => avgpool(g, &x, Some(w), &shape),
-                PoolKind::GlobalAvg => avgpool(g, &x, None, &shape),
-                PoolKind::Max(_) => return Err(Error::Invalid("max pooling is not HE-friendly: export the student, not the teacher".into())),
-            },
-            Layer::Flatten => g.node("Flatten", &[&x], vec![attr_int("axis", 1)], "flatten"),
-            Layer::Dropout(_) => x.clone(),
-            Layer::BatchNorm(bn) => return Err(Error::Invalid(format!("{} follows neither a convolution nor act → avg-pool: it cannot be folded", bn.name))),
-            Layer::Block(b) => sequence(g, &b.layers, x.clone(), shape.clone())?.0,
-            Layer::Branches(b) => {
-                let mut outs = Vec::new();
-                for l in &b.branches {
-                    outs.push(sequence(g, std::slice::from_ref(l), x.clone(), shape.clone())?.0);
-                }
-                let refs: Vec<&str> = outs.iter().map(|s| s.as_str()).collect();
-                match b.join {
-                    Join::Concat => g.node("Concat", &refs, vec![attr_int("axis", 1)], "concat"),
-                    Join::Add => refs[1..].iter().fold(refs[0].to_string(), |sum, o| g.node("Add", &[&sum, o], vec![], "residual")),
-                }
-            }
-        };
-        for l in &layers[i..i + consumed] {
-            shape = l.out_shape(&shape)?;
-        }
-        i += consumed;
+        })
     }
-    Ok((x, shape))
+
+    /// The value of `leaf` on `x`, folding a batch norm into the convolution before it, or
+    /// into the activation before an unpadded average pool before it.
+    fn value<'a>(&mut self, leaf: Leaf<'a>, x: Value<'a>) -> Result<Value<'a>> {
+        let (x, s) = match (leaf, x) {
+            (Leaf::BatchNorm(bn), Value::Conv(c, x, s)) => return Ok(Value::Ready(conv(&mut self.g, &x, c, Some(bn))?, Leaf::Conv(c).out_shape(&s)?)),
+            (Leaf::Pool(p @ Pool2d { kind: PoolKind::Avg(w), .. }), Value::Act(a, x, s)) if w.pad == 0 => return Ok(Value::ActPool(a, p, x, s)),
+            (Leaf::BatchNorm(bn), Value::ActPool(a, p, x, s)) => {
+                let y = poly(&mut self.g, &x, a, Some(bn_affine(bn)?), s.len())?;
+                let (y, s) = pool(&mut self.g, &y, p, &s)?;
+                return Ok(Value::Ready(y, s));
+            }
+            (_, x) => self.ready(x)?,
+        };
+        let g = &mut self.g;
+        let y = match leaf {
+            Leaf::Conv(c) => return Ok(Value::Conv(c, x, s)),
+            Leaf::Act(a) => return Ok(Value::Act(a, x, s)),
+            Leaf::Pool(p) => return pool(g, &x, p, &s).map(|(y, s)| Value::Ready(y, s)),
+            Leaf::Dropout(_) => return Ok(Value::Ready(x, s)),
+            Leaf::Linear(l) => linear(g, &x, l)?,
+            Leaf::Flatten => g.node("Flatten", &[&x], vec![attr_int("axis", 1)], "flatten"),
+            Leaf::BatchNorm(bn) => return Err(Error::Invalid(format!("{} follows neither a convolution nor act → avg-pool: it cannot be folded", bn.name))),
+        };
+        Ok(Value::Ready(y, leaf.out_shape(&s)?))
+    }
+}
+
+impl<'a> Flow<'a> for Export {
+    type V = Value<'a>;
+    type Error = Error;
+
+    fn leaf(&mut self, leaf: Leaf<'a>, x: Value<'a>, _: usize) -> Result<Value<'a>> {
+        self.value(leaf, x)
+    }
+
+    fn enter(&mut self, _: Node<'a>, x: Value<'a>, _: usize) -> Result<Value<'a>> {
+        self.ready(x).map(|(x, s)| Value::Ready(x, s))
+    }
+
+    fn exit(&mut self, _: &'a Block, _: &Value<'a>, out: Value<'a>, _: usize) -> Result<Value<'a>> {
+        self.ready(out).map(|(y, s)| Value::Ready(y, s))
+    }
+
+    fn join(&mut self, b: &'a Branches, _: &Value<'a>, outs: Vec<Value<'a>>, _: usize) -> Result<Value<'a>> {
+        let outs = outs.into_iter().map(|v| self.ready(v)).collect::<Result<Vec<_>>>()?;
+        let refs: Vec<&str> = outs.iter().map(|(y, _)| y.as_str()).collect();
+        let y = match b.join {
+            Join::Concat => self.g.node("Concat", &refs, vec![attr_int("axis", 1)], "concat"),
+            Join::Add => refs[1..].iter().fold(refs[0].to_string(), |sum, o| self.g.node("Add", &[&sum, o], vec![], "residual")),
+        };
+        Ok(Value::Ready(y, join_shape(b.join, &outs.into_iter().map(|(_, s)| s).collect::<Vec<_>>())?))
+    }
+}
+
+/// A pooling layer's node on `x` of shape `s`, and its output shape.
+fn pool(g: &mut Graph, x: &str, p: &Pool2d, s: &[usize]) -> Result<(String, Vec<usize>)> {
+    let y = match p.kind {
+        PoolKind::Avg(w) => avgpool(g, x, Some(w), s),
+        PoolKind::GlobalAvg => avgpool(g, x, None, s),
+        PoolKind::Max(_) => return Err(Error::Invalid("max pooling is not HE-friendly: export the student, not the teacher".into())),
+    };
+    Ok((y, Leaf::Pool(p).out_shape(s)?))
 }
 
 fn linear(g: &mut Graph, x: &str, l: &Linear) -> Result<String> {
@@ -144,8 +187,10 @@ fn linear(g: &mut Graph, x: &str, l: &Linear) -> Result<String> {
 
 /// The student as ONNX bytes, and the operator types it uses.
 pub fn export(model: &Model) -> Result<(Vec<u8>, Vec<String>)> {
-    let mut g = Graph::default();
-    let (out, _) = sequence(&mut g, std::slice::from_ref(&model.root), "input".to_string(), model.in_shape(1))?;
+    let mut export = Export::default();
+    let out = model.root.flow(&mut export, Value::Ready("input".to_string(), model.in_shape(1)), 0)?;
+    let (out, _) = export.ready(out)?;
+    let g = export.g;
     let mut graph = Vec::new();
     for n in &g.nodes {
         field_bytes(&mut graph, 1, n);
@@ -189,13 +234,16 @@ fn avgpool(g: &mut Graph, x: &str, w: Option<Pool>, in_shape: &[usize]) -> Strin
 /// number of images written.
 pub fn write_sample(model: &Model, ds: &crate::data::Dataset, norm: crate::data::image::Normalize, n: usize, path: &std::path::Path) -> Result<usize> {
     use crate::data::loader::{Loader, LoaderCfg};
+    use crate::nn::eval::{forward_batches, Keep};
     let c = &model.config;
     // a fixed shuffle, so that N images of a class-sorted split hold every class
     let cfg = LoaderCfg { shuffle: true, seed: 0, ..LoaderCfg::inference(c.input, c.in_channels, n, norm) };
-    let b = Loader::new(ds, cfg, 0).next().ok_or_else(|| Error::Invalid("the dataset has no readable test image".into()))??;
-    let gpu = model.params()[0].value.gpu().clone();
-    let x = crate::Tensor::from_f32(&gpu, &b.x, &[b.n, c.in_channels, c.input, c.input])?;
-    let logits = model.infer(&x)?.to_f32()?;
+    let mut sample = None;
+    forward_batches(model, Loader::new(ds, cfg, 0).take(1), Keep::default(), |s| {
+        sample = Some((s.batch.clone(), s.logits.to_f32()?));
+        Ok(())
+    })?;
+    let (b, logits) = sample.ok_or_else(|| Error::Invalid("the dataset has no readable test image".into()))?;
     use crate::safetensors_file::{Named, Values};
     let tensors = [
         Named { name: "x", shape: &[b.n, c.in_channels, c.input, c.input], values: Values::F32(&b.x) },

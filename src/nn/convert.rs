@@ -7,6 +7,7 @@
 
 use super::layers::*;
 use super::model::{Arch, Model, ModelConfig, StudentConfig};
+use super::tree::{join_shape, Flow, Node};
 use crate::error::{Error, Result};
 use crate::tape::{Param, ParamKind};
 use crate::tensor::Tensor;
@@ -61,29 +62,45 @@ fn insert_bn(teacher: &ModelConfig, cfg: &StudentConfig) -> InsertBn {
     }
 }
 
+/// The conversion, as a flow of shapes that builds the student's tree beside the teacher's.
 struct Convert<'a> {
     gpu: Gpu,
     cfg: &'a StudentConfig,
     bn: InsertBn,
+    /// The student's inner nodes under construction, innermost last: their children so far,
+    /// and whether they are branches (each child its own branch) rather than a block.
+    open: Vec<(bool, Vec<Layer>)>,
 }
 
 impl Convert<'_> {
-    /// The student's layers for one teacher layer (a batch norm may follow), given the
-    /// teacher layer's input shape; returns them with the output shape.
-    fn layer(&self, l: &Layer, shape: &[usize], out: &mut Vec<Layer>) -> Result<Vec<usize>> {
-        let next = l.out_shape(shape)?;
+    /// Adds the student's layers for one teacher node to the innermost open node: in sequence
+    /// in a block; as one branch of branches (a leaf that gained a batch norm becomes a block
+    /// of the two).
+    fn add(&mut self, mut layers: Vec<Layer>) {
+        let Some((branches, children)) = self.open.last_mut() else { return };
+        match (*branches, layers.len()) {
+            (true, 1) => children.push(layers.remove(0)),
+            (true, _) => children.push(Layer::block("", "Sequential", layers)),
+            (false, _) => children.extend(layers),
+        }
+    }
+
+    /// The student's layers for one teacher leaf (a batch norm may follow) whose output
+    /// shape is `next`.
+    fn student_layers(&self, l: Leaf, next: &[usize]) -> Result<Vec<Layer>> {
         let bn_after = |name: &str| -> Result<Layer> { Ok(Layer::BatchNorm(BatchNorm::new(&self.gpu, &format!("{name}.bn"), next[1])?)) };
+        let mut out = Vec::new();
         match l {
-            Layer::Conv(c) => {
+            Leaf::Conv(c) => {
                 out.push(Layer::Conv(copy_conv(c)?));
                 // SqueezeNet-FHE: BN after every convolution but the classifier head
                 if self.bn == InsertBn::AfterFeatureConvs && c.name.starts_with("features") {
                     out.push(bn_after(&c.name)?);
                 }
             }
-            Layer::Linear(l) => out.push(Layer::Linear(Linear { name: l.name.clone(), w: copy(&l.w)?, b: l.b.as_ref().map(copy).transpose()? })),
-            Layer::Act(a) => out.push(Layer::Act(student_act(&self.gpu, a, self.cfg)?)),
-            Layer::Pool(p) => {
+            Leaf::Linear(l) => out.push(Layer::Linear(Linear { name: l.name.clone(), w: copy(&l.w)?, b: l.b.as_ref().map(copy).transpose()? })),
+            Leaf::Act(a) => out.push(Layer::Act(student_act(&self.gpu, a, self.cfg)?)),
+            Leaf::Pool(p) => {
                 let kind = match p.kind {
                     PoolKind::Max(w) => PoolKind::Avg(w),
                     k => k,
@@ -94,29 +111,40 @@ impl Convert<'_> {
                     out.push(bn_after(&p.name)?);
                 }
             }
-            Layer::BatchNorm(b) => out.push(Layer::BatchNorm(copy_bn(b)?)),
-            Layer::Dropout(p) => out.push(Layer::Dropout(*p)),
-            Layer::Flatten => out.push(Layer::Flatten),
-            Layer::Block(b) => {
-                let mut layers = Vec::new();
-                let mut s = shape.to_vec();
-                for l in &b.layers {
-                    s = self.layer(l, &s, &mut layers)?;
-                }
-                out.push(Layer::block(&b.name, b.kind, layers));
-            }
-            Layer::Branches(b) => {
-                let mut branches = Vec::new();
-                for l in &b.branches {
-                    let mut one = Vec::new();
-                    self.layer(l, shape, &mut one)?;
-                    // a leaf branch that gained a batch norm becomes a block of the two
-                    branches.push(if one.len() == 1 { one.remove(0) } else { Layer::block("", "Sequential", one) });
-                }
-                out.push(Layer::branches(b.join, branches));
-            }
+            Leaf::BatchNorm(b) => out.push(Layer::BatchNorm(copy_bn(b)?)),
+            Leaf::Dropout(p) => out.push(Layer::Dropout(p)),
+            Leaf::Flatten => out.push(Layer::Flatten),
         }
+        Ok(out)
+    }
+}
+
+impl<'a> Flow<'a> for Convert<'_> {
+    type V = Vec<usize>;
+    type Error = Error;
+
+    fn leaf(&mut self, l: Leaf<'a>, shape: Vec<usize>, _: usize) -> Result<Vec<usize>> {
+        let next = l.out_shape(&shape)?;
+        let layers = self.student_layers(l, &next)?;
+        self.add(layers);
         Ok(next)
+    }
+
+    fn enter(&mut self, node: Node<'a>, shape: Vec<usize>, _: usize) -> Result<Vec<usize>> {
+        self.open.push((matches!(node, Node::Branches(_)), Vec::new()));
+        Ok(shape)
+    }
+
+    fn exit(&mut self, b: &'a Block, _: &Vec<usize>, out: Vec<usize>, _: usize) -> Result<Vec<usize>> {
+        let (_, layers) = self.open.pop().unwrap_or_default();
+        self.add(vec![Layer::block(&b.name, b.kind, layers)]);
+        Ok(out)
+    }
+
+    fn join(&mut self, b: &'a Branches, _: &Vec<usize>, outs: Vec<Vec<usize>>, _: usize) -> Result<Vec<usize>> {
+        let (_, branches) = self.open.pop().unwrap_or_default();
+        self.add(vec![Layer::branches(b.join, branches)]);
+        join_shape(b.join, &outs)
     }
 }
 
@@ -138,12 +166,13 @@ pub fn to_student(teacher: &Model, cfg: &StudentConfig) -> Result<Model> {
         return Err(Error::Invalid("this model is already a student; convert its teacher instead".into()));
     }
     let gpu = teacher.params()[0].value.gpu().clone();
-    let convert = Convert { gpu, cfg, bn: insert_bn(&teacher.config, cfg) };
-    let mut root = Vec::new();
-    convert.layer(&teacher.root, &teacher.in_shape(1), &mut root)?;
+    // the root's student lands in an outer sequence of its own
+    let mut convert = Convert { gpu, cfg, bn: insert_bn(&teacher.config, cfg), open: vec![(false, Vec::new())] };
+    teacher.root.flow(&mut convert, teacher.in_shape(1), 0)?;
+    let root = convert.open.pop().and_then(|(_, mut l)| l.pop()).ok_or_else(|| Error::Invalid("the teacher has no layers".into()))?;
     let mut config = teacher.config.clone();
     config.student = Some(cfg.clone());
-    Ok(Model { config, root: root.remove(0) })
+    Ok(Model { config, root })
 }
 
 /// When each activation switches from ReLU to its polynomial.

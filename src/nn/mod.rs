@@ -1,9 +1,12 @@
-//! Layers and models on top of the tape: leaf layers, the layer tree, the architectures, the
-//! teacher → student conversion, checkpoints and the summary.
+//! Layers and models on top of the tape: leaf layers, the layer tree and its forward pass, the
+//! architectures, the teacher → student conversion, checkpoints, the summary, and the one
+//! eval-mode pass over data.
 
 pub mod alexnet;
 pub mod checkpoint;
 pub mod convert;
+pub mod eval;
+pub mod forward;
 pub mod functional;
 pub mod layers;
 pub mod model;

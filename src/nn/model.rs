@@ -166,23 +166,17 @@ impl Model {
     }
 
     /// Every leaf layer, in execution order.
-    pub fn leaves(&self) -> Vec<&Layer> {
-        let mut out = Vec::new();
-        self.root.walk(0, &mut |l, _| {
-            if l.is_leaf() {
-                out.push(l)
-            }
-        });
-        out
+    pub fn leaves(&self) -> Vec<Leaf<'_>> {
+        self.root.leaves()
     }
 
     pub fn params(&self) -> Vec<&Param> {
-        self.leaves().into_iter().flat_map(|l| l.own_params()).collect()
+        self.leaves().into_iter().flat_map(Leaf::params).collect()
     }
 
     /// Every batch norm of the model, in order.
     pub fn batchnorms(&self) -> Vec<&BatchNorm> {
-        self.leaves().into_iter().filter_map(|l| if let Layer::BatchNorm(b) = l { Some(b) } else { None }).collect()
+        self.leaves().into_iter().filter_map(|l| if let Leaf::BatchNorm(b) = l { Some(b) } else { None }).collect()
     }
 
     /// Every named tensor of the state dict: parameters and batch-norm running statistics.
@@ -196,7 +190,7 @@ impl Model {
     }
 
     pub fn activations(&self) -> Vec<&Activation> {
-        self.leaves().into_iter().filter_map(|l| if let Layer::Act(a) = l { Some(a) } else { None }).collect()
+        self.leaves().into_iter().filter_map(|l| if let Leaf::Act(a) = l { Some(a) } else { None }).collect()
     }
 
     pub fn activations_mut(&mut self) -> Vec<&mut Activation> {

@@ -1,9 +1,10 @@
 //! `heft summary`: layers, output shapes, parameters and FLOPs of a model, and the number of
 //! activation layers (each polynomial activation costs the student one or more CKKS levels).
 
-use super::layers::{Join, Layer, PoolKind};
+use super::layers::{Block, Branches, Join, Leaf, PoolKind};
 use super::model::Model;
-use crate::error::Result;
+use super::tree::{join_shape, Flow, Node};
+use crate::error::{Error, Result};
 
 pub struct Row {
     /// Indented by depth in the layer tree.
@@ -20,21 +21,21 @@ fn pool_text(kind: &str, p: crate::ops::maxpool::Pool) -> String {
     format!("{kind} {} s{}{}", p.kernel, p.stride, if p.ceil { " ceil" } else { "" })
 }
 
-/// Kind, parameters and FLOPs per image of one node for input shape `input` and output `s`.
-fn describe(l: &Layer, input: &[usize], s: &[usize]) -> (String, String, usize, u64) {
+/// Name, kind, parameters and FLOPs per image of one leaf for input shape `input` and output `s`.
+fn describe(l: Leaf, input: &[usize], s: &[usize]) -> (String, String, usize, u64) {
     let numel: usize = s[1..].iter().product();
     match l {
-        Layer::Conv(c) => {
+        Leaf::Conv(c) => {
             let w = c.w.value.shape();
             let flops = 2 * (w.iter().product::<usize>() * s[2] * s[3]) as u64;
             (c.name.clone(), format!("Conv {}x{} s{} p{}", w[2], w[3], c.stride, c.pad), c.w.value.numel() + c.b.as_ref().map_or(0, |b| b.value.numel()), flops)
         }
-        Layer::Linear(f) => (f.name.clone(), "Linear".into(), f.w.value.numel() + f.b.as_ref().map_or(0, |b| b.value.numel()), 2 * f.w.value.numel() as u64),
-        Layer::Act(a) => {
+        Leaf::Linear(f) => (f.name.clone(), "Linear".into(), f.w.value.numel() + f.b.as_ref().map_or(0, |b| b.value.numel()), 2 * f.w.value.numel() as u64),
+        Leaf::Act(a) => {
             let kind = if a.coef.is_some() { format!("{:?} (ratio {})", a.kind, a.ratio) } else { "ReLU".into() };
             (a.name.clone(), kind, a.coef.as_ref().map_or(0, |c| c.value.numel()), 4 * numel as u64)
         }
-        Layer::Pool(p) => {
+        Leaf::Pool(p) => {
             let (kind, flops) = match p.kind {
                 PoolKind::Max(w) => (pool_text("MaxPool", w), w.kernel * w.kernel * numel),
                 PoolKind::Avg(w) => (pool_text("AvgPool", w), w.kernel * w.kernel * numel),
@@ -42,48 +43,79 @@ fn describe(l: &Layer, input: &[usize], s: &[usize]) -> (String, String, usize, 
             };
             (p.name.clone(), kind, 0, flops as u64)
         }
-        Layer::BatchNorm(b) => (b.name.clone(), "BatchNorm".into(), 2 * s[1], 2 * numel as u64),
-        Layer::Dropout(p) => ("".into(), format!("Dropout {p}"), 0, 0),
-        Layer::Flatten => ("".into(), "Flatten".into(), 0, 0),
-        Layer::Block(b) => (b.name.clone(), b.kind.into(), 0, 0),
-        Layer::Branches(b) if b.join == Join::Add => ("".into(), format!("Add of {} branches", b.branches.len()), 0, numel as u64),
-        Layer::Branches(b) => ("".into(), format!("Concat of {} branches", b.branches.len()), 0, 0),
+        Leaf::BatchNorm(b) => (b.name.clone(), "BatchNorm".into(), 2 * s[1], 2 * numel as u64),
+        Leaf::Dropout(p) => ("".into(), format!("Dropout {p}"), 0, 0),
+        Leaf::Flatten => ("".into(), "Flatten".into(), 0, 0),
     }
 }
 
-fn collect(l: &Layer, input: &[usize], depth: usize, rows: &mut Vec<Row>) -> Result<Vec<usize>> {
-    let s = l.out_shape(input)?;
-    let (mut name, kind, params, flops) = describe(l, input, &s);
-    if name.is_empty() && !l.is_leaf() {
-        name = format!("({})", kind.split(' ').next().unwrap_or("").to_lowercase());
+/// The rows, as a flow over shapes: an inner node's row comes before its children's and gets
+/// its shape (and an addition its FLOPs) when they are done. The root has no row: its children
+/// are the top level.
+#[derive(Default)]
+struct Rows {
+    rows: Vec<Row>,
+    /// Rows of the inner nodes being visited, innermost last.
+    open: Vec<usize>,
+}
+
+impl Rows {
+    fn push(&mut self, depth: usize, name: String, kind: String, shape: Vec<usize>, params: usize, flops: u64) {
+        self.rows.push(Row { name: format!("{}{name}", "  ".repeat(depth - 1)), kind, shape, params, flops });
     }
-    rows.push(Row { name: format!("{}{name}", "  ".repeat(depth)), kind, shape: s.clone(), params, flops });
-    match l {
-        Layer::Block(b) => {
-            let mut x = input.to_vec();
-            for c in &b.layers {
-                x = collect(c, &x, depth + 1, rows)?;
-            }
+
+    /// Closes the innermost open node's row (none for the root) with its output shape `s`.
+    fn close(&mut self, s: &[usize], flops: u64) {
+        if let Some(i) = self.open.pop() {
+            (self.rows[i].shape, self.rows[i].flops) = (s.to_vec(), flops);
         }
-        Layer::Branches(b) => {
-            for c in &b.branches {
-                collect(c, input, depth + 1, rows)?;
-            }
-        }
-        _ => {}
     }
-    Ok(s)
+}
+
+impl<'a> Flow<'a> for Rows {
+    type V = Vec<usize>;
+    type Error = Error;
+
+    fn leaf(&mut self, leaf: Leaf<'a>, input: Vec<usize>, depth: usize) -> Result<Vec<usize>> {
+        let s = leaf.out_shape(&input)?;
+        let (name, kind, params, flops) = describe(leaf, &input, &s);
+        self.push(depth, name, kind, s.clone(), params, flops);
+        Ok(s)
+    }
+
+    fn enter(&mut self, node: Node<'a>, x: Vec<usize>, depth: usize) -> Result<Vec<usize>> {
+        if depth > 0 {
+            let (name, kind) = match node {
+                Node::Block(b) => (b.name.clone(), b.kind.to_string()),
+                Node::Branches(b) => (String::new(), format!("{:?} of {} branches", b.join, b.branches.len())),
+            };
+            // an unnamed node is labelled by its kind, e.g. "(concat)"
+            let name = if name.is_empty() { format!("({})", kind.split(' ').next().unwrap_or("").to_lowercase()) } else { name };
+            self.open.push(self.rows.len());
+            self.push(depth, name, kind, vec![], 0, 0);
+        }
+        Ok(x)
+    }
+
+    fn exit(&mut self, _: &'a Block, _: &Vec<usize>, out: Vec<usize>, _: usize) -> Result<Vec<usize>> {
+        self.close(&out, 0);
+        Ok(out)
+    }
+
+    fn join(&mut self, b: &'a Branches, _: &Vec<usize>, outs: Vec<Vec<usize>>, _: usize) -> Result<Vec<usize>> {
+        let s = join_shape(b.join, &outs)?;
+        let flops = if b.join == Join::Add { s[1..].iter().product::<usize>() as u64 } else { 0 };
+        self.close(&s, flops);
+        Ok(s)
+    }
 }
 
 /// One row per node of the layer tree in execution order (the root block's children at the top
 /// level).
 pub fn rows(model: &Model) -> Result<Vec<Row>> {
-    let mut rows = Vec::new();
-    let mut s = model.in_shape(1);
-    for l in model.root.children() {
-        s = collect(l, &s, 0, &mut rows)?;
-    }
-    Ok(rows)
+    let mut rows = Rows::default();
+    model.root.flow(&mut rows, model.in_shape(1), 0)?;
+    Ok(rows.rows)
 }
 
 /// The printed summary.

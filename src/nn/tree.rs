@@ -2,14 +2,15 @@
 //! inner nodes are a `Block` (children in sequence) or `Branches` (children side by side on the
 //! same input, joined by channel concatenation or by addition). SqueezeNet's fire module is a
 //! block ending in two concatenated branches; a ResNet block is an addition of a body and a
-//! shortcut. Everything that visits a model (parameters, batch norms, activations, shapes, the
-//! forward pass, summary, HE depth, ONNX export, the student conversion) recurses through the
-//! two inner node kinds here and nowhere else decides what a block is.
+//! shortcut. `Layer::flow` is the one recursion through the tree: everything that visits a model
+//! (the forward pass, shapes, leaves, summary, HE depth, ONNX export, the student conversion) is
+//! a `Flow`, a fold of a value from the input through the tree, and nowhere else decides what a
+//! block is. `leaves_mut` is its mutable counterpart (Rust cannot share one walk between `&`
+//! and `&mut`).
 
 use super::layers::{Activation, BatchNorm, Conv, Linear, Pool2d, PoolKind};
 use crate::error::{Error, Result};
-use crate::nn::functional as F;
-use crate::tape::{Param, Tape, Var};
+use crate::tape::Param;
 
 pub enum Layer {
     Conv(Conv),
@@ -46,26 +47,72 @@ pub struct Branches {
     pub branches: Vec<Layer>,
 }
 
-
-/// How a forward pass runs.
-pub struct Ctx {
-    pub training: bool,
-    /// Seed of this step's dropout masks.
-    pub seed: u32,
-    /// Dropout layers met so far in this pass (each gets its own mask).
-    pub dropouts: u32,
-    /// When set, the input of every activation is kept here (range statistics, range loss).
-    pub act_inputs: Option<Vec<(String, Var)>>,
-    /// When set, the output of every leaf and join is kept here (largest intermediate value).
-    pub outputs: Option<Vec<Var>>,
+/// A leaf layer, as `Flow::leaf` sees it.
+#[derive(Clone, Copy)]
+pub enum Leaf<'a> {
+    Conv(&'a Conv),
+    Linear(&'a Linear),
+    Act(&'a Activation),
+    Pool(&'a Pool2d),
+    BatchNorm(&'a BatchNorm),
+    Dropout(f32),
+    Flatten,
 }
 
-impl Ctx {
-    pub fn eval() -> Ctx {
-        Ctx { training: false, seed: 0, dropouts: 0, act_inputs: None, outputs: None }
+/// An inner node, as `Flow::enter` sees it.
+#[derive(Clone, Copy)]
+pub enum Node<'a> {
+    Block(&'a Block),
+    Branches(&'a Branches),
+}
+
+/// A fold over the layer tree, carrying a value `V` (a tensor, a shape, a depth, a graph value...)
+/// from a node's input to its output: through a block's children in turn, into every branch of
+/// a branch node and out of their join. `depth` counts the nodes above, from the one `flow`
+/// started at (0).
+pub trait Flow<'a> {
+    type V: Clone;
+    type Error;
+    /// A leaf's output for input `x`.
+    fn leaf(&mut self, leaf: Leaf<'a>, x: Self::V, depth: usize) -> Result<Self::V, Self::Error>;
+    /// A branch node's output: its branches' outputs `outs` joined (`x`: their common input).
+    fn join(&mut self, b: &'a Branches, x: &Self::V, outs: Vec<Self::V>, depth: usize) -> Result<Self::V, Self::Error>;
+    /// Before an inner node's children: what they get for the node's input `x`.
+    fn enter(&mut self, _node: Node<'a>, x: Self::V, _depth: usize) -> Result<Self::V, Self::Error> {
+        Ok(x)
     }
-    pub fn train(seed: u32) -> Ctx {
-        Ctx { training: true, seed, ..Ctx::eval() }
+    /// After a block's children: its output, given its input `x` and its last child's output.
+    fn exit(&mut self, _b: &'a Block, _x: &Self::V, out: Self::V, _depth: usize) -> Result<Self::V, Self::Error> {
+        Ok(out)
+    }
+}
+
+/// Output shapes (batch first).
+struct Shapes;
+
+impl<'a> Flow<'a> for Shapes {
+    type V = Vec<usize>;
+    type Error = Error;
+    fn leaf(&mut self, leaf: Leaf<'a>, s: Vec<usize>, _: usize) -> Result<Vec<usize>> {
+        leaf.out_shape(&s)
+    }
+    fn join(&mut self, b: &'a Branches, _: &Vec<usize>, outs: Vec<Vec<usize>>, _: usize) -> Result<Vec<usize>> {
+        join_shape(b.join, &outs)
+    }
+}
+
+/// The leaves in execution order.
+struct Leaves<'a>(Vec<Leaf<'a>>);
+
+impl<'a> Flow<'a> for Leaves<'a> {
+    type V = ();
+    type Error = std::convert::Infallible;
+    fn leaf(&mut self, leaf: Leaf<'a>, _: (), _: usize) -> Result<(), Self::Error> {
+        self.0.push(leaf);
+        Ok(())
+    }
+    fn join(&mut self, _: &'a Branches, _: &(), _: Vec<()>, _: usize) -> Result<(), Self::Error> {
+        Ok(())
     }
 }
 
@@ -80,25 +127,35 @@ impl Layer {
         Layer::Branches(Branches { join, branches })
     }
 
-    /// The inner nodes' children (none for a leaf).
-    pub fn children(&self) -> &[Layer] {
-        match self {
-            Layer::Block(b) => &b.layers,
-            Layer::Branches(b) => &b.branches,
-            _ => &[],
-        }
+    /// `f`'s fold of `x` through this node at `depth` (see `Flow`).
+    pub fn flow<'a, F: Flow<'a>>(&'a self, f: &mut F, x: F::V, depth: usize) -> Result<F::V, F::Error> {
+        let leaf = match self {
+            Layer::Block(b) => {
+                let x = f.enter(Node::Block(b), x, depth)?;
+                let out = b.layers.iter().try_fold(x.clone(), |h, l| l.flow(f, h, depth + 1))?;
+                return f.exit(b, &x, out, depth);
+            }
+            Layer::Branches(b) => {
+                let x = f.enter(Node::Branches(b), x, depth)?;
+                let outs = b.branches.iter().map(|l| l.flow(f, x.clone(), depth + 1)).collect::<Result<Vec<_>, _>>()?;
+                return f.join(b, &x, outs, depth);
+            }
+            Layer::Conv(c) => Leaf::Conv(c),
+            Layer::Linear(l) => Leaf::Linear(l),
+            Layer::Act(a) => Leaf::Act(a),
+            Layer::Pool(p) => Leaf::Pool(p),
+            Layer::BatchNorm(b) => Leaf::BatchNorm(b),
+            Layer::Dropout(p) => Leaf::Dropout(*p),
+            Layer::Flatten => Leaf::Flatten,
+        };
+        f.leaf(leaf, x, depth)
     }
 
-    pub fn is_leaf(&self) -> bool {
-        !matches!(self, Layer::Block(_) | Layer::Branches(_))
-    }
-
-    /// Every node of the tree, depth first in execution order, with its depth below `self`.
-    pub fn walk<'a>(&'a self, depth: usize, f: &mut dyn FnMut(&'a Layer, usize)) {
-        f(self, depth);
-        for c in self.children() {
-            c.walk(depth + 1, f);
-        }
+    /// Every leaf, in execution order.
+    pub fn leaves(&self) -> Vec<Leaf<'_>> {
+        let mut found = Leaves(Vec::new());
+        let Ok(()) = self.flow(&mut found, (), 0);
+        found.0
     }
 
     /// Every leaf, in execution order, mutably.
@@ -110,19 +167,26 @@ impl Layer {
         }
     }
 
-    /// This leaf's trainable tensors (none for an inner node: its children hold them).
-    pub fn own_params(&self) -> Vec<&Param> {
+    /// Output shape for an input of shape `s` (batch first).
+    pub fn out_shape(&self, s: &[usize]) -> Result<Vec<usize>> {
+        self.flow(&mut Shapes, s.to_vec(), 0)
+    }
+}
+
+impl<'a> Leaf<'a> {
+    /// This leaf's trainable tensors.
+    pub fn params(self) -> Vec<&'a Param> {
         match self {
-            Layer::Conv(c) => [Some(&c.w), c.b.as_ref()].into_iter().flatten().collect(),
-            Layer::Linear(l) => [Some(&l.w), l.b.as_ref()].into_iter().flatten().collect(),
-            Layer::Act(a) => a.coef.iter().collect(),
-            Layer::BatchNorm(b) => vec![&b.gamma, &b.beta],
+            Leaf::Conv(c) => [Some(&c.w), c.b.as_ref()].into_iter().flatten().collect(),
+            Leaf::Linear(l) => [Some(&l.w), l.b.as_ref()].into_iter().flatten().collect(),
+            Leaf::Act(a) => a.coef.iter().collect(),
+            Leaf::BatchNorm(b) => vec![&b.gamma, &b.beta],
             _ => vec![],
         }
     }
 
     /// Output shape for an input of shape `s` (batch first).
-    pub fn out_shape(&self, s: &[usize]) -> Result<Vec<usize>> {
+    pub fn out_shape(self, s: &[usize]) -> Result<Vec<usize>> {
         const OP: &str = "model";
         let spatial = |f: &dyn Fn(usize) -> Result<usize>| -> Result<Vec<usize>> {
             if s.len() != 4 {
@@ -131,7 +195,7 @@ impl Layer {
             Ok(vec![s[0], s[1], f(s[2])?, f(s[3])?])
         };
         Ok(match self {
-            Layer::Conv(c) => {
+            Leaf::Conv(c) => {
                 let ws = c.w.value.shape();
                 if s.len() != 4 || s[1] != ws[1] {
                     return Err(Error::shape(OP, format!("{} expects {} channels, gets {s:?}", c.name, ws[1])));
@@ -140,77 +204,26 @@ impl Layer {
                 o[1] = ws[0];
                 o
             }
-            Layer::Linear(l) => {
+            Leaf::Linear(l) => {
                 let ws = l.w.value.shape();
                 if s.len() != 2 || s[1] != ws[1] {
                     return Err(Error::shape(OP, format!("{} expects {} features, gets {s:?}", l.name, ws[1])));
                 }
                 vec![s[0], ws[0]]
             }
-            Layer::Pool(p) => match p.kind {
+            Leaf::Pool(p) => match p.kind {
                 PoolKind::Max(w) | PoolKind::Avg(w) => spatial(&|n| w.out(OP, n))?,
                 PoolKind::GlobalAvg => spatial(&|_| Ok(1))?,
             },
-            Layer::Flatten => vec![s[0], s[1..].iter().product()],
-            Layer::Act(_) | Layer::BatchNorm(_) | Layer::Dropout(_) => s.to_vec(),
-            Layer::Block(b) => b.layers.iter().try_fold(s.to_vec(), |s, l| l.out_shape(&s))?,
-            Layer::Branches(b) => {
-                let outs = b.branches.iter().map(|l| l.out_shape(s)).collect::<Result<Vec<_>>>()?;
-                join_shape(b.join, &outs)?
-            }
+            Leaf::Flatten => vec![s[0], s[1..].iter().product()],
+            Leaf::Act(_) | Leaf::BatchNorm(_) | Leaf::Dropout(_) => s.to_vec(),
         })
-    }
-
-    pub fn forward(&self, tape: &mut Tape, x: &Var, ctx: &mut Ctx) -> Result<Var> {
-        let y = match self {
-            Layer::Conv(c) => c.forward(tape, x)?,
-            Layer::Linear(l) => l.forward(tape, x)?,
-            Layer::Act(a) => {
-                if let Some(v) = ctx.act_inputs.as_mut() {
-                    v.push((a.name.clone(), x.clone()));
-                }
-                a.forward(tape, x)?
-            }
-            Layer::Pool(p) => p.forward(tape, x)?,
-            Layer::BatchNorm(bn) => bn.forward(tape, x, ctx.training)?,
-            Layer::Dropout(p) if ctx.training && *p > 0.0 => {
-                ctx.dropouts += 1;
-                F::dropout(tape, x, *p, ctx.seed.wrapping_mul(2654435761).wrapping_add(ctx.dropouts))?
-            }
-            Layer::Dropout(_) => return Ok(x.clone()),
-            Layer::Flatten => F::flatten(tape, x)?,
-            Layer::Block(b) => {
-                let mut h = x.clone();
-                for l in &b.layers {
-                    h = l.forward(tape, &h, ctx)?;
-                }
-                return Ok(h);
-            }
-            Layer::Branches(b) => {
-                let outs = b.branches.iter().map(|l| l.forward(tape, x, ctx)).collect::<Result<Vec<_>>>()?;
-                join_shape(b.join, &outs.iter().map(|v| v.shape().to_vec()).collect::<Vec<_>>())?;
-                match b.join {
-                    Join::Concat => F::concat(tape, &outs.iter().collect::<Vec<_>>())?,
-                    Join::Add => {
-                        let mut sum = outs[0].clone();
-                        for o in &outs[1..] {
-                            sum = F::add(tape, &sum, o, 1.0, 1.0)?;
-                        }
-                        sum
-                    }
-                }
-            }
-        };
-        if let Some(o) = ctx.outputs.as_mut() {
-            o.push(y.clone());
-        }
-        Ok(y)
     }
 }
 
 /// The shape branches of `outs` join into: same batch and spatial size, channels summed
 /// (concat) or every shape equal (add).
-fn join_shape(join: Join, outs: &[Vec<usize>]) -> Result<Vec<usize>> {
+pub(crate) fn join_shape(join: Join, outs: &[Vec<usize>]) -> Result<Vec<usize>> {
     let first = outs.first().ok_or_else(|| Error::Invalid("a branch node needs at least one branch".into()))?;
     let fits = |o: &Vec<usize>| match join {
         Join::Concat => o.len() == 4 && first.len() == 4 && o[0] == first[0] && o[2..] == first[2..],

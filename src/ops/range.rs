@@ -18,9 +18,14 @@ params! {
 /// [max x, min x] as a [2] tensor.
 pub fn minmax(x: &Tensor) -> Result<Tensor> {
     let mm = Tensor::empty(x.gpu(), &[2], DType::F32)?;
-    reduce_into(x, None, None, (1, 1, x.numel()), Mode::Max, 1.0, &mm, 0)?;
-    reduce_into(x, None, None, (1, 1, x.numel()), Mode::Min, 1.0, &mm, 1)?;
+    minmax_into(x, &mm, 0)?;
     Ok(mm)
+}
+
+/// Writes max x and min x to `out[at]` and `out[at + 1]`.
+pub fn minmax_into(x: &Tensor, out: &Tensor, at: usize) -> Result<()> {
+    reduce_into(x, None, None, (1, 1, x.numel()), Mode::Max, 1.0, out, at)?;
+    reduce_into(x, None, None, (1, 1, x.numel()), Mode::Min, 1.0, out, at + 1)
 }
 
 /// Returns (loss [1], mm [2]).

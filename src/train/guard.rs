@@ -13,11 +13,11 @@
 
 use crate::error::{Error, Result};
 use crate::nn::model::Model;
-use crate::ops::{confusion, elementwise, reduce};
+use crate::ops::{confusion, elementwise, range};
 use crate::optim::{OptState, Trainer};
 use crate::step::Step;
 use crate::tensor::Tensor;
-use super::eval::Eval;
+use super::eval::{ActRange, Eval};
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -170,9 +170,7 @@ impl Guard {
         confusion::accumulate(&self.counts, &step.logits, labels)?;
         if !step.act_inputs.is_empty() {
             for (i, (_, x)) in step.act_inputs.iter().enumerate() {
-                let dims = (1, 1, x.numel());
-                reduce::reduce_into(x, None, None, dims, reduce::Mode::Max, 1.0, &self.ranges, 2 * i)?;
-                reduce::reduce_into(x, None, None, dims, reduce::Mode::Min, 1.0, &self.ranges, 2 * i + 1)?;
+                range::minmax_into(x, &self.ranges, 2 * i)?;
             }
             self.ranges_taken = true;
         }
@@ -193,13 +191,8 @@ impl Guard {
         }
         let (Some(bound), true) = (self.cfg.max_range, self.ranges_taken) else { return Ok(None) };
         let r = self.ranges.to_f32()?;
-        for (i, name) in self.act_names.iter().enumerate() {
-            let (max, min) = (r[2 * i], r[2 * i + 1]);
-            if !(max.abs() <= bound && min.abs() <= bound) {
-                return Ok(Some((format!("the input of {name} reached [{min:.4e}, {max:.4e}], beyond ±{bound}"), Some(name.clone()))));
-            }
-        }
-        Ok(None)
+        let mut ranges = self.act_names.iter().enumerate().map(|(i, name)| ActRange { name: name.clone(), max: r[2 * i], min: r[2 * i + 1] });
+        Ok(ranges.find(|r| !r.within(bound)).map(|r| (format!("the input of {} reached [{:.4e}, {:.4e}], beyond ±{bound}", r.name, r.min, r.max), Some(r.name))))
     }
 
     /// Read the window back and judge it (`at`: epoch and step of its last step; `epoch_end`
@@ -237,7 +230,7 @@ impl Guard {
             return Ok(Some(self.roll_back(model, trainer, at, format!("the validation loss became {}", val.loss), None)?));
         }
         let Some(bound) = self.cfg.max_range else { return Ok(None) };
-        match val.ranges.iter().find(|r| !(r.max.abs() <= bound && r.min.abs() <= bound)) {
+        match val.ranges.iter().find(|r| !r.within(bound)) {
             Some(r) => {
                 let reason = format!("on validation, the input of {} reached [{:.4e}, {:.4e}], beyond ±{bound}", r.name, r.min, r.max);
                 Ok(Some(self.roll_back(model, trainer, at, reason, Some(r.name.clone()))?))
