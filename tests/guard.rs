@@ -10,7 +10,6 @@ use common::*;
 use heft::data::{image::Normalize, synth, Dataset};
 use heft::nn::checkpoint;
 use heft::nn::convert::to_student;
-use heft::nn::layers::ActKind;
 use heft::nn::model::{Arch, Model, ModelConfig, StudentConfig};
 use heft::recipe::Recipe;
 use heft::train::{self, Data, Phase, RunFiles};
@@ -31,7 +30,7 @@ fn data(dir: &Path) -> Data {
 fn student(data: &Data, init: [f32; 3]) -> Model {
     let cfg = ModelConfig { width: 0.125, hidden: 32, ..ModelConfig::new(Arch::Alexnet, data.train.classes.clone(), 1, 64) };
     let teacher = Model::teacher(&gpu(), cfg, 1).unwrap();
-    to_student(&teacher, &StudentConfig { act: ActKind::Poly, init, batchnorm: true }).unwrap()
+    to_student(&teacher, &StudentConfig { init, ..StudentConfig::default() }).unwrap()
 }
 
 fn rollbacks(dir: &Path) -> Vec<serde_json::Value> {

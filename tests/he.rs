@@ -17,7 +17,7 @@ use heft::tape::{Param, ParamKind};
 fn student(arch: Arch) -> Model {
     let cfg = ModelConfig { width: 0.125, hidden: 32, ..ModelConfig::new(arch, vec!["a".into(), "b".into()], 1, 64) };
     let t = Model::teacher(&gpu(), cfg, 0).unwrap();
-    to_student(&t, &StudentConfig { act: ActKind::Poly, init: [0.0, 0.5, 0.05], batchnorm: true }).unwrap()
+    to_student(&t, &StudentConfig::default()).unwrap()
 }
 
 #[test]

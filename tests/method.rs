@@ -26,7 +26,7 @@ fn small(arch: Arch, input: usize) -> ModelConfig {
 }
 
 fn student_cfg() -> StudentConfig {
-    StudentConfig { act: ActKind::Poly, init: [0.0, 0.5, 0.05], batchnorm: true }
+    StudentConfig::default()
 }
 
 fn state_bits(m: &Model) -> Vec<(String, Vec<u32>)> {

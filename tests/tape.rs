@@ -45,7 +45,7 @@ impl Net {
         let x = Var::constant(x.clone());
         let (w, b, c) = (tape.param(&self.conv_w), tape.param(&self.conv_b), tape.param(&self.coef));
         let h = F::conv2d(tape, &x, &w, Some(&b), 1, 1).unwrap();
-        let h = F::quad(tape, &h, &c, 1.0).unwrap();
+        let h = F::quad(tape, &h, &c, 1.0, false).unwrap();
         let h = F::avgpool(tape, &h, AvgPool::Window(Pool::new(2, 2))).unwrap();
         let h = F::flatten(tape, &h).unwrap();
         let (fw, fb) = (tape.param(&self.fc_w), tape.param(&self.fc_b));

@@ -92,7 +92,7 @@ fn model(gpu: &Gpu, g: &Golden) -> Result<Model> {
         let init = <[f32; 3]>::try_from(numbers(&g.meta("student_init")?, "student_init")?)
             .map_err(|_| Error::Invalid("metadata student_init needs 3 numbers".into()))?;
         let batchnorm = g.meta("student_batchnorm").ok().and_then(|v| v.as_bool()).unwrap_or(true);
-        to_student(&teacher, &StudentConfig { act: ActKind::Poly, init, batchnorm })?
+        to_student(&teacher, &StudentConfig { act: ActKind::Poly, init, batchnorm, linear: vec![] })?
     } else {
         teacher
     };

@@ -67,7 +67,7 @@ pub fn kernels(gpu: &Gpu, g: &Golden) -> Result<Vec<Row>> {
                 let r = if family == "blend" { float(&meta, "ratio")? } else { 1.0 };
                 let (x, c) = (t("x")?, t("coef")?);
                 push("y", &ops::quad::forward(&x, &c, r)?, want("y")?, (1e-6, 1e-6))?;
-                let (dx, dc) = ops::quad::backward(&x, &c, r, &t("dy")?)?;
+                let (dx, dc) = ops::quad::backward(&x, &c, r, &t("dy")?, false)?;
                 push("dx", &dx, want("dx")?, (1e-6, 1e-6))?;
                 push("dcoef", &dc, want("dcoef")?, RED)?;
             }

@@ -119,5 +119,5 @@ pub fn model_config(m: &ModelArgs, classes: Vec<String>) -> ModelConfig {
 
 pub fn student_config(s: &StudentArgs) -> Result<(StudentConfig, Schedule)> {
     let schedule = Schedule::new(s.schedule, s.start, s.every)?;
-    Ok((StudentConfig { act: s.act.into(), init: s.init, batchnorm: !s.no_bn }, schedule))
+    Ok((StudentConfig { act: s.act.into(), init: s.init, batchnorm: !s.no_bn, linear: vec![] }, schedule))
 }

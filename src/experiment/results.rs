@@ -91,6 +91,7 @@ pub fn setup(run: &Run) -> String {
                 ActKind::Square => "fixed x²".into(),
                 ActKind::ApproxRelu => "fixed approx-ReLU".into(),
                 ActKind::Relu => "ReLU".into(),
+                ActKind::Affine => "trainable affine (linearised)".into(),
             };
             let schedule = match run.recipe.schedule {
                 Schedule::AllAtOnce => "all at once".into(),

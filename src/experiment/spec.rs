@@ -266,6 +266,7 @@ fn resolve_kind(r: &Settings, base: &Settings, path: &dyn Fn(&str) -> PathBuf) -
         act: s.act.unwrap_or(crate::nn::convert::StudentAct::Poly).into(),
         init: s.init.unwrap_or(StudentConfig::default().init),
         batchnorm: s.batchnorm.unwrap_or(true),
+        linear: vec![],
     };
     Ok(RunKind::Student { from, config, distil })
 }

@@ -27,17 +27,19 @@ fn student_act(gpu: &Gpu, a: &Activation, cfg: &StudentConfig) -> Result<Activat
     let coef = |c: [f32; 3]| -> Result<Option<Param>> {
         Ok(Some(Param::new(format!("{}.coef", a.name), ParamKind::ActCoef, Tensor::from_f32(gpu, &c, &[3])?)))
     };
-    let (coef, frozen) = match cfg.act {
+    let kind = if cfg.linear.contains(&a.name) { ActKind::Affine } else { cfg.act };
+    let (coef, frozen) = match kind {
         ActKind::Relu => return Err(Error::Invalid("a student replaces ReLU: choose poly, square or approx-relu".into())),
         ActKind::Poly => (coef(cfg.init)?, false),
         ActKind::Square => (coef([0.0, 0.0, 1.0])?, true),
         ActKind::ApproxRelu => (coef(APPROX_RELU)?, true),
+        ActKind::Affine => (coef([cfg.init[0], cfg.init[1], 0.0])?, false),
     };
     let mut coef = coef;
     if let Some(c) = coef.as_mut() {
         c.frozen = frozen;
     }
-    Ok(Activation { name: a.name.clone(), kind: cfg.act, coef, ratio: 1.0 })
+    Ok(Activation { name: a.name.clone(), kind, coef, ratio: 1.0 })
 }
 
 /// Where a student gets batch norms its teacher lacks.
@@ -172,7 +174,9 @@ pub fn to_student(teacher: &Model, cfg: &StudentConfig) -> Result<Model> {
     let root = convert.open.pop().and_then(|(_, mut l)| l.pop()).ok_or_else(|| Error::Invalid("the teacher has no layers".into()))?;
     let mut config = teacher.config.clone();
     config.student = Some(cfg.clone());
-    Ok(Model { config, root })
+    let student = Model { config, root };
+    super::linearise::check_names(&student, &cfg.linear)?;
+    Ok(student)
 }
 
 /// When each activation switches from ReLU to its polynomial.

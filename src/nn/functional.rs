@@ -34,12 +34,13 @@ pub fn relu(tape: &mut Tape, x: &Var) -> Result<Var> {
     tape.record(y, &[x], move |dy| Ok(vec![Some(ops::relu::backward(&xv, dy)?)]))
 }
 
-/// r*(c0 + c1 x + c2 x^2) + (1-r)*relu(x) with trainable coefficients `coef` [3].
-pub fn quad(tape: &mut Tape, x: &Var, coef: &Var, r: f32) -> Result<Var> {
+/// r*(c0 + c1 x + c2 x^2) + (1-r)*relu(x) with trainable coefficients `coef` [3] (`affine`: c2
+/// is 0 and gets no gradient).
+pub fn quad(tape: &mut Tape, x: &Var, coef: &Var, r: f32, affine: bool) -> Result<Var> {
     let y = ops::quad::forward(&x.value, &coef.value, r)?;
     let (xv, cv) = (x.value.clone(), coef.value.clone());
     tape.record(y, &[x, coef], move |dy| {
-        let (dx, dc) = ops::quad::backward(&xv, &cv, r, dy)?;
+        let (dx, dc) = ops::quad::backward(&xv, &cv, r, dy, affine)?;
         Ok(vec![Some(dx), Some(dc)])
     })
 }

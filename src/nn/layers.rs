@@ -25,6 +25,9 @@ pub enum ActKind {
     Square,
     /// Fixed 0.000469841857369822 x² + 0.500000000000008 x (the paper's approx_relu).
     ApproxRelu,
+    /// Trainable c0 + c1 x, its x² coefficient 0 for good: a linearised activation, which
+    /// costs no CKKS level (it folds into the linear layer before it).
+    Affine,
 }
 
 /// (c0, c1, c2) of approx_relu, written with IBM's digits; f32 rounds them.
@@ -50,7 +53,7 @@ impl Activation {
         match &self.coef {
             Some(c) if self.ratio > 0.0 => {
                 let c = tape.param(c);
-                F::quad(tape, x, &c, self.ratio)
+                F::quad(tape, x, &c, self.ratio, self.kind == ActKind::Affine)
             }
             _ => F::relu(tape, x),
         }

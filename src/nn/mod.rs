@@ -9,6 +9,7 @@ pub mod eval;
 pub mod forward;
 pub mod functional;
 pub mod layers;
+pub mod linearise;
 pub mod model;
 pub mod resnet;
 pub mod squeezenet;

@@ -35,12 +35,16 @@ pub struct StudentConfig {
     pub init: [f32; 3],
     /// BatchNorm after AlexNet's pooling layers or after SqueezeNet's feature convolutions.
     pub batchnorm: bool,
+    /// Activations (by name, e.g. `features.1`) that are linearised: trainable c0 + c1·x with no
+    /// x² term (`ActKind::Affine`), which cost no CKKS level.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub linear: Vec<String>,
 }
 
 impl Default for StudentConfig {
     /// heft's defaults (train-student's): trainable polynomials from 0 + 0.5·x + 0.05·x², with BN.
     fn default() -> Self {
-        StudentConfig { act: ActKind::Poly, init: [0.0, 0.5, 0.05], batchnorm: true }
+        StudentConfig { act: ActKind::Poly, init: [0.0, 0.5, 0.05], batchnorm: true, linear: vec![] }
     }
 }
 

@@ -37,8 +37,9 @@ pub fn forward(x: &Tensor, coef: &Tensor, r: f32) -> Result<Tensor> {
     Ok(y)
 }
 
-/// Returns (dx, dcoef [3]).
-pub fn backward(x: &Tensor, coef: &Tensor, r: f32, dy: &Tensor) -> Result<(Tensor, Tensor)> {
+/// Returns (dx, dcoef [3]). With `affine` the activation is c0 + c1·x (c2 is 0 and stays 0):
+/// dcoef[2] is 0, so no optimiser moves c2.
+pub fn backward(x: &Tensor, coef: &Tensor, r: f32, dy: &Tensor, affine: bool) -> Result<(Tensor, Tensor)> {
     check(x, coef, r)?;
     if x.shape() != dy.shape() {
         return Err(Error::shape("quad backward", format!("x {:?} vs dy {:?}", x.shape(), dy.shape())));
@@ -50,9 +51,9 @@ pub fn backward(x: &Tensor, coef: &Tensor, r: f32, dy: &Tensor) -> Result<(Tenso
         let bind = [("x", xv.bind()), ("coef", coef.bind()), ("dy", dyv.bind()), ("out", dxv.bind())];
         gpu.dispatch("quad", "backward", &Params { n: u("quad", n)?, r }, &bind, grid_1d(gpu, n)?)
     })?;
-    let dcoef = Tensor::empty(gpu, &[3], DType::F32)?;
+    let dcoef = if affine { super::elementwise::full(gpu, &[3], 0.0)? } else { Tensor::empty(gpu, &[3], DType::F32)? };
     let dims = (1, 1, x.numel());
-    // sum dy, sum dy*x, sum dy*x^2 in one pass
-    moments_into(dy, Some(x), dims, 3, r, &dcoef, 0, 1)?;
+    // sum dy, sum dy*x (and sum dy*x^2 unless affine) in one pass
+    moments_into(dy, Some(x), dims, if affine { 2 } else { 3 }, r, &dcoef, 0, 1)?;
     Ok((dx, dcoef))
 }

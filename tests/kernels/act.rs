@@ -24,10 +24,29 @@ fn quad_and_blend_match_reference() {
         let (xt, ct) = (upload(&x, &[n]), upload(&c, &[3]));
         let y = quad::forward(&xt, &ct, r as f32).unwrap();
         assert_close("quad y", &download(&y), &rquad::forward(&x, &c, r), 1e-6, 1e-6);
-        let (dx, dc) = quad::backward(&xt, &ct, r as f32, &upload(&dy, &[n])).unwrap();
+        let (dx, dc) = quad::backward(&xt, &ct, r as f32, &upload(&dy, &[n]), false).unwrap();
         let (rdx, rdc) = rquad::backward(&x, &c, r, &dy);
         assert_close("quad dx", &download(&dx), &rdx, 1e-6, 1e-6);
         assert_close_red("quad dcoef", &download(&dc), &rdc);
+    }
+}
+
+/// A linearised (affine) activation: c2 = 0, the same dx as the reference with c2 = 0, the
+/// reference's dc0 and dc1, and dc2 exactly 0 (so no optimiser moves c2 off 0).
+#[test]
+fn affine_activation_has_no_x_squared_gradient() {
+    let mut rng = Rng::new(32);
+    let c = [0.1, 0.5, 0.0];
+    for &(n, r) in &[(777usize, 1.0), (300, 0.4)] {
+        let x: Vec<f64> = rng.vec(n).iter().map(|v| v * 3.0).collect();
+        let dy = rng.vec(n);
+        let (dx, dc) = quad::backward(&upload(&x, &[n]), &upload(&c, &[3]), r as f32, &upload(&dy, &[n]), true).unwrap();
+        let (rdx, rdc) = rquad::backward(&x, &c, r, &dy);
+        assert_close("affine dx", &download(&dx), &rdx, 1e-6, 1e-6);
+        let dc = download(&dc);
+        assert_close_red("affine dc0, dc1", &dc[..2], &rdc[..2]);
+        assert!(rdc[2].abs() > 1e-3, "the reference's dc2 is not 0, so the test can fail");
+        assert_eq!(dc[2], 0.0);
     }
 }
 
