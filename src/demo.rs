@@ -32,7 +32,7 @@ pub fn run(gpu: &Gpu, out: &Path, epochs: usize, tuning: &Tuning) -> Result<(Run
     let teacher = Job { start: Start::Fresh { config, pretrained: None }, student: None };
     let t = teacher.train(gpu, &data, &recipe, tuning, out)?;
     println!("3/3 converting to the HE-friendly student (avg-pool, BN, trainable x² polynomials) and distilling");
-    let student = Job { start: Start::Checkpoint(t.checkpoint.clone()), student: Some(StudentJob { config: StudentConfig::default(), distil: true }) };
+    let student = Job { start: Start::Checkpoint(t.checkpoint.clone()), student: Some(StudentJob::method(StudentConfig::default())) };
     let s = student.train(gpu, &data, &Recipe { lr: 1e-4, clip_value: Some(1.0), ..recipe }, tuning, out)?;
     Ok((t, s))
 }

@@ -72,3 +72,65 @@ fn linearise_keeps_c0_c1_and_a_saved_student_keeps_its_linear_activations() {
     assert_eq!(back.activations()[0].coef.as_ref().unwrap().value.to_f32().unwrap(), [0.25, 0.75, 0.0]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+fn synthetic(dir: &std::path::Path) -> heft::train::Data {
+    use heft::data::{image::Normalize, synth, Dataset};
+    synth::generate(&dir.join("data"), 2, 64, (16, 8, 4), 3, 1.0).unwrap();
+    let open = |s: &str| Dataset::folder(&dir.join("data").join(s)).unwrap();
+    heft::train::Data { train: open("train"), val: open("val"), test: open("test"), norm: Normalize::default(), strict: true }
+}
+
+#[test]
+fn a_depth_budget_is_honoured_and_one_out_of_reach_is_refused() {
+    use heft::train::{depth_of, fit_budget};
+    let dir = tmp("budget");
+    let data = synthetic(&dir);
+    let cfg = ModelConfig { width: 0.125, hidden: 32, ..ModelConfig::new(Arch::Alexnet, data.train.classes.clone(), 1, 64) };
+    let mut s = to_student(&Model::teacher(&gpu(), cfg, 0).unwrap(), &StudentConfig::default()).unwrap();
+    let c = fit_budget(&mut s, 10, &data, 8, false).unwrap();
+    assert_eq!((c.depth_before, c.depth, depth_of(&s)), (15, c.depth, c.depth));
+    assert!(c.depth <= 10, "depth {}", c.depth);
+    // each round saves at least one level: at most 5 rounds from 15 to 10
+    assert!((1..=5).contains(&c.linearised.len()), "{:?}", c.linearised);
+    let affine: Vec<String> = s.activations().iter().filter(|a| a.kind == ActKind::Affine).map(|a| a.name.clone()).collect();
+    let mut chosen: Vec<String> = c.linearised.iter().map(|(n, _)| n.clone()).collect();
+    chosen.sort();
+    let mut sorted = affine.clone();
+    sorted.sort();
+    assert_eq!(chosen, sorted);
+    assert_eq!(c.kept.len() + affine.len(), 7);
+    assert_eq!(s.config.student.as_ref().unwrap().linear, affine);
+    // every activation affine leaves 5 convolutions (pooling between them stops any merge) and
+    // one Linear for the classifier: 6 is the floor
+    let e = fit_budget(&mut s, 5, &data, 8, false).err().unwrap().to_string();
+    assert!(e.contains("a depth budget of 5 is out of reach: with every activation linearised the depth is 6"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The command line: a method student, then a depth-budget student started from it and
+/// distilled from the same teacher, whose checkpoint keeps its linearised activations.
+#[test]
+fn train_student_takes_a_depth_budget_from_a_trained_student() {
+    let dir = tmp("budget-cli");
+    let d = dir.display().to_string();
+    let ds = format!("{d}/ds");
+    assert_eq!(heft(&["synth", "--out", &ds, "--train", "16", "--val", "8", "--test", "4"]).0, 0);
+    let common = ["--data", &ds, "--epochs", "1", "--batch", "8", "--quiet", "--no-tune"];
+    let model = ["--model", "alexnet", "--width", "0.125", "--hidden", "32"];
+    let (code, _, err) = heft(&[&["train-teacher", "--out", &format!("{d}/t")][..], &common, &model].concat());
+    assert_eq!(code, 0, "{err}");
+    let teacher = format!("{d}/t/teacher.safetensors");
+    let (code, _, err) = heft(&[&["train-student", "--teacher", &teacher, "--out", &format!("{d}/m")][..], &common].concat());
+    assert_eq!(code, 0, "{err}");
+    let method = format!("{d}/m/student.safetensors");
+    let budget = ["train-student", "--teacher", &teacher, "--from-student", &method, "--depth-budget", "11", "--out"];
+    let (code, _, err) = heft(&[&budget[..], &[&format!("{d}/b")], &common].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("depth budget 11: depth 15 → "), "{err}");
+    let s = checkpoint::load(&gpu(), &dir.join("b/student.safetensors")).unwrap();
+    assert!(heft::train::depth_of(&s) <= 11);
+    assert!(!s.config.student.as_ref().unwrap().linear.is_empty());
+    // a teacher is not a student to start from
+    assert_clean_error(&[&budget[..4], &[&teacher, "--depth-budget", "11", "--out", &format!("{d}/x")], &common].concat(), "is not a student of this teacher's network");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -93,6 +93,20 @@ pub struct StudentArgs {
     /// Epochs per activation of the layer-by-layer or smooth schedule.
     #[arg(long, default_value_t = 1)]
     pub every: usize,
+    /// Linearise these activations (comma-separated names, e.g. classifier.2,classifier.5):
+    /// c0 + c1·x with no x² term, which costs no CKKS level (`heft summary --student` lists
+    /// the names).
+    #[arg(long, value_delimiter = ',')]
+    pub linear: Vec<String>,
+    /// Linearise activations one at a time, each the one that costs the least validation loss
+    /// per level saved, until the CKKS depth (`heft he-report`) is at most D; then distil.
+    #[arg(long, value_name = "D")]
+    pub depth_budget: Option<usize>,
+    /// Start from this trained student of the teacher (e.g. the method student) instead of
+    /// converting the teacher: its own activations and batch norms, then --linear and
+    /// --depth-budget; the teacher still distils into it.
+    #[arg(long, value_name = "CHECKPOINT")]
+    pub from_student: Option<PathBuf>,
 }
 
 /// Where a training command writes, and whether it starts over there.
@@ -119,5 +133,5 @@ pub fn model_config(m: &ModelArgs, classes: Vec<String>) -> ModelConfig {
 
 pub fn student_config(s: &StudentArgs) -> Result<(StudentConfig, Schedule)> {
     let schedule = Schedule::new(s.schedule, s.start, s.every)?;
-    Ok((StudentConfig { act: s.act.into(), init: s.init, batchnorm: !s.no_bn, linear: vec![] }, schedule))
+    Ok((StudentConfig { act: s.act.into(), init: s.init, batchnorm: !s.no_bn, linear: s.linear.clone() }, schedule))
 }

@@ -134,8 +134,9 @@ impl ParityCmd {
             return Ok((Model::teacher(gpu, config, self.recipe.seed)?, None));
         };
         let (scfg, _) = student_config(&self.student)?;
-        if self.student.schedule != ScheduleKind::All || self.student.act != StudentAct::Poly {
-            return Err(Error::Invalid("parity compares students whose activations are all trainable polynomials from step 1: use --act poly --schedule all".into()));
+        let s = &self.student;
+        if s.schedule != ScheduleKind::All || s.act != StudentAct::Poly || !s.linear.is_empty() || s.depth_budget.is_some() || s.from_student.is_some() {
+            return Err(Error::Invalid("parity compares students whose activations are all trainable polynomials from step 1, converted from the teacher: use --act poly --schedule all, without --linear, --depth-budget or --from-student".into()));
         }
         let config = heft::nn::model::ModelConfig { dropout: 0.0, ..checkpoint::read_config(path)? };
         if config.student.is_some() {

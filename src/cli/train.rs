@@ -149,7 +149,8 @@ impl TrainStudent {
         let gpu = gpu(adapter)?;
         let (config, schedule) = student_config(student)?;
         let recipe = Recipe { schedule, ..recipe.clone() };
-        let job = Job { start: Start::Checkpoint(teacher.clone()), student: Some(StudentJob { config, distil: true }) };
+        let student = StudentJob { from: student.from_student.clone(), depth_budget: student.depth_budget, ..StudentJob::method(config) };
+        let job = Job { start: Start::Checkpoint(teacher.clone()), student: Some(student) };
         let res = job.train(&gpu, &d, &recipe, tune, &out)?;
         report(Phase::Student, &res);
         Ok(())

@@ -102,7 +102,7 @@ impl Grid<'_> {
                     StudentStart::Scratch { model, .. } => fresh(model, None),
                     StudentStart::Teacher(t) => Start::Checkpoint(RunFiles::new(&seed_dir(self.out, t, seed), Phase::Teacher).checkpoint()),
                 };
-                Job { start, student: Some(StudentJob { config: config.clone(), distil: *distil }) }
+                Job { start, student: Some(StudentJob { distil: *distil, ..StudentJob::method(config.clone()) }) }
             }
         }
     }

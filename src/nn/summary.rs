@@ -138,12 +138,14 @@ pub fn format(model: &Model) -> Result<String> {
     for r in &rows {
         out += &format!("{:<38} {:<26} {:>18} {:>12} {:>14}\n", r.name, r.kind, format!("{:?}", &r.shape[1..]), r.params, r.flops);
     }
-    let acts = model.activations().len();
+    let acts = model.activations();
+    let linear = acts.iter().filter(|a| a.kind == super::layers::ActKind::Affine).count();
+    let linear = if linear > 0 { format!(", {linear} of them linearised (no CKKS level)") } else { String::new() };
     out += &format!(
-        "total: {} parameters, {:.3} GFLOP/image, {} activation layers (each costs the HE student multiplicative depth)\n",
+        "total: {} parameters, {:.3} GFLOP/image, {} activation layers{linear} (each x² costs the HE student multiplicative depth)\n",
         model.param_count(),
         rows.iter().map(|r| r.flops).sum::<u64>() as f64 / 1e9,
-        acts
+        acts.len()
     );
     Ok(out)
 }

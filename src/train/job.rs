@@ -1,14 +1,17 @@
 //! What a training run starts from, as `train-teacher`, `train-student`, the demo and an
 //! experiment's (run, seed) describe it, and the one place that builds the model, tunes the
-//! adapter for its step and trains it.
+//! adapter for its step and trains it (a student converted from the start network, or a trained
+//! student of it, with activations linearised by name or to a depth budget).
 
+use super::budget::fit_budget;
 use super::data::Data;
 use super::files::{Phase, RunFiles};
 use super::run::{train, RunResult};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::nn::checkpoint::{self, LoadMode};
 use crate::nn::convert::to_student;
+use crate::nn::linearise::linearise;
 use crate::nn::model::{Model, ModelConfig, StudentConfig};
 use crate::recipe::Recipe;
 use crate::tune::Tuning;
@@ -30,6 +33,42 @@ pub struct StudentJob {
     /// Distil the start network into the student (KD); off, the student learns from the
     /// labels alone.
     pub distil: bool,
+    /// Start from this trained student of the start network (its own config; `config.linear`
+    /// is linearised in it) instead of converting the start network.
+    pub from: Option<PathBuf>,
+    /// Linearise activations (greedily, by validation loss) until the CKKS depth is at most
+    /// this, before training (`budget`).
+    pub depth_budget: Option<usize>,
+}
+
+impl StudentJob {
+    /// The method's student of `config`, distilled.
+    pub fn method(config: StudentConfig) -> StudentJob {
+        StudentJob { config, distil: true, from: None, depth_budget: None }
+    }
+
+    /// The student before training: converted from `start` or loaded, with its linearised
+    /// activations and depth budget applied.
+    fn student(&self, start: &Model, data: &Data, recipe: &Recipe) -> Result<Model> {
+        let mut student = match &self.from {
+            None => to_student(start, &self.config)?,
+            Some(p) => {
+                let s = checkpoint::load(start.params()[0].value.gpu(), p)?;
+                let teacher_of = ModelConfig { student: None, ..s.config.clone() };
+                if s.config.student.is_none() || teacher_of != start.config {
+                    return Err(Error::Invalid(format!("{} is not a student of this teacher's network", p.display())));
+                }
+                s
+            }
+        };
+        linearise(&mut student, &self.config.linear)?;
+        if let Some(budget) = self.depth_budget {
+            let c = fit_budget(&mut student, budget, data, recipe.batch, recipe.progress)?;
+            let names: Vec<&str> = c.linearised.iter().map(|(n, _)| n.as_str()).collect();
+            eprintln!("depth budget {budget}: depth {} → {}; linearised {}; x² kept in {}", c.depth_before, c.depth, names.join(", "), c.kept.join(", "));
+        }
+        Ok(student)
+    }
 }
 
 /// One training run.
@@ -77,7 +116,7 @@ impl Job {
                 train(&mut teacher, None, data, recipe, &files)
             }
             Some(s) => {
-                let mut student = to_student(&start, &s.config)?;
+                let mut student = s.student(&start, data, recipe)?;
                 train(&mut student, s.distil.then_some(&start), data, recipe, &files)
             }
         }

@@ -4,6 +4,7 @@
 //! the run's log and plots, and the epoch state and done marker that let a killed run resume
 //! and a finished one be skipped.
 
+mod budget;
 mod data;
 mod done;
 mod epoch;
@@ -17,6 +18,7 @@ mod run;
 mod runlog;
 mod state;
 
+pub use budget::{depth_of, fit_budget, Choice};
 pub use data::{same_classes, Data, Source};
 pub(crate) use data::class_weights;
 pub use eval::{evaluate, ActRange, Eval};
