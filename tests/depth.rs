@@ -1,21 +1,24 @@
 //! Depth-aware students: linearised activations (c0 + c1·x, no x² term) cost no CKKS level and
 //! let the linear layers around them merge; depth counted by hand; `linearise` keeps c0 and c1,
-//! zeroes c2, and a saved student comes back with the same activations linearised.
+//! zeroes c2, and a saved student comes back with the same activations linearised; the ONNX
+//! export is the merged graph depth counts, and computes the unmerged student's logits.
 
 mod common;
+#[path = "he/onnx_cpu.rs"]
+mod onnx_cpu;
+#[path = "he/student.rs"]
+mod student;
 
 use common::*;
 use heft::he;
 use heft::nn::checkpoint;
 use heft::nn::convert::to_student;
-use heft::nn::layers::ActKind;
+use heft::nn::layers::{ActKind, Activation, BatchNorm, Conv, Layer, Linear, Pool2d, PoolKind};
 use heft::nn::linearise::linearise;
 use heft::nn::model::{Arch, Model, ModelConfig, StudentConfig};
-
-fn teacher(arch: Arch) -> Model {
-    let cfg = ModelConfig { width: 0.125, hidden: 32, ..ModelConfig::new(arch, vec!["a".into(), "b".into()], 1, 64) };
-    Model::teacher(&gpu(), cfg, 0).unwrap()
-}
+use heft::tape::{Param, ParamKind};
+use std::collections::HashMap;
+use student::{assert_export_computes_the_logits, perturbed, student, teacher};
 
 fn depth_with(arch: Arch, linear: &[&str]) -> (usize, Vec<he::LayerCost>) {
     let cfg = StudentConfig { linear: linear.iter().map(|s| s.to_string()).collect(), ..StudentConfig::default() };
@@ -133,4 +136,80 @@ fn train_student_takes_a_depth_budget_from_a_trained_student() {
     // a teacher is not a student to start from
     assert_clean_error(&[&budget[..4], &[&teacher, "--depth-budget", "11", "--out", &format!("{d}/x")], &common].concat(), "is not a student of this teacher's network");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Node counts of an ONNX file by operator, a square Mul(x, x) counted as "Square" only.
+fn node_counts(bytes: &[u8]) -> HashMap<String, usize> {
+    let mut n = HashMap::new();
+    for (op, ins) in onnx_cpu::nodes(bytes) {
+        let op = if op == "Mul" && ins[0] == ins[1] { "Square".to_string() } else { op };
+        *n.entry(op).or_insert(0) += 1;
+    }
+    n
+}
+
+/// `m` with the activations `linear` linearised (after `perturbed`: c2 dropped, c0 and c1 kept).
+fn linearised(m: Model, linear: &[&str]) -> Model {
+    let mut m = perturbed(m);
+    linearise(&mut m, &linear.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    m
+}
+
+/// A 3×3 convolution → BN → act → 1×1 → act → dropout → 1×1 → BN → act → 1×1 → global pool →
+/// flatten → linear, as a student: the first three convolutions merge when `a1` and `a2` are
+/// linearised; `a3` keeps the last one apart.
+fn conv_chain() -> Model {
+    let (g, mut rng) = (gpu(), heft::rng::Rng::new(3));
+    let mut conv = |name: &str, cin, cout, k, stride, pad| Layer::Conv(Conv::new(&g, &mut rng, name, cin, cout, k, stride, pad).unwrap());
+    let layers = vec![conv("c1", 1, 4, 3, 2, 1), conv("c2", 4, 6, 1, 1, 0), conv("c3", 6, 3, 1, 1, 0), conv("c4", 3, 3, 1, 1, 0)];
+    let [c1, c2, c3, c4] = <[Layer; 4]>::try_from(layers).ok().unwrap();
+    let bn = |name: &str, c| Layer::BatchNorm(BatchNorm::new(&g, name, c).unwrap());
+    let act = |name: &str| {
+        let coef = Param::new(format!("{name}.coef"), ParamKind::ActCoef, heft::Tensor::from_f32(&g, &[0.0, 0.5, 0.05], &[3]).unwrap());
+        Layer::Act(Activation { name: name.into(), kind: ActKind::Poly, coef: Some(coef), ratio: 1.0 })
+    };
+    let fc = Layer::Linear(Linear::new(&g, &mut rng, "fc", 3, 2).unwrap());
+    let gap = Layer::Pool(Pool2d::new("gap", PoolKind::GlobalAvg));
+    let layers = vec![c1, bn("bn1", 4), act("a1"), c2, act("a2"), Layer::Dropout(0.5), c3, bn("bn3", 3), act("a3"), c4, gap, Layer::Flatten, fc];
+    let config = ModelConfig { student: Some(StudentConfig::default()), ..ModelConfig::new(Arch::Alexnet, vec!["a".into(), "b".into()], 1, 64) };
+    Model { config, root: Layer::block("", "Test", layers) }
+}
+
+#[test]
+fn merged_export_computes_the_unmerged_students_logits() {
+    // linearised activations fold into the layer before them (AlexNet's features.1 through its
+    // average pool and batch norm), AlexNet's classifier is one Gemm, conv_chain's first three
+    // convolutions one Conv; a ResNet act after a residual addition follows no layer: Mul, Add
+    let cases: [(&str, Model, &[&str]); 4] = [
+        ("AlexNet", student(Arch::Alexnet), &["features.1", "features.9", "classifier.2", "classifier.5"]),
+        ("SqueezeNet", student(Arch::Squeezenet11), &["features.1", "features.3.squeeze_activation", "features.4.expand1x1_activation", "classifier.2"]),
+        ("ResNet", student(Arch::Resnet20), &["act1", "layer1.0.act1", "layer1.0.act2", "layer3.2.act2"]),
+        ("conv_chain", conv_chain(), &["a1", "a2"]),
+    ];
+    for (name, m, linear) in cases {
+        let m = linearised(m, linear);
+        let what = format!("{name} with {linear:?} linearised");
+        let bytes = assert_export_computes_the_logits(&m, &what);
+        // the graph is what he::depth counts: a node per Conv or Linear not merged, a square
+        // per activation that costs a level
+        let (costs, n) = (he::depth(&m), node_counts(&bytes));
+        let rows = |kind: &str| costs.iter().filter(|c| c.kind == kind).count();
+        let nodes = |op: &str| n.get(op).copied().unwrap_or(0);
+        assert_eq!((nodes("Conv"), nodes("Gemm"), nodes("Square")), (rows("Conv"), rows("Linear"), rows("Poly")), "{what}");
+    }
+}
+
+#[test]
+fn merged_export_has_the_expected_nodes() {
+    // (Conv, Gemm, Square, Mul) nodes; an activation with its x² is 3 Mul and 2 Add, a folded one
+    // none, one after a residual addition 1 Mul and 1 Add
+    let count = |m: Model, linear: &[&str]| {
+        let n = node_counts(&he::onnx::export(&linearised(m, linear)).unwrap().0);
+        ["Conv", "Gemm", "Square", "Mul"].map(|op| n.get(op).copied().unwrap_or(0))
+    };
+    assert_eq!(count(student(Arch::Alexnet), &[]), [5, 3, 7, 14]);
+    assert_eq!(count(student(Arch::Alexnet), &["classifier.2", "classifier.5"]), [5, 1, 5, 10]);
+    assert_eq!(count(student(Arch::Alexnet), &["classifier.2", "classifier.5", "features.9"]), [5, 1, 4, 8]);
+    assert_eq!(count(student(Arch::Resnet20), &["layer3.2.act2"]), [21, 1, 18, 37]);
+    assert_eq!(count(conv_chain(), &["a1", "a2"]), [2, 1, 1, 2]);
 }

@@ -6,19 +6,15 @@
 mod common;
 #[path = "he/onnx_cpu.rs"]
 mod onnx_cpu;
+#[path = "he/student.rs"]
+mod student;
 
 use common::*;
+use student::{perturbed, student, teacher};
 use heft::he;
-use heft::nn::convert::to_student;
 use heft::nn::layers::{ActKind, Activation, Conv, Join, Layer, Linear, Pool2d, PoolKind};
-use heft::nn::model::{Arch, Model, ModelConfig, StudentConfig};
+use heft::nn::model::{Arch, Model, ModelConfig};
 use heft::tape::{Param, ParamKind};
-
-fn student(arch: Arch) -> Model {
-    let cfg = ModelConfig { width: 0.125, hidden: 32, ..ModelConfig::new(arch, vec!["a".into(), "b".into()], 1, 64) };
-    let t = Model::teacher(&gpu(), cfg, 0).unwrap();
-    to_student(&t, &StudentConfig::default()).unwrap()
-}
 
 #[test]
 fn depth_matches_a_hand_count() {
@@ -83,9 +79,7 @@ fn depth_of_a_small_network_matches_a_hand_count() {
 
 #[test]
 fn relu_and_max_pooling_are_named() {
-    let cfg = ModelConfig { width: 0.125, hidden: 32, ..ModelConfig::new(Arch::Alexnet, vec!["a".into(), "b".into()], 1, 64) };
-    let teacher = Model::teacher(&gpu(), cfg, 0).unwrap();
-    let problems: Vec<String> = he::depth(&teacher).into_iter().filter_map(|c| c.problem).collect();
+    let problems: Vec<String> = he::depth(&teacher(Arch::Alexnet)).into_iter().filter_map(|c| c.problem).collect();
     assert_eq!(problems.iter().filter(|p| p.contains("is a ReLU")).count(), 7);
     assert_eq!(problems.iter().filter(|p| p.contains("max pooling")).count(), 3);
     assert!(problems.iter().any(|p| p.contains("features.1")));
@@ -175,6 +169,14 @@ fn onnx_export_uses_only_he_friendly_operators() {
         let (bytes, ops) = he::onnx::export(&student(arch)).unwrap();
         assert!(bytes.len() > 1000);
         assert!(ops.iter().all(|o| allowed.contains(&o.as_str())), "{arch:?}: {ops:?}");
+        // the operators reported are the file's, in first-use order
+        let mut in_file: Vec<String> = Vec::new();
+        for (op, _) in onnx_cpu::nodes(&bytes) {
+            if !in_file.contains(&op) {
+                in_file.push(op);
+            }
+        }
+        assert_eq!(in_file, ops, "{arch:?}");
         assert!(ops.contains(&"Mul".to_string()) && ops.contains(&"AveragePool".to_string()));
         assert_eq!(ops.contains(&"Concat".to_string()), arch == Arch::Squeezenet11);
         // batch norm is folded away, the polynomial coefficients are in the file
@@ -182,50 +184,17 @@ fn onnx_export_uses_only_he_friendly_operators() {
         assert!(!text.contains("BatchNormalization") && text.contains(&format!("{first_act}.c2")), "{arch:?}");
     }
     // the teacher, or an unfinished blend, cannot be exported
-    let cfg = ModelConfig { width: 0.125, hidden: 32, ..ModelConfig::new(Arch::Alexnet, vec!["a".into(), "b".into()], 1, 64) };
-    let e = he::onnx::export(&Model::teacher(&gpu(), cfg, 0).unwrap()).err().unwrap().to_string();
+    let e = he::onnx::export(&teacher(Arch::Alexnet)).err().unwrap().to_string();
     assert!(e.contains("ReLU") || e.contains("max pooling"), "{e}");
     let mut s = student(Arch::Alexnet);
     s.activations_mut()[0].ratio = 0.5;
     assert!(he::onnx::export(&s).err().unwrap().to_string().contains("still blends"));
 }
 
-/// `student(arch)` with every batch-norm statistic and affine map and every polynomial moved
-/// off its initial value, so that a fold that dropped or misplaced one shows in the logits.
-fn perturbed(arch: Arch) -> Model {
-    let m = student(arch);
-    let mut rng = Rng::new(5);
-    let mut set = |t: &heft::Tensor, f: &dyn Fn(f64) -> f64| {
-        let v: Vec<f32> = (0..t.numel()).map(|_| f(rng.uniform()) as f32).collect();
-        t.write_f32(&v).unwrap();
-    };
-    for bn in m.batchnorms() {
-        set(&bn.gamma.value, &|u| 1.0 + 0.3 * u);
-        set(&bn.beta.value, &|u| 0.2 * u);
-        set(&bn.running_mean, &|u| 0.2 * u);
-        set(&bn.running_var, &|u| 1.0 + 0.5 * u.abs());
-    }
-    for a in m.activations() {
-        let c = [0.1 * rng.uniform(), 0.5 + 0.1 * rng.uniform(), 0.05 + 0.05 * rng.uniform()];
-        a.coef.as_ref().unwrap().value.write_f32(&f32s(&c)).unwrap();
-    }
-    m
-}
-
 #[test]
 fn exported_graph_computes_the_students_logits() {
-    // the ONNX file run by a CPU evaluation of its own (batch norms folded into convolutions
-    // and into AlexNet's polynomials) against heft's forward pass (batch norms unfolded)
+    // batch norms folded into convolutions and into AlexNet's polynomials
     for arch in [Arch::Alexnet, Arch::Squeezenet11, Arch::Resnet20] {
-        let m = perturbed(arch);
-        let x = Rng::new(9).vec(2 * 64 * 64);
-        let want = download(&m.infer(&upload(&x, &[2, 1, 64, 64])).unwrap());
-        let (bytes, _) = he::onnx::export(&m).unwrap();
-        let (shape, got) = onnx_cpu::run(&bytes, (vec![2, 1, 64, 64], f32s(&x)));
-        assert_eq!(shape, vec![2, 2], "{arch:?}");
-        let got: Vec<f64> = got.into_iter().map(|v| v as f64).collect();
-        // the heads start small (logits of 1e-3 to 0.5): errors relative to the largest logit
-        let largest = want.iter().fold(0.0f64, |a, b| a.max(b.abs()));
-        assert_close(&format!("{arch:?} logits"), &got, &want, 1e-4 * largest, 1e-4);
+        student::assert_export_computes_the_logits(&perturbed(student(arch)), &format!("{arch:?}"));
     }
 }

@@ -6,7 +6,8 @@
 //! - a linearised activation c0 + c1·x (`ActKind::Affine`): 0 levels (it folds into the linear
 //!   layer before it); a linear layer reached from another through only such activations,
 //!   batch norms and dropout merges into it (a Linear into the Linear before it; a 1×1
-//!   stride-1 convolution without padding into the convolution before it): 0 levels;
+//!   stride-1 convolution without padding into the convolution before it): 0 levels. The rule
+//!   is `merge::step`'s, which the ONNX export follows too;
 //! - polynomial activation c0 + c1·x + c2·x²: 1 level. x² is one ciphertext multiplication;
 //!   c2 and c0 fold into the next linear layer (x² + (c1/c2)·x scaled by c2 there, c0 into its
 //!   bias), and (c1/c2)·x is a plaintext-scalar product computed beside x², not after it.
@@ -19,14 +20,16 @@
 //!
 //! ReLU, max pooling and a ReLU→polynomial blend that is not finished are not HE-friendly.
 
+mod merge;
 pub mod onnx;
 mod proto;
 pub mod report;
 
-use crate::nn::layers::{ActKind, Activation, Block, Branches, Leaf, PoolKind};
+use crate::nn::layers::{Activation, Block, Branches, Leaf, PoolKind};
 use crate::nn::tree::Node;
 use crate::nn::tree::Flow;
 use crate::nn::model::Model;
+use merge::{Chain, Step};
 use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize)]
@@ -43,7 +46,7 @@ pub struct LayerCost {
 
 fn act_cost(a: &Activation) -> (usize, Option<String>) {
     match &a.coef {
-        Some(_) if a.ratio >= 1.0 && a.kind == ActKind::Affine => (0, None),
+        Some(_) if merge::is_affine(a) => (0, None),
         Some(_) if a.ratio >= 1.0 => (1, None),
         Some(_) => (1, Some(format!("{} still blends in ReLU (ratio {})", a.name, a.ratio))),
         None => (0, Some(format!("{} is a ReLU", a.name))),
@@ -54,23 +57,16 @@ fn act_cost(a: &Activation) -> (usize, Option<String>) {
 /// named block (e.g. a fire module) and per join with the levels consumed inside it. Branches
 /// start at the same depth and join at the deepest (CKKS brings the others down to its level).
 pub fn depth(model: &Model) -> Vec<LayerCost> {
-    let mut costs = Costs { rows: Vec::new(), merge: None };
+    let mut costs = Costs { rows: Vec::new(), chain: None };
     let Ok(_) = model.root.flow(&mut costs, 0, 0);
     costs.rows
-}
-
-/// What a following linear layer may merge into: the last Linear or convolution, reached
-/// through only affine maps since (linearised activations, batch norms, dropout).
-#[derive(Clone)]
-enum MergeInto {
-    Linear(String),
-    Conv(String),
 }
 
 /// The rows of `depth`, as a flow of the depth reached.
 struct Costs {
     rows: Vec<LayerCost>,
-    merge: Option<MergeInto>,
+    /// The chain a following layer may merge into (`merge::step`), and its first layer's name.
+    chain: Option<(Chain, String)>,
 }
 
 impl Costs {
@@ -81,18 +77,6 @@ impl Costs {
         self.rows.push(LayerCost { name, kind, levels, depth: depth + levels, problem });
         depth + levels
     }
-
-    /// A Linear or convolution's levels and kind: 0 when it merges into the one before, else 1
-    /// (it becomes what the next may merge into).
-    fn linear(&mut self, name: &str, kind: String, merges: Option<&str>) -> (usize, String) {
-        match merges {
-            Some(into) => (0, format!("{kind} (merged into {into})")),
-            None => {
-                self.merge = Some(if kind == "Linear" { MergeInto::Linear(name.into()) } else { MergeInto::Conv(name.into()) });
-                (1, kind)
-            }
-        }
-    }
 }
 
 impl<'a> Flow<'a> for Costs {
@@ -100,36 +84,11 @@ impl<'a> Flow<'a> for Costs {
     type Error = std::convert::Infallible;
 
     fn leaf(&mut self, leaf: Leaf<'a>, depth: usize, _: usize) -> Result<usize, Self::Error> {
-        let merge = self.merge.take();
         let (name, kind, levels, problem) = match leaf {
-            Leaf::Conv(c) => {
-                let pointwise = c.w.value.shape()[2..] == [1, 1] && c.stride == 1 && c.pad == 0;
-                let into = match &merge {
-                    Some(MergeInto::Conv(into)) if pointwise => Some(into.as_str()),
-                    _ => None,
-                };
-                let (levels, kind) = self.linear(&c.name, "Conv".into(), into);
-                if into.is_some() {
-                    self.merge = merge;
-                }
-                (&c.name, kind, levels, None)
-            }
-            Leaf::Linear(l) => {
-                let into = match &merge {
-                    Some(MergeInto::Linear(into)) => Some(into.as_str()),
-                    _ => None,
-                };
-                let (levels, kind) = self.linear(&l.name, "Linear".into(), into);
-                if into.is_some() {
-                    self.merge = merge;
-                }
-                (&l.name, kind, levels, None)
-            }
+            Leaf::Conv(c) => (&c.name, "Conv".to_string(), 1, None),
+            Leaf::Linear(l) => (&l.name, "Linear".to_string(), 1, None),
             Leaf::Act(a) => {
                 let (l, p) = act_cost(a);
-                if a.kind == ActKind::Affine && p.is_none() {
-                    self.merge = merge;
-                }
                 let kind = if l == 0 && p.is_none() { "Affine (folded)".to_string() } else { format!("{:?}", a.kind) };
                 (&a.name, kind, l, p)
             }
@@ -138,32 +97,38 @@ impl<'a> Flow<'a> for Costs {
                 PoolKind::Avg(_) => (&p.name, "AvgPool".into(), 0, None),
                 PoolKind::GlobalAvg => (&p.name, "GlobalAvgPool".into(), 0, None),
             },
-            Leaf::BatchNorm(b) => {
-                self.merge = merge;
-                (&b.name, "BatchNorm (folded)".into(), 0, None)
-            }
-            Leaf::Dropout(_) => {
-                self.merge = merge;
-                (&String::new(), "Dropout".into(), 0, None)
-            }
+            Leaf::BatchNorm(b) => (&b.name, "BatchNorm (folded)".into(), 0, None),
+            Leaf::Dropout(_) => (&String::new(), "Dropout".into(), 0, None),
             Leaf::Flatten => (&String::new(), "Flatten".into(), 0, None),
+        };
+        let (kind, levels) = match (merge::step(self.chain.as_ref().map(|c| c.0), leaf), &self.chain) {
+            (Step::Merge, Some((_, into))) => (format!("{kind} (merged into {into})"), 0),
+            (Step::Start(chain), _) => {
+                self.chain = Some((chain, name.clone()));
+                (kind, levels)
+            }
+            (Step::End, _) => {
+                self.chain = None;
+                (kind, levels)
+            }
+            (Step::Merge | Step::Absorb, _) => (kind, levels),
         };
         Ok(self.row(name, kind, depth, levels, problem))
     }
 
     fn enter(&mut self, _: Node<'a>, depth: usize, _: usize) -> Result<usize, Self::Error> {
-        self.merge = None; // nothing merges across a block's or a branch's edge
+        self.chain = None; // nothing merges across a block's or a branch's edge
         Ok(depth)
     }
 
     fn join(&mut self, b: &'a Branches, start: &usize, outs: Vec<usize>, _: usize) -> Result<usize, Self::Error> {
-        self.merge = None;
+        self.chain = None;
         let end = outs.into_iter().max().unwrap_or(*start);
         Ok(self.row("", format!("{:?}", b.join), *start, end - start, None))
     }
 
     fn exit(&mut self, b: &'a Block, start: &usize, end: usize, _: usize) -> Result<usize, Self::Error> {
-        self.merge = None;
+        self.chain = None;
         if !b.name.is_empty() {
             self.row(&b.name, b.kind.into(), *start, end - start, None);
         }

@@ -1,66 +1,92 @@
 //! `heft export --onnx`: the student as an ONNX graph of CKKS-friendly operators only (Conv,
 //! Gemm, Mul, Add, AveragePool, Flatten, and Concat for SqueezeNet's fire modules; ResNet's
-//! residual connections are Add too). Batch norm is folded away: into the preceding convolution
-//! when it follows one (SqueezeNet, ResNet), else into
-//! the coefficients of the activation before the average pool it follows (AlexNet: affine ∘
-//! avg-pool ∘ poly = avg-pool ∘ (affine ∘ poly), exact because those pools have no padding),
-//! which makes those coefficients per channel. Each activation c0 + c1·x + c2·x² becomes
-//! Mul/Add nodes with its trained coefficients. IR version 8, opset 13 (protobuf: `he::proto`).
+//! residual connections are Add too), merged as `he::depth` counts it. Batch norm is folded
+//! away: into the convolution before it (SqueezeNet, ResNet), else into the coefficients of the
+//! activation before the average pool it follows (AlexNet: affine ∘ avg-pool ∘ poly =
+//! avg-pool ∘ (affine ∘ poly), exact because those pools have no padding), which makes those
+//! coefficients per channel. Each activation c0 + c1·x + c2·x² becomes Mul/Add nodes with its
+//! trained coefficients. A linearised one (c0 + c1·x) folds into the Conv or Gemm before it
+//! (and a batch norm after its unpadded average pool with it), and layers merge as `he::merge`
+//! says, one node per chain; one that follows no such layer is a Mul and an Add.
+//! IR version 8, opset 13 (protobuf: `he::proto`).
 
 use crate::error::{Error, Result};
-use crate::nn::layers::{Activation, BatchNorm, Block, Branches, Conv, Join, Leaf, Linear, Pool2d, PoolKind};
+use crate::nn::layers::{ActKind, Activation, BatchNorm, Block, Branches, Conv, Join, Leaf, Linear, Pool2d, PoolKind};
 use crate::nn::model::Model;
 use crate::nn::tree::{join_shape, Flow, Node};
 use crate::ops::maxpool::Pool;
+use super::merge::{bn_affine, step, Chain, Step, Weights};
 use super::proto::*;
 
-// ---- folding -------------------------------------------------------------------------------
-
-/// Per-channel scale and shift of an eval-mode batch norm: y = scale·x + shift.
-fn bn_affine(bn: &BatchNorm) -> Result<(Vec<f32>, Vec<f32>)> {
-    let (g, b, m, v) = (bn.gamma.value.to_f32()?, bn.beta.value.to_f32()?, bn.running_mean.to_f32()?, bn.running_var.to_f32()?);
-    let scale: Vec<f32> = g.iter().zip(&v).map(|(g, v)| g / (v + bn.eps).sqrt()).collect();
-    let shift = b.iter().zip(&m).zip(&scale).map(|((b, m), s)| b - m * s).collect();
-    Ok((scale, shift))
+/// The layer a Conv or Gemm node is written for: the first of its chain, whose name, input and
+/// geometry it keeps.
+#[derive(Clone, Copy)]
+enum Op<'a> {
+    Conv(&'a Conv),
+    Gemm(&'a Linear),
 }
 
-/// Weights and bias of a convolution, with a following batch norm folded in.
-fn conv_weights(c: &Conv, bn: Option<&BatchNorm>) -> Result<(Vec<f32>, Vec<f32>)> {
-    let mut w = c.w.value.to_f32()?;
-    let co = c.out_channels();
-    let mut b = match &c.b {
-        Some(b) => b.value.to_f32()?,
-        None => vec![0.0; co],
-    };
-    if let Some(bn) = bn {
-        let (scale, shift) = bn_affine(bn)?;
-        let per = w.len() / co;
-        for o in 0..co {
-            w[o * per..(o + 1) * per].iter_mut().for_each(|x| *x *= scale[o]);
-            b[o] = b[o] * scale[o] + shift[o];
+/// A Conv or Gemm node not yet written, on input `x` of shape `s`: what follows its layer
+/// and `step` lets it take is folded or merged into `w` as it comes.
+#[derive(Clone)]
+struct Pending<'a> {
+    op: Op<'a>,
+    w: Weights,
+    x: String,
+    s: Vec<usize>,
+}
+
+impl Pending<'_> {
+    fn chain(&self) -> Chain {
+        match self.op {
+            Op::Conv(_) => Chain::Conv,
+            Op::Gemm(_) => Chain::Linear,
         }
     }
-    Ok((w, b))
+
+    /// Followed by `what`, y = scale·x + shift per channel: folded in.
+    fn then(mut self, what: &str, scale: &[f32], shift: &[f32]) -> Result<Self> {
+        self.w.then(what, scale, shift)?;
+        Ok(self)
+    }
+
+    fn bn(self, bn: &BatchNorm) -> Result<Self> {
+        let (scale, shift) = bn_affine(bn)?;
+        self.then(&bn.name, &scale, &shift)
+    }
+
+    /// Its node; returns the output's name and shape.
+    fn write(self, g: &mut Graph) -> Result<(String, Vec<usize>)> {
+        let (name, op, attrs, mut out) = match self.op {
+            Op::Conv(c) => {
+                let (k, s, p) = (self.w.dims[2] as i64, c.stride as i64, c.pad as i64);
+                let attrs = vec![attr_ints("kernel_shape", &[k, k]), attr_ints("strides", &[s, s]), attr_ints("pads", &[p, p, p, p])];
+                (&c.name, "Conv", attrs, Leaf::Conv(c).out_shape(&self.s)?)
+            }
+            Op::Gemm(l) => (&l.name, "Gemm", vec![attr_int("transB", 1)], Leaf::Linear(l).out_shape(&self.s)?),
+        };
+        let Weights { w, dims, b } = self.w;
+        out[1] = dims[0];
+        let wn = g.init(&format!("{name}.weight"), &dims, &w);
+        let bn = g.init(&format!("{name}.bias"), &[dims[0]], &b);
+        Ok((g.node(op, &[&self.x, &wn, &bn], attrs, name), out))
+    }
 }
 
-fn conv(g: &mut Graph, x: &str, c: &Conv, bn: Option<&BatchNorm>) -> Result<String> {
-    let (w, b) = conv_weights(c, bn)?;
-    let dims = c.w.value.shape().to_vec();
-    let wn = g.init(&format!("{}.weight", c.name), &dims, &w);
-    let bname = g.init(&format!("{}.bias", c.name), &[dims[0]], &b);
-    let (k, s, p) = (dims[2] as i64, c.stride as i64, c.pad as i64);
-    let attrs = vec![attr_ints("kernel_shape", &[k, k]), attr_ints("strides", &[s, s]), attr_ints("pads", &[p, p, p, p])];
-    Ok(g.node("Conv", &[x, &wn, &bname], attrs, &c.name))
-}
-
-/// c0 + c1·x + c2·x², optionally followed by a per-channel affine map (folded batch norm):
-/// coefficients become per channel, shaped [C, 1, 1] (4-D input) or [C] (2-D input).
-fn poly(g: &mut Graph, x: &str, a: &Activation, affine: Option<(Vec<f32>, Vec<f32>)>, rank: usize) -> Result<String> {
+/// [c0, c1, c2] of a finished polynomial or linearised activation.
+fn coefficients(a: &Activation) -> Result<Vec<f32>> {
     let coef = a.coef.as_ref().ok_or_else(|| Error::Invalid(format!("{} is a ReLU: export the HE-friendly student, not the teacher", a.name)))?;
     if a.ratio < 1.0 {
         return Err(Error::Invalid(format!("{} still blends in ReLU (ratio {}): finish the schedule first", a.name, a.ratio)));
     }
-    let c = coef.value.to_f32()?;
+    coef.value.to_f32()
+}
+
+/// c0 + c1·x + c2·x² (c0 + c1·x when linearised), optionally followed by a per-channel affine
+/// map (folded batch norm): coefficients become per channel, shaped [C, 1, 1] (4-D input) or
+/// [C] (2-D input).
+fn poly(g: &mut Graph, x: &str, a: &Activation, affine: Option<(Vec<f32>, Vec<f32>)>, rank: usize) -> Result<String> {
+    let c = coefficients(a)?;
     let (cs, dims): ([Vec<f32>; 3], Vec<usize>) = match affine {
         None => ([vec![c[0]], vec![c[1]], vec![c[2]]], vec![1]),
         Some((scale, shift)) => {
@@ -71,6 +97,10 @@ fn poly(g: &mut Graph, x: &str, a: &Activation, affine: Option<(Vec<f32>, Vec<f3
     };
     let c0 = g.init(&format!("{}.c0", a.name), &dims, &cs[0]);
     let c1 = g.init(&format!("{}.c1", a.name), &dims, &cs[1]);
+    if a.kind == ActKind::Affine {
+        let t1 = g.node("Mul", &[x, &c1], vec![], &a.name);
+        return Ok(g.node("Add", &[&t1, &c0], vec![], &a.name));
+    }
     let c2 = g.init(&format!("{}.c2", a.name), &dims, &cs[2]);
     let sq = g.node("Mul", &[x, x], vec![], &a.name);
     let t2 = g.node("Mul", &[&sq, &c2], vec![], &a.name);
@@ -79,18 +109,19 @@ fn poly(g: &mut Graph, x: &str, a: &Activation, affine: Option<(Vec<f32>, Vec<f3
     Ok(g.node("Add", &[&s, &c0], vec![], &a.name))
 }
 
-/// A value of the graph (name, shape), or a layer whose nodes wait for the next leaf: a
-/// convolution a batch norm may fold into, an activation an unpadded average pool and a batch
-/// norm may follow (with its input's name and shape).
+/// A value of the graph (name, shape), or nodes that wait for the next leaf: a Conv or Gemm
+/// (see `Pending`); an activation with the per-channel affine map folded into it so far, on its
+/// input's name and shape; either of them followed by an unpadded average pool, which a batch
+/// norm after it folds into (affine maps commute with averaging).
 #[derive(Clone)]
 enum Value<'a> {
     Ready(String, Vec<usize>),
-    Conv(&'a Conv, String, Vec<usize>),
-    Act(&'a Activation, String, Vec<usize>),
-    ActPool(&'a Activation, &'a Pool2d, String, Vec<usize>),
+    Layer(Pending<'a>),
+    Act(&'a Activation, Option<(Vec<f32>, Vec<f32>)>, String, Vec<usize>),
+    Pooled(Box<Value<'a>>, &'a Pool2d),
 }
 
-/// The export, as a flow of graph values. A waiting layer is written as soon as the next leaf
+/// The export, as a flow of graph values. A waiting node is written as soon as the next leaf
 /// does not fold into it, and where an inner node begins or ends: nothing folds across a
 /// block's boundary.
 #[derive(Default)]
@@ -99,42 +130,56 @@ struct Export {
 }
 
 impl Export {
-    /// `v` written with nothing folded in: its name and shape.
+    /// `v` written with nothing more folded in: its name and shape.
     fn ready(&mut self, v: Value) -> Result<(String, Vec<usize>)> {
-        let g = &mut self.g;
         Ok(match v {
             Value::Ready(x, s) => (x, s),
-            Value::Conv(c, x, s) => (conv(g, &x, c, None)?, Leaf::Conv(c).out_shape(&s)?),
-            Value::Act(a, x, s) => (poly(g, &x, a, None, s.len())?, s),
-            Value::ActPool(a, p, x, s) => {
-                let y = poly(g, &x, a, None, s.len())?;
-                pool(g, &y, p, &s)?
+            Value::Layer(p) => p.write(&mut self.g)?,
+            Value::Act(a, affine, x, s) => (poly(&mut self.g, &x, a, affine, s.len())?, s),
+            Value::Pooled(v, p) => {
+                let (y, s) = self.ready(*v)?;
+                pool(&mut self.g, &y, p, &s)?
             }
         })
     }
 
-    /// The value of `leaf` on `x`, folding a batch norm into the convolution before it, or
-    /// into the activation before an unpadded average pool before it.
+    /// The value of `leaf` on `x`: merged or folded into a waiting node where it can be.
     fn value<'a>(&mut self, leaf: Leaf<'a>, x: Value<'a>) -> Result<Value<'a>> {
-        let (x, s) = match (leaf, x) {
-            (Leaf::BatchNorm(bn), Value::Conv(c, x, s)) => return Ok(Value::Ready(conv(&mut self.g, &x, c, Some(bn))?, Leaf::Conv(c).out_shape(&s)?)),
-            (Leaf::Pool(p @ Pool2d { kind: PoolKind::Avg(w), .. }), Value::Act(a, x, s)) if w.pad == 0 => return Ok(Value::ActPool(a, p, x, s)),
-            (Leaf::BatchNorm(bn), Value::ActPool(a, p, x, s)) => {
-                let y = poly(&mut self.g, &x, a, Some(bn_affine(bn)?), s.len())?;
-                let (y, s) = pool(&mut self.g, &y, p, &s)?;
-                return Ok(Value::Ready(y, s));
+        let x = match (leaf, x) {
+            (Leaf::Pool(p @ Pool2d { kind: PoolKind::Avg(w), .. }), v @ (Value::Layer(_) | Value::Act(_, None, _, _))) if w.pad == 0 => {
+                return Ok(Value::Pooled(Box::new(v), p));
             }
-            (_, x) => self.ready(x)?,
+            (Leaf::BatchNorm(bn), Value::Pooled(v, p)) => {
+                let v = match *v {
+                    Value::Layer(l) => Value::Layer(l.bn(bn)?),
+                    Value::Act(a, None, x, s) => Value::Act(a, Some(bn_affine(bn)?), x, s),
+                    _ => return Err(Error::Invalid(format!("{} follows another batch norm after the average pool: it cannot be folded", bn.name))),
+                };
+                return Ok(Value::Pooled(Box::new(v), p));
+            }
+            (leaf, Value::Layer(l)) => match (step(Some(l.chain()), leaf), leaf) {
+                (Step::Merge, Leaf::Conv(c)) => return Ok(Value::Layer(Pending { w: l.w.merge(&c.name, &Weights::conv(c)?)?, ..l })),
+                (Step::Merge, Leaf::Linear(n)) => return Ok(Value::Layer(Pending { w: l.w.merge(&n.name, &Weights::linear(n)?)?, ..l })),
+                (Step::Absorb, Leaf::BatchNorm(bn)) => return Ok(Value::Layer(l.bn(bn)?)),
+                (Step::Absorb, Leaf::Act(a)) => {
+                    let c = coefficients(a)?;
+                    return Ok(Value::Layer(l.then(&a.name, &[c[1]], &[c[0]])?));
+                }
+                (Step::Absorb, Leaf::Dropout(_)) => return Ok(Value::Layer(l)),
+                _ => Value::Layer(l),
+            },
+            (_, x) => x,
         };
+        let (x, s) = self.ready(x)?;
         let g = &mut self.g;
         let y = match leaf {
-            Leaf::Conv(c) => return Ok(Value::Conv(c, x, s)),
-            Leaf::Act(a) => return Ok(Value::Act(a, x, s)),
+            Leaf::Conv(c) => return Ok(Value::Layer(Pending { op: Op::Conv(c), w: Weights::conv(c)?, x, s })),
+            Leaf::Linear(l) => return Ok(Value::Layer(Pending { op: Op::Gemm(l), w: Weights::linear(l)?, x, s })),
+            Leaf::Act(a) => return Ok(Value::Act(a, None, x, s)),
             Leaf::Pool(p) => return pool(g, &x, p, &s).map(|(y, s)| Value::Ready(y, s)),
             Leaf::Dropout(_) => return Ok(Value::Ready(x, s)),
-            Leaf::Linear(l) => linear(g, &x, l)?,
             Leaf::Flatten => g.node("Flatten", &[&x], vec![attr_int("axis", 1)], "flatten"),
-            Leaf::BatchNorm(bn) => return Err(Error::Invalid(format!("{} follows neither a convolution nor act → avg-pool: it cannot be folded", bn.name))),
+            Leaf::BatchNorm(bn) => return Err(Error::Invalid(format!("{} follows no convolution, linear layer or activation → average pool: it cannot be folded", bn.name))),
         };
         Ok(Value::Ready(y, leaf.out_shape(&s)?))
     }
@@ -175,14 +220,6 @@ fn pool(g: &mut Graph, x: &str, p: &Pool2d, s: &[usize]) -> Result<(String, Vec<
         PoolKind::Max(_) => return Err(Error::Invalid("max pooling is not HE-friendly: export the student, not the teacher".into())),
     };
     Ok((y, Leaf::Pool(p).out_shape(s)?))
-}
-
-fn linear(g: &mut Graph, x: &str, l: &Linear) -> Result<String> {
-    let (w, b) = (l.w.value.to_f32()?, l.b.as_ref().map(|b| b.value.to_f32()).transpose()?);
-    let dims = l.w.value.shape().to_vec();
-    let wn = g.init(&format!("{}.weight", l.name), &dims, &w);
-    let bn = g.init(&format!("{}.bias", l.name), &[dims[0]], &b.unwrap_or(vec![0.0; dims[0]]));
-    Ok(g.node("Gemm", &[x, &wn, &bn], vec![attr_int("transB", 1)], &l.name))
 }
 
 /// The student as ONNX bytes, and the operator types it uses.

@@ -1,6 +1,7 @@
 //! A plain-Rust CPU evaluation of the ONNX files `heft export` writes, independent of heft's
-//! exporter and GPU kernels: a protobuf reader for the few fields onnx.proto needs here, and the
-//! seven operators (Conv, Gemm, Mul, Add, AveragePool, Flatten, Concat) on f32 NCHW tensors.
+//! exporter and GPU kernels: a protobuf reader for the few fields onnx.proto needs here, the
+//! seven operators (Conv, Gemm, Mul, Add, AveragePool, Flatten, Concat) on f32 NCHW tensors,
+//! and the list of nodes.
 
 use std::collections::HashMap;
 
@@ -47,6 +48,12 @@ fn str_of(f: &[(u64, Result<u64, &[u8]>)], n: u64) -> Vec<String> {
 
 fn ints_of(f: &[(u64, Result<u64, &[u8]>)], n: u64) -> Vec<usize> {
     f.iter().filter(|(k, _)| *k == n).filter_map(|(_, v)| v.ok()).map(|v| v as usize).collect()
+}
+
+/// Each node's operator type and inputs, in order.
+pub fn nodes(bytes: &[u8]) -> Vec<(String, Vec<String>)> {
+    let graph = fields(bytes_of(&fields(bytes), 7)[0]);
+    bytes_of(&graph, 1).into_iter().map(fields).map(|n| (str_of(&n, 4)[0].clone(), str_of(&n, 1))).collect()
 }
 
 /// Runs the ONNX model `bytes` on `x`; returns the graph output.

@@ -13,8 +13,12 @@ level per activation, by exact algebra:
   AveragePool and Flatten, which are linear per channel); on an edge to anything else (a
   residual Add, the output) it is a plaintext product on that edge alone: a level there, but a
   residual branch runs beside a deeper one, so the network's depth does not grow.
-A channel with c2 = 0 (an affine activation) makes the whole layer fall back to
-c2*x^2 + (c1*x + c0) evaluated directly (two levels).
+A channel with c2 = 0 makes the whole layer fall back to c2*x^2 + (c1*x + c0) evaluated
+directly (two levels). A linearised activation (c0 + c1*x) never comes as these five nodes:
+heft folds it into the Conv/Gemm before it (nothing left to read) or, where it follows no such
+layer (after a residual Add), writes one Mul and one Add, which this reader does not take; nor
+does it take a fire module with a linearised expand activation (folded away: its Concat then
+reads a convolution).
 
 Orion has no Concat. A fire module's Concat(poly(conv1x1(s)), poly(conv3x3(s))) becomes one
 3x3 convolution (the 1x1 kernels zero-padded to 3x3, which with padding 1 gives the same output)
