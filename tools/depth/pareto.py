@@ -79,9 +79,11 @@ def main():
     ap.add_argument("--heft", default="heft", help="the heft binary")
     ap.add_argument("--out", required=True, help="folder for pareto.md and pareto.svg")
     ap.add_argument("--encrypted", action="append", default=[], metavar="LABEL=LOG", help="an orion_check.py --log file of a student")
+    ap.add_argument("--note", action="append", default=[], metavar="LABEL=TEXT", help="what the encrypted column says for a student without a log")
     ap.add_argument("runs", nargs="+", metavar="LABEL=RUN_DIR")
     a = ap.parse_args()
     enc = dict(e.split("=", 1) for e in a.encrypted)
+    notes = dict(n.split("=", 1) for n in a.note)
     rows = []
     for spec in a.runs:
         label, run = spec.split("=", 1)
@@ -95,7 +97,7 @@ def main():
     lines = ["| student | depth | ring dim (scale) | test accuracy | macro-F1 | encrypted s/image | linearised |",
              "|---|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: -r["depth"]):
-        e = f"{r['encrypted'][0]:.1f} (median of {r['encrypted'][1]}, Orion)" if r["encrypted"] else "not measured"
+        e = f"{r['encrypted'][0]:.1f} (median of {r['encrypted'][1]}, Orion)" if r["encrypted"] else notes.get(r["label"], "not measured")
         lines.append(f"| {r['label']} | {r['depth']} | {r['ring_dim']} (2^{r['scale_bits']}) | {r['accuracy']:.4f} | "
                      f"{r['macro_f1']:.4f} | {e} | {', '.join(r['linear']) or '—'} |")
     with open(os.path.join(a.out, "pareto.md"), "w") as f:
