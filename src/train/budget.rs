@@ -51,12 +51,13 @@ pub fn fit_budget(model: &mut Model, budget: usize, data: &Data, batch: usize, p
     let depth_before = depth_of(model);
     let mut linearised = Vec::new();
     let mut depth = depth_before;
+    // the validation loss of the model as it stands: measured once, then the winner's of each round
+    let mut loss_now = if depth > budget { evaluate(model, data, &data.val, batch)?.loss } else { 0.0 };
     while depth > budget {
         let candidates: Vec<String> = model.activations().iter().filter(|a| a.kind != ActKind::Affine).map(|a| a.name.clone()).collect();
         if candidates.is_empty() {
             return Err(Error::Invalid(format!("a depth budget of {budget} is out of reach: with every activation linearised the depth is {depth}")));
         }
-        let loss_now = evaluate(model, data, &data.val, batch)?.loss;
         let mut best: Option<(f64, String, f64, usize)> = None; // (score, name, loss, depth)
         for name in candidates {
             let (loss, d) = try_one(model, &name, data, batch)?;
@@ -73,7 +74,7 @@ pub fn fit_budget(model: &mut Model, budget: usize, data: &Data, batch: usize, p
         let Some((_, name, loss, d)) = best else { break };
         linearise(model, std::slice::from_ref(&name))?;
         linearised.push((name, loss));
-        depth = d;
+        (depth, loss_now) = (d, loss);
     }
     let kept = model.activations().iter().filter(|a| a.kind != ActKind::Affine).map(|a| a.name.clone()).collect();
     Ok(Choice { depth_before, depth, linearised, kept })
