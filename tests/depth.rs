@@ -189,13 +189,14 @@ fn merged_export_computes_the_unmerged_students_logits() {
     for (name, m, linear) in cases {
         let m = linearised(m, linear);
         let what = format!("{name} with {linear:?} linearised");
-        let bytes = assert_export_computes_the_logits(&m, &what);
+        let out = assert_export_computes_the_logits(&m, &what);
         // the graph is what he::depth counts: a node per Conv or Linear not merged, a square
-        // per activation that costs a level
-        let (costs, n) = (he::depth(&m), node_counts(&bytes));
+        // per activation that costs a level; but a merged fire module (none here with both
+        // expand activations linearised) has one Conv and one square for two of each
+        let (costs, n, f) = (he::depth(&m), node_counts(&out.bytes), out.fires_merged);
         let rows = |kind: &str| costs.iter().filter(|c| c.kind == kind).count();
         let nodes = |op: &str| n.get(op).copied().unwrap_or(0);
-        assert_eq!((nodes("Conv"), nodes("Gemm"), nodes("Square")), (rows("Conv"), rows("Linear"), rows("Poly")), "{what}");
+        assert_eq!((nodes("Conv") + f, nodes("Gemm"), nodes("Square") + f), (rows("Conv"), rows("Linear"), rows("Poly")), "{what}");
     }
 }
 
@@ -204,7 +205,7 @@ fn merged_export_has_the_expected_nodes() {
     // (Conv, Gemm, Square, Mul) nodes; an activation with its x² is 3 Mul and 2 Add, a folded one
     // none, one after a residual addition 1 Mul and 1 Add
     let count = |m: Model, linear: &[&str]| {
-        let n = node_counts(&he::onnx::export(&linearised(m, linear)).unwrap().0);
+        let n = node_counts(&he::onnx::export(&linearised(m, linear)).unwrap().bytes);
         ["Conv", "Gemm", "Square", "Mul"].map(|op| n.get(op).copied().unwrap_or(0))
     };
     assert_eq!(count(student(Arch::Alexnet), &[]), [5, 3, 7, 14]);
@@ -212,4 +213,30 @@ fn merged_export_has_the_expected_nodes() {
     assert_eq!(count(student(Arch::Alexnet), &["classifier.2", "classifier.5", "features.9"]), [5, 1, 4, 8]);
     assert_eq!(count(student(Arch::Resnet20), &["layer3.2.act2"]), [21, 1, 18, 37]);
     assert_eq!(count(conv_chain(), &["a1", "a2"]), [2, 1, 1, 2]);
+}
+
+#[test]
+fn fire_modules_export_as_one_convolution_where_their_activations_allow() {
+    // (fire modules merged, Conv, Square, Concat nodes), and the logits of the unmerged student;
+    // SqueezeNet 1.1: conv1, 8 × (squeeze, expand 1×1, expand 3×3), the classifier
+    let fire4 = ["features.4.expand1x1_activation", "features.4.expand3x3_activation"];
+    let cases: [(&[&str], [usize; 4]); 3] = [
+        // every fire merged: 18 Conv (26 − 8), 18 squares (26 − 8), no Concat
+        (&[], [8, 18, 18, 0]),
+        // one expand activation of features.4 linearised, the other not: that module stays
+        // two convolutions and a Concat (its linear branch folds into its Conv)
+        (&fire4[..1], [7, 19, 18, 1]),
+        // both linearised: merged, and the merged activation folds into the merged Conv
+        (&fire4, [8, 18, 17, 0]),
+    ];
+    for (linear, want) in cases {
+        let m = linearised(student(Arch::Squeezenet11), linear);
+        let out = assert_export_computes_the_logits(&m, &format!("SqueezeNet with {linear:?} linearised"));
+        let n = node_counts(&out.bytes);
+        let nodes = |op: &str| n.get(op).copied().unwrap_or(0);
+        assert_eq!([out.fires_merged, nodes("Conv"), nodes("Square"), nodes("Concat")], want, "{linear:?}");
+        // the merged convolutions are 3×3 with both branches' output channels
+        let text = String::from_utf8_lossy(&out.bytes);
+        assert_eq!(text.contains("features.4.expand.weight"), linear.len() != 1, "{linear:?}");
+    }
 }

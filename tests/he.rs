@@ -166,7 +166,7 @@ fn observed_ranges_are_those_of_the_data() {
 fn onnx_export_uses_only_he_friendly_operators() {
     let allowed = ["Conv", "Gemm", "Mul", "Add", "AveragePool", "Flatten", "Concat"];
     for (arch, first_act) in [(Arch::Alexnet, "features.1"), (Arch::Squeezenet11, "features.1"), (Arch::Resnet20, "act1")] {
-        let (bytes, ops) = he::onnx::export(&student(arch)).unwrap();
+        let he::onnx::Onnx { bytes, ops, fires_merged } = he::onnx::export(&student(arch)).unwrap();
         assert!(bytes.len() > 1000);
         assert!(ops.iter().all(|o| allowed.contains(&o.as_str())), "{arch:?}: {ops:?}");
         // the operators reported are the file's, in first-use order
@@ -178,7 +178,9 @@ fn onnx_export_uses_only_he_friendly_operators() {
         }
         assert_eq!(in_file, ops, "{arch:?}");
         assert!(ops.contains(&"Mul".to_string()) && ops.contains(&"AveragePool".to_string()));
-        assert_eq!(ops.contains(&"Concat".to_string()), arch == Arch::Squeezenet11);
+        // SqueezeNet's eight fire modules each become one convolution: no Concat is left
+        assert!(!ops.contains(&"Concat".to_string()), "{arch:?}");
+        assert_eq!(fires_merged, if arch == Arch::Squeezenet11 { 8 } else { 0 }, "{arch:?}");
         // batch norm is folded away, the polynomial coefficients are in the file
         let text = String::from_utf8_lossy(&bytes);
         assert!(!text.contains("BatchNormalization") && text.contains(&format!("{first_act}.c2")), "{arch:?}");

@@ -90,7 +90,8 @@ impl Export {
         }
         let gpu = gpu(adapter)?;
         let m = checkpoint::load(&gpu, model)?;
-        let (bytes, ops) = heft::he::onnx::export(&m)?;
+        let onnx_out = heft::he::onnx::export(&m)?;
+        let bytes = &onnx_out.bytes;
         // the sample first: if it fails, nothing is left behind to block a re-run
         let sampled = match sample_data {
             Some(root) => {
@@ -100,13 +101,17 @@ impl Export {
             None => None,
         };
         // write_new: never replace a file that appeared since the check above
-        if let Err(e) = heft::fsx::write_new(onnx, &bytes) {
+        if let Err(e) = heft::fsx::write_new(onnx, bytes) {
             if sampled.is_some() {
                 let _ = std::fs::remove_file(&sample_path); // written just above, by this run
             }
             return Err(e);
         }
-        println!("wrote {} ({} bytes; operators: {})", onnx.display(), bytes.len(), ops.join(", "));
+        println!("wrote {} ({} bytes; operators: {})", onnx.display(), bytes.len(), onnx_out.ops.join(", "));
+        if onnx_out.fires_merged > 0 {
+            let n = onnx_out.fires_merged;
+            println!("{n} fire modules' expand branches merged into one convolution each: {n} Conv, {n} activations and {n} Concat nodes fewer, the same depth");
+        }
         if let Some(n) = sampled {
             println!("wrote {} ({n} test images and heft's logits)", sample_path.display());
         }

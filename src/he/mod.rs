@@ -20,6 +20,7 @@
 //!
 //! ReLU, max pooling and a ReLU→polynomial blend that is not finished are not HE-friendly.
 
+mod fire;
 mod merge;
 pub mod onnx;
 mod proto;

@@ -1,6 +1,7 @@
 //! `heft export --onnx`: the student as an ONNX graph of CKKS-friendly operators only (Conv,
-//! Gemm, Mul, Add, AveragePool, Flatten, and Concat for SqueezeNet's fire modules; ResNet's
-//! residual connections are Add too), merged as `he::depth` counts it. Batch norm is folded
+//! Gemm, Mul, Add, AveragePool, Flatten, and Concat where branches join that `he::fire` cannot
+//! merge; ResNet's residual connections are Add too), merged as `he::depth` counts it, and each
+//! fire module's two expand branches as one convolution (`he::fire`). Batch norm is folded
 //! away: into the convolution before it (SqueezeNet, ResNet), else into the coefficients of the
 //! activation before the average pool it follows (AlexNet: affine ∘ avg-pool ∘ poly =
 //! avg-pool ∘ (affine ∘ poly), exact because those pools have no padding), which makes those
@@ -15,6 +16,7 @@ use crate::nn::layers::{ActKind, Activation, BatchNorm, Block, Branches, Conv, J
 use crate::nn::model::Model;
 use crate::nn::tree::{join_shape, Flow, Node};
 use crate::ops::maxpool::Pool;
+use super::fire::{self, Fire};
 use super::merge::{bn_affine, step, Chain, Step, Weights};
 use super::proto::*;
 
@@ -31,6 +33,8 @@ enum Op<'a> {
 #[derive(Clone)]
 struct Pending<'a> {
     op: Op<'a>,
+    /// The node's name: its first layer's (or a merged fire module's).
+    name: String,
     w: Weights,
     x: String,
     s: Vec<usize>,
@@ -57,13 +61,14 @@ impl Pending<'_> {
 
     /// Its node; returns the output's name and shape.
     fn write(self, g: &mut Graph) -> Result<(String, Vec<usize>)> {
-        let (name, op, attrs, mut out) = match self.op {
+        let name = &self.name;
+        let (op, attrs, mut out) = match self.op {
             Op::Conv(c) => {
                 let (k, s, p) = (self.w.dims[2] as i64, c.stride as i64, c.pad as i64);
                 let attrs = vec![attr_ints("kernel_shape", &[k, k]), attr_ints("strides", &[s, s]), attr_ints("pads", &[p, p, p, p])];
-                (&c.name, "Conv", attrs, Leaf::Conv(c).out_shape(&self.s)?)
+                ("Conv", attrs, Leaf::Conv(c).out_shape(&self.s)?)
             }
-            Op::Gemm(l) => (&l.name, "Gemm", vec![attr_int("transB", 1)], Leaf::Linear(l).out_shape(&self.s)?),
+            Op::Gemm(l) => ("Gemm", vec![attr_int("transB", 1)], Leaf::Linear(l).out_shape(&self.s)?),
         };
         let Weights { w, dims, b } = self.w;
         out[1] = dims[0];
@@ -95,18 +100,24 @@ fn poly(g: &mut Graph, x: &str, a: &Activation, affine: Option<(Vec<f32>, Vec<f3
             ([per(0), per(1), per(2)], if rank == 4 { vec![n, 1, 1] } else { vec![n] })
         }
     };
-    let c0 = g.init(&format!("{}.c0", a.name), &dims, &cs[0]);
-    let c1 = g.init(&format!("{}.c1", a.name), &dims, &cs[1]);
-    if a.kind == ActKind::Affine {
-        let t1 = g.node("Mul", &[x, &c1], vec![], &a.name);
-        return Ok(g.node("Add", &[&t1, &c0], vec![], &a.name));
+    Ok(poly_nodes(g, x, &a.name, &cs, &dims, a.kind == ActKind::Affine))
+}
+
+/// The Mul/Add nodes of cs[0] + cs[1]·x (+ cs[2]·x² unless `linear`), coefficients of shape
+/// `dims`, named after `name`.
+fn poly_nodes(g: &mut Graph, x: &str, name: &str, cs: &[Vec<f32>; 3], dims: &[usize], linear: bool) -> String {
+    let c0 = g.init(&format!("{name}.c0"), dims, &cs[0]);
+    let c1 = g.init(&format!("{name}.c1"), dims, &cs[1]);
+    if linear {
+        let t1 = g.node("Mul", &[x, &c1], vec![], name);
+        return g.node("Add", &[&t1, &c0], vec![], name);
     }
-    let c2 = g.init(&format!("{}.c2", a.name), &dims, &cs[2]);
-    let sq = g.node("Mul", &[x, x], vec![], &a.name);
-    let t2 = g.node("Mul", &[&sq, &c2], vec![], &a.name);
-    let t1 = g.node("Mul", &[x, &c1], vec![], &a.name);
-    let s = g.node("Add", &[&t2, &t1], vec![], &a.name);
-    Ok(g.node("Add", &[&s, &c0], vec![], &a.name))
+    let c2 = g.init(&format!("{name}.c2"), dims, &cs[2]);
+    let sq = g.node("Mul", &[x, x], vec![], name);
+    let t2 = g.node("Mul", &[&sq, &c2], vec![], name);
+    let t1 = g.node("Mul", &[x, &c1], vec![], name);
+    let s = g.node("Add", &[&t2, &t1], vec![], name);
+    g.node("Add", &[&s, &c0], vec![], name)
 }
 
 /// A value of the graph (name, shape), or nodes that wait for the next leaf: a Conv or Gemm
@@ -123,13 +134,30 @@ enum Value<'a> {
 
 /// The export, as a flow of graph values. A waiting node is written as soon as the next leaf
 /// does not fold into it, and where an inner node begins or ends: nothing folds across a
-/// block's boundary.
+/// block's boundary. A fire module's branches are written merged where they begin, and the
+/// flow through them writes nothing until they join.
 #[derive(Default)]
-struct Export {
+struct Export<'a> {
     g: Graph,
+    /// The branches being passed over, merged, and their output.
+    merged: Option<(&'a Branches, (String, Vec<usize>))>,
+    fires: usize,
 }
 
-impl Export {
+impl<'a> Export<'a> {
+    /// The merged fire module `f` on `x` of shape `s`: one Conv, then (unless linearised, which
+    /// folds into it) one activation with per-channel coefficients.
+    fn fire(&mut self, f: Fire<'a>, x: String, s: Vec<usize>) -> Result<(String, Vec<usize>)> {
+        let mut p = Pending { op: Op::Conv(f.widest), name: f.name.clone(), w: f.w, x, s };
+        if f.affine {
+            p.w.then(&f.name, &f.coef[1], &f.coef[0])?;
+            return p.write(&mut self.g);
+        }
+        let (y, shape) = p.write(&mut self.g)?;
+        let z = poly_nodes(&mut self.g, &y, &format!("{}_activation", f.name), &f.coef, &[shape[1], 1, 1], false);
+        Ok((z, shape))
+    }
+
     /// `v` written with nothing more folded in: its name and shape.
     fn ready(&mut self, v: Value) -> Result<(String, Vec<usize>)> {
         Ok(match v {
@@ -144,7 +172,7 @@ impl Export {
     }
 
     /// The value of `leaf` on `x`: merged or folded into a waiting node where it can be.
-    fn value<'a>(&mut self, leaf: Leaf<'a>, x: Value<'a>) -> Result<Value<'a>> {
+    fn value(&mut self, leaf: Leaf<'a>, x: Value<'a>) -> Result<Value<'a>> {
         let x = match (leaf, x) {
             (Leaf::Pool(p @ Pool2d { kind: PoolKind::Avg(w), .. }), v @ (Value::Layer(_) | Value::Act(_, None, _, _))) if w.pad == 0 => {
                 return Ok(Value::Pooled(Box::new(v), p));
@@ -173,8 +201,8 @@ impl Export {
         let (x, s) = self.ready(x)?;
         let g = &mut self.g;
         let y = match leaf {
-            Leaf::Conv(c) => return Ok(Value::Layer(Pending { op: Op::Conv(c), w: Weights::conv(c)?, x, s })),
-            Leaf::Linear(l) => return Ok(Value::Layer(Pending { op: Op::Gemm(l), w: Weights::linear(l)?, x, s })),
+            Leaf::Conv(c) => return Ok(Value::Layer(Pending { op: Op::Conv(c), name: c.name.clone(), w: Weights::conv(c)?, x, s })),
+            Leaf::Linear(l) => return Ok(Value::Layer(Pending { op: Op::Gemm(l), name: l.name.clone(), w: Weights::linear(l)?, x, s })),
             Leaf::Act(a) => return Ok(Value::Act(a, None, x, s)),
             Leaf::Pool(p) => return pool(g, &x, p, &s).map(|(y, s)| Value::Ready(y, s)),
             Leaf::Dropout(_) => return Ok(Value::Ready(x, s)),
@@ -185,23 +213,49 @@ impl Export {
     }
 }
 
-impl<'a> Flow<'a> for Export {
+impl<'a> Flow<'a> for Export<'a> {
     type V = Value<'a>;
     type Error = Error;
 
     fn leaf(&mut self, leaf: Leaf<'a>, x: Value<'a>, _: usize) -> Result<Value<'a>> {
+        if self.merged.is_some() {
+            return Ok(x);
+        }
         self.value(leaf, x)
     }
 
-    fn enter(&mut self, _: Node<'a>, x: Value<'a>, _: usize) -> Result<Value<'a>> {
-        self.ready(x).map(|(x, s)| Value::Ready(x, s))
+    fn enter(&mut self, node: Node<'a>, x: Value<'a>, _: usize) -> Result<Value<'a>> {
+        if self.merged.is_some() {
+            return Ok(x);
+        }
+        let (x, s) = self.ready(x)?;
+        if let Node::Branches(b) = node {
+            if let Some(f) = fire::merge(b)? {
+                let y = self.fire(f, x.clone(), s.clone())?;
+                self.merged = Some((b, y));
+                self.fires += 1;
+            }
+        }
+        Ok(Value::Ready(x, s))
     }
 
     fn exit(&mut self, _: &'a Block, _: &Value<'a>, out: Value<'a>, _: usize) -> Result<Value<'a>> {
+        if self.merged.is_some() {
+            return Ok(out);
+        }
         self.ready(out).map(|(y, s)| Value::Ready(y, s))
     }
 
-    fn join(&mut self, b: &'a Branches, _: &Value<'a>, outs: Vec<Value<'a>>, _: usize) -> Result<Value<'a>> {
+    fn join(&mut self, b: &'a Branches, x: &Value<'a>, outs: Vec<Value<'a>>, _: usize) -> Result<Value<'a>> {
+        match self.merged.take() {
+            Some((m, (y, s))) if std::ptr::eq(m, b) => return Ok(Value::Ready(y, s)),
+            Some(inner) => {
+                // branches inside merged ones: passed over too
+                self.merged = Some(inner);
+                return Ok(x.clone());
+            }
+            None => {}
+        }
         let outs = outs.into_iter().map(|v| self.ready(v)).collect::<Result<Vec<_>>>()?;
         let refs: Vec<&str> = outs.iter().map(|(y, _)| y.as_str()).collect();
         let y = match b.join {
@@ -222,11 +276,21 @@ fn pool(g: &mut Graph, x: &str, p: &Pool2d, s: &[usize]) -> Result<(String, Vec<
     Ok((y, Leaf::Pool(p).out_shape(s)?))
 }
 
-/// The student as ONNX bytes, and the operator types it uses.
-pub fn export(model: &Model) -> Result<(Vec<u8>, Vec<String>)> {
+/// An exported student.
+pub struct Onnx {
+    pub bytes: Vec<u8>,
+    /// The operator types it uses, in first-use order.
+    pub ops: Vec<String>,
+    /// Fire modules whose branches became one convolution (`he::fire`).
+    pub fires_merged: usize,
+}
+
+/// The student as ONNX.
+pub fn export(model: &Model) -> Result<Onnx> {
     let mut export = Export::default();
     let out = model.root.flow(&mut export, Value::Ready("input".to_string(), model.in_shape(1)), 0)?;
     let (out, _) = export.ready(out)?;
+    let fires_merged = export.fires;
     let g = export.g;
     let mut graph = Vec::new();
     for n in &g.nodes {
@@ -247,7 +311,7 @@ pub fn export(model: &Model) -> Result<(Vec<u8>, Vec<String>)> {
     field_str(&mut m, 3, env!("CARGO_PKG_VERSION"));
     field_bytes(&mut m, 7, &graph);
     field_bytes(&mut m, 8, &opset);
-    Ok((m, g.ops))
+    Ok(Onnx { bytes: m, ops: g.ops, fires_merged })
 }
 
 /// AveragePool over window `w`, or over the whole input (`None`: global average pooling).

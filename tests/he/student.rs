@@ -46,16 +46,16 @@ pub fn perturbed(m: Model) -> Model {
 }
 
 /// The ONNX file of `m` run by the CPU evaluation against heft's forward pass (batch norms
-/// unfolded, nothing merged) on two images; returns the file.
-pub fn assert_export_computes_the_logits(m: &Model, what: &str) -> Vec<u8> {
+/// unfolded, nothing merged) on two images; returns the export.
+pub fn assert_export_computes_the_logits(m: &Model, what: &str) -> he::onnx::Onnx {
     let x = Rng::new(9).vec(2 * 64 * 64);
     let want = download(&m.infer(&upload(&x, &[2, 1, 64, 64])).unwrap());
-    let (bytes, _) = he::onnx::export(m).unwrap();
-    let (shape, got) = onnx_cpu::run(&bytes, (vec![2, 1, 64, 64], f32s(&x)));
+    let out = he::onnx::export(m).unwrap();
+    let (shape, got) = onnx_cpu::run(&out.bytes, (vec![2, 1, 64, 64], f32s(&x)));
     assert_eq!(shape, vec![2, 2], "{what}");
     let got: Vec<f64> = got.into_iter().map(|v| v as f64).collect();
     // the heads start small (logits of 1e-3 to 0.5): errors relative to the largest logit
     let largest = want.iter().fold(0.0f64, |a, b| a.max(b.abs()));
     assert_close(&format!("{what} logits"), &got, &want, 1e-4 * largest, 1e-4);
-    bytes
+    out
 }

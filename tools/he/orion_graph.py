@@ -16,13 +16,11 @@ level per activation, by exact algebra:
 A channel with c2 = 0 makes the whole layer fall back to c2*x^2 + (c1*x + c0) evaluated
 directly (two levels). A linearised activation (c0 + c1*x) never comes as these five nodes:
 heft folds it into the Conv/Gemm before it (nothing left to read) or, where it follows no such
-layer (after a residual Add), writes one Mul and one Add, which this reader does not take; nor
-does it take a fire module with a linearised expand activation (folded away: its Concat then
-reads a convolution).
+layer (after a residual Add), writes one Mul and one Add, which this reader does not take.
 
-Orion has no Concat. A fire module's Concat(poly(conv1x1(s)), poly(conv3x3(s))) becomes one
-3x3 convolution (the 1x1 kernels zero-padded to 3x3, which with padding 1 gives the same output)
-followed by one activation whose coefficients are per channel: exact, and one convolution fewer.
+Orion has no Concat: heft's export writes a fire module's two expand branches as one 3x3
+convolution (the 1x1 kernels zero-padded) and one activation with per-channel coefficients
+(he/fire.rs); a Concat it keeps (one expand activation linearised, the other not) is refused.
 
 Orion evaluates AveragePool as a convolution with 1/k^2 weights, one level each, which
 `heft he-report` counts as free; the runner reports both counts.
@@ -133,8 +131,10 @@ def read_ops(model):
             ops.append(dict(kind="flatten", inputs=[n.input[0]], output=n.output[0]))
         elif n.op_type == "Add" and not any(i in inits for i in n.input):
             ops.append(dict(kind="add", inputs=list(n.input), output=n.output[0]))
-        elif n.op_type == "Concat" and a.get("axis") == 1:
-            ops.append(dict(kind="concat", inputs=list(n.input), output=n.output[0]))
+        elif n.op_type == "Concat":
+            raise ValueError(f"{n.name}: Orion has no Concat. heft's export merges a fire module's branches into one "
+                             "convolution; it keeps a Concat only where one expand activation is linearised and the "
+                             "other is not: linearise both or neither")
         else:
             raise ValueError(f"operator {n.op_type} ({n.name}) is not part of heft's export")
     return ops, g.input[0].name, g.output[0].name
@@ -159,38 +159,6 @@ def read_poly(sq, users, inits, taken):
     c0 = inits[[i for i in add0.input if i != add1.output[0]][0]]
     taken.update(id(n) for n in (sq, m2, m1, add1, add0))
     return dict(kind="poly", inputs=[x], output=add0.output[0], c=(c0.reshape(-1), c1.reshape(-1), c2.reshape(-1)), name=sq.name)
-
-
-def merge_concats(ops):
-    """Each channel Concat of activations of convolutions that read the same tensor (stride 1,
-    'same' padding) becomes one convolution with the kernels zero-padded to the largest size,
-    followed by one activation with per-channel coefficients. Any other Concat is refused."""
-    by_out = {o["output"]: o for o in ops}
-    out = []
-    for o in ops:
-        if o["kind"] != "concat":
-            out.append(o)
-            continue
-        polys = [by_out.get(i) for i in o["inputs"]]
-        convs = [by_out.get(p["inputs"][0]) if p and p["kind"] == "poly" else None for p in polys]
-        ok = all(c and c["kind"] == "conv" and c["stride"] == 1 and 2 * c["pad"] + 1 == c["w"].shape[2] for c in convs)
-        only = lambda t, reader: [id(u) for u in users_of(ops, t)] == [id(reader)]
-        ok = ok and len({c["inputs"][0] for c in convs}) == 1 and all(only(p["output"], o) and only(c["output"], p) for p, c in zip(polys, convs))
-        if not ok:
-            raise ValueError(f"Concat {o['output']}: Orion has no Concat, and this one is not a fire module's "
-                             "(activations of stride-1 convolutions of one tensor) that could be merged")
-        k = max(c["w"].shape[2] for c in convs)
-        ws = []
-        for c in convs:
-            w, m = c["w"], (k - c["w"].shape[2]) // 2
-            ws.append(np.pad(w, ((0, 0), (0, 0), (m, m), (m, m))))
-        merged = f"{o['output']}/conv"
-        out = [x for x in out if all(x is not y for y in polys + convs)]
-        out.append(dict(kind="conv", inputs=convs[0]["inputs"], output=merged, w=np.concatenate(ws), b=np.concatenate([c["b"] for c in convs]),
-                        stride=1, pad=(k - 1) // 2))
-        coef = [np.concatenate([np.broadcast_to(p["c"][j], (c["w"].shape[0],)) for p, c in zip(polys, convs)]) for j in range(3)]
-        out.append(dict(kind="poly", inputs=[merged], output=o["output"], c=tuple(coef), name=o["output"]))
-    return out
 
 
 # ----------------------------------------------------------------------------- lowering
@@ -335,7 +303,7 @@ def load(path, split=1):
     """(Orion network, number of plaintext products for c2 that could not be folded) for
     heft's ONNX at path; `split` > 1 splits large convolutions (split_convs)."""
     ops, inp, outp = read_ops(onnx.load(path))
-    ops = split_convs(merge_concats(ops), split)
+    ops = split_convs(ops, split)
     for o in ops:
         if o["kind"] == "avgpool" and o["ceil"]:
             o["ceil"] = 0  # checked against the plaintext logits before anything is encrypted
