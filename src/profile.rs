@@ -58,6 +58,8 @@ pub struct Choice {
 pub struct RandomStep {
     teacher: Model,
     student: Option<Model>,
+    /// The teacher as distillation runs it (with a student).
+    kd_teacher: Option<Model>,
     x: Tensor,
     labels: Tensor,
     weights: Tensor,
@@ -73,6 +75,7 @@ impl RandomStep {
         }
         let teacher = Model::teacher(gpu, cfg, seed)?;
         let student = student.as_ref().map(|s| to_student(&teacher, s)).transpose()?;
+        let kd_teacher = student.as_ref().map(|_| crate::nn::fold::for_distillation(&teacher)).transpose()?;
         let c = &teacher.config;
         let mut rng = Rng::new(seed);
         let x: Vec<f32> = (0..batch * c.in_channels * c.input * c.input).map(|_| rng.normal()).collect();
@@ -82,7 +85,7 @@ impl RandomStep {
         let weights = elementwise::full(gpu, &[c.classes], 1.0)?;
         let recipe = Recipe::default();
         let trainer = recipe.trainer()?;
-        Ok(RandomStep { teacher, student, x, labels, weights, trainer, recipe, batch })
+        Ok(RandomStep { teacher, student, kd_teacher, x, labels, weights, trainer, recipe, batch })
     }
 
     /// e.g. `Alexnet teacher, input 1x64x64`.
@@ -106,7 +109,7 @@ impl RandomStep {
     /// Step `i` (dropout masks differ per step); waits for the loss.
     pub fn run(&mut self, i: usize) -> Result<()> {
         let (model, kd_teacher) = match &self.student {
-            Some(s) => (s, Some(&self.teacher)),
+            Some(s) => (s, self.kd_teacher.as_ref()),
             None => (&self.teacher, None),
         };
         let batch = Batch { x: &self.x, labels: &self.labels, weights: &self.weights };

@@ -354,3 +354,30 @@ fn a_fresh_squeezenet_has_no_dead_class_output() {
         }
     }
 }
+
+#[test]
+fn the_distillation_teacher_has_its_batch_norms_folded_and_the_same_logits() {
+    // (network, input, batch norms in the teacher (--batchnorm but for ResNet, which always has
+    // them), how many follow a convolution and fold)
+    let cases = [(Arch::Squeezenet11, 64, 25, 25), (Arch::Resnet20, 32, 21, 21), (Arch::Alexnet, 64, 3, 0)];
+    for (arch, input, bns, folded) in cases {
+        let t = Model::teacher(&gpu(), ModelConfig { batchnorm: arch != Arch::Resnet20, ..small(arch, input) }, 1).unwrap();
+        // statistics and affine maps away from their initial values, so a misplaced fold shows
+        let mut rng = Rng::new(8);
+        let mut set = |v: &heft::Tensor, f: &dyn Fn(f64) -> f64| v.write_f32(&(0..v.numel()).map(|_| f(rng.uniform()) as f32).collect::<Vec<_>>()).unwrap();
+        for bn in t.batchnorms() {
+            set(&bn.gamma.value, &|u| 1.0 + 0.3 * u);
+            set(&bn.beta.value, &|u| 0.2 * u);
+            set(&bn.running_mean, &|u| 0.2 * u);
+            set(&bn.running_var, &|u| 1.0 + 0.5 * u.abs());
+        }
+        let before = state_bits(&t);
+        let f = heft::nn::fold::for_distillation(&t).unwrap();
+        assert_eq!((t.batchnorms().len(), f.batchnorms().len()), (bns, bns - folded), "{arch:?}");
+        assert_eq!(state_bits(&t), before, "{arch:?}: the teacher itself is left as it was");
+        let x = upload(&Rng::new(9).vec(2 * input * input), &[2, 1, input, input]);
+        let want = download(&t.infer(&x).unwrap());
+        let largest = want.iter().fold(0.0f64, |a, b| a.max(b.abs()));
+        assert_close(&format!("{arch:?} folded teacher logits"), &download(&f.infer(&x).unwrap()), &want, 1e-5 * largest, 1e-5);
+    }
+}

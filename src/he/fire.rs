@@ -10,7 +10,7 @@
 //! are all polynomials or all linearised (a mix would give linearised channels an x² term to
 //! carry, which costs a level under runtimes that evaluate c2·x² + c1·x + c0 per layer).
 
-use super::merge::{bn_affine, is_affine, Weights};
+use super::merge::{is_affine, Weights};
 use crate::error::Result;
 use crate::nn::layers::{ActKind, Activation, Conv, Join, Layer};
 use crate::nn::tree::Branches;
@@ -64,7 +64,7 @@ pub fn merge(b: &Branches) -> Result<Option<Fire<'_>>> {
     for (conv, bn, act) in &parts {
         let mut ws = Weights::conv(conv)?;
         if let Some(bn) = bn {
-            let (scale, shift) = bn_affine(bn)?;
+            let (scale, shift) = bn.eval_affine()?;
             ws.then(&bn.name, &scale, &shift)?;
         }
         let (co, c, kc) = (ws.dims[0], ws.dims[1], ws.dims[2]);

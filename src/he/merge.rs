@@ -5,7 +5,7 @@
 //! level. Nothing merges across a block's or a branch's edge (both flows end the chain there).
 
 use crate::error::{Error, Result};
-use crate::nn::layers::{ActKind, Activation, BatchNorm, Conv, Leaf, Linear};
+use crate::nn::layers::{ActKind, Activation, Conv, Leaf, Linear};
 
 /// The kind of layer a chain of merged layers and absorbed maps starts with.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -45,17 +45,9 @@ pub(super) fn step(chain: Option<Chain>, leaf: Leaf) -> Step {
     }
 }
 
-/// Per-channel scale and shift of an eval-mode batch norm: y = scale·x + shift.
-pub(super) fn bn_affine(bn: &BatchNorm) -> Result<(Vec<f32>, Vec<f32>)> {
-    let (g, b, m, v) = (bn.gamma.value.to_f32()?, bn.beta.value.to_f32()?, bn.running_mean.to_f32()?, bn.running_var.to_f32()?);
-    let scale: Vec<f32> = g.iter().zip(&v).map(|(g, v)| g / (v + bn.eps).sqrt()).collect();
-    let shift = b.iter().zip(&m).zip(&scale).map(|((b, m), s)| b - m * s).collect();
-    Ok((scale, shift))
-}
-
 /// A Conv's or Linear's weights (shape `dims`, output channels first) and bias, as written.
 #[derive(Clone)]
-pub(super) struct Weights {
+pub(crate) struct Weights {
     pub w: Vec<f32>,
     pub dims: Vec<usize>,
     pub b: Vec<f32>,

@@ -21,7 +21,7 @@
 //! ReLU, max pooling and a ReLU→polynomial blend that is not finished are not HE-friendly.
 
 mod fire;
-mod merge;
+pub(crate) mod merge;
 pub mod onnx;
 mod proto;
 pub mod report;

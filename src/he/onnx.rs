@@ -17,7 +17,7 @@ use crate::nn::model::Model;
 use crate::nn::tree::{join_shape, Flow, Node};
 use crate::ops::maxpool::Pool;
 use super::fire::{self, Fire};
-use super::merge::{bn_affine, step, Chain, Step, Weights};
+use super::merge::{step, Chain, Step, Weights};
 use super::proto::*;
 
 /// The layer a Conv or Gemm node is written for: the first of its chain, whose name, input and
@@ -55,7 +55,7 @@ impl Pending<'_> {
     }
 
     fn bn(self, bn: &BatchNorm) -> Result<Self> {
-        let (scale, shift) = bn_affine(bn)?;
+        let (scale, shift) = bn.eval_affine()?;
         self.then(&bn.name, &scale, &shift)
     }
 
@@ -180,7 +180,7 @@ impl<'a> Export<'a> {
             (Leaf::BatchNorm(bn), Value::Pooled(v, p)) => {
                 let v = match *v {
                     Value::Layer(l) => Value::Layer(l.bn(bn)?),
-                    Value::Act(a, None, x, s) => Value::Act(a, Some(bn_affine(bn)?), x, s),
+                    Value::Act(a, None, x, s) => Value::Act(a, Some(bn.eval_affine()?), x, s),
                     _ => return Err(Error::Invalid(format!("{} follows another batch norm after the average pool: it cannot be folded", bn.name))),
                 };
                 return Ok(Value::Pooled(Box::new(v), p));

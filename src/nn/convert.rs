@@ -7,7 +7,7 @@
 
 use super::layers::*;
 use super::model::{Arch, Model, ModelConfig, StudentConfig};
-use super::tree::{join_shape, Flow, Node};
+use super::rebuild::{rebuild, Mapping};
 use crate::error::{Error, Result};
 use crate::tape::{Param, ParamKind};
 use crate::tensor::Tensor;
@@ -69,33 +69,15 @@ struct Convert<'a> {
     gpu: Gpu,
     cfg: &'a StudentConfig,
     bn: InsertBn,
-    /// The student's inner nodes under construction, innermost last: their children so far,
-    /// and whether they are branches (each child its own branch) rather than a block.
-    open: Vec<(bool, Vec<Layer>)>,
 }
 
-impl Convert<'_> {
-    /// Adds the student's layers for one teacher node to the innermost open node: in sequence
-    /// in a block; as one branch of branches (a leaf that gained a batch norm becomes a block
-    /// of the two).
-    fn add(&mut self, mut layers: Vec<Layer>) {
-        let Some((branches, children)) = self.open.last_mut() else { return };
-        match (*branches, layers.len()) {
-            (true, 1) => children.push(layers.remove(0)),
-            (true, _) => children.push(Layer::block("", "Sequential", layers)),
-            (false, _) => children.extend(layers),
-        }
-    }
-
-    /// The student's layers for one teacher leaf (a batch norm may follow) whose output
-    /// shape is `next`.
-    fn student_layers(&self, l: Leaf, next: &[usize]) -> Result<Vec<Layer>> {
+impl<'a> Mapping<'a> for Convert<'_> {
+    fn map(&mut self, l: Leaf<'a>, next: &[usize], _: Option<&mut Layer>) -> Result<Vec<Layer>> {
         let bn_after = |name: &str| -> Result<Layer> { Ok(Layer::BatchNorm(BatchNorm::new(&self.gpu, &format!("{name}.bn"), next[1])?)) };
         let mut out = Vec::new();
         match l {
             Leaf::Conv(c) => {
                 out.push(Layer::Conv(copy_conv(c)?));
-                // SqueezeNet-FHE: BN after every convolution but the classifier head
                 if self.bn == InsertBn::AfterFeatureConvs && c.name.starts_with("features") {
                     out.push(bn_after(&c.name)?);
                 }
@@ -108,7 +90,6 @@ impl Convert<'_> {
                     k => k,
                 };
                 out.push(Layer::Pool(Pool2d::new(&p.name, kind)));
-                // AlexNet-FHE: BN after each of the three pooling layers
                 if self.bn == InsertBn::AfterPools && matches!(p.kind, PoolKind::Max(_)) {
                     out.push(bn_after(&p.name)?);
                 }
@@ -118,35 +99,6 @@ impl Convert<'_> {
             Leaf::Flatten => out.push(Layer::Flatten),
         }
         Ok(out)
-    }
-}
-
-impl<'a> Flow<'a> for Convert<'_> {
-    type V = Vec<usize>;
-    type Error = Error;
-
-    fn leaf(&mut self, l: Leaf<'a>, shape: Vec<usize>, _: usize) -> Result<Vec<usize>> {
-        let next = l.out_shape(&shape)?;
-        let layers = self.student_layers(l, &next)?;
-        self.add(layers);
-        Ok(next)
-    }
-
-    fn enter(&mut self, node: Node<'a>, shape: Vec<usize>, _: usize) -> Result<Vec<usize>> {
-        self.open.push((matches!(node, Node::Branches(_)), Vec::new()));
-        Ok(shape)
-    }
-
-    fn exit(&mut self, b: &'a Block, _: &Vec<usize>, out: Vec<usize>, _: usize) -> Result<Vec<usize>> {
-        let (_, layers) = self.open.pop().unwrap_or_default();
-        self.add(vec![Layer::block(&b.name, b.kind, layers)]);
-        Ok(out)
-    }
-
-    fn join(&mut self, b: &'a Branches, _: &Vec<usize>, outs: Vec<Vec<usize>>, _: usize) -> Result<Vec<usize>> {
-        let (_, branches) = self.open.pop().unwrap_or_default();
-        self.add(vec![Layer::branches(b.join, branches)]);
-        join_shape(b.join, &outs)
     }
 }
 
@@ -168,10 +120,8 @@ pub fn to_student(teacher: &Model, cfg: &StudentConfig) -> Result<Model> {
         return Err(Error::Invalid("this model is already a student; convert its teacher instead".into()));
     }
     let gpu = teacher.params()[0].value.gpu().clone();
-    // the root's student lands in an outer sequence of its own
-    let mut convert = Convert { gpu, cfg, bn: insert_bn(&teacher.config, cfg), open: vec![(false, Vec::new())] };
-    teacher.root.flow(&mut convert, teacher.in_shape(1), 0)?;
-    let root = convert.open.pop().and_then(|(_, mut l)| l.pop()).ok_or_else(|| Error::Invalid("the teacher has no layers".into()))?;
+    let convert = Convert { gpu, cfg, bn: insert_bn(&teacher.config, cfg) };
+    let root = rebuild(&teacher.root, teacher.in_shape(1), convert)?;
     let mut config = teacher.config.clone();
     config.student = Some(cfg.clone());
     let student = Model { config, root };

@@ -129,6 +129,16 @@ pub struct BatchNorm {
 }
 
 impl BatchNorm {
+    /// Eval mode as a per-channel affine map y = scale·x + shift (running statistics): what
+    /// folds into the layer before it (the export, the distillation teacher).
+    pub fn eval_affine(&self) -> Result<(Vec<f32>, Vec<f32>)> {
+        let (g, b) = (self.gamma.value.to_f32()?, self.beta.value.to_f32()?);
+        let (m, v) = (self.running_mean.to_f32()?, self.running_var.to_f32()?);
+        let scale: Vec<f32> = g.iter().zip(&v).map(|(g, v)| g / (v + self.eps).sqrt()).collect();
+        let shift = b.iter().zip(&m).zip(&scale).map(|((b, m), s)| b - m * s).collect();
+        Ok((scale, shift))
+    }
+
     pub fn new(gpu: &Gpu, name: &str, c: usize) -> Result<BatchNorm> {
         let full = |v| crate::ops::elementwise::full(gpu, &[c], v);
         Ok(BatchNorm {

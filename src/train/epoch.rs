@@ -128,7 +128,7 @@ impl Run<'_> {
             let (i, (x, labels, n)) = current?;
             bar.inc(n as u64);
             let batch = Batch { x: &x, labels: &labels, weights: &self.class_weights };
-            let s = step::forward_backward(self.model, self.teacher, &batch, &loss_cfg, step_seed(recipe.seed, epoch, i), self.guard.wants_ranges())?;
+            let s = step::forward_backward(self.model, self.teacher.as_ref(), &batch, &loss_cfg, step_seed(recipe.seed, epoch, i), self.guard.wants_ranges())?;
             self.guard.record(&s, &labels, n)?;
             self.trainer.step(&self.model.params(), &s.grads)?;
             // the next batch is uploaded while this step's work is queued, before a check

@@ -14,6 +14,7 @@ use super::{done, fingerprint, state};
 use crate::error::{Error, Result};
 use crate::fsx::RunLock;
 use crate::nn::checkpoint::{self, LoadMode};
+use crate::nn::fold;
 use crate::nn::model::Model;
 use crate::optim::Trainer;
 use crate::recipe::Recipe;
@@ -34,7 +35,8 @@ pub struct RunResult {
 /// A run between epochs.
 pub struct Run<'a> {
     pub(super) model: &'a mut Model,
-    pub(super) teacher: Option<&'a Model>,
+    /// The teacher as distillation runs it (`nn::fold`).
+    pub(super) teacher: Option<Model>,
     pub(super) data: &'a Data,
     pub(super) recipe: &'a Recipe,
     pub(super) files: RunFiles,
@@ -152,6 +154,7 @@ impl<'a> Run<'a> {
         let class_weights = class_weights(model.params()[0].value.gpu(), &data.train, recipe.class_weights)?;
         let clock = (Instant::now(), progress.seconds);
         let files = files.clone();
+        let teacher = teacher.map(fold::for_distillation).transpose()?;
         Ok(Started::Ready(Run { model, teacher, data, recipe, files, fingerprint, trainer, guard, progress, log, first_candidate, batch, class_weights, clock, _lock: lock }))
     }
 
