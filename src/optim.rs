@@ -1,9 +1,10 @@
 //! Optimisers over tape gradients: Adam/AdamW and SGD with momentum, with per-kind learning
 //! rates (activation coefficients get their own, as in the paper's recipe) and optional
-//! gradient clipping by value or by global norm. State lives on the GPU; nothing is read back.
+//! gradient clipping by value or by global norm, which the update applies as it reads each
+//! gradient (no pass of its own). State lives on the GPU; nothing is read back.
 
 use crate::error::{Error, Result};
-use crate::ops::optim::{self as kernels, AdamCfg};
+use crate::ops::optim::{self as kernels, AdamCfg, GradClip};
 use crate::ops::elementwise;
 use crate::tape::{Grads, Param, ParamId, ParamKind};
 use crate::tensor::Tensor;
@@ -28,17 +29,6 @@ impl Clip {
             (None, Some(v)) if v > 0.0 => Ok(Clip::Norm(v)),
             _ => Err(Error::Invalid("clipping thresholds must be positive".into())),
         }
-    }
-}
-
-/// Apply `clip` to the gradients of `params` (in place).
-pub fn clip(params: &[&Param], grads: &Grads, clip: Clip) -> Result<()> {
-    let gs: Vec<&Tensor> = params.iter().filter_map(|p| grads.get(&p.id)).collect();
-    match clip {
-        Clip::None => Ok(()),
-        Clip::Value(v) => gs.iter().try_for_each(|g| kernels::clip_value(g, v)),
-        Clip::Norm(v) if !gs.is_empty() => kernels::clip_norm(&gs, v).map(drop),
-        Clip::Norm(_) => Ok(()),
     }
 }
 
@@ -158,9 +148,21 @@ impl Trainer {
         }
     }
 
-    /// Clip, then update every non-frozen parameter that has a gradient.
+    /// Update every non-frozen parameter that has a gradient, its gradient clipped.
     pub fn step(&mut self, params: &[&Param], grads: &Grads) -> Result<()> {
-        clip(params, grads, self.clip)?;
+        // clipping by norm: one factor over every gradient the step has
+        let scale = match self.clip {
+            Clip::Norm(v) => {
+                let gs: Vec<&Tensor> = params.iter().filter_map(|p| grads.get(&p.id)).collect();
+                if gs.is_empty() { None } else { Some(kernels::norm_scale(&gs, v)?) }
+            }
+            Clip::None | Clip::Value(_) => None,
+        };
+        let clip = match (self.clip, &scale) {
+            (Clip::Value(v), _) => GradClip::Value(v),
+            (Clip::Norm(_), Some(s)) => GradClip::Scale(s),
+            _ => GradClip::None,
+        };
         for p in params.iter().filter(|p| !p.frozen) {
             let Some(g) = grads.get(&p.id) else { continue };
             let lr = self.lr_of(p);
@@ -173,13 +175,13 @@ impl Trainer {
                     }
                     let Some((m, v, step)) = state.get_mut(&p.id) else { continue };
                     *step += 1;
-                    kernels::adam(&p.value, g, m, v, &AdamCfg { lr, ..*cfg }, *step)?;
+                    kernels::adam(&p.value, g, m, v, &AdamCfg { lr, ..*cfg }, *step, clip)?;
                 }
                 Optimizer::Sgd { momentum, weight_decay, state, .. } => {
                     if let std::collections::hash_map::Entry::Vacant(e) = state.entry(p.id) {
                         e.insert(elementwise::full(p.value.gpu(), p.value.shape(), 0.0)?);
                     }
-                    kernels::sgd(&p.value, g, &state[&p.id], lr, *momentum, *weight_decay)?;
+                    kernels::sgd(&p.value, g, &state[&p.id], lr, *momentum, *weight_decay, clip)?;
                 }
             }
         }

@@ -1,10 +1,12 @@
-//! Wrapper of `shaders/optim.wgsl`: Adam/AdamW and SGD with momentum, in place; gradient
-//! clipping by value and by global norm (the norm is reduced on the GPU, nothing is read back).
+//! Wrapper of `shaders/optim.wgsl`: Adam/AdamW and SGD with momentum, in place, each clipping the
+//! gradient as it reads it (by value, or by the scale of clipping by global norm, which
+//! `norm_scale` reduces on the GPU: nothing is read back).
 
 use super::reduce::{reduce_into, Mode};
 use super::{for_chunks, grid_1d, u};
 use crate::error::{Error, Result};
 use crate::gpu::layout::params;
+use crate::gpu::{Bind, Gpu};
 use crate::tensor::{DType, Tensor};
 
 params! {
@@ -24,6 +26,40 @@ params! {
         momentum: f32,
         clip: f32,
         t: u32,
+        scaled: u32,
+    }
+}
+
+/// The clipping an update applies to each gradient element as it reads it (PyTorch clips the
+/// gradients before the optimiser step: clip_grad_value_ / clip_grad_norm_).
+#[derive(Clone, Copy, Debug)]
+pub enum GradClip<'a> {
+    None,
+    /// Clamp to [-v, v].
+    Value(f32),
+    /// Multiply by the [1] factor of `norm_scale`.
+    Scale(&'a Tensor),
+}
+
+impl<'a> GradClip<'a> {
+    /// Set the parameter block's clip fields; the buffer to bind as `scale`.
+    fn apply<'c>(&self, op: &'static str, p: &mut Params, gpu: &'c Gpu) -> Result<Bind<'c>>
+    where
+        'a: 'c,
+    {
+        match *self {
+            GradClip::None => Ok(gpu.dummy()),
+            GradClip::Value(v) if v > 0.0 => {
+                p.clip = v;
+                Ok(gpu.dummy())
+            }
+            GradClip::Value(v) => Err(Error::shape(op, format!("clip value {v} must be positive"))),
+            GradClip::Scale(t) => {
+                t.expect_shape(op, "clip scale", &[1])?;
+                p.scaled = 1;
+                Ok(t.bind())
+            }
+        }
     }
 }
 
@@ -51,8 +87,9 @@ fn same(op: &'static str, a: &Tensor, b: &Tensor, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// One Adam step (`step` counts from 1) on `param` with moments `m`, `v`.
-pub fn adam(param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, cfg: &AdamCfg, step: u64) -> Result<()> {
+/// One Adam step (`step` counts from 1) on `param` with moments `m`, `v`, the gradient clipped
+/// by `clip`.
+pub fn adam(param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, cfg: &AdamCfg, step: u64, clip: GradClip) -> Result<()> {
     const OP: &str = "adam";
     for (t, w) in [(grad, "gradient"), (m, "first moment"), (v, "second moment")] {
         same(OP, param, t, w)?;
@@ -73,44 +110,37 @@ pub fn adam(param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, cfg: &AdamCfg
         decoupled: cfg.decoupled as u32,
         ..Params::default()
     };
-    chunked("adam", &mut p, &[("param", param), ("grad", grad), ("m", m), ("v", v)])
+    let scale = clip.apply(OP, &mut p, param.gpu())?;
+    chunked("adam", &mut p, &[("param", param), ("grad", grad), ("m", m), ("v", v)], scale)
 }
 
-/// Run `optim::entry` over chunks of the tensors, each bound to the shader's buffer of its name.
-fn chunked(entry: &'static str, p: &mut Params, ts: &[(&'static str, &Tensor)]) -> Result<()> {
+/// Run `optim::entry` over chunks of the tensors, each bound to the shader's buffer of its name,
+/// with `scale` bound whole.
+fn chunked(entry: &'static str, p: &mut Params, ts: &[(&'static str, &Tensor)], scale: Bind) -> Result<()> {
     let gpu = ts[0].1.gpu();
     for_chunks(gpu, ts[0].1.numel(), |s, n| {
         p.n = u(entry, n)?;
         let views = ts.iter().map(|(name, t)| Ok((*name, t.view(s, &[n])?))).collect::<Result<Vec<_>>>()?;
-        let bind: Vec<_> = views.iter().map(|(name, v)| (*name, v.bind())).collect();
+        let mut bind: Vec<_> = views.iter().map(|(name, v)| (*name, v.bind())).collect();
+        bind.push(("scale", scale));
         gpu.dispatch("optim", entry, p, &bind, grid_1d(gpu, n)?)
     })
 }
 
-/// One SGD step; `buf` is the momentum buffer (ignored when momentum is 0).
-pub fn sgd(param: &Tensor, grad: &Tensor, buf: &Tensor, lr: f32, momentum: f32, weight_decay: f32) -> Result<()> {
+/// One SGD step; `buf` is the momentum buffer (ignored when momentum is 0); the gradient is
+/// clipped by `clip`.
+pub fn sgd(param: &Tensor, grad: &Tensor, buf: &Tensor, lr: f32, momentum: f32, weight_decay: f32, clip: GradClip) -> Result<()> {
     const OP: &str = "sgd";
     same(OP, param, grad, "gradient")?;
     same(OP, param, buf, "momentum buffer")?;
     let mut p = Params { lr, wd: weight_decay, momentum, ..Params::default() };
-    chunked("sgd", &mut p, &[("param", param), ("grad", grad), ("m", buf)])
+    let scale = clip.apply(OP, &mut p, param.gpu())?;
+    chunked("sgd", &mut p, &[("param", param), ("grad", grad), ("m", buf)], scale)
 }
 
-/// Clamp every gradient element to [-clip, clip].
-pub fn clip_value(grad: &Tensor, clip: f32) -> Result<()> {
-    if clip.is_nan() || clip <= 0.0 {
-        return Err(Error::shape("clip_value", format!("clip value {clip} must be positive")));
-    }
-    let gpu = grad.gpu();
-    for_chunks(gpu, grad.numel(), |s, n| {
-        let p = Params { n: u("clip_value", n)?, clip, ..Params::default() };
-        gpu.dispatch("optim", "clip_value", &p, &[("grad", grad.view(s, &[n])?.bind())], grid_1d(gpu, n)?)
-    })
-}
-
-/// Scale all gradients together so their global L2 norm is at most `max_norm` (PyTorch's
-/// clip_grad_norm_). Returns the [1] scale factor tensor that was applied.
-pub fn clip_norm(grads: &[&Tensor], max_norm: f32) -> Result<Tensor> {
+/// The [1] factor min(1, max_norm / (||g||₂ + 1e-6)) that clips `grads` together to global L2
+/// norm `max_norm` (PyTorch's clip_grad_norm_), for the updates to apply (`GradClip::Scale`).
+pub fn norm_scale(grads: &[&Tensor], max_norm: f32) -> Result<Tensor> {
     const OP: &str = "clip_norm";
     let first = grads.first().ok_or_else(|| Error::shape(OP, "no gradients"))?;
     if max_norm.is_nan() || max_norm <= 0.0 {
@@ -122,13 +152,7 @@ pub fn clip_norm(grads: &[&Tensor], max_norm: f32) -> Result<Tensor> {
         reduce_into(g, None, None, (1, 1, g.numel()), Mode::SumSq, 1.0, &sumsq, i)?;
     }
     let scale = Tensor::empty(gpu, &[1], DType::F32)?;
-    let mut p = Params { clip: max_norm, t: u(OP, grads.len())?, ..Params::default() };
+    let p = Params { clip: max_norm, t: u(OP, grads.len())?, ..Params::default() };
     gpu.dispatch("optim", "norm_scale", &p, &[("sumsq", sumsq.bind()), ("scale", scale.bind())], [1, 1, 1])?;
-    for g in grads {
-        for_chunks(gpu, g.numel(), |s, n| {
-            p.n = u(OP, n)?;
-            gpu.dispatch("optim", "scale_by", &p, &[("grad", g.view(s, &[n])?.bind()), ("scale", scale.bind())], grid_1d(gpu, n)?)
-        })?;
-    }
     Ok(scale)
 }
