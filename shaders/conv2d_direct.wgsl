@@ -8,6 +8,7 @@
 // Shapes (this dispatch covers images n0 .. n0+nc of bound views):
 //   x   [*, C, H, W]            dy  [*, CO, OH, OW]
 //   forward:      y[n, co, oh, ow] = sum_{c,kh,kw} x[n, c, oh*s+kh-pad, ow*s+kw-pad] * w[co, c, kh, kw] + bias[co]
+//                 (then max(·, 0) when relu != 0: a convolution and its ReLU in one pass)
 //                 blk = wt [K, CB4*4]  (K = C*KH*KW rows k = (c*KH+kh)*KW+kw; columns co, zero-padded)
 //                 threads: P = nc*OH*OW pixels (x) times ceil(CO/CB) channel blocks (y)
 //   grad_input:   dx[n, c, ih, iw] = sum_{co,kh,kw: oh*s+kh-pad = ih, ow*s+kw-pad = iw} dy[n, co, oh, ow] * w[co, c, kh, kw]
@@ -20,7 +21,7 @@
 
 struct Params {
     c: u32, h: u32, w: u32, kh: u32, kw: u32, stride: u32, pad: u32, oh: u32, ow: u32,
-    co: u32, n0: u32, nc: u32, p: u32, cb4: u32, bias_mode: u32, accumulate: u32,
+    co: u32, n0: u32, nc: u32, p: u32, cb4: u32, bias_mode: u32, accumulate: u32, relu: u32,
 }
 
 // Channels a thread owns (a multiple of 4; set per pipeline) and threads a workgroup.
@@ -94,6 +95,9 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
                     var v = acc[j][q][i];
                     if (p.bias_mode == 1u) {
                         v += bias[co];
+                    }
+                    if (p.relu != 0u) {
+                        v = max(v, 0.0);
                     }
                     dst[base + co * ohw] = v;
                 }

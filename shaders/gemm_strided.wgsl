@@ -10,7 +10,8 @@
 // Columns come in groups of G (an image's pixels, images one after another: N = images * H*W),
 // so one product spans a batch of images and small images still fill the 8 columns of a
 // thread. Shapes: M x N outputs, a reduction over R blocks of K. bias_rows != 0 adds bias[m]
-// (bias [M]; bind any buffer otherwise); accumulate != 0 adds C's old value.
+// (bias [M]; bind any buffer otherwise); accumulate != 0 adds C's old value; relu != 0 then
+// stores max(·, 0) (a convolution and its ReLU in one pass).
 // Every index is bounded by the wrapper (largest index of each operand < its length; G >= 1).
 // Grid: x = ceil(N/64), y = ceil(M/64); workgroup 8x8, each thread an 8x8 tile of C
 // (registers only: workgroup memory and barriers are slow on CPU drivers).
@@ -20,7 +21,7 @@ struct Params {
     sar: u32, sam: u32, sak: u32,
     sbr: u32, sbk: u32, sbg: u32, sbn: u32,
     scm: u32, scg: u32, scn: u32,
-    bias_rows: u32, accumulate: u32,
+    bias_rows: u32, accumulate: u32, relu: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -71,6 +72,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             let idx = (m0 + i) * p.scm + (n / p.g) * p.scg + (n % p.g) * p.scn;
             if (p.accumulate != 0u) {
                 v += c[idx];
+            }
+            if (p.relu != 0u) {
+                v = max(v, 0.0);
             }
             c[idx] = v;
         }

@@ -9,12 +9,13 @@
 //          bias [M] (bias_mode 1) or [N] (bias_mode 2); unused otherwise (bind any buffer)
 //          C  written at  base + m*sm + (n / g)*sg + (n % g)*sn
 //             (row-major [M, N]: sm=N, g=N, sg=0, sn=1; conv output NCHW: sm=OH*OW, g=OH*OW,
-//              sg=Co*OH*OW, sn=1); accumulate != 0 adds to what C holds.
+//              sg=Co*OH*OW, sn=1); accumulate != 0 adds to what C holds; relu != 0 then
+//             stores max(·, 0) (a convolution and its ReLU in one pass).
 
 struct Params {
     m: u32, n: u32, k4: u32,
     sm: u32, g: u32, sg: u32, sn: u32, base: u32,
-    bias_mode: u32, accumulate: u32,
+    bias_mode: u32, accumulate: u32, relu: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -63,6 +64,9 @@ fn store(m: u32, n: u32, value: f32) {
     let idx = p.base + m * p.sm + (n / p.g) * p.sg + (n % p.g) * p.sn;
     if (p.accumulate != 0u) {
         v += c[idx];
+    }
+    if (p.relu != 0u) {
+        v = max(v, 0.0);
     }
     c[idx] = v;
 }

@@ -44,7 +44,7 @@ fn param(name: &str, kind: ParamKind, v: &[f32], shape: &[usize]) -> Param {
 /// A 1×1 convolution of one channel: y = w·x + b.
 fn conv1x1(name: &str, w: f32, b: f32) -> Layer {
     let (w, b) = (param(name, ParamKind::Weight, &[w], &[1, 1, 1, 1]), param(name, ParamKind::Bias, &[b], &[1]));
-    Layer::Conv(Conv { name: name.into(), w, b: Some(b), stride: 1, pad: 0 })
+    Layer::Conv(Conv { name: name.into(), w, b: Some(b), stride: 1, pad: 0, relu: false })
 }
 
 /// A finished polynomial activation c0 + c1·x + c2·x².

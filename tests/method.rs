@@ -356,11 +356,12 @@ fn a_fresh_squeezenet_has_no_dead_class_output() {
 }
 
 #[test]
-fn the_distillation_teacher_has_its_batch_norms_folded_and_the_same_logits() {
+fn the_distillation_teacher_has_its_batch_norms_and_relus_folded_and_the_same_logits() {
     // (network, input, batch norms in the teacher (--batchnorm but for ResNet, which always has
-    // them), how many follow a convolution and fold)
-    let cases = [(Arch::Squeezenet11, 64, 25, 25), (Arch::Resnet20, 32, 21, 21), (Arch::Alexnet, 64, 3, 0)];
-    for (arch, input, bns, folded) in cases {
+    // them), how many follow a convolution and fold; ReLUs, how many then follow a convolution
+    // and run in its pass)
+    let cases = [(Arch::Squeezenet11, 64, 25, 25, 26, 26), (Arch::Resnet20, 32, 21, 21, 19, 10), (Arch::Alexnet, 64, 3, 0, 7, 5)];
+    for (arch, input, bns, folded, relus, fused) in cases {
         let t = Model::teacher(&gpu(), ModelConfig { batchnorm: arch != Arch::Resnet20, ..small(arch, input) }, 1).unwrap();
         // statistics and affine maps away from their initial values, so a misplaced fold shows
         let mut rng = Rng::new(8);
@@ -374,6 +375,9 @@ fn the_distillation_teacher_has_its_batch_norms_folded_and_the_same_logits() {
         let before = state_bits(&t);
         let f = heft::nn::fold::for_distillation(&t).unwrap();
         assert_eq!((t.batchnorms().len(), f.batchnorms().len()), (bns, bns - folded), "{arch:?}");
+        assert_eq!((t.activations().len(), f.activations().len()), (relus, relus - fused), "{arch:?}");
+        let fused_convs = f.leaves().iter().filter(|l| matches!(l, Leaf::Conv(c) if c.relu)).count();
+        assert_eq!(fused_convs, fused, "{arch:?}");
         assert_eq!(state_bits(&t), before, "{arch:?}: the teacher itself is left as it was");
         let x = upload(&Rng::new(9).vec(2 * input * input), &[2, 1, input, input]);
         let want = download(&t.infer(&x).unwrap());

@@ -44,7 +44,7 @@ impl Net {
     fn forward(&self, tape: &mut Tape, x: &Tensor) -> Var {
         let x = Var::constant(x.clone());
         let (w, b, c) = (tape.param(&self.conv_w), tape.param(&self.conv_b), tape.param(&self.coef));
-        let h = F::conv2d(tape, &x, &w, Some(&b), 1, 1).unwrap();
+        let h = F::conv2d(tape, &x, &w, Some(&b), 1, 1, false).unwrap();
         let h = F::quad(tape, &h, &c, 1.0, false).unwrap();
         let h = F::avgpool(tape, &h, AvgPool::Window(Pool::new(2, 2))).unwrap();
         let h = F::flatten(tape, &h).unwrap();
@@ -168,4 +168,31 @@ fn tiny_cnn_learns_and_is_reproducible() {
         again.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
         "same seed, same adapter: identical losses"
     );
+}
+
+#[test]
+fn a_convolution_with_its_relu_fused_has_the_gradients_of_the_two() {
+    // loss = sum r · relu(conv(x, w) + b), on the tape with the ReLU in the convolution's pass,
+    // against the CPU reference: dy = r where the convolution is positive, 0 elsewhere
+    let mut rng = Rng::new(101);
+    let g = Geom { n: 2, c: 2, h: 5, w: 5, co: 3, kh: 3, kw: 3, stride: 1, pad: 1 };
+    let (x, w, b) = (rng.vec(2 * 2 * 25), rng.vec(3 * 2 * 9), rng.vec(3));
+    let r = rng.vec(2 * 3 * 25);
+    let wp = Param::new("w", ParamKind::Weight, upload(&w, &[3, 2, 3, 3]));
+    let bp = Param::new("b", ParamKind::Bias, upload(&b, &[3]));
+    let mut tape = Tape::new();
+    let (wv, bv) = (tape.param(&wp), tape.param(&bp));
+    let y = F::conv2d(&mut tape, &Var::constant(upload(&x, &[2, 2, 5, 5])), &wv, Some(&bv), 1, 1, true).unwrap();
+    let y = F::reshape(&mut tape, &y, &[1, 150]).unwrap();
+    let loss = F::linear(&mut tape, &y, &Var::constant(upload(&r, &[1, 150])), None).unwrap();
+    let loss = F::reshape(&mut tape, &loss, &[1]).unwrap();
+    let grads = tape.backward(&loss).unwrap();
+    let conv = r::conv2d::forward(&x, &w, Some(&b), &g);
+    assert!(conv.iter().any(|&v| v < 0.0) && conv.iter().any(|&v| v > 0.0));
+    let want: f64 = conv.iter().zip(&r).map(|(c, r)| c.max(0.0) * r).sum();
+    assert_close_red("loss", &download(&loss.value), &[want]);
+    let dy: Vec<f64> = conv.iter().zip(&r).map(|(&c, &r)| if c > 0.0 { r } else { 0.0 }).collect();
+    let (_, dw, db) = r::conv2d::backward(&x, &w, &dy, &g);
+    assert_close("fused dw", &download(&grads[&wp.id]), &dw, 1e-5, 1e-4);
+    assert_close("fused db", &download(&grads[&bp.id]), &db, 1e-5, 1e-4);
 }

@@ -61,7 +61,7 @@ pub fn run(gpu: &Gpu, reps: usize, batch: usize, n: usize, mut report: impl FnMu
     let (a, b) = (filled(gpu, &[n, n], 1)?, filled(gpu, &[n, n], 2)?);
     let c = Tensor::empty(gpu, &[n, n], crate::DType::F32)?;
     for (i, v) in matmul::VARIANTS.iter().enumerate().filter(|(_, v)| v.available(gpu)) {
-        let ms = time(gpu, reps, || matmul::matmul_into_with(i, &matmul::Gemm { a: &a, b: &b, m: n, n, kp: n, bias: matmul::Bias::None, c: &c, map: matmul::OutMap::row_major(n), accumulate: false }))?;
+        let ms = time(gpu, reps, || matmul::matmul_into_with(i, &matmul::Gemm { a: &a, b: &b, m: n, n, kp: n, bias: matmul::Bias::None, c: &c, map: matmul::OutMap::row_major(n), accumulate: false, relu: false }))?;
         push(Row { name: format!("matmul {n}x{n}x{n} {}", v.name), gflop: 2.0 * (n * n * n) as f64 / 1e9, median_ms: ms });
     }
     for (name, ci, co, k, s, p, hw) in ALEXNET_CONVS {
@@ -72,7 +72,7 @@ pub fn run(gpu: &Gpu, reps: usize, batch: usize, n: usize, mut report: impl FnMu
         let gflop = 2.0 * (batch * co * o * o * ci * k * k) as f64 / 1e9;
         let dy = filled(gpu, &[batch, co, o, o], 6)?;
         for (form_name, form) in conv2d::FORMS {
-            let ms = time(gpu, reps, || conv2d::forward_with(form, &x, &w, Some(&bias), s, p).map(drop))?;
+            let ms = time(gpu, reps, || conv2d::forward_with(form, &x, &w, Some(&bias), s, p, false).map(drop))?;
             push(Row { name: format!("conv2d fwd  {name} b{batch} {ci}->{co} k{k} s{s} {hw}px {form_name}"), gflop, median_ms: ms });
             let ms = time(gpu, reps, || conv2d::backward_with(form, &x, &w, &dy, s, p, true).map(drop))?;
             push(Row { name: format!("conv2d bwd  {name} (dx+dw+db) {form_name}"), gflop: 2.0 * gflop, median_ms: ms });

@@ -27,7 +27,7 @@ pub fn kernels(gpu: &Gpu, g: &Golden) -> Result<Vec<Row>> {
                 let (x, w, b, dy) = (t("x")?, t("w")?, t("b")?, t("dy")?);
                 // every form (the tuner may choose either per layer)
                 for (name, form) in ops::conv2d::FORMS {
-                    push(&format!("{name} y"), &ops::conv2d::forward_with(form, &x, &w, Some(&b), s, p)?, want("y")?, RED)?;
+                    push(&format!("{name} y"), &ops::conv2d::forward_with(form, &x, &w, Some(&b), s, p, false)?, want("y")?, RED)?;
                     let (dx, dw, db) = ops::conv2d::backward_with(form, &x, &w, &dy, s, p, true)?;
                     push(&format!("{name} dx"), &dx.ok_or_else(|| Error::Invalid("no dx".into()))?, want("dx")?, RED)?;
                     push(&format!("{name} dw"), &dw, want("dw")?, RED)?;

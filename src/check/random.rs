@@ -42,7 +42,7 @@ pub fn random(gpu: &Gpu, n: usize, seed: u64) -> Result<Vec<Row>> {
         let (rdx, rdw, rdb) = r::conv2d::backward(&f64s(&x), &f64s(&w), &f64s(&dy), &g);
         // every form (the tuner may choose either per layer)
         for (name, form) in ops::conv2d::FORMS {
-            let y = ops::conv2d::forward_with(form, &xt, &wt, Some(&bt), stride, pad)?;
+            let y = ops::conv2d::forward_with(form, &xt, &wt, Some(&bt), stride, pad, false)?;
             rows.push(compare("conv2d", &format!("{case} {name} y"), &y.to_f32()?, &f32s(&want), RED.0, RED.1));
             let (dx, dw, db) = ops::conv2d::backward_with(form, &xt, &wt, &dyt, stride, pad, true)?;
             rows.push(compare("conv2d", &format!("{case} {name} dx"), &dx.ok_or_else(|| Error::Invalid("no dx".into()))?.to_f32()?, &f32s(&rdx), RED.0, RED.1));
@@ -79,7 +79,7 @@ pub fn random(gpu: &Gpu, n: usize, seed: u64) -> Result<Vec<Row>> {
         let bp = ops::pack::pad_cols(&Tensor::from_f32(gpu, &gb, &[nn, kk])?, kp)?;
         for (i, v) in ops::matmul::VARIANTS.iter().enumerate().filter(|(_, v)| v.available(gpu)) {
             let c = Tensor::empty(gpu, &[m, nn], crate::DType::F32)?;
-            ops::matmul::matmul_into_with(i, &ops::matmul::Gemm { a: &ap, b: &bp, m, n: nn, kp, bias: ops::matmul::Bias::None, c: &c, map: ops::matmul::OutMap::row_major(nn), accumulate: false })?;
+            ops::matmul::matmul_into_with(i, &ops::matmul::Gemm { a: &ap, b: &bp, m, n: nn, kp, bias: ops::matmul::Bias::None, c: &c, map: ops::matmul::OutMap::row_major(nn), accumulate: false, relu: false })?;
             rows.push(compare("matmul", &format!("random {m}x{nn}x{kk} {}", v.name), &c.to_f32()?, &f32s(&want), RED.0, RED.1));
         }
         // losses on random logits

@@ -55,6 +55,9 @@ pub(crate) struct Weights {
 
 impl Weights {
     pub fn conv(c: &Conv) -> Result<Weights> {
+        if c.relu {
+            return Err(Error::Invalid(format!("{} has a ReLU fused into it: export the HE-friendly student, not the teacher", c.name)));
+        }
         Weights::of(&c.name, c.w.value.to_f32()?, c.w.value.shape(), c.b.as_ref().map(|b| b.value.to_f32()).transpose()?)
     }
 

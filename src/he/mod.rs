@@ -86,7 +86,7 @@ impl<'a> Flow<'a> for Costs {
 
     fn leaf(&mut self, leaf: Leaf<'a>, depth: usize, _: usize) -> Result<usize, Self::Error> {
         let (name, kind, levels, problem) = match leaf {
-            Leaf::Conv(c) => (&c.name, "Conv".to_string(), 1, None),
+            Leaf::Conv(c) => (&c.name, "Conv".to_string(), 1, c.relu.then(|| "ReLU (fused into the convolution) is not polynomial".to_string())),
             Leaf::Linear(l) => (&l.name, "Linear".to_string(), 1, None),
             Leaf::Act(a) => {
                 let (l, p) = act_cost(a);

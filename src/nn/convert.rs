@@ -20,7 +20,7 @@ fn copy(p: &Param) -> Result<Param> {
 }
 
 fn copy_conv(c: &Conv) -> Result<Conv> {
-    Ok(Conv { name: c.name.clone(), w: copy(&c.w)?, b: c.b.as_ref().map(copy).transpose()?, stride: c.stride, pad: c.pad })
+    Ok(Conv { name: c.name.clone(), w: copy(&c.w)?, b: c.b.as_ref().map(copy).transpose()?, stride: c.stride, pad: c.pad, relu: c.relu })
 }
 
 fn student_act(gpu: &Gpu, a: &Activation, cfg: &StudentConfig) -> Result<Activation> {

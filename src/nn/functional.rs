@@ -6,12 +6,17 @@ use crate::ops::{self, avgpool::AvgPool, maxpool::Pool};
 use crate::tape::{Tape, Var};
 use crate::tensor::Tensor;
 
-pub fn conv2d(tape: &mut Tape, x: &Var, w: &Var, b: Option<&Var>, stride: usize, pad: usize) -> Result<Var> {
-    let y = ops::conv2d::forward(&x.value, &w.value, b.map(|b| &b.value), stride, pad)?;
+/// A convolution; with `relu`, max(·, 0) of it in the same pass (its backward masks dy by the
+/// output: y > 0 exactly where the convolution was).
+pub fn conv2d(tape: &mut Tape, x: &Var, w: &Var, b: Option<&Var>, stride: usize, pad: usize, relu: bool) -> Result<Var> {
+    let y = ops::conv2d::forward(&x.value, &w.value, b.map(|b| &b.value), stride, pad, relu)?;
     let need = tape.needs(&[x, w]);
     let (xv, wv) = (x.value.clone(), w.value.clone());
+    let yv = relu.then(|| y.clone());
     let inputs: Vec<&Var> = [x, w].into_iter().chain(b).collect();
     tape.record(y, &inputs, move |dy| {
+        let masked = yv.as_ref().map(|y| ops::relu::backward(y, dy)).transpose()?;
+        let dy = masked.as_ref().unwrap_or(dy);
         let (dx, dw, db) = ops::conv2d::backward(&xv, &wv, dy, stride, pad, need[0])?;
         Ok(vec![dx, need[1].then_some(dw), Some(db)])
     })

@@ -66,6 +66,9 @@ pub struct Conv {
     pub b: Option<Param>,
     pub stride: usize,
     pub pad: usize,
+    /// The ReLU after it, in the same pass: only in the teacher distillation runs
+    /// (`nn::fold`), never in a model that is built, saved or exported.
+    pub relu: bool,
 }
 
 impl Conv {
@@ -81,13 +84,13 @@ impl Conv {
     /// The same without a bias (a convolution followed by batch norm, as in ResNet).
     #[allow(clippy::too_many_arguments)]
     pub fn without_bias(gpu: &Gpu, rng: &mut Rng, name: &str, cin: usize, cout: usize, k: usize, stride: usize, pad: usize) -> Result<Conv> {
-        Ok(Conv { name: name.into(), w: he_normal(gpu, rng, &format!("{name}.weight"), &[cout, cin, k, k], cin * k * k)?, b: None, stride, pad })
+        Ok(Conv { name: name.into(), w: he_normal(gpu, rng, &format!("{name}.weight"), &[cout, cin, k, k], cin * k * k)?, b: None, stride, pad, relu: false })
     }
 
     pub fn forward(&self, tape: &mut Tape, x: &Var) -> Result<Var> {
         let w = tape.param(&self.w);
         let b = self.b.as_ref().map(|b| tape.param(b));
-        F::conv2d(tape, x, &w, b.as_ref(), self.stride, self.pad)
+        F::conv2d(tape, x, &w, b.as_ref(), self.stride, self.pad, self.relu)
     }
 
     pub fn out_channels(&self) -> usize {

@@ -76,24 +76,25 @@ fn chunk(x: &Tensor, g: &ConvGeom, width: usize) -> Result<usize> {
     Ok((((limit - pad) / per_image) as usize).clamp(1, g.n))
 }
 
-/// y [N, Co, OH, OW] = conv(x, w) + b, in the form `choose` picks.
-pub fn forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: usize, pad: usize) -> Result<Tensor> {
+/// y [N, Co, OH, OW] = conv(x, w) + b, in the form `choose` picks; with `relu`, max(y, 0) in the
+/// same pass (a convolution and the ReLU after it, as one layer).
+pub fn forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: usize, pad: usize, relu: bool) -> Result<Tensor> {
     let g = geometry(x, w, stride, pad)?;
-    forward_with(choose(x.gpu(), "conv2d_fwd", &g, w.shape()[0], false), x, w, b, stride, pad)
+    forward_with(choose(x.gpu(), "conv2d_fwd", &g, w.shape()[0], false), x, w, b, stride, pad, relu)
 }
 
 /// `forward` in the form given (tests and the tuner).
-pub fn forward_with(form: Form, x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: usize, pad: usize) -> Result<Tensor> {
+pub fn forward_with(form: Form, x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: usize, pad: usize, relu: bool) -> Result<Tensor> {
     let g = geometry(x, w, stride, pad)?;
     let co = w.shape()[0];
     if let Some(b) = b {
         b.expect_shape("conv2d", "bias", &[co])?;
     }
     if form == Form::Direct {
-        return super::conv2d_direct::forward(x, w, b, &g);
+        return super::conv2d_direct::forward(x, w, b, &g, relu);
     }
     if pointwise::applies(&g) {
-        return pointwise::forward(x, w, b, &g);
+        return pointwise::forward(x, w, b, &g, relu);
     }
     let (k, kp) = (g.k(), pad4(g.k()));
     let gpu = x.gpu();
@@ -109,7 +110,7 @@ pub fn forward_with(form: Form, x: &Tensor, w: &Tensor, b: Option<&Tensor>, stri
             let nc = nc.min(m - n0);
             let col = im2col(&xv, &g, n0, nc, false, kp)?;
             let map = OutMap { sm: g.ohw(), g: g.ohw(), sg: cohw, sn: 1, base: n0 * cohw };
-            matmul_into(&Gemm { a: &wp, b: &col, m: co, n: nc * g.ohw(), kp, bias, c: &yv, map, accumulate: false })?;
+            matmul_into(&Gemm { a: &wp, b: &col, m: co, n: nc * g.ohw(), kp, bias, c: &yv, map, accumulate: false, relu })?;
         }
     }
     Ok(y)
@@ -173,7 +174,7 @@ fn unfolded_grads(x: &Tensor, w: &Tensor, dy: &Tensor, g: &ConvGeom, need_dx: bo
                 View { base: n0 * cohw, gr: usize::MAX >> 1, sgr: 0, sr: ohw, gk: ohw, sgk: cohw, sk: 1 },
             )?;
             let col_t = im2col(&xv, &g, n0, nc, true, pp)?;
-            matmul_into(&Gemm { a: &dy_cp, b: &col_t, m: co, n: k, kp: pp, bias: Bias::None, c: &dw, map: OutMap::row_major(k), accumulate: !first })?;
+            matmul_into(&Gemm { a: &dy_cp, b: &col_t, m: co, n: k, kp: pp, bias: Bias::None, c: &dw, map: OutMap::row_major(k), accumulate: !first, relu: false })?;
             first = false;
             drop((dy_cp, col_t));
             if let (Some(wt), Some(dxv)) = (&wt, &dxv) {
@@ -186,7 +187,7 @@ fn unfolded_grads(x: &Tensor, w: &Tensor, dy: &Tensor, g: &ConvGeom, need_dx: bo
                     View { base: n0 * cohw, gr: ohw, sgr: cohw, sr: 1, gk: usize::MAX >> 1, sgk: 0, sk: ohw },
                 )?;
                 let dcol = Tensor::empty(gpu, &[p, k], DType::F32)?;
-                matmul_into(&Gemm { a: &dy_pc, b: wt, m: p, n: k, kp: cop, bias: Bias::None, c: &dcol, map: OutMap::row_major(k), accumulate: false })?;
+                matmul_into(&Gemm { a: &dy_pc, b: wt, m: p, n: k, kp: cop, bias: Bias::None, c: &dcol, map: OutMap::row_major(k), accumulate: false, relu: false })?;
                 col2im(&dcol, &g, n0, nc, dxv)?;
             }
         }

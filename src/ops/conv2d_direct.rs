@@ -22,6 +22,7 @@ params! {
         cb4: u32,
         bias_mode: u32,
         accumulate: u32,
+        relu: u32,
     }
 }
 
@@ -52,6 +53,8 @@ struct Call<'a> {
     /// Row length (in f32) of the channel-blocked operand.
     width: usize,
     bias_mode: u32,
+    /// The forward's outputs stored as max(·, 0).
+    relu: bool,
 }
 
 impl Call<'_> {
@@ -71,6 +74,7 @@ impl Call<'_> {
             cb4: u(op, self.width / 4)?,
             bias_mode: self.bias_mode,
             accumulate: accumulate as u32,
+            relu: self.relu as u32,
         };
         let blocks = (self.width / self.cb) as u32;
         gpu.dispatch_spec(SHADER, self.entry, self.spec, &params, bind, [groups as u32, blocks, 1])
@@ -84,14 +88,14 @@ fn images_per_dispatch(gpu: &Gpu, per_image: usize) -> usize {
 }
 
 /// y [N, Co, OH, OW] = conv(x, w) + b, for the geometry `g` of x [N, C, H, W] * w [Co, C, KH, KW].
-pub fn forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>, g: &ConvGeom) -> Result<Tensor> {
+pub fn forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>, g: &ConvGeom, relu: bool) -> Result<Tensor> {
     let gpu = x.gpu();
     let (co, k, ohw) = (w.shape()[0], g.k(), g.ohw());
     let (spec, cb) = block(co);
     let width = co.next_multiple_of(cb);
     let wt = pack(w, k, co, width, View::transposed(k))?;
     let y = Tensor::empty(gpu, &[g.n, co, g.oh, g.ow], DType::F32)?;
-    let call = Call { entry: "forward", g, co, spec, cb, width, bias_mode: b.is_some() as u32 };
+    let call = Call { entry: "forward", g, co, spec, cb, width, bias_mode: b.is_some() as u32, relu };
     let bias = b.map_or(gpu.dummy(), |b| b.bind());
     let (chw, cohw) = (g.c * g.h * g.w, co * ohw);
     for (s0, m) in item_chunks(gpu, "conv2d", g.n, &[chw, cohw])? {
@@ -115,7 +119,7 @@ pub fn grad_input(w: &Tensor, dy: &Tensor, g: &ConvGeom) -> Result<Tensor> {
     // wr[(co*KH + kh)*KW + kw, c] = w[co, c, kh, kw]
     let wr = pack(w, co * khw, g.c, width, View { base: 0, gr: khw, sgr: g.c * khw, sr: 1, gk: usize::MAX >> 1, sgk: 0, sk: khw })?;
     let dx = Tensor::empty(gpu, &[g.n, g.c, g.h, g.w], DType::F32)?;
-    let call = Call { entry: "grad_input", g, co, spec, cb, width, bias_mode: 0 };
+    let call = Call { entry: "grad_input", g, co, spec, cb, width, bias_mode: 0, relu: false };
     let (chw, cohw) = (g.c * hw, co * g.ohw());
     for (s0, m) in item_chunks(gpu, "conv2d", g.n, &[chw, cohw])? {
         let (dyv, dxv) = (dy.view(s0 * cohw, &[m * cohw])?, dx.view(s0 * chw, &[m * chw])?);
@@ -136,7 +140,7 @@ pub fn grad_weight(x: &Tensor, dy: &Tensor, g: &ConvGeom, co: usize) -> Result<T
     let (spec, cb) = block(co);
     let width = co.next_multiple_of(cb);
     let dw = Tensor::empty(gpu, &[co, g.c, g.kh, g.kw], DType::F32)?;
-    let call = Call { entry: "grad_weight", g, co, spec, cb, width, bias_mode: 0 };
+    let call = Call { entry: "grad_weight", g, co, spec, cb, width, bias_mode: 0, relu: false };
     let (chw, cohw) = (g.c * g.h * g.w, co * ohw);
     // images whose transposed output gradient [nc*OH*OW, width] fits one binding
     let per = (gpu.max_binding() / (ohw * width * 4) as u64).max(1) as usize;

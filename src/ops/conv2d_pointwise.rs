@@ -21,8 +21,8 @@ fn st(sr: usize, si: usize, sg: usize, sj: usize) -> Strides {
     Strides { sr, si, sg, sj }
 }
 
-/// y [N, Co, H, W] = conv(x, w) + b for `w` [Co, C, 1, 1].
-pub fn forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>, g: &ConvGeom) -> Result<Tensor> {
+/// y [N, Co, H, W] = conv(x, w) + b for `w` [Co, C, 1, 1] (then max(·, 0) when `relu`).
+pub fn forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>, g: &ConvGeom, relu: bool) -> Result<Tensor> {
     let (c, co, hw) = (g.c, w.shape()[0], g.ohw());
     let gpu = x.gpu();
     let y = Tensor::empty(gpu, &[g.n, co, g.oh, g.ow], DType::F32)?;
@@ -43,6 +43,7 @@ pub fn forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>, g: &ConvGeom) -> Resu
             group: hw,
             bias: b,
             accumulate: false,
+            relu,
         })?;
     }
     Ok(y)
@@ -71,6 +72,7 @@ pub fn grads(x: &Tensor, w: &Tensor, dy: &Tensor, g: &ConvGeom, need_dx: bool) -
             group: c,
             bias: None,
             accumulate: i > 0,
+            relu: false,
         })?;
         if let Some(dx) = &dx {
             // dx [C, (image, pixel)] = Wᵀ [C, Co] · dy [Co, (image, pixel)]
@@ -89,6 +91,7 @@ pub fn grads(x: &Tensor, w: &Tensor, dy: &Tensor, g: &ConvGeom, need_dx: bool) -
                 group: hw,
                 bias: None,
                 accumulate: false,
+                relu: false,
             })?;
         }
     }

@@ -35,6 +35,8 @@ pub struct StridedGemm<'a> {
     pub group: usize,
     pub bias: Option<&'a Tensor>,
     pub accumulate: bool,
+    /// Store max(·, 0) (after the bias and the accumulation).
+    pub relu: bool,
 }
 
 params! {
@@ -57,6 +59,7 @@ params! {
         scn: u32,
         bias_rows: u32,
         accumulate: u32,
+        relu: u32,
     }
 }
 
@@ -69,7 +72,7 @@ fn last(s: &Strides, blocks: usize, rows: usize, cols: usize, g: usize) -> usize
 /// Run the product; every index the kernel forms is checked to lie inside its tensor first.
 pub fn gemm_strided(p: &StridedGemm) -> Result<()> {
     const OP: &str = "gemm_strided";
-    let StridedGemm { a, sa, b, sb, c, sc, m, n, k, blocks, group, bias, accumulate } = *p;
+    let StridedGemm { a, sa, b, sb, c, sc, m, n, k, blocks, group, bias, accumulate, relu } = *p;
     for (t, name) in [(a, "A"), (b, "B"), (c, "C")] {
         t.expect_dtype(OP, name, DType::F32)?;
         t.gpu().check_binding(OP, name, t.bytes())?;
@@ -120,6 +123,7 @@ pub fn gemm_strided(p: &StridedGemm) -> Result<()> {
         scn: u(OP, sc.sj)?,
         bias_rows: bias.is_some() as u32,
         accumulate: accumulate as u32,
+        relu: relu as u32,
     };
     let bind = [("a", a.bind()), ("b", b.bind()), ("bias", bias_buf), ("c", c.bind())];
     gpu.dispatch("gemm_strided", "main", &params, &bind, [groups[0] as u32, groups[1] as u32, 1])

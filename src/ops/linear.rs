@@ -46,7 +46,7 @@ pub fn forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
         let wp = pad_cols(&w.view(o0 * i, &[rows, i])?, ip)?;
         let bv = b.map(|b| b.view(o0, &[rows])).transpose()?;
         let map = OutMap { sm: o, g: rows, sg: 0, sn: 1, base: o0 };
-        matmul_into(&Gemm { a: &xp, b: &wp, m: n, n: rows, kp: ip, bias: bv.as_ref().map_or(Bias::None, Bias::Cols), c: &y, map, accumulate: false })?;
+        matmul_into(&Gemm { a: &xp, b: &wp, m: n, n: rows, kp: ip, bias: bv.as_ref().map_or(Bias::None, Bias::Cols), c: &y, map, accumulate: false, relu: false })?;
     }
     Ok(y)
 }
@@ -64,13 +64,13 @@ pub fn backward(x: &Tensor, w: &Tensor, dy: &Tensor, need_dx: bool) -> Result<(O
         // dW[o0..o0+rows] = dy[:, o0..]ᵀ · x
         let dyt = pack(dy, rows, n, np, View { base: o0, gr: ALL, sgr: 0, sr: 1, gk: ALL, sgk: 0, sk: o })?;
         let dwv = dw.view(o0 * i, &[rows, i])?;
-        matmul_into(&Gemm { a: &dyt, b: &xt, m: rows, n: i, kp: np, bias: Bias::None, c: &dwv, map: OutMap::row_major(i), accumulate: false })?;
+        matmul_into(&Gemm { a: &dyt, b: &xt, m: rows, n: i, kp: np, bias: Bias::None, c: &dwv, map: OutMap::row_major(i), accumulate: false, relu: false })?;
         if let Some(dx) = &dx {
             // dx += dy[:, o0..] · W[o0..]: A = dy block [N, rows], B = W blockᵀ [in, rows]
             let rp = pad4(rows);
             let a = pack(dy, n, rows, rp, View { base: o0, gr: ALL, sgr: 0, sr: o, gk: ALL, sgk: 0, sk: 1 })?;
             let b = pack(&w.view(o0 * i, &[rows, i])?, i, rows, rp, View::transposed(i))?;
-            matmul_into(&Gemm { a: &a, b: &b, m: n, n: i, kp: rp, bias: Bias::None, c: dx, map: OutMap::row_major(i), accumulate: block > 0 })?;
+            matmul_into(&Gemm { a: &a, b: &b, m: n, n: i, kp: rp, bias: Bias::None, c: dx, map: OutMap::row_major(i), accumulate: block > 0, relu: false })?;
         }
     }
     let db = channel_sums(dy, n, o, 1, Mode::Sum, 1.0)?;

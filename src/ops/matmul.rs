@@ -22,6 +22,7 @@ params! {
         base: u32,
         bias_mode: u32,
         accumulate: u32,
+        relu: u32,
     }
 }
 
@@ -120,6 +121,8 @@ pub struct Gemm<'a> {
     pub c: &'a Tensor,
     pub map: OutMap,
     pub accumulate: bool,
+    /// Store max(·, 0) (after the bias and the accumulation).
+    pub relu: bool,
 }
 
 /// The raw GEMM with the variant `choose` picks for its shape.
@@ -130,7 +133,7 @@ pub fn matmul_into(gemm: &Gemm) -> Result<()> {
 
 /// `matmul_into` with the variant given (an index of `VARIANTS`): tests and the tuner.
 pub fn matmul_into_with(variant: usize, gemm: &Gemm) -> Result<()> {
-    let Gemm { a, b, m, n, kp, bias, c, map, accumulate } = *gemm;
+    let Gemm { a, b, m, n, kp, bias, c, map, accumulate, relu } = *gemm;
     const OP: &str = "matmul";
     let gpu = a.gpu();
     let v = VARIANTS.get(variant).filter(|v| v.available(gpu)).ok_or_else(|| {
@@ -172,6 +175,7 @@ pub fn matmul_into_with(variant: usize, gemm: &Gemm) -> Result<()> {
         base: u(OP, map.base)?,
         bias_mode: mode,
         accumulate: accumulate as u32,
+        relu: relu as u32,
     };
     let gx = n.div_ceil(v.tile.1) as u64;
     let gy = m.div_ceil(v.tile.0) as u64;
@@ -204,6 +208,6 @@ pub fn matmul_nt(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let ap = pack::pad_cols(a, pad4(k))?;
     let bp = pack::pad_cols(b, pad4(k))?;
     let c = Tensor::empty(gpu, &[m, n], DType::F32)?;
-    matmul_into(&Gemm { a: &ap, b: &bp, m, n, kp: pad4(k), bias: Bias::None, c: &c, map: OutMap::row_major(n), accumulate: false })?;
+    matmul_into(&Gemm { a: &ap, b: &bp, m, n, kp: pad4(k), bias: Bias::None, c: &c, map: OutMap::row_major(n), accumulate: false, relu: false })?;
     Ok(c)
 }

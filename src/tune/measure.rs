@@ -65,7 +65,7 @@ pub fn measure(gpu: &Gpu, site: &Site, reps: usize) -> Result<Entry> {
         ("matmul", &[m, n, kp]) => {
             let (a, b) = (filler(gpu, &[m, kp], 1)?, filler(gpu, &[n, kp], 2)?);
             let c = Tensor::empty(gpu, &[m, n], DType::F32)?;
-            let gemm = Gemm { a: &a, b: &b, m, n, kp, bias: Bias::None, c: &c, map: OutMap::row_major(n), accumulate: false };
+            let gemm = Gemm { a: &a, b: &b, m, n, kp, bias: Bias::None, c: &c, map: OutMap::row_major(n), accumulate: false, relu: false };
             let gemm = &gemm;
             let cands: Vec<Candidate> = VARIANTS
                 .iter()
@@ -88,7 +88,7 @@ pub fn measure(gpu: &Gpu, site: &Site, reps: usize) -> Result<Entry> {
                 .map(|&(name, form)| {
                     let run = move || {
                         if forward {
-                            conv2d::forward_with(form, x, wt, Some(bias), stride, pad).map(drop)
+                            conv2d::forward_with(form, x, wt, Some(bias), stride, pad, false).map(drop)
                         } else {
                             conv2d::backward_with(form, x, wt, dy, stride, pad, need_dx == 1).map(drop)
                         }

@@ -34,9 +34,14 @@ fn conv2d_forward_and_backward_match_reference_in_both_forms() {
         let ry = rconv::forward(&x, &w, Some(&b), &g);
         let (rdx, rdw, rdb) = rconv::backward(&x, &w, &dy, &g);
         for (name, form) in conv2d::FORMS {
-            let y = conv2d::forward_with(form, &xt, &wt, Some(&bt), g.stride, g.pad).unwrap();
+            let y = conv2d::forward_with(form, &xt, &wt, Some(&bt), g.stride, g.pad, false).unwrap();
             assert_eq!(y.shape(), &[g.n, g.co, g.oh(), g.ow()]);
             assert_close_red(&format!("conv2d {name} {g:?}"), &download(&y), &ry);
+            // the ReLU fused into the same pass
+            let yr = conv2d::forward_with(form, &xt, &wt, Some(&bt), g.stride, g.pad, true).unwrap();
+            let ryr: Vec<f64> = ry.iter().map(|v| v.max(0.0)).collect();
+            assert!(ryr.iter().any(|&v| v == 0.0) && ryr.iter().any(|&v| v > 0.0), "the case must have both signs");
+            assert_close_red(&format!("conv2d {name} with ReLU {g:?}"), &download(&yr), &ryr);
             let (dx, dw, db) = conv2d::backward_with(form, &xt, &wt, &dyt, g.stride, g.pad, true).unwrap();
             assert_close_red(&format!("conv2d {name} dx {g:?}"), &download(&dx.unwrap()), &rdx);
             assert_close_red(&format!("conv2d {name} dw {g:?}"), &download(&dw), &rdw);
@@ -97,11 +102,11 @@ fn conv2d_reference_gradients_match_finite_differences() {
 fn conv2d_rejects_bad_shapes_with_clear_errors() {
     let x = upload(&[0.0; 2 * 3 * 4 * 4], &[2, 3, 4, 4]);
     let w = upload(&[0.0; 4 * 2 * 3 * 3], &[4, 2, 3, 3]);
-    let e = conv2d::forward(&x, &w, None, 1, 0).unwrap_err().to_string();
+    let e = conv2d::forward(&x, &w, None, 1, 0, false).unwrap_err().to_string();
     assert!(e.contains("conv2d") && e.contains("3 channels"), "{e}");
     let w = upload(&[0.0; 4 * 3 * 5 * 5], &[4, 3, 5, 5]);
-    let e = conv2d::forward(&x, &w, None, 1, 0).unwrap_err().to_string();
+    let e = conv2d::forward(&x, &w, None, 1, 0, false).unwrap_err().to_string();
     assert!(e.contains("smaller than the kernel"), "{e}");
-    let e = conv2d::forward(&x, &w, None, 0, 2).unwrap_err().to_string();
+    let e = conv2d::forward(&x, &w, None, 0, 2, false).unwrap_err().to_string();
     assert!(e.contains("must be positive"), "{e}");
 }

@@ -144,7 +144,7 @@ fn image_ops_over_the_binding_limit_run_in_chunks() {
     let dyt = up(&dyc, &[n, 2, g.oh(), g.ow()]);
     let (rdx, rdw, rdb) = reference::conv2d::backward(&x, &wv, &dyc, &g);
     for (name, form) in heft::ops::conv2d::FORMS {
-        let y = heft::ops::conv2d::forward_with(form, &xt, &wt, None, 2, 1).unwrap();
+        let y = heft::ops::conv2d::forward_with(form, &xt, &wt, None, 2, 1, false).unwrap();
         // 2781-term dot products of values around 1
         assert_close(&format!("big conv {name} y"), &download(&y), &ry, 1e-4, 1e-4);
         drop(y);

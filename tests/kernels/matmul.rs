@@ -38,12 +38,12 @@ fn every_matmul_variant_matches_reference_with_bias_accumulation_and_maps() {
             // row-major with a column bias
             let bias_n = rng.vec(n);
             let c = upload(&vec![0.0; m * n], &[m, n]);
-            matmul_into_with(vi, &Gemm { a: &ap, b: &bp, m, n, kp, bias: Bias::Cols(&upload(&bias_n, &[n])), c: &c, map: OutMap::row_major(n), accumulate: false }).unwrap();
+            matmul_into_with(vi, &Gemm { a: &ap, b: &bp, m, n, kp, bias: Bias::Cols(&upload(&bias_n, &[n])), c: &c, map: OutMap::row_major(n), accumulate: false, relu: false }).unwrap();
             let want: Vec<f64> = (0..m * n).map(|i| prod[i] + bias_n[i % n]).collect();
             assert_close_red(&format!("{} {m}x{n}x{k} bias[n]", v.name), &download(&c), &want);
             // accumulate onto C with a row bias
             let bias_m = rng.vec(m);
-            matmul_into_with(vi, &Gemm { a: &ap, b: &bp, m, n, kp, bias: Bias::Rows(&upload(&bias_m, &[m])), c: &c, map: OutMap::row_major(n), accumulate: true }).unwrap();
+            matmul_into_with(vi, &Gemm { a: &ap, b: &bp, m, n, kp, bias: Bias::Rows(&upload(&bias_m, &[m])), c: &c, map: OutMap::row_major(n), accumulate: true, relu: false }).unwrap();
             let want2: Vec<f64> = (0..m * n).map(|i| want[i] + prod[i] + bias_m[i / n]).collect();
             assert_close_red(&format!("{} {m}x{n}x{k} accumulate, bias[m]", v.name), &download(&c), &want2);
             // conv output map: n = image * hw + pixel, written at m*hw + image*(m*hw) + pixel
@@ -51,7 +51,7 @@ fn every_matmul_variant_matches_reference_with_bias_accumulation_and_maps() {
                 let hw = n / 3;
                 let c = upload(&vec![0.0; m * n], &[3, m, hw]);
                 let map = OutMap { sm: hw, g: hw, sg: m * hw, sn: 1, base: 0 };
-                matmul_into_with(vi, &Gemm { a: &ap, b: &bp, m, n, kp, bias: Bias::None, c: &c, map, accumulate: false }).unwrap();
+                matmul_into_with(vi, &Gemm { a: &ap, b: &bp, m, n, kp, bias: Bias::None, c: &c, map, accumulate: false, relu: false }).unwrap();
                 let mut want = vec![0.0; m * n];
                 for (i, &p) in prod.iter().enumerate() {
                     let (row, col) = (i / n, i % n);
@@ -83,15 +83,15 @@ fn matmul_refuses_out_of_bounds_maps_and_operands() {
     let a = upload(&vec![1.0; m * kp], &[m, kp]);
     let b = upload(&vec![1.0; n * kp], &[n, kp]);
     let c = upload(&vec![0.0; m * n], &[m, n]);
-    matmul_into(&Gemm { a: &a, b: &b, m, n, kp, bias: Bias::None, c: &c, map: OutMap::row_major(n), accumulate: false }).unwrap();
+    matmul_into(&Gemm { a: &a, b: &b, m, n, kp, bias: Bias::None, c: &c, map: OutMap::row_major(n), accumulate: false, relu: false }).unwrap();
     assert_close("exact fit", &download(&c), &vec![4.0; m * n], 0.0, 0.0);
     let shifted = OutMap { base: 1, ..OutMap::row_major(n) };
-    let e = matmul_into(&Gemm { a: &a, b: &b, m, n, kp, bias: Bias::None, c: &c, map: shifted, accumulate: false }).unwrap_err().to_string();
+    let e = matmul_into(&Gemm { a: &a, b: &b, m, n, kp, bias: Bias::None, c: &c, map: shifted, accumulate: false, relu: false }).unwrap_err().to_string();
     assert!(e.contains("reaches element 15"), "{e}");
-    let e = matmul_into(&Gemm { a: &a, b: &b, m: m + 1, n, kp, bias: Bias::None, c: &c, map: OutMap::row_major(n), accumulate: false }).unwrap_err().to_string();
+    let e = matmul_into(&Gemm { a: &a, b: &b, m: m + 1, n, kp, bias: Bias::None, c: &c, map: OutMap::row_major(n), accumulate: false, relu: false }).unwrap_err().to_string();
     assert!(e.contains("do not hold"), "{e}");
     let short = upload(&[0.0; 2], &[2]);
-    let e = matmul_into(&Gemm { a: &a, b: &b, m, n, kp, bias: Bias::Rows(&short), c: &c, map: OutMap::row_major(n), accumulate: false }).unwrap_err().to_string();
+    let e = matmul_into(&Gemm { a: &a, b: &b, m, n, kp, bias: Bias::Rows(&short), c: &c, map: OutMap::row_major(n), accumulate: false, relu: false }).unwrap_err().to_string();
     assert!(e.contains("shorter than 3"), "{e}");
 }
 
@@ -121,7 +121,7 @@ fn strided_gemm_matches_reference_on_conv_layouts_with_bias_and_accumulation() {
         let want = heft::reference::gemm_strided::gemm_strided(&a, sa, &b, sb, (m, nn, k, blocks, group), Some(&bias), sc, lc);
         let (at, bt, biast) = (upload(&a, &[la]), upload(&b, &[lb]), upload(&bias, &[m]));
         let ct = heft::Tensor::zeros(&gpu(), &[lc]).unwrap();
-        let g = StridedGemm { a: &at, sa: st(sa), b: &bt, sb: st(sb), c: &ct, sc: st(sc), m, n: nn, k, blocks, group, bias: Some(&biast), accumulate: false };
+        let g = StridedGemm { a: &at, sa: st(sa), b: &bt, sb: st(sb), c: &ct, sc: st(sc), m, n: nn, k, blocks, group, bias: Some(&biast), accumulate: false, relu: false };
         gemm_strided(&g).unwrap();
         assert_close_red(&format!("strided gemm {m}x{nn}x{k}, {blocks} blocks, groups of {group}"), &download(&ct), &want);
         // accumulate adds a second product to the first
@@ -153,14 +153,14 @@ fn trusted_kernels_give_the_same_bits_with_and_without_runtime_checks() {
         let mut outs = Vec::new();
         for (vi, v) in VARIANTS.iter().enumerate().filter(|(_, v)| v.available(g)) {
             let c = heft::Tensor::zeros(g, &[m, n]).unwrap();
-            let gemm = Gemm { a: &ap, b: &bp, m, n, kp: matmul::pad4(k), bias: Bias::Rows(&biast), c: &c, map: OutMap::row_major(n), accumulate: false };
+            let gemm = Gemm { a: &ap, b: &bp, m, n, kp: matmul::pad4(k), bias: Bias::Rows(&biast), c: &c, map: OutMap::row_major(n), accumulate: false, relu: false };
             matmul_into_with(vi, &gemm).unwrap_or_else(|e| panic!("{}: {e}", v.name));
             outs.push(c.to_f32().unwrap());
         }
         let c = heft::Tensor::zeros(g, &[n, m]).unwrap();
         let st = |sr, si, sg, sj| Strides { sr, si, sg, sj };
         // Cᵀ [N, M] = B [N, K] · Aᵀ, reading A transposed through its strides
-        gemm_strided(&StridedGemm { a: &bt, sa: st(0, k, 0, 1), b: &at, sb: st(0, 1, 0, k), c: &c, sc: st(0, m, 0, 1), m: n, n: m, k, blocks: 1, group: m, bias: None, accumulate: false }).unwrap();
+        gemm_strided(&StridedGemm { a: &bt, sa: st(0, k, 0, 1), b: &at, sb: st(0, 1, 0, k), c: &c, sc: st(0, m, 0, 1), m: n, n: m, k, blocks: 1, group: m, bias: None, accumulate: false, relu: false }).unwrap();
         outs.push(c.to_f32().unwrap());
         outs
     };
