@@ -96,7 +96,7 @@ impl Export {
         let sampled = match sample_data {
             Some(root) => {
                 let d = Data::open(&Source::lenient(root, format))?;
-                Some(heft::he::onnx::write_sample(&m, &d.test, d.norm, samples, &sample_path)?)
+                Some(heft::he::sample::write_sample(&m, &d.test, d.norm, samples, &sample_path)?)
             }
             None => None,
         };

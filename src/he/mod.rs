@@ -25,6 +25,7 @@ pub(crate) mod merge;
 pub mod onnx;
 mod proto;
 pub mod report;
+pub mod sample;
 
 use crate::nn::layers::{Activation, Block, Branches, Leaf, PoolKind};
 use crate::nn::tree::Node;
