@@ -31,7 +31,7 @@ pub struct Fire<'a> {
 
 /// A branch's Conv, its batch norm's scale and shift (if any) and its activation, when it has
 /// exactly that shape with a stride-1 "same" convolution and a finished polynomial.
-fn parts(l: &Layer) -> Option<(&Conv, Option<&crate::nn::layers::BatchNorm>, &Activation)> {
+fn branch_parts(l: &Layer) -> Option<(&Conv, Option<&crate::nn::layers::BatchNorm>, &Activation)> {
     let Layer::Block(b) = l else { return None };
     let (conv, bn, act) = match b.layers.as_slice() {
         [Layer::Conv(c), Layer::Act(a)] => (c, None, a),
@@ -49,7 +49,7 @@ pub fn merge(b: &Branches) -> Result<Option<Fire<'_>>> {
     if b.join != Join::Concat || b.branches.len() < 2 {
         return Ok(None);
     }
-    let Some(parts) = b.branches.iter().map(parts).collect::<Option<Vec<_>>>() else { return Ok(None) };
+    let Some(parts) = b.branches.iter().map(branch_parts).collect::<Option<Vec<_>>>() else { return Ok(None) };
     let affine = parts.iter().all(|(_, _, a)| is_affine(a));
     if !affine && parts.iter().any(|(_, _, a)| a.kind == ActKind::Affine) {
         return Ok(None);
