@@ -29,7 +29,7 @@ pub struct Fire<'a> {
     pub affine: bool,
 }
 
-/// A branch's Conv, its batch norm's scale and shift (if any) and its activation, when it has
+/// A branch's Conv, its batch norm (if any) and its activation, when it has
 /// exactly that shape with a stride-1 "same" convolution and a finished polynomial.
 fn branch_parts(l: &Layer) -> Option<(&Conv, Option<&crate::nn::layers::BatchNorm>, &Activation)> {
     let Layer::Block(b) = l else { return None };
