@@ -3,6 +3,8 @@
 //     y = r * (c0 + c1*x + c2*x^2) + (1 - r) * relu(x)        (r = 1: pure polynomial)
 // The coefficient gradients are reductions, done by `reduce` (modes 0, 1, 2 scaled by r):
 //     dc0 = r*sum(dy),  dc1 = r*sum(dy*x),  dc2 = r*sum(dy*x^2).
+// `backward` runs for tensors over one binding only: below that, reduce.wgsl's mode 9 computes
+// dx with the sums in one pass (the same expression; keep the two alike).
 //
 // Shapes:  coef [3] = (c0, c1, c2)
 //          forward:  x [n] -> y [n]

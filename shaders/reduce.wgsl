@@ -18,6 +18,11 @@
 //          element (outer 0, inner 0), give out = s_c + m1 (the mean) and m2 - m1^2 (the biased
 //          variance), m_t = scale * sum d^t with scale = 1/(outer*inner): batch norm's
 //          statistics in one pass; the shift keeps m2 - m1^2 from cancelling when |mean| >> std.
+//          9 the quadratic activation's backward (quad.wgsl) in the pass of its coefficient
+//          gradients: mode 7's moments of x = dy and y = the activation's input, scale = its
+//          blend r, aux = its coefficients [3] (C = 1), and as each element is read
+//          dx[idx] = dy * (r*(c1 + 2*c2*y) + (1 - r)*(y > 0)), the same expression as quad.wgsl.
+//          dx [outer, C, inner] (modes other than 9 do not write it; bind any buffer).
 // Pass `partial`: grid (G, C), 64 threads; with G = 1 it writes `out` itself and `finish` is
 // not run.  Pass `finish`: grid (ceil(T*C/WG)), WG threads, one per channel and term.
 // qstep, rstep = 64 / inner, 64 % inner: a thread steps through its elements without
@@ -37,6 +42,7 @@ const MODE: u32 = 0u;
 @group(0) @binding(3) var<storage, read> aux: array<f32>;
 @group(0) @binding(4) var<storage, read_write> part: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dx: array<f32>;
 
 // the 64 threads' values of each term
 var<workgroup> vals: array<f32, 192>;
@@ -114,13 +120,18 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     let shift = x[c * p.inner];
     for (; j < end; j += 64u) {
         let idx = (o * p.c + c) * p.inner + i;
-        if (MODE == 7u) {
+        if (MODE == 7u || MODE == 9u) {
             let v = x[idx];
             acc[0] += v;
             if (p.terms > 1u) {
                 let w = y[idx];
                 acc[1] += v * w;
                 acc[2] += v * w * w;
+            }
+            if (MODE == 9u) {
+                let w = y[idx];
+                let slope = p.scale * (2.0 * aux[2] * w + aux[1]) + (1.0 - p.scale) * select(0.0, 1.0, w > 0.0);
+                dx[idx] = v * slope;
             }
         } else if (MODE == 8u) {
             let d = x[idx] - shift;

@@ -1,13 +1,19 @@
 //! Optimisers over tape gradients: Adam/AdamW and SGD with momentum, with per-kind learning
 //! rates (activation coefficients get their own, as in the paper's recipe) and optional
 //! gradient clipping by value or by global norm, which the update applies as it reads each
-//! gradient (no pass of its own). State lives on the GPU; nothing is read back.
+//! gradient (no pass of its own). State lives on the GPU; nothing is read back. A trainer that
+//! `adopt`ed its model updates the parameters in runs over its arenas (`packed`).
+
+mod packed;
 
 use crate::error::{Error, Result};
 use crate::ops::optim::{self as kernels, AdamCfg, GradClip};
+use crate::nn::model::Model;
 use crate::ops::elementwise;
 use crate::tape::{Grads, Param, ParamId, ParamKind};
+use packed::{Packed, Update};
 use crate::tensor::Tensor;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -70,15 +76,30 @@ pub struct Trainer {
     pub lr: f32,
     pub coef_lr: Option<f32>,
     pub clip: Clip,
+    /// The arenas of the model it adopted.
+    packed: Option<Packed>,
 }
 
 impl Trainer {
     pub fn adam(cfg: AdamCfg) -> Trainer {
-        Trainer { lr: cfg.lr, opt: Optimizer::Adam { cfg, state: HashMap::new() }, coef_lr: None, clip: Clip::None }
+        Trainer { lr: cfg.lr, opt: Optimizer::Adam { cfg, state: HashMap::new() }, coef_lr: None, clip: Clip::None, packed: None }
     }
 
     pub fn sgd(lr: f32, momentum: f32, weight_decay: f32) -> Trainer {
-        Trainer { lr, opt: Optimizer::Sgd { momentum, weight_decay, state: HashMap::new() }, coef_lr: None, clip: Clip::None }
+        Trainer { lr, opt: Optimizer::Sgd { momentum, weight_decay, state: HashMap::new() }, coef_lr: None, clip: Clip::None, packed: None }
+    }
+
+    /// Pack `model`'s parameters into this trainer's arenas (`optim::packed`): its updates then
+    /// take one dispatch per run of parameters instead of one per parameter. State the trainer
+    /// already holds (a resumed run) moves into the arenas. Once per trainer.
+    pub fn adopt(&mut self, model: &mut Model) -> Result<()> {
+        if self.packed.is_some() {
+            return Err(Error::Invalid("this optimiser already packed a model's parameters".into()));
+        }
+        let held = self.save_state()?;
+        let packed = Packed::new(model, self.tensors_per_param())?;
+        self.packed = Some(packed);
+        self.restore_state(&held)
     }
 
     /// A copy of the per-parameter state, made on the GPU.
@@ -116,19 +137,42 @@ impl Trainer {
         }
     }
 
-    /// Back to `saved` (state created since is dropped; `saved` stays usable).
+    /// Back to `saved` (state created since is dropped; `saved` stays usable). A packed
+    /// parameter's state is copied into its arena, and zeroed there when `saved` has none.
     pub fn restore_state(&mut self, saved: &OptState) -> Result<()> {
+        let copies = |id: ParamId, t: &[Tensor]| -> Result<Vec<Tensor>> {
+            let Some(views) = self.packed.as_ref().map(|p| p.state_of(id, t[0].shape())).transpose()?.flatten() else {
+                return t.iter().map(Tensor::deep_clone).collect();
+            };
+            for (v, t) in views.iter().zip(t) {
+                v.copy_from(t)?;
+            }
+            Ok(views)
+        };
+        let mut restored: Vec<(ParamId, Vec<Tensor>, u64)> = Vec::new();
+        for (id, t, step) in &saved.0 {
+            restored.push((*id, copies(*id, t)?, *step));
+        }
+        // packed state that `saved` does not have goes back to zero (`step`'s invariant)
+        let dropped: Vec<ParamId> = self.entries().into_iter().map(|e| e.0).filter(|id| !restored.iter().any(|r| r.0 == *id)).collect();
+        for id in dropped {
+            for t in self.packed.as_ref().map(|p| p.state_of(id, &[])).transpose()?.flatten().unwrap_or_default() {
+                t.gpu().clear(t.bind());
+            }
+        }
         match &mut self.opt {
             Optimizer::Adam { state, .. } => {
                 state.clear();
-                for (id, t, step) in &saved.0 {
-                    state.insert(*id, (t[0].deep_clone()?, t[1].deep_clone()?, *step));
+                for (id, mut t, step) in restored {
+                    let v = t.pop().ok_or_else(|| Error::Invalid("Adam state needs two tensors".into()))?;
+                    let m = t.pop().ok_or_else(|| Error::Invalid("Adam state needs two tensors".into()))?;
+                    state.insert(id, (m, v, step));
                 }
             }
             Optimizer::Sgd { state, .. } => {
                 state.clear();
-                for (id, t, _) in &saved.0 {
-                    state.insert(*id, t[0].deep_clone()?);
+                for (id, mut t, _) in restored {
+                    state.insert(id, t.pop().ok_or_else(|| Error::Invalid("SGD state needs one tensor".into()))?);
                 }
             }
         }
@@ -148,43 +192,85 @@ impl Trainer {
         }
     }
 
-    /// Update every non-frozen parameter that has a gradient, its gradient clipped.
+    /// Update every non-frozen parameter that has a gradient, its gradient clipped: packed
+    /// parameters in runs (`Packed::runs`), the others one by one.
     pub fn step(&mut self, params: &[&Param], grads: &Grads) -> Result<()> {
-        // clipping by norm: one factor over every gradient the step has
-        let scale = match self.clip {
-            Clip::Norm(v) => {
-                let gs: Vec<&Tensor> = params.iter().filter_map(|p| grads.get(&p.id)).collect();
-                if gs.is_empty() { None } else { Some(kernels::norm_scale(&gs, v)?) }
+        let mut updates = Vec::new();
+        let mut stepping = HashMap::new();
+        for p in params.iter().filter(|p| !p.frozen) {
+            let Some(g) = grads.get(&p.id) else { continue };
+            let lr = self.lr_of(p);
+            let views = match &self.packed {
+                Some(packed) => {
+                    packed.check(p)?;
+                    packed.state_of(p.id, p.value.shape())?
+                }
+                None => None,
+            };
+            let in_arena = views.is_some();
+            let (state, step) = self.advance(p, views)?;
+            match (&p.slot, in_arena) {
+                (Some(slot), true) => {
+                    // the tape leaves gradients in their slots; one made elsewhere is copied in
+                    if !g.same_view(slot) {
+                        slot.copy_from(&g.reshape(slot.shape())?)?;
+                    }
+                    stepping.insert(p.id, (lr, step));
+                }
+                _ => updates.push(Update { value: p.value.clone(), grad: g.clone(), state, lr, step }),
             }
-            Clip::None | Clip::Value(_) => None,
+        }
+        if let Some(packed) = &self.packed {
+            updates.extend(packed.runs(&stepping)?);
+        }
+        // clipping by norm: one factor over every gradient the step has (an arena's gaps are 0)
+        let scale = match self.clip {
+            Clip::Norm(v) if !updates.is_empty() => Some(kernels::norm_scale(&updates.iter().map(|u| &u.grad).collect::<Vec<_>>(), v)?),
+            _ => None,
         };
         let clip = match (self.clip, &scale) {
             (Clip::Value(v), _) => GradClip::Value(v),
             (Clip::Norm(_), Some(s)) => GradClip::Scale(s),
             _ => GradClip::None,
         };
-        for p in params.iter().filter(|p| !p.frozen) {
-            let Some(g) = grads.get(&p.id) else { continue };
-            let lr = self.lr_of(p);
-            match &mut self.opt {
-                Optimizer::Adam { cfg, state } => {
-                    let gpu = p.value.gpu();
-                    if let std::collections::hash_map::Entry::Vacant(e) = state.entry(p.id) {
-                        let zeros = || elementwise::full(gpu, p.value.shape(), 0.0);
-                        e.insert((zeros()?, zeros()?, 0));
-                    }
-                    let Some((m, v, step)) = state.get_mut(&p.id) else { continue };
-                    *step += 1;
-                    kernels::adam(&p.value, g, m, v, &AdamCfg { lr, ..*cfg }, *step, clip)?;
-                }
-                Optimizer::Sgd { momentum, weight_decay, state, .. } => {
-                    if let std::collections::hash_map::Entry::Vacant(e) = state.entry(p.id) {
-                        e.insert(elementwise::full(p.value.gpu(), p.value.shape(), 0.0)?);
-                    }
-                    kernels::sgd(&p.value, g, &state[&p.id], lr, *momentum, *weight_decay, clip)?;
-                }
+        for u in &updates {
+            match &self.opt {
+                Optimizer::Adam { cfg, .. } => kernels::adam(&u.value, &u.grad, &u.state[0], &u.state[1], &AdamCfg { lr: u.lr, ..*cfg }, u.step, clip)?,
+                Optimizer::Sgd { momentum, weight_decay, .. } => kernels::sgd(&u.value, &u.grad, &u.state[0], u.lr, *momentum, *weight_decay, clip)?,
             }
         }
         Ok(())
+    }
+
+    /// `p`'s state tensors and its step count after this step. A parameter's first step creates
+    /// its state, zero: `views` (its arena's, zero until it has state) or new tensors.
+    fn advance(&mut self, p: &Param, views: Option<Vec<Tensor>>) -> Result<(Vec<Tensor>, u64)> {
+        let per = self.tensors_per_param();
+        let fresh = || -> Result<Vec<Tensor>> {
+            match views.clone() {
+                Some(v) => Ok(v),
+                None => (0..per).map(|_| elementwise::full(p.value.gpu(), p.value.shape(), 0.0)).collect(),
+            }
+        };
+        match &mut self.opt {
+            Optimizer::Adam { state, .. } => {
+                let (m, v, step) = match state.entry(p.id) {
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(e) => {
+                        let [m, v]: [Tensor; 2] = fresh()?.try_into().map_err(|_| Error::Invalid("Adam state needs two tensors".into()))?;
+                        e.insert((m, v, 0))
+                    }
+                };
+                *step += 1;
+                Ok((vec![m.clone(), v.clone()], *step))
+            }
+            Optimizer::Sgd { state, .. } => {
+                let buf = match state.entry(p.id) {
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(e) => e.insert(fresh()?.remove(0)),
+                };
+                Ok((vec![buf.clone()], 0))
+            }
+        }
     }
 }

@@ -31,6 +31,8 @@ pub struct Profile {
     pub wall_ms: f64,
     /// Kernel dispatches per step.
     pub dispatches: f64,
+    /// Buffer-to-buffer copies per step (not dispatches, but commands too).
+    pub copies: f64,
     /// Queue submits and host read-backs per step (with profiling on, every submit waits).
     pub submits: f64,
     pub readbacks: f64,
@@ -73,8 +75,8 @@ impl RandomStep {
         if batch < 2 {
             return Err(Error::Invalid("a training step needs --batch 2 or more (batch norm)".into()));
         }
-        let teacher = Model::teacher(gpu, cfg, seed)?;
-        let student = student.as_ref().map(|s| to_student(&teacher, s)).transpose()?;
+        let mut teacher = Model::teacher(gpu, cfg, seed)?;
+        let mut student = student.as_ref().map(|s| to_student(&teacher, s)).transpose()?;
         let kd_teacher = student.as_ref().map(|_| crate::nn::fold::for_distillation(&teacher)).transpose()?;
         let c = &teacher.config;
         let mut rng = Rng::new(seed);
@@ -84,7 +86,8 @@ impl RandomStep {
         let labels = crate::ops::cross_entropy::labels(gpu, &labels, c.classes)?;
         let weights = elementwise::full(gpu, &[c.classes], 1.0)?;
         let recipe = Recipe::default();
-        let trainer = recipe.trainer()?;
+        let mut trainer = recipe.trainer()?;
+        trainer.adopt(student.as_mut().unwrap_or(&mut teacher))?;
         Ok(RandomStep { teacher, student, kd_teacher, x, labels, weights, trainer, recipe, batch })
     }
 
@@ -137,14 +140,14 @@ pub fn run(gpu: &Gpu, cfg: ModelConfig, student: Option<StudentConfig>, batch: u
         .collect();
     let tuning = gpu.tuning().source.clone();
     gpu.reset_kernel_times()?;
-    let ((submits0, reads0), dispatches0) = (gpu.round_trips(), gpu.dispatches());
+    let ((submits0, reads0), dispatches0, copies0) = (gpu.round_trips(), gpu.dispatches(), gpu.copies());
     let t = Instant::now();
     for i in 1..=steps {
         step.run(i)?;
     }
     gpu.sync()?;
     let wall_ms = t.elapsed().as_secs_f64() * 1e3 / steps as f64;
-    let ((submits1, reads1), dispatches1) = (gpu.round_trips(), gpu.dispatches());
+    let ((submits1, reads1), dispatches1, copies1) = (gpu.round_trips(), gpu.dispatches(), gpu.copies());
     let per_step = |a: u64, b: u64| (b - a) as f64 / steps as f64;
     let trace = gpu.trace_events()?;
     let mut kernels = gpu.kernel_times()?;
@@ -161,6 +164,7 @@ pub fn run(gpu: &Gpu, cfg: ModelConfig, student: Option<StudentConfig>, batch: u
         gpu_ms,
         wall_ms,
         dispatches: per_step(dispatches0, dispatches1),
+        copies: per_step(copies0, copies1),
         submits: per_step(submits0, submits1),
         readbacks: per_step(reads0, reads1),
         choices,
@@ -182,7 +186,7 @@ pub fn format(p: &Profile) -> String {
         p.wall_ms,
         p.batch as f64 / (p.wall_ms / 1e3)
     );
-    s += &format!("{:.0} dispatches, {:.1} submits and {:.1} read-backs per step\n", p.dispatches, p.submits, p.readbacks);
+    s += &format!("{:.0} dispatches, {:.0} copies, {:.1} submits and {:.1} read-backs per step\n", p.dispatches, p.copies, p.submits, p.readbacks);
     for (what, ops) in [("GEMM variants", &["matmul"][..]), ("convolution forms", &["conv2d_fwd", "conv2d_bwd"][..])] {
         let mine: Vec<&Choice> = p.choices.iter().filter(|c| ops.contains(&c.site.op.as_str())).collect();
         let mut counts: Vec<(&str, usize)> = Vec::new();

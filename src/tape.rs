@@ -2,7 +2,9 @@
 //! GPU and, when one of its inputs needs a gradient, records a closure that maps the gradient
 //! of its output to the gradients of its inputs. `backward` walks the records in reverse,
 //! summing gradients where a value was used more than once. A tape with gradients disabled
-//! (a frozen teacher, evaluation) records nothing.
+//! (a frozen teacher, evaluation) records nothing. A parameter the optimiser packed has a slot
+//! in its gradient arena; the op that computes that parameter's gradient is handed the slot to
+//! write it into, and the tape copies in what an op computed elsewhere.
 
 use crate::error::{Error, Result};
 use crate::ops::elementwise;
@@ -31,12 +33,15 @@ pub struct Param {
     pub value: Tensor,
     /// Frozen parameters get no gradient.
     pub frozen: bool,
+    /// Where `Tape::backward` leaves this parameter's gradient: a view of the optimiser's
+    /// gradient arena (`Trainer::adopt`), None for a fresh tensor per step.
+    pub slot: Option<Tensor>,
 }
 
 impl Param {
     pub fn new(name: impl Into<String>, kind: ParamKind, value: Tensor) -> Param {
         static NEXT: AtomicU64 = AtomicU64::new(1);
-        Param { id: NEXT.fetch_add(1, Ordering::Relaxed), name: name.into(), kind, value, frozen: false }
+        Param { id: NEXT.fetch_add(1, Ordering::Relaxed), name: name.into(), kind, value, frozen: false, slot: None }
     }
 }
 
@@ -59,13 +64,16 @@ impl Var {
     }
 }
 
-/// Maps the output gradient to one gradient per input (None where not needed).
-type Backward = Box<dyn FnOnce(&Tensor) -> Result<Vec<Option<Tensor>>>>;
+/// Maps the output gradient to one gradient per input (None where not needed). `into[i]`, when
+/// given, is where input i's gradient belongs (a parameter's slot): an op may write it there and
+/// return that tensor, or return its own, which the tape then copies in.
+type Backward = Box<dyn FnOnce(&Tensor, &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>>>;
 
 struct Node {
     /// Recorded op: its input nodes and backward closure. Leaves (parameters) have none.
     op: Option<(Vec<Option<usize>>, Backward)>,
-    param: Option<ParamId>,
+    /// A leaf: the parameter and its gradient slot.
+    param: Option<(ParamId, Option<Tensor>)>,
 }
 
 /// Gradients of the parameters after `backward`.
@@ -92,7 +100,7 @@ impl Tape {
         if !self.enabled || p.frozen {
             return Var::constant(p.value.clone());
         }
-        self.nodes.push(Node { op: None, param: Some(p.id) });
+        self.nodes.push(Node { op: None, param: Some((p.id, p.slot.clone())) });
         Var { value: p.value.clone(), node: Some(self.nodes.len() - 1) }
     }
 
@@ -108,6 +116,17 @@ impl Tape {
         output: Tensor,
         inputs: &[&Var],
         backward: impl FnOnce(&Tensor) -> Result<Vec<Option<Tensor>>> + 'static,
+    ) -> Result<Var> {
+        self.record_into(output, inputs, move |dy, _| backward(dy))
+    }
+
+    /// `record` for an op whose backward can write its inputs' gradients where the tape says
+    /// (`Backward`'s `into`): the ops with parameters.
+    pub fn record_into(
+        &mut self,
+        output: Tensor,
+        inputs: &[&Var],
+        backward: impl FnOnce(&Tensor, &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> + 'static,
     ) -> Result<Var> {
         if !self.needs(inputs).contains(&true) {
             return Ok(Var::constant(output));
@@ -125,10 +144,11 @@ impl Tape {
         }
         let mut grads: Vec<Option<Tensor>> = vec![None; self.nodes.len()];
         grads[root] = Some(elementwise::full(loss.value.gpu(), loss.shape(), 1.0)?);
+        let (into, slots) = self.slots();
         let mut out = Grads::new();
         for (i, node) in self.nodes.drain(..).enumerate().rev() {
             let Some(g) = grads[i].take() else { continue };
-            if let Some(id) = node.param {
+            if let Some((id, _)) = node.param {
                 // a parameter used more than once has one leaf per use: sum them
                 let g = match out.remove(&id) {
                     None => g,
@@ -138,7 +158,8 @@ impl Tape {
                 continue;
             }
             let Some((inputs, backward)) = node.op else { continue };
-            for (input, gi) in inputs.into_iter().zip(backward(&g)?) {
+            let dest: Vec<Option<Tensor>> = inputs.iter().map(|j| j.and_then(|j| into[j].clone())).collect();
+            for (input, gi) in inputs.into_iter().zip(backward(&g, &dest)?) {
                 if let (Some(j), Some(gi)) = (input, gi) {
                     grads[j] = Some(match grads[j].take() {
                         None => gi,
@@ -148,7 +169,41 @@ impl Tape {
                 }
             }
         }
+        for (id, slot) in slots {
+            if let Some(g) = out.get_mut(&id) {
+                if !g.same_view(&slot) {
+                    slot.copy_from(&g.reshape(slot.shape())?)?;
+                    *g = slot;
+                }
+            }
+        }
         Ok(out)
+    }
+
+    /// Per node, the slot its gradient may be written into; and every parameter's slot. An op
+    /// gets a parameter's slot only when it makes that parameter's whole gradient (one leaf,
+    /// one use of it): a second writer would overwrite the first.
+    fn slots(&self) -> (Vec<Option<Tensor>>, HashMap<ParamId, Tensor>) {
+        let mut leaves: HashMap<ParamId, usize> = HashMap::new();
+        let mut uses = vec![0usize; self.nodes.len()];
+        for node in &self.nodes {
+            if let Some((id, _)) = &node.param {
+                *leaves.entry(*id).or_default() += 1;
+            }
+            for j in node.op.iter().flat_map(|(ins, _)| ins.iter().flatten()) {
+                uses[*j] += 1;
+            }
+        }
+        let mut slots = HashMap::new();
+        let into = (self.nodes.iter().enumerate())
+            .map(|(i, node)| {
+                let (id, slot) = node.param.as_ref()?;
+                let slot = slot.as_ref()?;
+                slots.insert(*id, slot.clone());
+                (leaves[id] == 1 && uses[i] == 1).then(|| slot.clone())
+            })
+            .collect();
+        (into, slots)
     }
 }
 

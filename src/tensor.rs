@@ -166,6 +166,22 @@ impl Tensor {
         Arc::ptr_eq(&self.storage, &other.storage)
     }
 
+    /// True when both are the same elements of one buffer (same storage, offset and size).
+    pub fn same_view(&self, other: &Tensor) -> bool {
+        self.same_storage(other) && self.offset == other.offset && self.numel() == other.numel()
+    }
+
+    /// When `end` is a view of this tensor's buffer starting at or after this one: the view
+    /// from this tensor's first element to `end`'s last, and how many elements `end` starts
+    /// after this one.
+    pub fn span_to(&self, end: &Tensor) -> Option<(Tensor, usize)> {
+        if !self.same_storage(end) || end.offset < self.offset || self.dtype != end.dtype {
+            return None;
+        }
+        let d = ((end.offset - self.offset) / 4) as usize;
+        Some((Tensor { shape: vec![d + end.numel()], dtype: self.dtype, storage: self.storage.clone(), offset: self.offset }, d))
+    }
+
     /// Checks used by op wrappers: `Shape` error naming the op when the shape differs.
     pub fn expect_shape(&self, op: &'static str, name: &str, shape: &[usize]) -> Result<()> {
         if self.shape != shape {

@@ -97,12 +97,14 @@ fn score(logits: &[f32], labels: &[u32], weights: &[f32]) -> (f64, f64) {
 /// Train `model` on `b` (distilling `teacher` when given) with `recipe`'s loss and optimiser,
 /// one step per batch; eval-mode scores before the steps in `eval_steps` (a step equal to the
 /// number of batches scores the end).
-pub fn train(model: &Model, teacher: Option<&Model>, b: &Batches, recipe: &Recipe, eval_steps: &[usize]) -> Result<Curve> {
+pub fn train(model: &mut Model, teacher: Option<&Model>, b: &Batches, recipe: &Recipe, eval_steps: &[usize]) -> Result<Curve> {
     let gpu = model.params()[0].value.gpu().clone();
     let classes = model.config.classes;
     let weights = Tensor::from_f32(&gpu, &b.class_weights, &[classes])?;
     let eval_x = Tensor::from_f32(&gpu, &b.eval_x, &model.in_shape(b.eval_labels.len()))?;
     let mut trainer = recipe.trainer()?;
+    trainer.adopt(model)?;
+    let model = &*model;
     let mut curve = Curve::default();
     let evaluate = |step: usize, curve: &mut Curve| -> Result<()> {
         if eval_steps.contains(&step) {

@@ -92,7 +92,7 @@ impl ParityCmd {
         let recipe = &self.recipe;
         recipe.check()?;
         let gpu = gpu(adapter)?;
-        let (model, teacher) = self.models(&gpu, &data)?;
+        let (mut model, teacher) = self.models(&gpu, &data)?;
         let batches = curve::draw(&model, &data, recipe, self.steps, self.eval_images)?;
         let eval_steps: Vec<usize> = (0..=self.steps).filter(|s| s % self.eval_every == 0 || *s == self.steps).collect();
         write_inputs(&out, &model, teacher.as_ref(), &batches)?;
@@ -112,7 +112,7 @@ impl ParityCmd {
         });
         fsx::write(&out.join("spec.json"), spec.to_string().as_bytes())?;
         eprintln!("parity: {} steps of batch {} in heft ({}) ...", batches.x.len(), batches.batch, gpu.describe());
-        let heft = curve::train(&model, teacher.as_ref(), &batches, recipe, &eval_steps)?;
+        let heft = curve::train(&mut model, teacher.as_ref(), &batches, recipe, &eval_steps)?;
         write_json(&out.join("heft.json"), &heft)?;
         eprintln!("parity: the same in PyTorch ({}) ...", self.python);
         let torch = run_peer(&out, &self.python)?;

@@ -39,6 +39,8 @@ pub(super) struct Recorder {
     pub(super) arena: wgpu::Buffer,
     submits: AtomicU64,
     reads: AtomicU64,
+    /// Buffer-to-buffer copies recorded.
+    copies: AtomicU64,
     /// Kernel dispatches recorded.
     pub(super) dispatches: AtomicU64,
 }
@@ -52,7 +54,7 @@ impl Recorder {
             mapped_at_creation: false,
         });
         let open = Mutex::new(Open { encoder: None, params: Vec::new() });
-        Recorder { open, arena, submits: AtomicU64::new(0), reads: AtomicU64::new(0), dispatches: AtomicU64::new(0) }
+        Recorder { open, arena, submits: AtomicU64::new(0), reads: AtomicU64::new(0), copies: AtomicU64::new(0), dispatches: AtomicU64::new(0) }
     }
 }
 
@@ -97,6 +99,7 @@ impl Gpu {
 
     /// Copy one byte range onto another of the same size, in order with the recorded kernels.
     pub(crate) fn copy(&self, src: Bind<'_>, dst: Bind<'_>) {
+        self.0.rec.copies.fetch_add(1, Relaxed);
         let mut open = self.0.rec.open.lock().unwrap();
         let enc = self.encoder(&mut open);
         enc.copy_buffer_to_buffer(src.buf, src.offset, dst.buf, dst.offset, Some(src.size.div_ceil(4) * 4));
@@ -165,5 +168,10 @@ impl Gpu {
     /// driver time on lavapipe, and a launch on any GPU).
     pub fn dispatches(&self) -> u64 {
         self.0.rec.dispatches.load(Relaxed)
+    }
+
+    /// Buffer-to-buffer copies recorded since the GPU was opened.
+    pub fn copies(&self) -> u64 {
+        self.0.rec.copies.load(Relaxed)
     }
 }

@@ -6,6 +6,11 @@ use crate::ops::{self, avgpool::AvgPool, maxpool::Pool};
 use crate::tape::{Tape, Var};
 use crate::tensor::Tensor;
 
+/// The slots of inputs 1 and 2 (weight and bias, gamma and beta) that `Tape::backward` gives.
+fn grads_into(into: &[Option<Tensor>]) -> ops::GradsInto<'_> {
+    ops::GradsInto { w: into.get(1).and_then(Option::as_ref), b: into.get(2).and_then(Option::as_ref) }
+}
+
 /// A convolution; with `relu`, max(·, 0) of it in the same pass (its backward masks dy by the
 /// output: y > 0 exactly where the convolution was).
 pub fn conv2d(tape: &mut Tape, x: &Var, w: &Var, b: Option<&Var>, stride: usize, pad: usize, relu: bool) -> Result<Var> {
@@ -14,10 +19,10 @@ pub fn conv2d(tape: &mut Tape, x: &Var, w: &Var, b: Option<&Var>, stride: usize,
     let (xv, wv) = (x.value.clone(), w.value.clone());
     let yv = relu.then(|| y.clone());
     let inputs: Vec<&Var> = [x, w].into_iter().chain(b).collect();
-    tape.record(y, &inputs, move |dy| {
+    tape.record_into(y, &inputs, move |dy, into| {
         let masked = yv.as_ref().map(|y| ops::relu::backward(y, dy)).transpose()?;
         let dy = masked.as_ref().unwrap_or(dy);
-        let (dx, dw, db) = ops::conv2d::backward(&xv, &wv, dy, stride, pad, need[0])?;
+        let (dx, dw, db) = ops::conv2d::backward_into(&xv, &wv, dy, stride, pad, need[0], grads_into(into))?;
         Ok(vec![dx, need[1].then_some(dw), Some(db)])
     })
 }
@@ -27,8 +32,8 @@ pub fn linear(tape: &mut Tape, x: &Var, w: &Var, b: Option<&Var>) -> Result<Var>
     let need = tape.needs(&[x, w]);
     let (xv, wv) = (x.value.clone(), w.value.clone());
     let inputs: Vec<&Var> = [x, w].into_iter().chain(b).collect();
-    tape.record(y, &inputs, move |dy| {
-        let (dx, dw, db) = ops::linear::backward(&xv, &wv, dy, need[0])?;
+    tape.record_into(y, &inputs, move |dy, into| {
+        let (dx, dw, db) = ops::linear::backward_into(&xv, &wv, dy, need[0], grads_into(into))?;
         Ok(vec![dx, need[1].then_some(dw), Some(db)])
     })
 }
@@ -44,8 +49,8 @@ pub fn relu(tape: &mut Tape, x: &Var) -> Result<Var> {
 pub fn quad(tape: &mut Tape, x: &Var, coef: &Var, r: f32, affine: bool) -> Result<Var> {
     let y = ops::quad::forward(&x.value, &coef.value, r)?;
     let (xv, cv) = (x.value.clone(), coef.value.clone());
-    tape.record(y, &[x, coef], move |dy| {
-        let (dx, dc) = ops::quad::backward(&xv, &cv, r, dy, affine)?;
+    tape.record_into(y, &[x, coef], move |dy, into| {
+        let (dx, dc) = ops::quad::backward_into(&xv, &cv, r, dy, affine, into[1].as_ref())?;
         Ok(vec![Some(dx), Some(dc)])
     })
 }
@@ -86,8 +91,8 @@ pub fn batchnorm(
     }
     let (y, saved) = ops::batchnorm::forward_train(&x.value, &gamma.value, &beta.value, running.0, running.1, eps, momentum)?;
     let g = gamma.value.clone();
-    tape.record(y, &[x, gamma, beta], move |dy| {
-        let (dx, dg, db) = ops::batchnorm::backward(dy, &g, &saved)?;
+    tape.record_into(y, &[x, gamma, beta], move |dy, into| {
+        let (dx, dg, db) = ops::batchnorm::backward_into(dy, &g, &saved, grads_into(into))?;
         Ok(vec![Some(dx), Some(dg), Some(db)])
     })
 }

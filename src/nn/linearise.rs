@@ -7,7 +7,6 @@
 use super::layers::ActKind;
 use super::model::Model;
 use crate::error::{Error, Result};
-use crate::tensor::Tensor;
 
 /// Refuse names in `linear` that are not activations of `model`.
 pub fn check_names(model: &Model, linear: &[String]) -> Result<()> {
@@ -31,7 +30,8 @@ pub fn linearise(model: &mut Model, names: &[String]) -> Result<()> {
         }
         let Some(coef) = a.coef.as_mut() else { continue };
         let c = coef.value.to_f32()?;
-        coef.value = Tensor::from_f32(coef.value.gpu(), &[c[0], c[1], 0.0], &[3])?;
+        // in place: the optimiser may hold the tensor in its parameter arena
+        coef.value.write_f32(&[c[0], c[1], 0.0])?;
         coef.frozen = false;
         a.kind = ActKind::Affine;
     }

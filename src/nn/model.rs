@@ -178,6 +178,23 @@ impl Model {
         self.leaves().into_iter().flat_map(Leaf::params).collect()
     }
 
+    /// Every trainable tensor, mutably, in the order of `params`.
+    pub fn params_mut(&mut self) -> Vec<&mut Param> {
+        let mut leaves = Vec::new();
+        self.root.leaves_mut(&mut leaves);
+        let mut out = Vec::new();
+        for leaf in leaves {
+            match leaf {
+                Layer::Conv(c) => out.extend([Some(&mut c.w), c.b.as_mut()].into_iter().flatten()),
+                Layer::Linear(l) => out.extend([Some(&mut l.w), l.b.as_mut()].into_iter().flatten()),
+                Layer::Act(a) => out.extend(a.coef.as_mut()),
+                Layer::BatchNorm(b) => out.extend([&mut b.gamma, &mut b.beta]),
+                _ => {}
+            }
+        }
+        out
+    }
+
     /// Every batch norm of the model, in order.
     pub fn batchnorms(&self) -> Vec<&BatchNorm> {
         self.leaves().into_iter().filter_map(|l| if let Leaf::BatchNorm(b) = l { Some(b) } else { None }).collect()

@@ -2,7 +2,7 @@
 //! averages updated in place) and eval mode (running statistics), and its backward.
 
 use super::reduce::{mean_var_into, moments_into};
-use super::{grid_1d, item_chunks, u};
+use super::{grid_1d, item_chunks, u, GradsInto};
 use crate::error::{Error, Result};
 use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
@@ -129,14 +129,30 @@ pub fn forward_eval(
 
 /// Training-mode backward: (dx, dgamma, dbeta).
 pub fn backward(dy: &Tensor, gamma: &Tensor, saved: &Saved) -> Result<(Tensor, Tensor, Tensor)> {
+    backward_into(dy, gamma, saved, GradsInto::default())
+}
+
+/// `backward`, writing dgamma and dbeta into `into`'s slots when dbeta's lies before dgamma's in
+/// one buffer (the optimiser's arena lays them out so): the one pass of channel sums writes
+/// both. Otherwise they are views of a new tensor.
+pub fn backward_into(dy: &Tensor, gamma: &Tensor, saved: &Saved, into: GradsInto) -> Result<(Tensor, Tensor, Tensor)> {
     let (n, c, hw) = dims(dy, gamma)?;
     if dy.shape() != saved.xhat.shape() {
         return Err(Error::shape("batchnorm backward", format!("dy {:?} vs input {:?}", dy.shape(), saved.xhat.shape())));
     }
     let gpu = dy.gpu();
     // sum dy and sum dy*xhat per channel, in one pass, each starting at a bindable offset
-    let stride = stat_stride(gpu, c);
-    let sums = Tensor::empty(gpu, &[2 * stride], DType::F32)?;
+    let span = match (into.b, into.w) {
+        (Some(b), Some(g)) if b.numel() == c && g.numel() == c => b.span_to(g).filter(|(t, d)| *d >= c && t.view(*d, &[c]).is_ok()),
+        _ => None,
+    };
+    let (sums, stride) = match span {
+        Some(s) => s,
+        None => {
+            let stride = stat_stride(gpu, c);
+            (Tensor::empty(gpu, &[2 * stride], DType::F32)?, stride)
+        }
+    };
     moments_into(dy, Some(&saved.xhat), (n, c, hw), 2, 1.0, &sums, 0, stride)?;
     let (sdy, sdyx) = (sums.view(0, &[c])?, sums.view(stride, &[c])?);
     let dx = Tensor::empty(gpu, dy.shape(), DType::F32)?;

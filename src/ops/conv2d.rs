@@ -12,7 +12,7 @@
 use super::im2col::{im2col, ConvGeom};
 use super::matmul::{matmul_into, pad4, Bias, Gemm, OutMap};
 use super::pack::{pack, View};
-use super::{col2im::col2im, conv2d_pointwise as pointwise, item_chunks, out_size, reduce};
+use super::{col2im::col2im, GradsInto, conv2d_pointwise as pointwise, item_chunks, out_size, reduce};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::tensor::{DType, Tensor};
@@ -121,29 +121,42 @@ pub type Grads = (Option<Tensor>, Tensor, Tensor);
 
 /// Gradients of conv2d: (dx if `need_dx`, dw, db), in the form `choose` picks.
 pub fn backward(x: &Tensor, w: &Tensor, dy: &Tensor, stride: usize, pad: usize, need_dx: bool) -> Result<Grads> {
+    backward_into(x, w, dy, stride, pad, need_dx, GradsInto::default())
+}
+
+/// `backward`, writing dw and db where `into` says.
+pub fn backward_into(x: &Tensor, w: &Tensor, dy: &Tensor, stride: usize, pad: usize, need_dx: bool, into: GradsInto) -> Result<Grads> {
     let g = geometry(x, w, stride, pad)?;
-    backward_with(choose(x.gpu(), "conv2d_bwd", &g, w.shape()[0], need_dx), x, w, dy, stride, pad, need_dx)
+    grads(choose(x.gpu(), "conv2d_bwd", &g, w.shape()[0], need_dx), x, w, dy, stride, pad, need_dx, into)
 }
 
 /// `backward` in the form given (tests and the tuner).
 pub fn backward_with(form: Form, x: &Tensor, w: &Tensor, dy: &Tensor, stride: usize, pad: usize, need_dx: bool) -> Result<Grads> {
+    grads(form, x, w, dy, stride, pad, need_dx, GradsInto::default())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn grads(form: Form, x: &Tensor, w: &Tensor, dy: &Tensor, stride: usize, pad: usize, need_dx: bool, into: GradsInto) -> Result<Grads> {
     let g = geometry(x, w, stride, pad)?;
     let co = w.shape()[0];
     dy.expect_shape("conv2d backward", "dy", &[g.n, co, g.oh, g.ow])?;
-    let (dx, dw) = match form {
+    let dw = super::output(x.gpu(), "conv2d backward", w.shape(), into.w)?;
+    let dx = match form {
         Form::Direct => {
-            let dx = if need_dx { Some(super::conv2d_direct::grad_input(w, dy, &g)?) } else { None };
-            (dx, super::conv2d_direct::grad_weight(x, dy, &g, co)?)
+            super::conv2d_direct::grad_weight(x, dy, &g, &dw)?;
+            if need_dx { Some(super::conv2d_direct::grad_input(w, dy, &g)?) } else { None }
         }
-        Form::Unfold if pointwise::applies(&g) => pointwise::grads(x, w, dy, &g, need_dx)?,
-        Form::Unfold => unfolded_grads(x, w, dy, &g, need_dx)?,
+        Form::Unfold if pointwise::applies(&g) => pointwise::grads(x, w, dy, &g, need_dx, &dw)?,
+        Form::Unfold => unfolded_grads(x, w, dy, &g, need_dx, &dw)?,
     };
-    let db = reduce::channel_sums(dy, g.n, co, g.ohw(), reduce::Mode::Sum, 1.0)?;
+    let db = super::output(x.gpu(), "conv2d backward", &[co], into.b)?;
+    reduce::reduce_into(dy, None, None, (g.n, co, g.ohw()), reduce::Mode::Sum, 1.0, &db, 0)?;
     Ok((dx, dw, db))
 }
 
-/// dx (when `need_dx`) and dw of the unfolded form: im2col, GEMMs, col2im, image chunk by chunk.
-fn unfolded_grads(x: &Tensor, w: &Tensor, dy: &Tensor, g: &ConvGeom, need_dx: bool) -> Result<(Option<Tensor>, Tensor)> {
+/// dx (when `need_dx`) and dw (into `dw` [Co, C, KH, KW]) of the unfolded form: im2col, GEMMs,
+/// col2im, image chunk by chunk.
+fn unfolded_grads(x: &Tensor, w: &Tensor, dy: &Tensor, g: &ConvGeom, need_dx: bool, dw: &Tensor) -> Result<Option<Tensor>> {
     let (g, co) = (*g, w.shape()[0]);
     let gpu = x.gpu();
     let (k, ohw) = (g.k(), g.ohw());
@@ -151,7 +164,6 @@ fn unfolded_grads(x: &Tensor, w: &Tensor, dy: &Tensor, g: &ConvGeom, need_dx: bo
     // Wᵀ as [K, Co] padded: operand B of the input gradient.
     let wt = if need_dx { Some(pack(w, k, co, cop, View::transposed(k))?) } else { None };
     let dx = if need_dx { Some(Tensor::empty(gpu, &[g.n, g.c, g.h, g.w], DType::F32)?) } else { None };
-    let dw = Tensor::empty(gpu, &[co, g.c, g.kh, g.kw], DType::F32)?;
     let (chw, cohw) = (g.c * g.h * g.w, co * ohw);
     let mut first = true;
     for (s0, m) in item_chunks(gpu, "conv2d", g.n, &[chw, cohw])? {
@@ -174,7 +186,7 @@ fn unfolded_grads(x: &Tensor, w: &Tensor, dy: &Tensor, g: &ConvGeom, need_dx: bo
                 View { base: n0 * cohw, gr: usize::MAX >> 1, sgr: 0, sr: ohw, gk: ohw, sgk: cohw, sk: 1 },
             )?;
             let col_t = im2col(&xv, &g, n0, nc, true, pp)?;
-            matmul_into(&Gemm { a: &dy_cp, b: &col_t, m: co, n: k, kp: pp, bias: Bias::None, c: &dw, map: OutMap::row_major(k), accumulate: !first, relu: false })?;
+            matmul_into(&Gemm { a: &dy_cp, b: &col_t, m: co, n: k, kp: pp, bias: Bias::None, c: dw, map: OutMap::row_major(k), accumulate: !first, relu: false })?;
             first = false;
             drop((dy_cp, col_t));
             if let (Some(wt), Some(dxv)) = (&wt, &dxv) {
@@ -192,5 +204,5 @@ fn unfolded_grads(x: &Tensor, w: &Tensor, dy: &Tensor, g: &ConvGeom, need_dx: bo
             }
         }
     }
-    Ok((dx, dw))
+    Ok(dx)
 }

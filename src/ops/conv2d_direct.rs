@@ -132,14 +132,15 @@ pub fn grad_input(w: &Tensor, dy: &Tensor, g: &ConvGeom) -> Result<Tensor> {
     Ok(dx)
 }
 
-/// dw [Co, C, KH, KW] from x [N, C, H, W] and dy [N, Co, OH, OW] (sums over images in a fixed
-/// order: chunk by chunk, each added to the previous ones).
-pub fn grad_weight(x: &Tensor, dy: &Tensor, g: &ConvGeom, co: usize) -> Result<Tensor> {
+/// dw [Co, C, KH, KW] (written into `dw`) from x [N, C, H, W] and dy [N, Co, OH, OW] (sums over
+/// images in a fixed order: chunk by chunk, each added to the previous ones).
+pub fn grad_weight(x: &Tensor, dy: &Tensor, g: &ConvGeom, dw: &Tensor) -> Result<()> {
     let gpu = x.gpu();
     let (k, ohw) = (g.k(), g.ohw());
+    let co = dw.shape()[0];
+    dw.expect_shape("conv2d backward", "dw", &[co, g.c, g.kh, g.kw])?;
     let (spec, cb) = block(co);
     let width = co.next_multiple_of(cb);
-    let dw = Tensor::empty(gpu, &[co, g.c, g.kh, g.kw], DType::F32)?;
     let call = Call { entry: "grad_weight", g, co, spec, cb, width, bias_mode: 0, relu: false };
     let (chw, cohw) = (g.c * g.h * g.w, co * ohw);
     // images whose transposed output gradient [nc*OH*OW, width] fits one binding
@@ -156,5 +157,5 @@ pub fn grad_weight(x: &Tensor, dy: &Tensor, g: &ConvGeom, co: usize) -> Result<T
             first = false;
         }
     }
-    Ok(dw)
+    Ok(())
 }

@@ -49,12 +49,11 @@ pub fn forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>, g: &ConvGeom, relu: b
     Ok(y)
 }
 
-/// dx (when `need_dx`) and dw [Co, C, 1, 1] from dy [N, Co, H, W].
-pub fn grads(x: &Tensor, w: &Tensor, dy: &Tensor, g: &ConvGeom, need_dx: bool) -> Result<(Option<Tensor>, Tensor)> {
+/// dx (when `need_dx`), and dw into `dw` [Co, C, 1, 1], from dy [N, Co, H, W].
+pub fn grads(x: &Tensor, w: &Tensor, dy: &Tensor, g: &ConvGeom, need_dx: bool, dw: &Tensor) -> Result<Option<Tensor>> {
     let (c, co, hw) = (g.c, w.shape()[0], g.ohw());
     let gpu = x.gpu();
     let dx = if need_dx { Some(Tensor::empty(gpu, x.shape(), DType::F32)?) } else { None };
-    let dw = Tensor::empty(gpu, w.shape(), DType::F32)?;
     for (i, (s0, m)) in item_chunks(gpu, "conv2d", g.n, &[c * hw, co * hw])?.into_iter().enumerate() {
         let (xv, dyv) = (x.view(s0 * c * hw, &[m * c * hw])?, dy.view(s0 * co * hw, &[m * co * hw])?);
         // dW [Co, C] (+)= sum over the images r of dy[r] [Co, HW] · x[r]ᵀ [HW, C]
@@ -63,7 +62,7 @@ pub fn grads(x: &Tensor, w: &Tensor, dy: &Tensor, g: &ConvGeom, need_dx: bool) -
             sa: st(co * hw, hw, 0, 1),
             b: &xv,
             sb: st(c * hw, 1, 0, hw),
-            c: &dw,
+            c: dw,
             sc: st(0, c, 0, 1),
             m: co,
             n: c,
@@ -95,5 +94,5 @@ pub fn grads(x: &Tensor, w: &Tensor, dy: &Tensor, g: &ConvGeom, need_dx: bool) -
             })?;
         }
     }
-    Ok((dx, dw))
+    Ok(dx)
 }

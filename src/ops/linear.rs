@@ -4,7 +4,8 @@
 
 use super::matmul::{matmul_into, pad4, Bias, Gemm, OutMap};
 use super::pack::{pack, pad_cols, View};
-use super::reduce::{channel_sums, Mode};
+use super::reduce::{reduce_into, Mode};
+use super::GradsInto;
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 
@@ -53,13 +54,18 @@ pub fn forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
 
 /// Gradients: (dx if `need_dx`, dW [out, in], db [out]).
 pub fn backward(x: &Tensor, w: &Tensor, dy: &Tensor, need_dx: bool) -> Result<(Option<Tensor>, Tensor, Tensor)> {
+    backward_into(x, w, dy, need_dx, GradsInto::default())
+}
+
+/// `backward`, writing dW and db where `into` says.
+pub fn backward_into(x: &Tensor, w: &Tensor, dy: &Tensor, need_dx: bool, into: GradsInto) -> Result<(Option<Tensor>, Tensor, Tensor)> {
     let (n, i, o) = dims(x, w)?;
     dy.expect_shape("linear backward", "dy", &[n, o])?;
     let gpu = x.gpu();
     let np = pad4(n);
     let xt = pack(x, i, n, np, View::transposed(i))?; // xᵀ [in, N]: operand B of dW
     let dx = if need_dx { Some(Tensor::empty(gpu, &[n, i], DType::F32)?) } else { None };
-    let dw = Tensor::empty(gpu, &[o, i], DType::F32)?;
+    let dw = super::output(gpu, "linear backward", &[o, i], into.w)?;
     for (block, (o0, rows)) in row_blocks(w, i.max(np))?.into_iter().enumerate() {
         // dW[o0..o0+rows] = dy[:, o0..]ᵀ · x
         let dyt = pack(dy, rows, n, np, View { base: o0, gr: ALL, sgr: 0, sr: 1, gk: ALL, sgk: 0, sk: o })?;
@@ -73,6 +79,7 @@ pub fn backward(x: &Tensor, w: &Tensor, dy: &Tensor, need_dx: bool) -> Result<(O
             matmul_into(&Gemm { a: &a, b: &b, m: n, n: i, kp: rp, bias: Bias::None, c: dx, map: OutMap::row_major(i), accumulate: block > 0, relu: false })?;
         }
     }
-    let db = channel_sums(dy, n, o, 1, Mode::Sum, 1.0)?;
+    let db = super::output(gpu, "linear backward", &[o], into.b)?;
+    reduce_into(dy, None, None, (n, o, 1), Mode::Sum, 1.0, &db, 0)?;
     Ok((dx, dw, db))
 }

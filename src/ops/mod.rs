@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::gpu::layout::{layout, Layout};
 use crate::gpu::shaders::WORKGROUP_1D;
 use crate::gpu::Gpu;
+use crate::tensor::Tensor;
 
 /// Returns the layout of one Rust parameter block (`layout::<P>`).
 pub type LayoutOf = fn() -> Layout;
@@ -66,6 +67,24 @@ pub const PARAMS: &[(&str, LayoutOf)] = &[
 /// Workgroups for a 1-D kernel of `n` threads (`WORKGROUP_1D` a workgroup), split over x/y.
 pub(crate) fn grid_1d(gpu: &Gpu, n: usize) -> Result<[u32; 3]> {
     gpu.grid((n as u64).div_ceil(WORKGROUP_1D as u64))
+}
+
+/// Where a backward writes the gradients of its op's two parameters (weight and bias; a batch
+/// norm's gamma and beta): `Tape::backward`'s slots. None: new tensors.
+#[derive(Clone, Copy, Default)]
+pub struct GradsInto<'a> {
+    pub w: Option<&'a Tensor>,
+    pub b: Option<&'a Tensor>,
+}
+
+/// An op's output of `shape`: `into` when the caller gave where it belongs (a parameter's
+/// gradient slot, `Tape::backward`), else a new tensor.
+pub(crate) fn output(gpu: &Gpu, op: &'static str, shape: &[usize], into: Option<&Tensor>) -> Result<Tensor> {
+    match into {
+        Some(t) if t.numel() == shape.iter().product::<usize>() => t.reshape(shape),
+        Some(t) => Err(Error::shape(op, format!("output {:?} given for a result of shape {shape:?}", t.shape()))),
+        None => Tensor::empty(gpu, shape, crate::tensor::DType::F32),
+    }
 }
 
 /// `usize` → `u32` for kernel parameters, failing (instead of wrapping) on huge sizes.

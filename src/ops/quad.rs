@@ -1,5 +1,7 @@
 //! Wrapper of `shaders/quad.wgsl`: y = r*(c0 + c1*x + c2*x^2) + (1-r)*relu(x), with the
-//! coefficient gradients reduced deterministically by `reduce`.
+//! coefficient gradients reduced deterministically by `reduce`: in the same pass as dx
+//! (`reduce::quad_backward`) when x fits one binding, by this shader's `backward` and a
+//! `moments_into` pass over views of a larger one.
 
 use super::reduce::moments_into;
 use super::{for_chunks, grid_1d, u};
@@ -40,20 +42,34 @@ pub fn forward(x: &Tensor, coef: &Tensor, r: f32) -> Result<Tensor> {
 /// Returns (dx, dcoef [3]). With `affine` the activation is c0 + c1·x (c2 is 0 and stays 0):
 /// dcoef[2] is 0, so no optimiser moves c2.
 pub fn backward(x: &Tensor, coef: &Tensor, r: f32, dy: &Tensor, affine: bool) -> Result<(Tensor, Tensor)> {
+    backward_into(x, coef, r, dy, affine, None)
+}
+
+/// `backward`, writing dcoef into `into` when given.
+pub fn backward_into(x: &Tensor, coef: &Tensor, r: f32, dy: &Tensor, affine: bool, into: Option<&Tensor>) -> Result<(Tensor, Tensor)> {
     check(x, coef, r)?;
     if x.shape() != dy.shape() {
         return Err(Error::shape("quad backward", format!("x {:?} vs dy {:?}", x.shape(), dy.shape())));
     }
     let gpu = x.gpu();
     let dx = Tensor::empty(gpu, x.shape(), DType::F32)?;
+    let dcoef = super::output(gpu, "quad backward", &[3], into)?;
+    let terms = if affine { 2 } else { 3 };
+    if affine {
+        gpu.clear(dcoef.bind());
+    }
+    if x.bytes() <= gpu.max_binding() {
+        // dx and the coefficient sums in one pass
+        super::reduce::quad_backward(dy, x, coef, r, terms, &dx, &dcoef)?;
+        return Ok((dx, dcoef));
+    }
     for_chunks(gpu, x.numel(), |s, n| {
         let (xv, dyv, dxv) = (x.view(s, &[n])?, dy.view(s, &[n])?, dx.view(s, &[n])?);
         let bind = [("x", xv.bind()), ("coef", coef.bind()), ("dy", dyv.bind()), ("out", dxv.bind())];
         gpu.dispatch("quad", "backward", &Params { n: u("quad", n)?, r }, &bind, grid_1d(gpu, n)?)
     })?;
-    let dcoef = if affine { super::elementwise::full(gpu, &[3], 0.0)? } else { Tensor::empty(gpu, &[3], DType::F32)? };
     let dims = (1, 1, x.numel());
     // sum dy, sum dy*x (and sum dy*x^2 unless affine) in one pass
-    moments_into(dy, Some(x), dims, if affine { 2 } else { 3 }, r, &dcoef, 0, 1)?;
+    moments_into(dy, Some(x), dims, terms, r, &dcoef, 0, 1)?;
     Ok((dx, dcoef))
 }

@@ -28,12 +28,13 @@ pub enum Mode {
     Min = 6,
 }
 
-/// The shader's mode numbers of `moments_into` and `mean_var_into`.
+/// The shader's mode numbers of `moments_into`, `mean_var_into` and `quad_backward`.
 const MOMENTS: u32 = 7;
 const MEAN_VAR: u32 = 8;
+const QUAD: u32 = 9;
 
 /// The pipeline of each shader mode (the mode is compiled in: `const MODE`).
-const SPECS: [Spec; 9] = [
+const SPECS: [Spec; 10] = [
     &[("MODE", 0)],
     &[("MODE", 1)],
     &[("MODE", 2)],
@@ -43,6 +44,7 @@ const SPECS: [Spec; 9] = [
     &[("MODE", 6)],
     &[("MODE", 7)],
     &[("MODE", 8)],
+    &[("MODE", 9)],
 ];
 
 /// Threads of a `partial` workgroup (the shader's workgroup size).
@@ -135,7 +137,7 @@ pub fn reduce_into(
         let combine = if matches!(mode, Mode::Max | Mode::Min) { mode } else { Mode::Sum };
         return reduce_into(&tmp, None, None, (parts.len(), c, 1), combine, 1.0, out, off);
     }
-    dispatch(x, y, aux, (outer, c, inner), (mode as u32, 1, c), scale, out, off)
+    dispatch(x, y, aux, (outer, c, inner), (mode as u32, 1, c), scale, out, off, None)
 }
 
 /// The two passes over a tensor that fits one binding: `terms` results per channel, term t's
@@ -150,6 +152,7 @@ fn dispatch(
     scale: f32,
     out: &Tensor,
     off: usize,
+    dx: Option<&Tensor>,
 ) -> Result<()> {
     const OP: &str = "reduce";
     let gpu = x.gpu();
@@ -178,6 +181,7 @@ fn dispatch(
         ("aux", aux.unwrap_or(x).bind()),
         ("part", part.bind()),
         ("out", out.bind()),
+        ("dx", dx.unwrap_or(out).bind()),
     ];
     gpu.dispatch_spec("reduce", "partial", spec, &params, &bind, [g as u32, c as u32, 1])?;
     if g == 1 {
@@ -209,7 +213,7 @@ pub fn moments_into(x: &Tensor, y: Option<&Tensor>, dims: (usize, usize, usize),
         }
         return Ok(());
     }
-    dispatch(x, y, None, dims, (MOMENTS, terms, ostride), scale, out, off)
+    dispatch(x, y, None, dims, (MOMENTS, terms, ostride), scale, out, off, None)
 }
 
 /// Batch norm's statistics of x [outer, C, inner]: out[off + c] = the mean of channel c and
@@ -232,7 +236,21 @@ pub fn mean_var_into(x: &Tensor, dims: (usize, usize, usize), out: &Tensor, off:
         reduce_into(x, None, Some(&mean), dims, Mode::CenteredSq, scale, out, off + ostride)?;
         return out.view(off, &[c])?.copy_from(&mean);
     }
-    dispatch(x, None, None, dims, (MEAN_VAR, 2, ostride), scale, out, off)
+    dispatch(x, None, None, dims, (MEAN_VAR, 2, ostride), scale, out, off, None)
+}
+
+/// The quadratic activation's backward in one pass over x and dy [n] (mode 9): dx [n] = dy ·
+/// (r·(c1 + 2·c2·x) + (1 - r)·(x > 0)), what `quad.wgsl`'s backward computes, and dcoef[t] =
+/// r · sum dy·x^t for t < `terms` (2 or 3), the sums `moments_into` makes. x must fit one
+/// binding (`quad::backward` splits larger ones).
+pub fn quad_backward(dy: &Tensor, x: &Tensor, coef: &Tensor, r: f32, terms: usize, dx: &Tensor, dcoef: &Tensor) -> Result<()> {
+    const OP: &str = "quad backward";
+    let n = x.numel();
+    if dy.numel() != n || dx.numel() != n || coef.numel() != 3 || !(2..=3).contains(&terms) || dcoef.numel() < terms {
+        return Err(Error::shape(OP, format!("x {:?}, dy {:?}, dx {:?}, coef {:?}, dcoef {:?} ({terms} terms)", x.shape(), dy.shape(), dx.shape(), coef.shape(), dcoef.shape())));
+    }
+    x.gpu().check_binding(OP, "x", x.bytes())?;
+    dispatch(dy, Some(x), Some(coef), (1, 1, n), (QUAD, terms, 1), r, dcoef, 0, Some(dx))
 }
 
 /// Per-channel reduction into a new [C] tensor.

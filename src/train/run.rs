@@ -139,6 +139,7 @@ impl<'a> Run<'a> {
         }
         state::remove_leftovers(files)?;
         let mut trainer = recipe.trainer()?;
+        trainer.adopt(model)?;
         let gcfg = guard_cfg(model, recipe);
         let (guard, progress, log) = match state::load(&files.state(), &fingerprint, model, &mut trainer, gcfg)? {
             Some(r) => {

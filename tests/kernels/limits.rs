@@ -128,6 +128,16 @@ fn image_ops_over_the_binding_limit_run_in_chunks() {
     assert_close("big bn dbeta", &download(&db), &rdb, 1e-2, 1e-4);
     drop((dx, saved));
 
+    // the quadratic activation: dx by quad.wgsl's own backward over views, the coefficient
+    // sums by moments over chunks (below the limit reduce.wgsl's mode 9 does both in one pass)
+    let coef = [0.1, 0.7, 0.3];
+    let ct = up(&coef, &[3]);
+    let (dxq, dc) = heft::ops::quad::backward(&xt, &ct, 0.75, &up(&dyb, &[n, c, h, w]), false).unwrap();
+    let (rdxq, rdc) = reference::quad::backward(&x, &coef, 0.75, &dyb);
+    assert_close("big quad dx", &download(&dxq), &rdxq, 1e-5, 1e-5);
+    assert_close("big quad dcoef", &download(&dc), &rdc, 1e-1, 1e-4);
+    drop(dxq);
+
     // concat along channels (a fire module's expand outputs) and its split
     let y = concat::forward(&[&xt, &xt]).unwrap();
     assert_close("big concat", &download(&y), &reference::concat::forward(&[(&x, c), (&x, c)], n, hw), 0.0, 0.0);
