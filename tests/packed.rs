@@ -2,8 +2,9 @@
 //! model must move every parameter exactly as one that updates them one by one (the same
 //! kernel over runs instead of single tensors), with the tape leaving each gradient in its slot
 //! (no copy), in far fewer dispatches; runs split where parameters step differently (a frozen
-//! or late-starting activation); state saved and restored through the arenas; and a parameter
-//! replaced behind the optimiser's back is refused.
+//! or late-starting activation); state saved and restored through the arenas; a parameter over
+//! one storage binding kept in its own buffer; and a parameter replaced behind the optimiser's
+//! back is refused.
 
 mod common;
 
@@ -14,7 +15,7 @@ use heft::ops::cross_entropy;
 use heft::ops::elementwise::full;
 use heft::optim::{Clip, Trainer};
 use heft::step::{forward_backward, Batch, Loss};
-use heft::Tensor;
+use heft::{AdapterChoice, Gpu, Tensor};
 use std::sync::Mutex;
 
 /// The tests count the GPU's dispatches: one at a time.
@@ -145,6 +146,34 @@ fn state_restored_into_the_arenas_replays_the_same_steps() {
     t.restore_state(&saved_opt).unwrap();
     train(&mut m, &teacher, &mut t, &d, 2, &none);
     assert_eq!(bits(&m), after, "steps after a restore differ from the first time");
+}
+
+#[test]
+fn parameters_over_one_binding_keep_their_own_buffer_and_step_alike() {
+    let _one = serial();
+    // bindings capped at 32 MiB: the 4096 x 4096 weight of AlexNet x0.5's second hidden layer
+    // (67 MB) cannot be packed, the other 15 parameters can
+    let gpu = Gpu::new(&AdapterChoice { max_binding: Some(32 << 20), ..Default::default() }).expect("tests need a GPU adapter");
+    let cfg = ModelConfig { width: 0.5, hidden: 4096, ..ModelConfig::new(Arch::Alexnet, vec!["a".into(), "b".into()], 1, 64) };
+    let (one_by_one, mut packed) = (Model::teacher(&gpu, cfg.clone(), 5).unwrap(), Model::teacher(&gpu, cfg, 5).unwrap());
+    let (mut t1, mut t2) = (trainer(), trainer());
+    t2.adopt(&mut packed).unwrap();
+    let big: Vec<String> = packed.params().iter().filter(|p| p.value.bytes() > gpu.max_binding()).map(|p| p.name.clone()).collect();
+    assert_eq!(big, ["classifier.4.weight"]);
+    for p in packed.params() {
+        assert_eq!(p.slot.is_none(), big.contains(&p.name), "{}: only parameters over one binding stay unpacked", p.name);
+    }
+    let mut rng = Rng::new(9);
+    let x = Tensor::from_f32(&gpu, &rng.vec(2 * 64 * 64).iter().map(|&v| v as f32).collect::<Vec<_>>(), &[2, 1, 64, 64]).unwrap();
+    let labels = cross_entropy::labels(&gpu, &[0, 1], 2).unwrap();
+    let weights = full(&gpu, &[2], 1.0).unwrap();
+    for (m, t) in [(&one_by_one, &mut t1), (&packed, &mut t2)] {
+        for k in 0..2 {
+            let s = forward_backward(m, None, &Batch { x: &x, labels: &labels, weights: &weights }, &Loss::cross_entropy(), k, false).unwrap();
+            t.step(&m.params(), &s.grads).unwrap();
+        }
+    }
+    assert_eq!(bits(&one_by_one), bits(&packed), "packed and unpacked parameters together moved differently");
 }
 
 #[test]
