@@ -126,8 +126,17 @@ pub fn flatten(tape: &mut Tape, x: &Var) -> Result<Var> {
 /// alpha*a + beta*b (same number of elements).
 pub fn add(tape: &mut Tape, a: &Var, b: &Var, alpha: f32, beta: f32) -> Result<Var> {
     let y = ops::elementwise::add(&a.value, &b.value, alpha, beta)?;
+    let need = tape.needs(&[a, b]);
     tape.record(y, &[a, b], move |dy| {
-        Ok(vec![Some(ops::elementwise::affine(dy, alpha, 0.0)?), Some(ops::elementwise::affine(dy, beta, 0.0)?)])
+        // a weight of 1 passes dy on as it is (as reshape does: no gradient is written in place)
+        let scaled = |w: f32, needed: bool| -> Result<Option<Tensor>> {
+            Ok(match (needed, w == 1.0) {
+                (false, _) => None,
+                (true, true) => Some(dy.clone()),
+                (true, false) => Some(ops::elementwise::affine(dy, w, 0.0)?),
+            })
+        };
+        Ok(vec![scaled(alpha, need[0])?, scaled(beta, need[1])?])
     })
 }
 
