@@ -212,9 +212,7 @@ impl Trainer {
             match (&p.slot, in_arena) {
                 (Some(slot), true) => {
                     // the tape leaves gradients in their slots; one made elsewhere is copied in
-                    if !g.same_view(slot) {
-                        slot.copy_from(&g.reshape(slot.shape())?)?;
-                    }
+                    crate::tape::into_slot(g, slot.clone())?;
                     stepping.insert(p.id, (lr, step));
                 }
                 _ => updates.push(Update { value: p.value.clone(), grad: g.clone(), state, lr, step }),

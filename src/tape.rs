@@ -171,10 +171,7 @@ impl Tape {
         }
         for (id, slot) in slots {
             if let Some(g) = out.get_mut(&id) {
-                if !g.same_view(&slot) {
-                    slot.copy_from(&g.reshape(slot.shape())?)?;
-                    *g = slot;
-                }
+                *g = into_slot(g, slot)?;
             }
         }
         Ok(out)
@@ -205,6 +202,14 @@ impl Tape {
             .collect();
         (into, slots)
     }
+}
+
+/// `g` in its parameter's `slot`: the slot itself, `g` copied in unless it already is it.
+pub(crate) fn into_slot(g: &Tensor, slot: Tensor) -> Result<Tensor> {
+    if !g.same_view(&slot) {
+        slot.copy_from(&g.reshape(slot.shape())?)?;
+    }
+    Ok(slot)
 }
 
 impl Default for Tape {

@@ -51,6 +51,17 @@ struct Data {
     weights: Tensor,
 }
 
+impl Data {
+    fn batch(&self) -> Batch<'_> {
+        Batch { x: &self.x, labels: &self.labels, weights: &self.weights }
+    }
+}
+
+/// The paper's distillation loss (alpha 0.1, T 10), no range penalty.
+fn kd() -> Loss {
+    Loss { kd_alpha: 0.1, kd_t: 10.0, range_weight: 0.0, range_r: 0.0 }
+}
+
 fn data() -> Data {
     let gpu = gpu();
     let mut rng = Rng::new(7);
@@ -65,13 +76,11 @@ fn data() -> Data {
 /// `steps` distillation steps; before step `k`, `freeze(model, k)` may freeze parameters.
 /// Returns the dispatches of the last step's update.
 fn train(model: &mut Model, teacher: &Model, trainer: &mut Trainer, d: &Data, steps: usize, freeze: &dyn Fn(&mut Model, usize)) -> u64 {
-    let loss = Loss { kd_alpha: 0.1, kd_t: 10.0, range_weight: 0.0, range_r: 0.0 };
     let mut update = 0;
     for k in 0..steps {
         freeze(model, k);
-        let batch = Batch { x: &d.x, labels: &d.labels, weights: &d.weights };
         let copies = gpu().copies();
-        let s = forward_backward(model, Some(teacher), &batch, &loss, k as u32, false).unwrap();
+        let s = forward_backward(model, Some(teacher), &d.batch(), &kd(), k as u32, false).unwrap();
         assert_eq!(gpu().copies(), copies, "the step copied tensors (a gradient not written into its slot?)");
         for p in model.params() {
             if let (Some(slot), Some(g)) = (&p.slot, s.grads.get(&p.id)) {
@@ -187,9 +196,7 @@ fn a_parameter_replaced_after_packing_is_refused() {
     let p = &mut m.params_mut()[0];
     p.value = p.value.deep_clone().unwrap();
     let name = p.name.clone();
-    let batch = Batch { x: &d.x, labels: &d.labels, weights: &d.weights };
-    let loss = Loss { kd_alpha: 0.1, kd_t: 10.0, range_weight: 0.0, range_r: 0.0 };
-    let s = forward_backward(&m, Some(&teacher), &batch, &loss, 0, false).unwrap();
+    let s = forward_backward(&m, Some(&teacher), &d.batch(), &kd(), 0, false).unwrap();
     let err = t.step(&m.params(), &s.grads).unwrap_err().to_string();
     assert!(err.contains(&name) && err.contains("replaced"), "{err}");
 }

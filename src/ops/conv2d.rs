@@ -149,8 +149,7 @@ fn grads(form: Form, x: &Tensor, w: &Tensor, dy: &Tensor, stride: usize, pad: us
         Form::Unfold if pointwise::applies(&g) => pointwise::grads(x, w, dy, &g, need_dx, &dw)?,
         Form::Unfold => unfolded_grads(x, w, dy, &g, need_dx, &dw)?,
     };
-    let db = super::output(x.gpu(), "conv2d backward", &[co], into.b)?;
-    reduce::reduce_into(dy, None, None, (g.n, co, g.ohw()), reduce::Mode::Sum, 1.0, &db, 0)?;
+    let db = reduce::channel_sums_into(dy, g.n, co, g.ohw(), reduce::Mode::Sum, 1.0, into.b)?;
     Ok((dx, dw, db))
 }
 

@@ -4,7 +4,7 @@
 
 use super::matmul::{matmul_into, pad4, Bias, Gemm, OutMap};
 use super::pack::{pack, pad_cols, View};
-use super::reduce::{reduce_into, Mode};
+use super::reduce::{channel_sums_into, Mode};
 use super::GradsInto;
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
@@ -79,7 +79,6 @@ pub fn backward_into(x: &Tensor, w: &Tensor, dy: &Tensor, need_dx: bool, into: G
             matmul_into(&Gemm { a: &a, b: &b, m: n, n: i, kp: rp, bias: Bias::None, c: dx, map: OutMap::row_major(i), accumulate: block > 0, relu: false })?;
         }
     }
-    let db = super::output(gpu, "linear backward", &[o], into.b)?;
-    reduce_into(dy, None, None, (n, o, 1), Mode::Sum, 1.0, &db, 0)?;
+    let db = channel_sums_into(dy, n, o, 1, Mode::Sum, 1.0, into.b)?;
     Ok((dx, dw, db))
 }

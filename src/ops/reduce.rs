@@ -255,7 +255,12 @@ pub fn quad_backward(dy: &Tensor, x: &Tensor, coef: &Tensor, r: f32, terms: usiz
 
 /// Per-channel reduction into a new [C] tensor.
 pub fn channel_sums(x: &Tensor, outer: usize, c: usize, inner: usize, mode: Mode, scale: f32) -> Result<Tensor> {
-    let out = Tensor::empty(x.gpu(), &[c], DType::F32)?;
+    channel_sums_into(x, outer, c, inner, mode, scale, None)
+}
+
+/// `channel_sums` written into `into` [C] when given (a bias's gradient slot), else a new tensor.
+pub fn channel_sums_into(x: &Tensor, outer: usize, c: usize, inner: usize, mode: Mode, scale: f32, into: Option<&Tensor>) -> Result<Tensor> {
+    let out = super::output(x.gpu(), "reduce", &[c], into)?;
     reduce_into(x, None, None, (outer, c, inner), mode, scale, &out, 0)?;
     Ok(out)
 }
