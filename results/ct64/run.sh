@@ -10,9 +10,11 @@ GRID=${GRID:-/work/grid}
 BIN=$GRID/heft-77c25a3
 [ -x "$BIN" ] || { echo "no $BIN: build heft at commit 77c25a3 (cargo build --release) and copy it there"; exit 2; }
 mkdir -p "$GRID/ct64"
-[ -f "$GRID/ct64/experiment.toml" ] || cp "$(dirname "$0")/experiment.toml" "$GRID/ct64/experiment.toml"
+cp "$(dirname "$0")/experiment.toml" "$GRID/ct64/experiment.toml"  # runs whose settings it keeps are skipped
 cd "$GRID"
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
+# squeezenet1_1-method-norange (the method before the SqueezeNet students took the range loss)
+# is not trained again: its seed 2 diverges the same way every time (same seed, same adapter).
 for r in alexnet-teacher alexnet-method squeezenet1_1-teacher alexnet-scratch squeezenet1_1-method \
          squeezenet1_1-scratch alexnet-no-kd alexnet-square alexnet-approx-relu alexnet-layer alexnet-smooth \
          squeezenet1_1-no-kd squeezenet1_1-approx-relu; do
