@@ -1,7 +1,7 @@
 // matmul.wgsl — heft's GEMM ("NT" form), register-blocked variant: C[m, n] = sum_k A[m, k] * B[n, k].
 // Conv2d (through im2col/col2im) and linear layers, forward and backward, all run through the
 // GEMM; `pack` lays operands out as needed. Each thread computes an 8x8 tile of C from vec4
-// loads along k, with no workgroup memory (the static choice on CPU drivers such as llvmpipe).
+// loads along k, with no workgroup memory (the static choice on CPU drivers without subgroups).
 // Shapes, parameters, bindings and the epilogue: matmul_common.wgsl (appended by the gpu layer).
 // Grid: x = ceil(N/64), y = ceil(M/64); workgroup 8x8.
 

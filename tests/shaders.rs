@@ -30,7 +30,7 @@ fn every_shader_file_is_registered() {
     on_disk.sort();
     // the prelude (part of every kernel) and the GEMM variants' common part are not kernels
     let mut expected: Vec<String> = heft::gpu::SHADERS.iter().map(|(n, _)| n.to_string()).collect();
-    for shared in ["prelude", "matmul_common"] {
+    for shared in ["prelude", "matmul_common", "gemm_strided_common"] {
         assert!(!expected.iter().any(|n| n == shared), "{shared} is registered as a kernel");
         expected.push(shared.into());
     }

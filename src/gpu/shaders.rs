@@ -17,7 +17,8 @@ macro_rules! shaders {
 shaders!(
     "matmul", "pack", "im2col", "col2im", "reduce", "elementwise", "relu", "quad", "maxpool", "avgpool",
     "batchnorm", "dropout", "concat", "cross_entropy", "distill", "optim", "range", "matmul_splitk",
-    "matmul_subgroup", "matmul_tiled", "confusion", "conv2d_direct", "gemm_strided",
+    "matmul_subgroup", "matmul_tiled", "matmul_bcast", "confusion", "conv2d_direct", "gemm_strided",
+    "gemm_strided_bcast",
 );
 
 /// Kernels compiled without wgpu's runtime checks (bounds, loop bounding, division guards;
@@ -27,7 +28,8 @@ shaders!(
 /// hold them, the output map's and the strides' largest index checked against C and the
 /// operands, bias lengths checked), whose divisors are non-zero (the map's group g >= 1) and
 /// whose loops are counted; `heft check` and the kernel tests pass both ways.
-pub const TRUSTED: &[&str] = &["matmul", "matmul_splitk", "matmul_subgroup", "matmul_tiled", "gemm_strided"];
+pub const TRUSTED: &[&str] = &["matmul", "matmul_splitk", "matmul_subgroup", "matmul_tiled", "matmul_bcast", "gemm_strided",
+    "gemm_strided_bcast"];
 
 /// `shaders/prelude.wgsl`: the workgroup size of 1-D kernels and their index helper. `source`
 /// appends it after each shader's own text (WGSL declarations may come in any order), so
@@ -38,10 +40,16 @@ pub const PRELUDE: &str = include_str!("../../shaders/prelude.wgsl");
 /// every GEMM variant (`matmul*`) shares; appended to their sources before the prelude.
 pub const MATMUL_COMMON: &str = include_str!("../../shaders/matmul_common.wgsl");
 
+/// `shaders/gemm_strided_common.wgsl`: the parameter block, bindings and epilogue of both forms
+/// of the strided GEMM (`gemm_strided*`); appended to their sources before the prelude.
+pub const GEMM_STRIDED_COMMON: &str = include_str!("../../shaders/gemm_strided_common.wgsl");
+
 /// The files appended after shader `name`'s own lines, in order, as (file name, text).
 pub fn appended(name: &str) -> &'static [(&'static str, &'static str)] {
     if name.starts_with("matmul") {
         &[("matmul_common", MATMUL_COMMON), ("prelude", PRELUDE)]
+    } else if name.starts_with("gemm_strided") {
+        &[("gemm_strided_common", GEMM_STRIDED_COMMON), ("prelude", PRELUDE)]
     } else {
         &[("prelude", PRELUDE)]
     }

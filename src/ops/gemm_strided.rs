@@ -1,4 +1,4 @@
-//! Wrapper of `shaders/gemm_strided.wgsl`: a GEMM whose operands are read through element
+//! Wrapper of `shaders/gemm_strided.wgsl` and its subgroup form `gemm_strided_bcast.wgsl`: a GEMM whose operands are read through element
 //! strides, so tensors are used where they lie (the 1×1 convolutions of `conv2d_pointwise`):
 //! C(m, n) (+)= sum over blocks r and k of A(r, m, k) · B(r, k, n) (+ bias[m]), with the columns
 //! n of B and C in groups of `group` (the pixels of one image, images one after another).
@@ -69,8 +69,47 @@ fn last(s: &Strides, blocks: usize, rows: usize, cols: usize, g: usize) -> usize
     (blocks - 1) * s.sr + (rows - 1) * s.si + ((cols - 1) / g) * s.sg + (cols - 1).min(g - 1) * s.sj
 }
 
-/// Run the product; every index the kernel forms is checked to lie inside its tensor first.
+/// The two forms of the kernel; both compute the same product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// `gemm_strided.wgsl`: an 8x8 tile per invocation, registers only.
+    Register,
+    /// `gemm_strided_bcast.wgsl`: one subgroup of 8 per 32x16 block, B shared between lanes.
+    Broadcast,
+}
+
+impl Form {
+    /// The form for this adapter: on CPU drivers with subgroups of 8 the broadcast form
+    /// (SqueezeNet's 1×1 convolutions about 1.5× faster on llvmpipe, BENCHMARKS.md), else the
+    /// register-blocked one.
+    pub fn choose(gpu: &crate::gpu::Gpu) -> Form {
+        match gpu.info().device_type {
+            wgpu::DeviceType::Cpu if Form::Broadcast.available(gpu) => Form::Broadcast,
+            _ => Form::Register,
+        }
+    }
+
+    pub fn available(self, gpu: &crate::gpu::Gpu) -> bool {
+        self == Form::Register || gpu.has_subgroups(8)
+    }
+
+    /// Shader name and block of C (rows, columns) per workgroup.
+    fn kernel(self) -> (&'static str, (usize, usize)) {
+        match self {
+            Form::Register => ("gemm_strided", (64, 64)),
+            Form::Broadcast => ("gemm_strided_bcast", (32, 16)),
+        }
+    }
+}
+
+/// Run the product in the form `Form::choose` picks.
 pub fn gemm_strided(p: &StridedGemm) -> Result<()> {
+    gemm_strided_with(Form::choose(p.a.gpu()), p)
+}
+
+/// Run the product in `form`; every index the kernel forms is checked to lie inside its tensor
+/// first.
+pub fn gemm_strided_with(form: Form, p: &StridedGemm) -> Result<()> {
     const OP: &str = "gemm_strided";
     let StridedGemm { a, sa, b, sb, c, sc, m, n, k, blocks, group, bias, accumulate, relu } = *p;
     for (t, name) in [(a, "A"), (b, "B"), (c, "C")] {
@@ -100,7 +139,11 @@ pub fn gemm_strided(p: &StridedGemm) -> Result<()> {
         Some(t) => t.bind(),
         None => gpu.dummy(),
     };
-    let groups = [n.div_ceil(64), m.div_ceil(64)];
+    if !form.available(gpu) {
+        return Err(Error::Invalid(format!("the {form:?} form of the strided GEMM needs subgroups of 8, which {} lacks", gpu.describe())));
+    }
+    let (shader, tile) = form.kernel();
+    let groups = [n.div_ceil(tile.1), m.div_ceil(tile.0)];
     let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
     if let Some(&big) = groups.iter().find(|&&v| v > max) {
         return Err(Error::TooLarge { op: OP, what: format!("a {m}x{n} product"), size: big as u64, limit: max as u64, unit: "workgroups per dimension" });
@@ -126,5 +169,5 @@ pub fn gemm_strided(p: &StridedGemm) -> Result<()> {
         relu: relu as u32,
     };
     let bind = [("a", a.bind()), ("b", b.bind()), ("bias", bias_buf), ("c", c.bind())];
-    gpu.dispatch("gemm_strided", "main", &params, &bind, [groups[0] as u32, groups[1] as u32, 1])
+    gpu.dispatch(shader, "main", &params, &bind, [groups[0] as u32, groups[1] as u32, 1])
 }

@@ -45,7 +45,7 @@ impl Variant {
 }
 
 /// The GEMM variants; tuning caches refer to them by name.
-pub const VARIANTS: [Variant; 5] = [
+pub const VARIANTS: [Variant; 8] = [
     // 8x8 outputs per thread from vec4 loads, no workgroup memory (matmul.wgsl)
     Variant { name: "register", shader: "matmul", spec: &[], tile: (64, 64), subgroup: 0 },
     // K split over 8 invocations per 8x8 tile, partial tiles added in workgroup memory
@@ -55,6 +55,10 @@ pub const VARIANTS: [Variant; 5] = [
     // workgroup-memory tiles of 64x64 (4x4 per thread) and 128x128 (8x8 per thread)
     Variant { name: "tiled64", shader: "matmul_tiled", spec: &[("TM", 4)], tile: (64, 64), subgroup: 0 },
     Variant { name: "tiled128", shader: "matmul_tiled", spec: &[("TM", 8)], tile: (128, 128), subgroup: 0 },
+    // one subgroup of 8 per 16x16, 16x32 or 32x32 block, B shared between lanes by subgroupBroadcast
+    Variant { name: "bcast22", shader: "matmul_bcast", spec: &[("R", 2), ("C", 2)], tile: (16, 16), subgroup: 8 },
+    Variant { name: "bcast24", shader: "matmul_bcast", spec: &[("R", 2), ("C", 4)], tile: (16, 32), subgroup: 8 },
+    Variant { name: "bcast44", shader: "matmul_bcast", spec: &[("R", 4), ("C", 4)], tile: (32, 32), subgroup: 8 },
 ];
 
 /// Index of the variant called `name`.
@@ -63,10 +67,13 @@ pub fn variant_index(name: &str) -> Option<usize> {
 }
 
 /// The variant a product of this shape uses without measurements: on CPU drivers (lavapipe,
-/// SwiftShader) the register-blocked form, since workgroup memory and barriers are slow there;
-/// on GPUs workgroup-memory tiles, 128x128 where the output holds several such blocks.
+/// SwiftShader), where workgroup memory and barriers are slow, the subgroup-broadcast form
+/// where subgroups of 8 exist (1.3–3× the register-blocked form on llvmpipe's step shapes,
+/// BENCHMARKS.md), else the register-blocked form; on GPUs workgroup-memory tiles, 128x128
+/// where the output holds several such blocks.
 pub fn heuristic(gpu: &Gpu, m: usize, n: usize) -> usize {
     let name = match gpu.info().device_type {
+        wgpu::DeviceType::Cpu if gpu.has_subgroups(8) => "bcast22",
         wgpu::DeviceType::Cpu => "register",
         _ if m >= 256 && n >= 256 => "tiled128",
         _ => "tiled64",

@@ -102,10 +102,12 @@ type StridedCase = ((usize, usize, usize, usize, usize), [(usize, usize, usize, 
 
 #[test]
 fn strided_gemm_matches_reference_on_conv_layouts_with_bias_and_accumulation() {
-    use heft::ops::gemm_strided::{gemm_strided, StridedGemm, Strides};
+    use heft::ops::gemm_strided::{gemm_strided_with, Form, StridedGemm, Strides};
     let mut rng = Rng::new(12);
+    let forms: Vec<Form> = [Form::Register, Form::Broadcast].into_iter().filter(|f| f.available(&gpu())).collect();
+    assert!(forms.contains(&Form::Register));
     let (n, c, co, hw) = (3, 6, 9, 35); // images, in and out channels, pixels
-    let cases: [StridedCase; 4] = [
+    let cases: [StridedCase; 5] = [
         // y [Co, (image, pixel)] = W [Co, C] · x [C, (image, pixel)]
         ((co, n * hw, c, 1, hw), [(0, c, 0, 1), (0, hw, c * hw, 1), (0, hw, co * hw, 1)], [co * c, n * c * hw, n * co * hw]),
         // dx = Wᵀ · dy
@@ -114,24 +116,26 @@ fn strided_gemm_matches_reference_on_conv_layouts_with_bias_and_accumulation() {
         ((co, c, hw, n, c), [(co * hw, hw, 0, 1), (c * hw, 1, 0, hw), (0, c, 0, 1)], [n * co * hw, n * c * hw, co * c]),
         // 13 x 11 in column groups of 4 (the last one partial), 2 blocks of 5
         ((13, 11, 5, 2, 4), [(65, 1, 0, 13), (60, 12, 20, 3), (0, 1, 52, 13)], [130, 158, 156]),
+        // several blocks of either form in both directions: 70 x 75, K = 9
+        ((70, 75, 9, 1, 75), [(0, 9, 0, 1), (0, 75, 0, 1), (0, 75, 0, 1)], [630, 675, 5250]),
     ];
-    for ((m, nn, k, blocks, group), [sa, sb, sc], [la, lb, lc]) in cases {
+    for (((m, nn, k, blocks, group), [sa, sb, sc], [la, lb, lc]), &form) in cases.iter().flat_map(|c| forms.iter().map(move |f| (*c, f))) {
         let (a, b, bias) = (rng.vec(la), rng.vec(lb), rng.vec(m));
         let st = |s: (usize, usize, usize, usize)| Strides { sr: s.0, si: s.1, sg: s.2, sj: s.3 };
         let want = heft::reference::gemm_strided::gemm_strided(&a, sa, &b, sb, (m, nn, k, blocks, group), Some(&bias), sc, lc);
         let (at, bt, biast) = (upload(&a, &[la]), upload(&b, &[lb]), upload(&bias, &[m]));
         let ct = heft::Tensor::zeros(&gpu(), &[lc]).unwrap();
         let g = StridedGemm { a: &at, sa: st(sa), b: &bt, sb: st(sb), c: &ct, sc: st(sc), m, n: nn, k, blocks, group, bias: Some(&biast), accumulate: false, relu: false };
-        gemm_strided(&g).unwrap();
-        assert_close_red(&format!("strided gemm {m}x{nn}x{k}, {blocks} blocks, groups of {group}"), &download(&ct), &want);
+        gemm_strided_with(form, &g).unwrap();
+        assert_close_red(&format!("{form:?} strided gemm {m}x{nn}x{k}, {blocks} blocks, groups of {group}"), &download(&ct), &want);
         // accumulate adds a second product to the first
-        gemm_strided(&StridedGemm { accumulate: true, ..g }).unwrap();
+        gemm_strided_with(form, &StridedGemm { accumulate: true, ..g }).unwrap();
         let twice: Vec<f64> = want.iter().map(|v| 2.0 * v).collect();
         assert_close_red("strided gemm accumulated", &download(&ct), &twice);
         // a C one element too short is refused before anything runs
         let short = heft::Tensor::zeros(&gpu(), &[lc - 1]).unwrap();
         let cut = StridedGemm { c: &short, ..g };
-        let e = gemm_strided(&cut).unwrap_err().to_string();
+        let e = gemm_strided_with(form, &cut).unwrap_err().to_string();
         assert!(e.contains("reaches element"), "{e}");
     }
 }
@@ -141,7 +145,7 @@ fn strided_gemm_matches_reference_on_conv_layouts_with_bias_and_accumulation() {
 #[test]
 fn trusted_kernels_give_the_same_bits_with_and_without_runtime_checks() {
     use heft::gpu::AdapterChoice;
-    use heft::ops::gemm_strided::{gemm_strided, StridedGemm, Strides};
+    use heft::ops::gemm_strided::{gemm_strided_with, Form, StridedGemm, Strides};
     use matmul::{matmul_into_with, Bias, Gemm, OutMap, VARIANTS};
     let mut rng = Rng::new(13);
     let (m, n, k) = (37, 29, 23);
@@ -157,11 +161,13 @@ fn trusted_kernels_give_the_same_bits_with_and_without_runtime_checks() {
             matmul_into_with(vi, &gemm).unwrap_or_else(|e| panic!("{}: {e}", v.name));
             outs.push(c.to_f32().unwrap());
         }
-        let c = heft::Tensor::zeros(g, &[n, m]).unwrap();
         let st = |sr, si, sg, sj| Strides { sr, si, sg, sj };
-        // Cᵀ [N, M] = B [N, K] · Aᵀ, reading A transposed through its strides
-        gemm_strided(&StridedGemm { a: &bt, sa: st(0, k, 0, 1), b: &at, sb: st(0, 1, 0, k), c: &c, sc: st(0, m, 0, 1), m: n, n: m, k, blocks: 1, group: m, bias: None, accumulate: false, relu: false }).unwrap();
-        outs.push(c.to_f32().unwrap());
+        for form in [Form::Register, Form::Broadcast].into_iter().filter(|f| f.available(g)) {
+            let c = heft::Tensor::zeros(g, &[n, m]).unwrap();
+            // Cᵀ [N, M] = B [N, K] · Aᵀ, reading A transposed through its strides
+            gemm_strided_with(form, &StridedGemm { a: &bt, sa: st(0, k, 0, 1), b: &at, sb: st(0, 1, 0, k), c: &c, sc: st(0, m, 0, 1), m: n, n: m, k, blocks: 1, group: m, bias: None, accumulate: false, relu: false }).unwrap();
+            outs.push(c.to_f32().unwrap());
+        }
         outs
     };
     let open = |checks| heft::Gpu::new(&AdapterChoice { shader_checks: checks, ..Default::default() }).expect("tests need a GPU adapter");
