@@ -6,7 +6,11 @@
 //          col  transposed == 0:  [P, KP]  col[p*KP + k]   (P = nc*OH*OW, K = C*KH*KW, KP >= K)
 //               transposed == 1:  [K, PP]  col[k*PP + p]   (PP >= P)
 //          with p = (i*OH + oh)*OW + ow and k = (c*KH + kh)*KW + kw; the padding columns are 0.
-// One thread per col element; 1-D grid split over x/y (WG threads a workgroup).
+//          KP (PP) is a multiple of 4: col is written as vec4s, four neighbours in a row.
+// One thread per vec4 of col: on CPU drivers a store costs a loop over the SIMD lanes whatever
+// its width, so one vec4 store instead of four halves the pass; the thread decomposes its row
+// once and steps its four taps (or pixels) without dividing. 1-D grid split over x/y (WG
+// threads a workgroup).
 
 struct Params {
     c: u32, h: u32, w: u32, kh: u32, kw: u32, stride: u32, pad: u32,
@@ -15,7 +19,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> col: array<f32>;
+@group(0) @binding(2) var<storage, read_write> col: array<vec4<f32>>;
 
 // n / d for n < 2^31 without an integer division (scalarised, and slow, on SIMD CPUs such as
 // llvmpipe): an f32 estimate, refined once on the remainder, then corrected by one. WGSL's f32
@@ -34,41 +38,68 @@ fn udiv(n: u32, d: u32) -> u32 {
     return q;
 }
 
+// x at tap (kh, kw) of channel c of the field of output pixel (oh, ow) of image img; 0 in the padding.
+fn tap(img: u32, oh: u32, ow: u32, c: u32, kh: u32, kw: u32) -> f32 {
+    let ih = i32(oh * p.stride + kh) - i32(p.pad);
+    let iw = i32(ow * p.stride + kw) - i32(p.pad);
+    if (ih >= 0 && iw >= 0 && ih < i32(p.h) && iw < i32(p.w)) {
+        return x[((img * p.c + c) * p.h + u32(ih)) * p.w + u32(iw)];
+    }
+    return 0.0;
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    var pi: u32;
-    var k: u32;
-    if (p.transposed == 0u) {
-        if (i >= p.p * p.kp) {
-            return;
-        }
-        pi = udiv(i, p.kp);
-        k = i - pi * p.kp;
-    } else {
-        if (i >= p.k * p.pp) {
-            return;
-        }
-        k = udiv(i, p.pp);
-        pi = i - k * p.pp;
+    let width4 = select(p.kp, p.pp, p.transposed != 0u) / 4u;
+    let rows = select(p.p, p.k, p.transposed != 0u);
+    if (i >= rows * width4) {
+        return;
     }
-    var v = 0.0;
-    if (k < p.k && pi < p.p) {
-        let ohw = p.oh * p.ow;
-        let local = udiv(pi, ohw);
-        let img = p.n0 + local;
-        let at = pi - local * ohw;
-        let oh = udiv(at, p.ow);
-        let ow = at - oh * p.ow;
-        let khw = p.kh * p.kw;
-        let c = udiv(k, khw);
-        let t = k - c * khw;
-        let kh = udiv(t, p.kw);
-        let kw = t - kh * p.kw;
-        let ih = i32(oh * p.stride + kh) - i32(p.pad);
-        let iw = i32(ow * p.stride + kw) - i32(p.pad);
-        if (ih >= 0 && iw >= 0 && ih < i32(p.h) && iw < i32(p.w)) {
-            v = x[((img * p.c + c) * p.h + u32(ih)) * p.w + u32(iw)];
+    let row = udiv(i, width4);
+    let first = (i - row * width4) * 4u;
+    // the row's pixel (or tap) and the first of the four taps (or pixels) this thread writes
+    let pi = select(row, first, p.transposed != 0u);
+    let k = select(first, row, p.transposed != 0u);
+    let ohw = p.oh * p.ow;
+    let local = udiv(pi, ohw);
+    var img = p.n0 + local;
+    let at = pi - local * ohw;
+    var oh = udiv(at, p.ow);
+    var ow = at - oh * p.ow;
+    let khw = p.kh * p.kw;
+    var c = udiv(k, khw);
+    let t = k - c * khw;
+    var kh = udiv(t, p.kw);
+    var kw = t - kh * p.kw;
+    var v = vec4<f32>(0.0);
+    for (var e = 0u; e < 4u; e++) {
+        if (p.transposed == 0u) {
+            if (pi < p.p && first + e < p.k) {
+                v[e] = tap(img, oh, ow, c, kh, kw);
+            }
+            kw++;
+            if (kw == p.kw) {
+                kw = 0u;
+                kh++;
+                if (kh == p.kh) {
+                    kh = 0u;
+                    c++;
+                }
+            }
+        } else {
+            if (k < p.k && first + e < p.p) {
+                v[e] = tap(img, oh, ow, c, kh, kw);
+            }
+            ow++;
+            if (ow == p.ow) {
+                ow = 0u;
+                oh++;
+                if (oh == p.oh) {
+                    oh = 0u;
+                    img++;
+                }
+            }
         }
     }
     col[i] = v;

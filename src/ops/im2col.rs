@@ -1,7 +1,7 @@
 //! Wrapper of `shaders/im2col.wgsl`: unfold the receptive fields of a chunk of images.
 
 use super::{grid_1d, u};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
 
@@ -83,7 +83,10 @@ pub fn im2col(x: &Tensor, g: &ConvGeom, n0: usize, nc: usize, transposed: bool, 
     let gpu = x.gpu();
     let p = nc * g.ohw();
     let k = g.k();
-    let shape = if transposed { [k, padded] } else { [p, padded] };
+    let (shape, cols) = if transposed { ([k, padded], p) } else { ([p, padded], k) };
+    if !padded.is_multiple_of(4) || padded < cols {
+        return Err(Error::shape(OP, format!("rows of {padded} values must hold {cols} columns and be a multiple of 4 (written as vec4s)")));
+    }
     gpu.check_binding(OP, "the unfolded input", (shape[0] * shape[1] * 4) as u64)?;
     let col = Tensor::empty(gpu, &shape, DType::F32)?;
     let (kp, pp) = if transposed { (k, padded) } else { (padded, p) };
@@ -96,6 +99,6 @@ pub fn im2col(x: &Tensor, g: &ConvGeom, n0: usize, nc: usize, transposed: bool, 
         pp: u(OP, pp)?,
         transposed: transposed as u32,
     };
-    gpu.dispatch("im2col", "main", &params, &[("x", x.bind()), ("col", col.bind())], grid_1d(gpu, shape[0] * shape[1])?)?;
+    gpu.dispatch("im2col", "main", &params, &[("x", x.bind()), ("col", col.bind())], grid_1d(gpu, shape[0] * shape[1] / 4)?)?;
     Ok(col)
 }

@@ -56,26 +56,34 @@ fn conv2d_forward_and_backward_match_reference_in_both_forms() {
 #[test]
 fn im2col_and_col2im_match_reference() {
     let mut rng = Rng::new(4);
-    let g = Geom { n: 2, c: 3, h: 7, w: 6, co: 1, kh: 3, kw: 3, stride: 2, pad: 1 };
+    // 3x3 fields at stride 2 over 5x6 images: 3x3 = 9 pixels an image, K = 27 taps, so both
+    // layouts have zero padding columns (rows of 28 and of 12 values)
+    let g = Geom { n: 2, c: 3, h: 5, w: 6, co: 1, kh: 3, kw: 3, stride: 2, pad: 1 };
     let x = rng.vec(g.n * g.c * g.h * g.w);
     let xt = upload(&x, &[g.n, g.c, g.h, g.w]);
     let geom = conv2d::geometry(&xt, &upload(&vec![0.0; 27], &[1, 3, 3, 3]), 2, 1).unwrap();
-    let k = g.c * 9;
-    let col = im2col::im2col(&xt, &geom, 0, 2, false, k).unwrap();
+    let (k, kp) = (g.c * 9, 28);
+    // rows of `width` values from rows of `cols`, zero-padded
+    let padded = |v: &[f64], cols: usize, width: usize| -> Vec<f64> { v.chunks(cols).flat_map(|r| r.iter().copied().chain(std::iter::repeat_n(0.0, width - cols))).collect() };
+    let col = im2col::im2col(&xt, &geom, 0, 2, false, kp).unwrap();
     let rcol = reference::im2col::im2col(&x, &g);
-    assert_close("im2col", &download(&col), &rcol, 0.0, 0.0);
+    assert_close("im2col", &download(&col), &padded(&rcol, k, kp), 0.0, 0.0);
+    assert!(im2col::im2col(&xt, &geom, 0, 2, false, k).unwrap_err().to_string().contains("multiple of 4"));
     let dx = heft::Tensor::zeros(&gpu(), &[g.n, g.c, g.h, g.w]).unwrap();
-    col2im::col2im(&col, &geom, 0, 2, &dx).unwrap();
+    let rcol_t = upload(&rcol, &[rcol.len() / k, k]);
+    col2im::col2im(&rcol_t, &geom, 0, 2, &dx).unwrap();
     assert_close_red("col2im", &download(&dx), &reference::col2im::col2im(&rcol, &g));
     // a chunk that starts at image 1 (conv2d's image chunks): its rows are image 1's, in both
     // layouts, and col2im folds them onto image 1 only
     let rows = rcol.len() / 2;
-    let second = im2col::im2col(&xt, &geom, 1, 1, false, k).unwrap();
-    assert_close("im2col chunk", &download(&second), &rcol[rows..], 0.0, 0.0);
+    let second = im2col::im2col(&xt, &geom, 1, 1, false, kp).unwrap();
+    assert_close("im2col chunk", &download(&second), &padded(&rcol[rows..], k, kp), 0.0, 0.0);
     let p = rows / k;
-    let t = download(&im2col::im2col(&xt, &geom, 1, 1, true, p).unwrap());
+    assert_eq!(p, 9);
+    let t = download(&im2col::im2col(&xt, &geom, 1, 1, true, 12).unwrap());
     let want_t: Vec<f64> = (0..k).flat_map(|kk| (0..p).map(move |r| (kk, r))).map(|(kk, r)| rcol[rows + r * k + kk]).collect();
-    assert_close("im2col chunk transposed", &t, &want_t, 0.0, 0.0);
+    assert_close("im2col chunk transposed", &t, &padded(&want_t, p, 12), 0.0, 0.0);
+    let second = upload(&rcol[rows..], &[p, k]);
     let dx1 = heft::Tensor::zeros(&gpu(), &[g.n, g.c, g.h, g.w]).unwrap();
     col2im::col2im(&second, &geom, 1, 1, &dx1).unwrap();
     let mut want = reference::col2im::col2im(&rcol, &g);
