@@ -23,6 +23,10 @@ pub struct Tune {
     /// Time every shape again, even those already in the cache.
     #[arg(long)]
     pub again: bool,
+    /// Time each cached choice again against the static choice, and tune the op again where
+    /// it now loses by over 10 % (a choice a noisy minute made is not kept for good).
+    #[arg(long, conflicts_with = "again")]
+    pub recheck: bool,
     /// Cache folder (default: $HEFT_CACHE_DIR, else $XDG_CACHE_HOME/heft, else ~/.cache/heft).
     #[arg(long)]
     pub cache: Option<PathBuf>,
@@ -30,7 +34,7 @@ pub struct Tune {
 
 impl Tune {
     pub fn run(&self, adapter: &Option<String>) -> Result<()> {
-        let Self { ref fresh, batch, reps, again, ref cache } = *self;
+        let Self { ref fresh, batch, reps, again, recheck, ref cache } = *self;
         if reps == 0 {
             return Err(Error::Invalid("--reps must be at least 1".into()));
         }
@@ -44,6 +48,19 @@ impl Tune {
             let mut file = heft::tune::load(&path)?.unwrap_or_default();
             file.entries.retain(|e| !sites.contains(&e.site));
             heft::tune::save(&file, &path)?;
+        }
+        if recheck {
+            use heft::tune::Recheck;
+            let report = |site: &heft::tune::Site, r: &Recheck| match r {
+                Recheck::Replaced { old, old_ms, static_ms, entry } => {
+                    eprintln!("\r{site}: {old} {old_ms:.3} ms against the static choice's {static_ms:.3}: tuned again -> {}", entry.choice)
+                }
+                Recheck::Kept { .. } | Recheck::Static => eprint!("\r{site}: kept        "),
+            };
+            let checked = heft::tune::recheck(&gpu, &dir, &sites, reps, report)?;
+            let replaced = checked.iter().filter(|(_, r)| matches!(r, Recheck::Replaced { .. })).count();
+            let compared = checked.iter().filter(|(_, r)| !matches!(r, Recheck::Static)).count();
+            eprintln!("\rrechecked {compared} cached choices against the static one ({} are the static one); {replaced} tuned again", checked.len() - compared);
         }
         let announce = |n: usize, _: &Path| eprintln!("timing the variants of {n} ops");
         let (path, timed) = heft::tune::ensure(&gpu, &dir, &step, &sites, reps, announce, |e| eprint!("\r{} -> {}        ", e.site, e.choice))?;

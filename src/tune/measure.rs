@@ -60,6 +60,11 @@ fn filler(gpu: &Gpu, shape: &[usize], seed: usize) -> Result<Tensor> {
 
 /// Time every variant of `site` that runs here (`fastest`); the fastest is the choice.
 pub fn measure(gpu: &Gpu, site: &Site, reps: usize) -> Result<Entry> {
+    measure_among(gpu, site, reps, &|_| true)
+}
+
+/// `measure` over the variants whose name `keep` accepts.
+pub fn measure_among(gpu: &Gpu, site: &Site, reps: usize, keep: &dyn Fn(&str) -> bool) -> Result<Entry> {
     tunable(&site.op).ok_or_else(|| Error::Invalid(format!("{} cannot be tuned", site.op)))?;
     let ms = match (site.op.as_str(), &site.shape[..]) {
         ("matmul", &[m, n, kp]) => {
@@ -70,7 +75,7 @@ pub fn measure(gpu: &Gpu, site: &Site, reps: usize) -> Result<Entry> {
             let cands: Vec<Candidate> = VARIANTS
                 .iter()
                 .enumerate()
-                .filter(|(_, v)| v.available(gpu))
+                .filter(|(_, v)| v.available(gpu) && keep(v.name))
                 .map(|(i, v)| (v.name, Box::new(move || matmul::matmul_into_with(i, gemm)) as Box<dyn FnMut() -> Result<()>>))
                 .collect();
             fastest(gpu, reps, cands)?
@@ -85,6 +90,7 @@ pub fn measure(gpu: &Gpu, site: &Site, reps: usize) -> Result<Entry> {
             let forward = op == "conv2d_fwd";
             let cands: Vec<Candidate> = FORMS
                 .iter()
+                .filter(|f| keep(f.0))
                 .map(|&(name, form)| {
                     let run = move || {
                         if forward {
@@ -100,6 +106,9 @@ pub fn measure(gpu: &Gpu, site: &Site, reps: usize) -> Result<Entry> {
         }
         _ => return Err(Error::Invalid(format!("{}: a shape of {} sizes is not one of its shapes", site.op, site.shape.len()))),
     };
+    if ms.is_empty() {
+        return Err(Error::Invalid(format!("{site}: no variant to time")));
+    }
     Ok(Entry { site: site.clone(), choice: ms[0].0.clone(), ms })
 }
 

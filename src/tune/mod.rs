@@ -8,7 +8,7 @@
 mod measure;
 mod tuning;
 
-pub use measure::measure;
+pub use measure::{measure, measure_among};
 pub use tuning::Tuning;
 
 use crate::error::{Error, Result};
@@ -57,8 +57,7 @@ pub fn chosen(gpu: &Gpu, site: &Site) -> (&'static str, bool) {
         return (matmul::VARIANTS[v].name, tuned);
     }
     let tuned = tunable(&site.op).and_then(|(op, names)| gpu.tuning().lookup(op, s.clone()).and_then(|i| names.get(i).copied()));
-    let fallback = conv2d::FORMS.iter().find(|f| f.1 == conv2d::heuristic()).map_or("unfold", |f| f.0);
-    tuned.map_or((fallback, false), |name| (name, true))
+    tuned.map_or((static_choice(gpu, site), false), |name| (name, true))
 }
 
 /// One tunable op of a training step: a GEMM ("matmul", [M, N, K padded to 4]) or one pass
@@ -99,10 +98,11 @@ pub struct Entry {
 }
 
 /// What the timings are valid for: heft's version, the cache's format and the adapter with
-/// its driver. Format 3: each variant's minimum over interleaved rounds (2: its median, timed
-/// in one block; a format-2 cache is not read, so every adapter is tuned again once).
+/// its driver. Format 4: format 3 with the subgroup-broadcast GEMMs among the variants (a cache
+/// of an older format is not read, so every adapter is tuned again once); 3: each variant's
+/// minimum over interleaved rounds; 2: its median, timed in one block.
 pub fn key(gpu: &Gpu) -> String {
-    format!("heft {} (tuning format 3) on {}", env!("CARGO_PKG_VERSION"), gpu.describe())
+    format!("heft {} (tuning format 4) on {}", env!("CARGO_PKG_VERSION"), gpu.describe())
 }
 
 /// `$HEFT_CACHE_DIR`, else `$XDG_CACHE_HOME/heft`, else `~/.cache/heft`.
@@ -162,6 +162,69 @@ fn apply_entries(gpu: &Gpu, entries: &[Entry]) {
 pub fn apply(gpu: &Gpu, file: &TuneFile, source: &Path) {
     apply_entries(gpu, &file.entries);
     gpu.tuning().source = Some(source.display().to_string());
+}
+
+/// How `recheck` found one cached choice.
+#[derive(Clone, Debug)]
+pub enum Recheck {
+    /// The choice is the static one: nothing to compare it with.
+    Static,
+    /// Timed again against the static choice, it was not over `RECHECK_MARGIN` slower.
+    Kept { choice: String, ms: f64, static_ms: f64 },
+    /// It was: every variant was timed again and this entry replaced it.
+    Replaced { old: String, old_ms: f64, static_ms: f64, entry: Entry },
+}
+
+/// How much slower than the static choice a cached choice may time in `recheck` before the op
+/// is tuned again: 10 %, beyond the spread of repeated minima on a quiet machine.
+pub const RECHECK_MARGIN: f64 = 1.10;
+
+/// Time each cached choice of `sites` again against the static choice, in interleaved rounds,
+/// and tune the op again (every variant) where the cached one now loses by over
+/// `RECHECK_MARGIN`: a choice that a noisy minute made is not kept for good. Saves the cache
+/// and makes the GPU use it; ops without a cached choice are left to `ensure`.
+pub fn recheck(gpu: &Gpu, dir: &Path, sites: &[Site], reps: usize, mut progress: impl FnMut(&Site, &Recheck)) -> Result<Vec<(Site, Recheck)>> {
+    let path = cache_path(gpu, dir);
+    let Some(mut file) = load(&path)? else { return Ok(Vec::new()) };
+    apply(gpu, &file, &path);
+    let mut out = Vec::new();
+    let mut order: Vec<&Site> = sites.iter().filter(|s| file.entries.iter().any(|e| e.site == **s)).collect();
+    order.sort_by_key(|s| (s.op != "matmul", *s));
+    for site in order {
+        let i = file.entries.iter().position(|e| e.site == *site).expect("filtered above");
+        let choice = file.entries[i].choice.clone();
+        let fixed = static_choice(gpu, site);
+        let verdict = if choice == fixed {
+            Recheck::Static
+        } else {
+            let duel = measure_among(gpu, site, reps, &|v| v == choice || v == fixed)?;
+            let time = |name: &str| duel.ms.iter().find(|m| m.0 == name).map_or(f64::INFINITY, |m| m.1);
+            let (ms, static_ms) = (time(&choice), time(fixed));
+            if ms > RECHECK_MARGIN * static_ms {
+                let entry = measure(gpu, site, reps)?;
+                file.entries[i] = entry.clone();
+                apply_entries(gpu, std::slice::from_ref(&entry));
+                Recheck::Replaced { old: choice, old_ms: ms, static_ms, entry }
+            } else {
+                Recheck::Kept { choice, ms, static_ms }
+            }
+        };
+        progress(site, &verdict);
+        out.push((site.clone(), verdict));
+    }
+    if out.iter().any(|(_, r)| matches!(r, Recheck::Replaced { .. })) {
+        save(&file, &path)?;
+        apply(gpu, &file, &path);
+    }
+    Ok(out)
+}
+
+/// The variant `site` runs with when nothing is tuned.
+fn static_choice(gpu: &Gpu, site: &Site) -> &'static str {
+    match (site.op.as_str(), &site.shape[..]) {
+        ("matmul", &[m, n, _]) => matmul::VARIANTS[matmul::heuristic(gpu, m, n)].name,
+        _ => conv2d::FORMS.iter().find(|f| f.1 == conv2d::heuristic()).map_or("unfold", |f| f.0),
+    }
 }
 
 /// The tunable ops of one training step of `cfg` (its student's distillation step when
