@@ -4,7 +4,10 @@
 // Shapes:  src  any buffer; element (r, k) of the view is read at
 //               base + (r / gr)*sgr + (r % gr)*sr + (k / gk)*sgk + (k % gk)*sk
 //          dst  [R, KP]: dst[r*KP + k] = view(r, k) for k < K, 0 for K <= k < KP
-// One thread per dst element; 1-D grid split over x/y (WG threads a workgroup).
+//               (KP a multiple of 4: dst is written as vec4s, four neighbours in a row)
+// One thread per vec4 of dst: on CPU drivers a store costs a loop over the SIMD lanes whatever
+// its width, and each integer division is scalarised, so a thread decomposes its row once and
+// steps its four columns without dividing. 1-D grid split over x/y (WG threads a workgroup).
 
 struct Params {
     r: u32, k: u32, kp: u32, base: u32,
@@ -14,19 +17,31 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<vec4<f32>>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i >= p.r * p.kp) {
+    let kp4 = p.kp / 4u;
+    if (i >= p.r * kp4) {
         return;
     }
-    let r = i / p.kp;
-    let k = i % p.kp;
-    var v = 0.0;
-    if (k < p.k) {
-        v = src[p.base + (r / p.gr) * p.sgr + (r % p.gr) * p.sr + (k / p.gk) * p.sgk + (k % p.gk) * p.sk];
+    let r = udiv(i, kp4);
+    let k0 = (i - r * kp4) * 4u;
+    let rq = udiv(r, p.gr);
+    let row = p.base + rq * p.sgr + (r - rq * p.gr) * p.sr;
+    var kq = udiv(k0, p.gk);
+    var km = k0 - kq * p.gk;
+    var v = vec4<f32>(0.0);
+    for (var e = 0u; e < 4u; e++) {
+        if (k0 + e < p.k) {
+            v[e] = src[row + kq * p.sgk + km * p.sk];
+        }
+        km++;
+        if (km == p.gk) {
+            km = 0u;
+            kq++;
+        }
     }
     dst[i] = v;
 }

@@ -10,3 +10,20 @@ const WG: u32 = 256u;
 fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.y * nwg.x * WG + gid.x;
 }
+
+// n / d for n < 2^31 without an integer division (scalarised, and slow, on SIMD CPUs such as
+// llvmpipe): an f32 estimate, refined once on the remainder, then corrected by one. WGSL's f32
+// division is accurate to 2.5 ULP, so the first estimate is within (n/d)*2^-21 + 1 of n/d, the
+// remainder fits an i32, and the refined estimate is within one.
+fn udiv(n: u32, d: u32) -> u32 {
+    let rd = 1.0 / f32(d);
+    var q = u32(f32(n) * rd);
+    let r = i32(n) - i32(q * d);
+    q = u32(i32(q) + i32(floor(f32(r) * rd)));
+    if (q * d > n) {
+        q -= 1u;
+    } else if ((q + 1u) * d <= n) {
+        q += 1u;
+    }
+    return q;
+}

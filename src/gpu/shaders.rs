@@ -31,7 +31,8 @@ shaders!(
 pub const TRUSTED: &[&str] = &["matmul", "matmul_splitk", "matmul_subgroup", "matmul_tiled", "matmul_bcast", "gemm_strided",
     "gemm_strided_bcast"];
 
-/// `shaders/prelude.wgsl`: the workgroup size of 1-D kernels and their index helper. `source`
+/// `shaders/prelude.wgsl`: the workgroup size of 1-D kernels, their index helper and `udiv`
+/// (integer division without a scalarised divide). `source`
 /// appends it after each shader's own text (WGSL declarations may come in any order), so
 /// naga's line numbers still match the shader file.
 pub const PRELUDE: &str = include_str!("../../shaders/prelude.wgsl");

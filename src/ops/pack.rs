@@ -49,8 +49,8 @@ params! {
 pub fn pack(src: &Tensor, rows: usize, k: usize, kp: usize, v: View) -> Result<Tensor> {
     const OP: &str = "pack";
     src.expect_dtype(OP, "src", DType::F32)?;
-    if kp < k {
-        return Err(Error::shape(OP, format!("padded width {kp} < width {k}")));
+    if kp < k || !kp.is_multiple_of(4) {
+        return Err(Error::shape(OP, format!("padded width {kp}: must hold the width {k} and be a multiple of 4 (written as vec4s)")));
     }
     let gpu = src.gpu();
     gpu.check_binding(OP, "packed operand", (rows * kp * 4) as u64)?;
@@ -69,7 +69,7 @@ pub fn pack(src: &Tensor, rows: usize, k: usize, kp: usize, v: View) -> Result<T
         sgk: u(OP, v.sgk)?,
         sk: u(OP, v.sk)?,
     };
-    gpu.dispatch("pack", "main", &params, &[("src", src.bind()), ("dst", dst.bind())], grid_1d(gpu, rows * kp)?)?;
+    gpu.dispatch("pack", "main", &params, &[("src", src.bind()), ("dst", dst.bind())], grid_1d(gpu, rows * kp / 4)?)?;
     Ok(dst)
 }
 

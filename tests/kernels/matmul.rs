@@ -72,6 +72,21 @@ fn pack_transposes_and_zero_pads() {
     let t = pack::transpose_padded(&upload(&x, &[r, c]), 8).unwrap();
     assert_eq!(t.shape(), &[9, 8]);
     assert_close("pack", &download(&t), &reference::pack::transpose_padded(&x, r, c, 8), 0.0, 0.0);
+    // a grouped view: NCHW dy [2, 3, 7] read as [(image, pixel), channel] (conv2d's dyᵀ), and as
+    // [channel, (image, pixel)] with a partial last vec4; element (r, k) at the formula of
+    // shaders/pack.wgsl's header
+    let (n, co, hw) = (2, 3, 7);
+    let dy = rng.vec(n * co * hw);
+    let view = |base, gr, sgr, sr, gk, sgk, sk| pack::View { base, gr, sgr, sr, gk, sgk, sk };
+    let cases = [(n * hw, co, 4, view(0, hw, co * hw, 1, usize::MAX >> 1, 0, hw)), (co, n * hw, 16, view(0, usize::MAX >> 1, 0, hw, hw, co * hw, 1))];
+    for (rows, k, kp, v) in cases {
+        let got = download(&pack::pack(&upload(&dy, &[n, co, hw]), rows, k, kp, v).unwrap());
+        let at = |r: usize, j: usize| v.base + (r / v.gr) * v.sgr + (r % v.gr) * v.sr + (j / v.gk) * v.sgk + (j % v.gk) * v.sk;
+        let want: Vec<f64> = (0..rows).flat_map(|r| (0..kp).map(move |j| (r, j))).map(|(r, j)| if j < k { dy[at(r, j)] } else { 0.0 }).collect();
+        assert_close(&format!("pack {rows}x{k} into rows of {kp}"), &got, &want, 0.0, 0.0);
+    }
+    let e = pack::pack(&upload(&dy, &[n, co, hw]), co, n * hw, 15, cases[1].3).unwrap_err().to_string();
+    assert!(e.contains("multiple of 4"), "{e}");
 }
 
 /// The GEMM wrapper refuses any output map, operand or bias that would make the shader index
