@@ -41,9 +41,9 @@ fn row_cells(ih: i32) -> vec2<u32> {
     let t = ih + i32(p.pad);
     var lo = 0u;
     if (t >= i32(p.kh)) {
-        lo = u32(t - i32(p.kh)) / p.stride + 1u;
+        lo = udiv(u32(t - i32(p.kh)), p.stride) + 1u;
     }
-    let hi = min(u32(t) / p.stride + 1u, p.oh);
+    let hi = min(udiv(u32(t), p.stride) + 1u, p.oh);
     return vec2<u32>(lo, hi);
 }
 
@@ -62,9 +62,10 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     if (i >= p.planes * p.oh * p.ow) {
         return;
     }
-    let plane = i / (p.oh * p.ow);
-    let oh = (i / p.ow) % p.oh;
-    let ow = i % p.ow;
+    let q = udiv(i, p.ow);
+    let plane = udiv(q, p.oh);
+    let oh = q - plane * p.oh;
+    let ow = i - q * p.ow;
     let wh = window(oh, p.h, p.oh, p.kh);
     let ww = window(ow, p.w, p.ow, p.kw);
     var s = 0.0;
@@ -87,8 +88,8 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     if (r >= p.planes * p.h) {
         return;
     }
-    let plane = r / p.h;
-    let ih = i32(r % p.h);
+    let plane = udiv(r, p.h);
+    let ih = i32(r - plane * p.h);
     let rh = row_cells(ih);
     var lo = 0u;
     var hi = 0u;

@@ -44,7 +44,7 @@ fn apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
         running_mean[i] = (1.0 - p.momentum) * running_mean[i] + p.momentum * mean[i];
         running_var[i] = (1.0 - p.momentum) * running_var[i] + p.momentum * unbiased;
     }
-    let c = (i / p.hw) % p.c;
+    let c = umod(udiv(i, p.hw), p.c);
     let h = (x[i] - mean[c]) * (1.0 / sqrt(var_[c] + p.eps));
     xhat[i] = h;
     y[i] = gamma[c] * h + beta[c];
@@ -57,7 +57,7 @@ fn apply_eval(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     if (i >= p.n) {
         return;
     }
-    let c = (i / p.hw) % p.c;
+    let c = umod(udiv(i, p.hw), p.c);
     y[i] = gamma[c] * ((x[i] - mean[c]) * (1.0 / sqrt(running_var[c] + p.eps))) + beta[c];
 }
 
@@ -68,7 +68,7 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     if (i >= p.n) {
         return;
     }
-    let c = (i / p.hw) % p.c;
+    let c = umod(udiv(i, p.hw), p.c);
     let k = gamma[c] * invstd[c] / p.count;
     y[i] = k * (p.count * x[i] - sdy[c] - xhat[i] * sdyx[c]);
 }

@@ -22,26 +22,28 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= p.nc * chw) {
         return;
     }
-    let ni = i / chw;
-    let c = (i / (p.h * p.w)) % p.c;
-    let ih = (i / p.w) % p.h;
-    let iw = i % p.w;
+    let q = udiv(i, p.w);
+    let iw = i - q * p.w;
+    let r = udiv(q, p.h);
+    let ih = q - r * p.h;
+    let ni = udiv(r, p.c);
+    let c = r - ni * p.c;
     var s = 0.0;
     for (var kh = 0u; kh < p.kh; kh++) {
         let th = i32(ih + p.pad) - i32(kh);
-        if (th < 0 || th % i32(p.stride) != 0) {
+        let oh = udiv(u32(max(th, 0)), p.stride);
+        if (th < 0 || oh * p.stride != u32(th)) {
             continue;
         }
-        let oh = u32(th) / p.stride;
         if (oh >= p.oh) {
             continue;
         }
         for (var kw = 0u; kw < p.kw; kw++) {
             let tw = i32(iw + p.pad) - i32(kw);
-            if (tw < 0 || tw % i32(p.stride) != 0) {
+            let ow = udiv(u32(max(tw, 0)), p.stride);
+            if (tw < 0 || ow * p.stride != u32(tw)) {
                 continue;
             }
-            let ow = u32(tw) / p.stride;
             if (ow >= p.ow) {
                 continue;
             }

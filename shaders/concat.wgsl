@@ -23,9 +23,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= p.n * p.cn * p.hw) {
         return;
     }
-    let n = i / (p.cn * p.hw);
-    let c = (i / p.hw) % p.cn;
-    let s = i % p.hw;
+    let q = udiv(i, p.hw);
+    let n = udiv(q, p.cn);
+    let c = q - n * p.cn;
+    let s = i - q * p.hw;
     dst[(n * p.cd + p.d0 + c) * p.hw + s] = src[(n * p.cs + p.s0 + c) * p.hw + s];
 }
 
@@ -35,9 +36,10 @@ fn join2(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     if (i >= p.n * p.cd * p.hw) {
         return;
     }
-    let n = i / (p.cd * p.hw);
-    let c = (i / p.hw) % p.cd;
-    let s = i % p.hw;
+    let q = udiv(i, p.hw);
+    let n = udiv(q, p.cd);
+    let c = q - n * p.cd;
+    let s = i - q * p.hw;
     if (c < p.cn) {
         dst[i] = src[(n * p.cn + c) * p.hw + s];
     } else {
@@ -51,9 +53,10 @@ fn split2(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     if (i >= p.n * p.cs * p.hw) {
         return;
     }
-    let n = i / (p.cs * p.hw);
-    let c = (i / p.hw) % p.cs;
-    let s = i % p.hw;
+    let q = udiv(i, p.hw);
+    let n = udiv(q, p.cs);
+    let c = q - n * p.cs;
+    let s = i - q * p.hw;
     if (c < p.cn) {
         dst[(n * p.cn + c) * p.hw + s] = src[i];
     } else {

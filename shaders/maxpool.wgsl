@@ -26,9 +26,10 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     if (i >= p.planes * p.oh * p.ow) {
         return;
     }
-    let plane = i / (p.oh * p.ow);
-    let oh = (i / p.ow) % p.oh;
-    let ow = i % p.ow;
+    let q = udiv(i, p.ow);
+    let plane = udiv(q, p.oh);
+    let oh = q - plane * p.oh;
+    let ow = i - q * p.ow;
     var best = -3.4028235e38;
     var arg = 0u;
     var found = false;
@@ -60,9 +61,9 @@ fn cells(i: u32, on: u32, k: u32) -> vec2<u32> {
     let t = i + p.pad;
     var lo = 0u;
     if (t >= k) {
-        lo = (t - k) / p.stride + 1u;
+        lo = udiv(t - k, p.stride) + 1u;
     }
-    return vec2<u32>(lo, min(t / p.stride + 1u, on));
+    return vec2<u32>(lo, min(udiv(t, p.stride) + 1u, on));
 }
 
 @compute @workgroup_size(WG)
@@ -71,10 +72,11 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     if (i >= p.planes * p.h * p.w) {
         return;
     }
-    let plane = i / (p.h * p.w);
-    let at = i % (p.h * p.w);
-    let ih = at / p.w;
-    let iw = at % p.w;
+    let q = udiv(i, p.w);
+    let plane = udiv(q, p.h);
+    let ih = q - plane * p.h;
+    let iw = i - q * p.w;
+    let at = ih * p.w + iw;
     var s = 0.0;
     let rh = cells(ih, p.oh, p.kh);
     let rw = cells(iw, p.ow, p.kw);

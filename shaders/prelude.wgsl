@@ -27,3 +27,8 @@ fn udiv(n: u32, d: u32) -> u32 {
     }
     return q;
 }
+
+// n % d for n < 2^31, through `udiv`.
+fn umod(n: u32, d: u32) -> u32 {
+    return n - udiv(n, d) * d;
+}
