@@ -13,6 +13,10 @@ pub struct Saved {
     pub invstd: Tensor,
 }
 
+/// Elements a thread of the normalising passes handles (the shader's `SEG`): a run within one
+/// channel plane.
+const SEG: usize = 8;
+
 fn dims(x: &Tensor, gamma: &Tensor) -> Result<(usize, usize, usize)> {
     const OP: &str = "batchnorm";
     x.expect_dtype(OP, "input", DType::F32)?;
@@ -80,8 +84,8 @@ pub fn forward_train(
     let y = Tensor::empty(gpu, x.shape(), DType::F32)?;
     let xhat = Tensor::empty(gpu, x.shape(), DType::F32)?;
     let per = c * hw;
-    // one pass normalises; in the first chunk its first C threads also store invstd and update
-    // the running statistics
+    // one pass normalises; in the first chunk the thread of each channel's first run also
+    // stores its invstd and updates its running statistics
     for (n0, m) in item_chunks(gpu, "batchnorm", n, &[per])? {
         let (xv, yv, hv) = (x.view(n0 * per, &[m * per])?, y.view(n0 * per, &[m * per])?, xhat.view(n0 * per, &[m * per])?);
         let bind = [
@@ -97,7 +101,7 @@ pub fn forward_train(
             ("xhat", hv.bind()),
         ];
         let p = Params { update: (n0 == 0) as u32, ..params(m, n, c, hw, eps, momentum)? };
-        gpu.dispatch("batchnorm", "apply", &p, &bind, grid_1d(gpu, m * per)?)?;
+        gpu.dispatch("batchnorm", "apply", &p, &bind, grid_1d(gpu, m * c * hw.div_ceil(SEG))?)?;
     }
     Ok((y, Saved { xhat, invstd }))
 }
@@ -122,7 +126,7 @@ pub fn forward_eval(
     for (n0, m) in item_chunks(gpu, "batchnorm", n, &[per])? {
         let (xv, yv) = (x.view(n0 * per, &[m * per])?, y.view(n0 * per, &[m * per])?);
         let bind = [("x", xv.bind()), ("gamma", gamma.bind()), ("beta", beta.bind()), ("mean", running_mean.bind()), ("running_var", running_var.bind()), ("y", yv.bind())];
-        gpu.dispatch("batchnorm", "apply_eval", &params(m, n, c, hw, eps, 0.0)?, &bind, grid_1d(gpu, m * per)?)?;
+        gpu.dispatch("batchnorm", "apply_eval", &params(m, n, c, hw, eps, 0.0)?, &bind, grid_1d(gpu, m * c * hw.div_ceil(SEG))?)?;
     }
     Ok(y)
 }
@@ -168,7 +172,7 @@ pub fn backward_into(dy: &Tensor, gamma: &Tensor, saved: &Saved, into: GradsInto
             ("sdy", sdy.bind()),
             ("sdyx", sdyx.bind()),
         ];
-        gpu.dispatch("batchnorm", "backward", &params(m, n, c, hw, 0.0, 0.0)?, &bind, grid_1d(gpu, m * per)?)?;
+        gpu.dispatch("batchnorm", "backward", &params(m, n, c, hw, 0.0, 0.0)?, &bind, grid_1d(gpu, m * c * hw.div_ceil(SEG))?)?;
     }
     Ok((dx, sdyx, sdy))
 }
