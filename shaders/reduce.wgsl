@@ -118,6 +118,13 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     var i = j % p.inner;
     var acc = array<f32, 3>(identity(), identity(), identity());
     let shift = x[c * p.inner];
+    // mode 9's coefficients, loaded once (every load is a loop over the lanes on CPU drivers)
+    var a1 = 0.0;
+    var a2 = 0.0;
+    if (MODE == 9u) {
+        a1 = aux[1];
+        a2 = aux[2];
+    }
     for (; j < end; j += 64u) {
         let idx = (o * p.c + c) * p.inner + i;
         if (MODE == 7u || MODE == 9u) {
@@ -130,7 +137,7 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
             }
             if (MODE == 9u) {
                 let w = y[idx];
-                let slope = p.scale * (2.0 * aux[2] * w + aux[1]) + (1.0 - p.scale) * select(0.0, 1.0, w > 0.0);
+                let slope = p.scale * (2.0 * a2 * w + a1) + (1.0 - p.scale) * select(0.0, 1.0, w > 0.0);
                 dx[idx] = v * slope;
             }
         } else if (MODE == 8u) {
