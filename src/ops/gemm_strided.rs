@@ -80,7 +80,7 @@ pub enum Form {
 
 impl Form {
     /// The form for this adapter: on CPU drivers with subgroups of 8 the broadcast form
-    /// (SqueezeNet's 1×1 convolutions about 1.5× faster on llvmpipe, BENCHMARKS.md), else the
+    /// (SqueezeNet's 1×1 convolutions about 1.3× faster on llvmpipe, BENCHMARKS.md), else the
     /// register-blocked one.
     pub fn choose(gpu: &crate::gpu::Gpu) -> Form {
         match gpu.info().device_type {

@@ -68,7 +68,7 @@ pub fn variant_index(name: &str) -> Option<usize> {
 
 /// The variant a product of this shape uses without measurements: on CPU drivers (lavapipe,
 /// SwiftShader), where workgroup memory and barriers are slow, the subgroup-broadcast form
-/// where subgroups of 8 exist (1.3–3× the register-blocked form on llvmpipe's step shapes,
+/// where subgroups of 8 exist (1.3–3× the best earlier variant on llvmpipe's step shapes,
 /// BENCHMARKS.md), else the register-blocked form; on GPUs workgroup-memory tiles, 128x128
 /// where the output holds several such blocks.
 pub fn heuristic(gpu: &Gpu, m: usize, n: usize) -> usize {
