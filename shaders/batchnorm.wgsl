@@ -14,7 +14,7 @@
 //             (eval mode: one pass, no xhat kept)
 //   backward: dx = gamma*invstd/count * (count*dy - sdy - xhat*sdyx)        (training mode)
 // count = N*HW; n = the number of elements this dispatch covers (all N*C*HW, or a chunk of whole
-// images when a tensor is over the storage-binding limit; at least C).
+// images when a tensor is over the storage-binding limit).
 // apply/apply_eval/backward: one thread per run of up to SEG elements of one channel plane
 // (threads = N*C*ceil(HW/SEG)), 1-D grid split over x/y (WG threads a workgroup).
 
@@ -37,7 +37,8 @@ struct Params { n: u32, c: u32, hw: u32, eps: f32, momentum: f32, count: f32, up
 // Elements one thread of apply/apply_eval/backward handles: a run of up to SEG in one channel
 // plane (one image's HW values of a channel), so that the channel's values are loaded once per
 // run (on CPU drivers every load costs a loop over the SIMD lanes, and per element these were
-// four loads of the channel's values against one of the element's).
+// four loads of the channel's values against one of the element's). Set per pipeline by the
+// wrapper, which sizes the grid by it.
 const SEG: u32 = 8u;
 
 struct Run {

@@ -6,7 +6,9 @@
 // m0 + s + 8i (i < R) and B columns n0 + s + 8c (c < C), one value of each per step along K,
 // takes the other lanes' B values with subgroupBroadcast, and computes its R rows by all 8C
 // columns. Needs the SUBGROUP feature and subgroups of at least 8 (checked before it is
-// chosen). The product, the strides, parameters, bindings and the epilogue:
+// chosen); the lanes are taken to be numbered 0..7 within it, as on llvmpipe (elsewhere a wrong
+// numbering would give wrong sums, never an access out of bounds). R and C are set per pipeline
+// by the wrapper. The product, the strides, parameters, bindings and the epilogue:
 // gemm_strided_common.wgsl (appended by the gpu layer).
 // Grid: x = ceil(N/(8C)), y = ceil(M/(8R)); workgroup 8.
 

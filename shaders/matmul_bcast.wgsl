@@ -6,7 +6,8 @@
 // m0 + s + 8r (r < R) and B rows n0 + s + 8c (c < C), one vec4 of each per step along K, and
 // takes the other lanes' B vec4s with subgroupBroadcast; it computes its R rows by all 8C
 // columns. Needs the SUBGROUP feature and subgroups of at least 8 (checked before it is
-// chosen). R and C are set per pipeline by specialising the consts below. Shapes, parameters,
+// chosen); the lanes are taken to be numbered 0..7 within it, as on llvmpipe (elsewhere a wrong
+// numbering would give wrong sums, never an access out of bounds). R and C are set per pipeline by specialising the consts below. Shapes, parameters,
 // bindings and the epilogue: matmul_common.wgsl (appended by the gpu layer).
 // Grid: x = ceil(N/(8C)), y = ceil(M/(8R)); workgroup 8.
 

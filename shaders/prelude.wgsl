@@ -3,7 +3,8 @@
 // Not a kernel itself. Rust reads WG from here too (gpu::shaders::WORKGROUP_1D, checked by
 // tests/shaders.rs).
 
-// Threads a workgroup of the 1-D kernels (one thread per element, grid split over x/y).
+// Threads a workgroup of the 1-D kernels (one thread per element, or per run or vec4 of elements
+// where a kernel says so; grid split over x/y).
 const WG: u32 = 256u;
 
 // Flat index of a thread of a 1-D kernel whose grid of workgroups is split over x and y.

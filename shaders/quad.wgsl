@@ -12,7 +12,7 @@
 // One thread per run of SEG neighbouring elements, so that the coefficients are loaded once per
 // run (on CPU drivers every load costs a loop over the SIMD lanes: per element, the three
 // coefficient loads cost more than the element's own); 1-D grid split over x/y (WG threads a
-// workgroup), ceil(n/SEG) threads.
+// workgroup), ceil(n/SEG) threads. SEG is set per pipeline by the wrapper, which sizes the grid.
 
 const SEG: u32 = 8u;
 

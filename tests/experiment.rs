@@ -135,6 +135,11 @@ fn the_paper_grid_has_the_method_its_ablations_and_the_scratch_baseline() {
         assert!(matches!(from, StudentStart::Teacher(t) if t == format!("{p}-teacher")));
         assert_eq!((cfg.act, cfg.batchnorm, kd, r.schedule, r.epochs), (ActKind::Poly, true, true, Schedule::AllAtOnce, 5));
         assert!(!student("no-kd").2);
+        // SqueezeNet's students (the scratch baseline too) carry the range loss; AlexNet's not
+        for s in ["method", "no-kd", "approx-relu", "scratch"] {
+            assert_eq!(student(s).3.range_weight > 0.0, p != "alexnet", "{p}-{s}");
+        }
+        assert_eq!(heft::experiment::results::setup(run("method")).contains("range loss 0.001 (R 10)"), p != "alexnet");
         assert_eq!(student("square").1.act, ActKind::Square);
         assert_eq!(student("approx-relu").1.act, ActKind::ApproxRelu);
         // the schedules get one epoch per activation and one more

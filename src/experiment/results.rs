@@ -102,7 +102,8 @@ pub fn setup(run: &Run) -> String {
                 StudentStart::Scratch { model: m, .. } => format!("from scratch, {}", model(m)),
                 StudentStart::Teacher(_) => "teacher weights".into(),
             };
-            format!("{weights}, {act}, {schedule}, {}, {}", if config.batchnorm { "BN" } else { "no BN" }, if *distil { "KD" } else { "no KD" })
+            let range = if run.recipe.range_weight > 0.0 { format!(", range loss {} (R {})", run.recipe.range_weight, run.recipe.range) } else { String::new() };
+            format!("{weights}, {act}, {schedule}, {}, {}{range}", if config.batchnorm { "BN" } else { "no BN" }, if *distil { "KD" } else { "no KD" })
         }
     }
 }

@@ -13,9 +13,10 @@ pub struct Saved {
     pub invstd: Tensor,
 }
 
-/// Elements a thread of the normalising passes handles (the shader's `SEG`): a run within one
-/// channel plane.
-const SEG: usize = 8;
+/// Elements a thread of the normalising passes handles: a run within one channel plane. It sets
+/// the shader's `SEG` (`SPEC`), so the two cannot disagree.
+const SEG: u32 = 8;
+const SPEC: crate::gpu::Spec = &[("SEG", SEG)];
 
 fn dims(x: &Tensor, gamma: &Tensor) -> Result<(usize, usize, usize)> {
     const OP: &str = "batchnorm";
@@ -101,7 +102,7 @@ pub fn forward_train(
             ("xhat", hv.bind()),
         ];
         let p = Params { update: (n0 == 0) as u32, ..params(m, n, c, hw, eps, momentum)? };
-        gpu.dispatch("batchnorm", "apply", &p, &bind, grid_1d(gpu, m * c * hw.div_ceil(SEG))?)?;
+        gpu.dispatch_spec("batchnorm", "apply", SPEC, &p, &bind, grid_1d(gpu, m * c * hw.div_ceil(SEG as usize))?)?;
     }
     Ok((y, Saved { xhat, invstd }))
 }
@@ -126,7 +127,7 @@ pub fn forward_eval(
     for (n0, m) in item_chunks(gpu, "batchnorm", n, &[per])? {
         let (xv, yv) = (x.view(n0 * per, &[m * per])?, y.view(n0 * per, &[m * per])?);
         let bind = [("x", xv.bind()), ("gamma", gamma.bind()), ("beta", beta.bind()), ("mean", running_mean.bind()), ("running_var", running_var.bind()), ("y", yv.bind())];
-        gpu.dispatch("batchnorm", "apply_eval", &params(m, n, c, hw, eps, 0.0)?, &bind, grid_1d(gpu, m * c * hw.div_ceil(SEG))?)?;
+        gpu.dispatch_spec("batchnorm", "apply_eval", SPEC, &params(m, n, c, hw, eps, 0.0)?, &bind, grid_1d(gpu, m * c * hw.div_ceil(SEG as usize))?)?;
     }
     Ok(y)
 }
@@ -172,7 +173,7 @@ pub fn backward_into(dy: &Tensor, gamma: &Tensor, saved: &Saved, into: GradsInto
             ("sdy", sdy.bind()),
             ("sdyx", sdyx.bind()),
         ];
-        gpu.dispatch("batchnorm", "backward", &params(m, n, c, hw, 0.0, 0.0)?, &bind, grid_1d(gpu, m * c * hw.div_ceil(SEG))?)?;
+        gpu.dispatch_spec("batchnorm", "backward", SPEC, &params(m, n, c, hw, 0.0, 0.0)?, &bind, grid_1d(gpu, m * c * hw.div_ceil(SEG as usize))?)?;
     }
     Ok((dx, sdyx, sdy))
 }

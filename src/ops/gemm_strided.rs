@@ -40,7 +40,7 @@ pub struct StridedGemm<'a> {
 }
 
 params! {
-    /// `struct Params` of `shaders/gemm_strided.wgsl`.
+    /// `struct Params` of both forms (`shaders/gemm_strided_common.wgsl`).
     pub(crate) struct Params {
         m: u32,
         n: u32,
@@ -93,11 +93,13 @@ impl Form {
         self == Form::Register || gpu.has_subgroups(8)
     }
 
-    /// Shader name and block of C (rows, columns) per workgroup.
-    fn kernel(self) -> (&'static str, (usize, usize)) {
+    /// Shader name, its specialisation and the block of C (rows, columns) per workgroup: the
+    /// broadcast form's block is 8R x 8C for the R and C it sets.
+    fn kernel(self) -> (&'static str, crate::gpu::Spec, (usize, usize)) {
+        const RC: (u32, u32) = (4, 2);
         match self {
-            Form::Register => ("gemm_strided", (64, 64)),
-            Form::Broadcast => ("gemm_strided_bcast", (32, 16)),
+            Form::Register => ("gemm_strided", &[], (64, 64)),
+            Form::Broadcast => ("gemm_strided_bcast", &[("R", RC.0), ("C", RC.1)], (8 * RC.0 as usize, 8 * RC.1 as usize)),
         }
     }
 }
@@ -142,7 +144,7 @@ pub fn gemm_strided_with(form: Form, p: &StridedGemm) -> Result<()> {
     if !form.available(gpu) {
         return Err(Error::Invalid(format!("the {form:?} form of the strided GEMM needs subgroups of 8, which {} lacks", gpu.describe())));
     }
-    let (shader, tile) = form.kernel();
+    let (shader, spec, tile) = form.kernel();
     let groups = [n.div_ceil(tile.1), m.div_ceil(tile.0)];
     let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
     if let Some(&big) = groups.iter().find(|&&v| v > max) {
@@ -169,5 +171,5 @@ pub fn gemm_strided_with(form: Form, p: &StridedGemm) -> Result<()> {
         relu: relu as u32,
     };
     let bind = [("a", a.bind()), ("b", b.bind()), ("bias", bias_buf), ("c", c.bind())];
-    gpu.dispatch(shader, "main", &params, &bind, [groups[0] as u32, groups[1] as u32, 1])
+    gpu.dispatch_spec(shader, "main", spec, &params, &bind, [groups[0] as u32, groups[1] as u32, 1])
 }

@@ -78,6 +78,7 @@ params! {
 /// Unfold images `n0 .. n0+nc` of `x` [N, C, H, W].
 /// `transposed == false`: returns [P, kp] (P = nc*OH*OW, columns K.. zero);
 /// `transposed == true`:  returns [K, pp] (columns P.. zero).
+/// The padded width (`padded`: kp or pp) must be a multiple of 4: rows are written as vec4s.
 pub fn im2col(x: &Tensor, g: &ConvGeom, n0: usize, nc: usize, transposed: bool, padded: usize) -> Result<Tensor> {
     const OP: &str = "im2col";
     let gpu = x.gpu();

@@ -45,7 +45,8 @@ params! {
     }
 }
 
-/// Pack `rows` x `k` elements of the view into a new [rows, kp] tensor (columns k.. are 0).
+/// Pack `rows` x `k` elements of the view into a new [rows, kp] tensor (columns k.. are 0); kp
+/// must be a multiple of 4 (rows are written as vec4s).
 pub fn pack(src: &Tensor, rows: usize, k: usize, kp: usize, v: View) -> Result<Tensor> {
     const OP: &str = "pack";
     src.expect_dtype(OP, "src", DType::F32)?;
@@ -73,7 +74,8 @@ pub fn pack(src: &Tensor, rows: usize, k: usize, kp: usize, v: View) -> Result<T
     Ok(dst)
 }
 
-/// A [rows, cols] matrix with its columns zero-padded to `kp` (returned as is when cols == kp).
+/// A [rows, cols] matrix with its columns zero-padded to `kp` (returned as is when cols == kp;
+/// else kp must be a multiple of 4).
 pub fn pad_cols(x: &Tensor, kp: usize) -> Result<Tensor> {
     let (rows, cols) = (x.shape()[0], x.numel() / x.shape()[0]);
     if cols == kp {
@@ -82,7 +84,8 @@ pub fn pad_cols(x: &Tensor, kp: usize) -> Result<Tensor> {
     pack(x, rows, cols, kp, View::rows(cols))
 }
 
-/// Transpose of a [rows, cols] matrix, its columns (the old rows) zero-padded to `kp`.
+/// Transpose of a [rows, cols] matrix, its columns (the old rows) zero-padded to `kp` (a
+/// multiple of 4).
 pub fn transpose_padded(x: &Tensor, kp: usize) -> Result<Tensor> {
     let (rows, cols) = (x.shape()[0], x.numel() / x.shape()[0]);
     pack(x, cols, rows, kp, View::transposed(cols))

@@ -5,12 +5,14 @@
 
 use super::reduce::moments_into;
 use super::{for_chunks, grid_1d, u};
-
-/// Elements a thread of `quad.wgsl` handles (its `SEG`).
-const SEG: usize = 8;
 use crate::error::{Error, Result};
 use crate::gpu::layout::params;
 use crate::tensor::{DType, Tensor};
+
+/// Elements a thread of `quad.wgsl` handles; it sets the shader's `SEG` (`SPEC`), so the two
+/// cannot disagree.
+const SEG: u32 = 8;
+const SPEC: crate::gpu::Spec = &[("SEG", SEG)];
 
 params! {
     /// `struct Params` of `shaders/quad.wgsl`.
@@ -37,7 +39,7 @@ pub fn forward(x: &Tensor, coef: &Tensor, r: f32) -> Result<Tensor> {
     for_chunks(gpu, x.numel(), |s, n| {
         let (xv, yv) = (x.view(s, &[n])?, y.view(s, &[n])?);
         let bind = [("x", xv.bind()), ("coef", coef.bind()), ("out", yv.bind())];
-        gpu.dispatch("quad", "forward", &Params { n: u("quad", n)?, r }, &bind, grid_1d(gpu, n.div_ceil(SEG))?)
+        gpu.dispatch_spec("quad", "forward", SPEC, &Params { n: u("quad", n)?, r }, &bind, grid_1d(gpu, n.div_ceil(SEG as usize))?)
     })?;
     Ok(y)
 }
@@ -69,7 +71,7 @@ pub fn backward_into(x: &Tensor, coef: &Tensor, r: f32, dy: &Tensor, affine: boo
     for_chunks(gpu, x.numel(), |s, n| {
         let (xv, dyv, dxv) = (x.view(s, &[n])?, dy.view(s, &[n])?, dx.view(s, &[n])?);
         let bind = [("x", xv.bind()), ("coef", coef.bind()), ("dy", dyv.bind()), ("out", dxv.bind())];
-        gpu.dispatch("quad", "backward", &Params { n: u("quad", n)?, r }, &bind, grid_1d(gpu, n.div_ceil(SEG))?)
+        gpu.dispatch_spec("quad", "backward", SPEC, &Params { n: u("quad", n)?, r }, &bind, grid_1d(gpu, n.div_ceil(SEG as usize))?)
     })?;
     let dims = (1, 1, x.numel());
     // sum dy, sum dy*x (and sum dy*x^2 unless affine) in one pass

@@ -182,7 +182,8 @@ pub const RECHECK_MARGIN: f64 = 1.10;
 /// Time each cached choice of `sites` again against the static choice, in interleaved rounds,
 /// and tune the op again (every variant) where the cached one now loses by over
 /// `RECHECK_MARGIN`: a choice that a noisy minute made is not kept for good. Saves the cache
-/// and makes the GPU use it; ops without a cached choice are left to `ensure`.
+/// when a choice was replaced, and makes the GPU use it; ops without a cached choice are left
+/// to `ensure`.
 pub fn recheck(gpu: &Gpu, dir: &Path, sites: &[Site], reps: usize, mut progress: impl FnMut(&Site, &Recheck)) -> Result<Vec<(Site, Recheck)>> {
     let path = cache_path(gpu, dir);
     let Some(mut file) = load(&path)? else { return Ok(Vec::new()) };
