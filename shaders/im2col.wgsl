@@ -31,6 +31,21 @@ fn tap(img: u32, oh: u32, ow: u32, c: u32, kh: u32, kw: u32) -> f32 {
     return 0.0;
 }
 
+// (x, y, z) + 1 in the mixed radix (n0, n1, unbounded): x counts to n0, then carries into y,
+// which carries into z at n1.
+fn carry(t: vec3<u32>, n0: u32, n1: u32) -> vec3<u32> {
+    var r = vec3<u32>(t.x + 1u, t.y, t.z);
+    if (r.x == n0) {
+        r.x = 0u;
+        r.y++;
+        if (r.y == n1) {
+            r.y = 0u;
+            r.z++;
+        }
+    }
+    return r;
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
@@ -46,43 +61,28 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let k = select(first, row, p.transposed != 0u);
     let ohw = p.oh * p.ow;
     let local = udiv(pi, ohw);
-    var img = p.n0 + local;
     let at = pi - local * ohw;
-    var oh = udiv(at, p.ow);
-    var ow = at - oh * p.ow;
+    let oh = udiv(at, p.ow);
+    // (ow, oh, image) of the pixel and (kw, kh, channel) of the tap; along the row one of them
+    // steps, the taps in the unfolded layout, the pixels in the transposed one
+    var px = vec3<u32>(at - oh * p.ow, oh, p.n0 + local);
     let khw = p.kh * p.kw;
-    var c = udiv(k, khw);
+    let c = udiv(k, khw);
     let t = k - c * khw;
-    var kh = udiv(t, p.kw);
-    var kw = t - kh * p.kw;
+    let kh = udiv(t, p.kw);
+    var tp = vec3<u32>(t - kh * p.kw, kh, c);
+    // the four columns lie in the matrix while the row does and they are below its width
+    let cols = select(p.k, p.p, p.transposed != 0u);
+    let row_in = select(pi < p.p, k < p.k, p.transposed != 0u);
     var v = vec4<f32>(0.0);
     for (var e = 0u; e < 4u; e++) {
+        if (row_in && first + e < cols) {
+            v[e] = tap(px.z, px.y, px.x, tp.z, tp.y, tp.x);
+        }
         if (p.transposed == 0u) {
-            if (pi < p.p && first + e < p.k) {
-                v[e] = tap(img, oh, ow, c, kh, kw);
-            }
-            kw++;
-            if (kw == p.kw) {
-                kw = 0u;
-                kh++;
-                if (kh == p.kh) {
-                    kh = 0u;
-                    c++;
-                }
-            }
+            tp = carry(tp, p.kw, p.kh);
         } else {
-            if (k < p.k && first + e < p.p) {
-                v[e] = tap(img, oh, ow, c, kh, kw);
-            }
-            ow++;
-            if (ow == p.ow) {
-                ow = 0u;
-                oh++;
-                if (oh == p.oh) {
-                    oh = 0u;
-                    img++;
-                }
-            }
+            px = carry(px, p.ow, p.oh);
         }
     }
     col[i] = v;
