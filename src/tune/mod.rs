@@ -189,20 +189,19 @@ pub fn recheck(gpu: &Gpu, dir: &Path, sites: &[Site], reps: usize, mut progress:
     let Some(mut file) = load(&path)? else { return Ok(Vec::new()) };
     apply(gpu, &file, &path);
     let mut out = Vec::new();
-    let mut order: Vec<&Site> = sites.iter().filter(|s| file.entries.iter().any(|e| e.site == **s)).collect();
-    order.sort_by_key(|s| (s.op != "matmul", *s));
-    for site in order {
-        let i = file.entries.iter().position(|e| e.site == *site).expect("filtered above");
-        let choice = file.entries[i].choice.clone();
-        let fixed = static_choice(gpu, site);
+    let mut order: Vec<usize> = (0..file.entries.len()).filter(|&i| sites.contains(&file.entries[i].site)).collect();
+    order.sort_by_key(|&i| gemms_first(&file.entries[i].site));
+    for i in order {
+        let (site, choice) = (file.entries[i].site.clone(), file.entries[i].choice.clone());
+        let fixed = static_choice(gpu, &site);
         let verdict = if choice == fixed {
             Recheck::Static
         } else {
-            let duel = measure_among(gpu, site, reps, &|v| v == choice || v == fixed)?;
+            let duel = measure_among(gpu, &site, reps, &|v| v == choice || v == fixed)?;
             let time = |name: &str| duel.ms.iter().find(|m| m.0 == name).map_or(f64::INFINITY, |m| m.1);
             let (ms, static_ms) = (time(&choice), time(fixed));
             if ms > RECHECK_MARGIN * static_ms {
-                let entry = measure(gpu, site, reps)?;
+                let entry = measure(gpu, &site, reps)?;
                 file.entries[i] = entry.clone();
                 apply_entries(gpu, std::slice::from_ref(&entry));
                 Recheck::Replaced { old: choice, old_ms: ms, static_ms, entry }
@@ -210,14 +209,19 @@ pub fn recheck(gpu: &Gpu, dir: &Path, sites: &[Site], reps: usize, mut progress:
                 Recheck::Kept { choice, ms, static_ms }
             }
         };
-        progress(site, &verdict);
-        out.push((site.clone(), verdict));
+        progress(&site, &verdict);
+        out.push((site, verdict));
     }
     if out.iter().any(|(_, r)| matches!(r, Recheck::Replaced { .. })) {
         save(&file, &path)?;
-        apply(gpu, &file, &path);
     }
     Ok(out)
+}
+
+/// The order ops are timed in: GEMMs first, so that an unfolded convolution is timed with its
+/// tuned GEMMs.
+fn gemms_first(s: &Site) -> (bool, &Site) {
+    (s.op != "matmul", s)
 }
 
 /// The variant `site` runs with when nothing is tuned.
@@ -263,7 +267,7 @@ pub fn ensure(
     let mut file = load(&path)?.unwrap_or_default();
     file.key = key(gpu);
     let mut missing: Vec<&Site> = sites.iter().filter(|s| !file.entries.iter().any(|e| e.site == **s)).collect();
-    missing.sort_by_key(|s| (s.op != "matmul", *s));
+    missing.sort_by_key(|s| gemms_first(s));
     if !missing.is_empty() {
         announce(missing.len(), &path);
     }
