@@ -105,6 +105,14 @@ impl Recipe {
     /// Refuse settings no run can use (the messages name the command-line flags, which share
     /// their names with an experiment file's keys).
     pub fn check(&self) -> Result<()> {
+        // A non-finite value would also be written into the run's fingerprint as JSON null,
+        // the same as an unset option (`max_range = inf` would match a run of the default bound).
+        let floats = [("momentum", Some(self.momentum)), ("lr", Some(self.lr)), ("weight-decay", Some(self.weight_decay)), ("coef-lr", Some(self.coef_lr)),
+            ("clip-value", self.clip_value), ("clip-norm", self.clip_norm), ("alpha", Some(self.alpha)), ("temperature", Some(self.temperature)),
+            ("range-weight", Some(self.range_weight)), ("range", Some(self.range)), ("max-range", self.max_range)];
+        if let Some((name, v)) = floats.iter().find_map(|&(n, v)| v.filter(|v| !v.is_finite()).map(|v| (n, v))) {
+            return Err(Error::Invalid(format!("{name} must be a finite number, not {v} (for no bound in practice, give a large one such as 1e30)")));
+        }
         if self.epochs == 0 || self.batch == 0 {
             return Err(Error::Invalid("epochs and batch must be at least 1".into()));
         }

@@ -50,6 +50,8 @@ fn bad_experiment_files_name_file_line_and_key() {
         ("teacher = \"t\"", "teacher = \"t\"\nclip_value = 1.0\nclip_norm = 1.0", "run `s`: clip by value or by norm, not both"),
         ("[base]", "[base]\nname = \"b\"", "[base] cannot set `name`"),
         ("seeds = [1, 2, 3]", "seeds = [1, 1]", "`seeds` must list at least one seed, none twice"),
+        ("teacher = \"t\"", "teacher = \"t\"\nmax_range = inf", "run `s`: max-range must be a finite number, not inf"),
+        ("teacher = \"t\"", "teacher = \"t\"\nlr = nan", "run `s`: lr must be a finite number, not NaN"),
     ];
     for (from, to, want) in cases {
         let e = parse_err(&GRID.replace(from, to));
@@ -113,6 +115,13 @@ fn aggregation_over_seeds_matches_hand_computed_numbers() {
     assert!((r.precision - 0.9).abs() < 1e-12 && (r.recall - 0.875).abs() < 1e-12 && r.accuracy == 0.875, "{r:?}");
 }
 
+#[test]
+fn a_set_guard_bound_is_named_in_the_setup() {
+    let exp = parse(Path::new("dir/grid.toml"), &GRID.replace("teacher = \"t\"", "teacher = \"t\"\nmax_range = 1e30")).unwrap();
+    let setup = results::setup(exp.run("s").unwrap());
+    assert!(setup.ends_with(", guard bound ±1e30"), "{setup}");
+}
+
 fn paper_grid(models: Vec<Arch>, seeds: Vec<u64>, epochs: usize) -> PaperGrid {
     PaperGrid { data: "/data/ct".into(), format: heft::data::Format::Folder, input: 64, channels: 1, seeds, epochs, width: 0.125, hidden: 32, batch: 12, models }
 }
@@ -140,6 +149,7 @@ fn the_paper_grid_has_the_method_its_ablations_and_the_scratch_baseline() {
             assert_eq!(student(s).3.range_weight > 0.0, p != "alexnet", "{p}-{s}");
         }
         assert_eq!(heft::experiment::results::setup(run("method")).contains("range loss 0.001 (R 10)"), p != "alexnet");
+        assert!(!heft::experiment::results::setup(run("method")).contains("guard bound"), "{p}: the default bound is not named");
         assert_eq!(student("square").1.act, ActKind::Square);
         assert_eq!(student("approx-relu").1.act, ActKind::ApproxRelu);
         // the schedules get one epoch per activation and one more

@@ -103,7 +103,8 @@ pub fn setup(run: &Run) -> String {
                 StudentStart::Teacher(_) => "teacher weights".into(),
             };
             let range = if run.recipe.range_weight > 0.0 { format!(", range loss {} (R {})", run.recipe.range_weight, run.recipe.range) } else { String::new() };
-            format!("{weights}, {act}, {schedule}, {}, {}{range}", if config.batchnorm { "BN" } else { "no BN" }, if *distil { "KD" } else { "no KD" })
+            let bound = run.recipe.max_range.map_or(String::new(), |m| format!(", guard bound ±{m:e}"));
+            format!("{weights}, {act}, {schedule}, {}, {}{range}{bound}", if config.batchnorm { "BN" } else { "no BN" }, if *distil { "KD" } else { "no KD" })
         }
     }
 }
