@@ -23,6 +23,7 @@
 mod fire;
 pub(crate) mod merge;
 pub mod onnx;
+mod onnx_poly;
 mod proto;
 pub mod report;
 pub mod sample;
