@@ -99,10 +99,26 @@ fn the_one_one_one_student_is_rolled_back_every_epoch_and_stops_without_a_checkp
     for (k, l) in lines.iter().enumerate() {
         let halved = 0.5f64.powi(k as i32 + 1);
         assert_eq!((l["epoch"].as_u64(), l["layer"].as_str()), (Some(k as u64 + 1), Some("features.11")), "{l}");
-        assert!(l["reason"].as_str().unwrap().starts_with("on validation, the input of features.11 reached"), "{l}");
+        let reason = l["reason"].as_str().unwrap();
+        assert!(reason.starts_with("on validation, the input of features.11 reached"), "{l}");
+        // and in how many of the 8 validation images some activation input passed ±1000
+        let k: usize = reason.split("(some activation input of ").nth(1).and_then(|r| r.strip_suffix(" of the 8 images passes it)")).and_then(|k| k.parse().ok()).expect(reason);
+        assert!((1..=8).contains(&k), "{reason}");
         assert!((l["lr"].as_f64().unwrap() - 1e-3 * halved).abs() < 1e-9 && (l["coef_lr"].as_f64().unwrap() - 2e-4 * halved).abs() < 1e-10, "{l}");
     }
     assert!(!dir.join("student.safetensors").exists(), "no epoch was kept, so no checkpoint");
+    // each (rejected) epoch's line names its worst validation image, whose peak is the widest
+    // end of the activation ranges, and counts the images beyond R = 10
+    let text = std::fs::read_to_string(dir.join("student_metrics.jsonl")).unwrap();
+    let epochs: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).filter(|v: &serde_json::Value| v.get("val_loss").is_some()).collect();
+    assert_eq!(epochs.len(), 3);
+    for e in &epochs {
+        let widest = e["act_ranges"].as_array().unwrap().iter().map(|r| r["min"].as_f64().unwrap().abs().max(r["max"].as_f64().unwrap().abs())).fold(0.0, f64::max);
+        let worst = &e["val_worst_image"];
+        assert!(worst["abs"].as_f64().unwrap() == widest && widest > 1000.0, "{worst} against {widest}");
+        assert!(worst["path"].as_str().unwrap().contains("/val/"), "{worst}");
+        assert!((1..=8).contains(&e["val_images_beyond_range"].as_u64().unwrap()), "{e}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -1,7 +1,7 @@
 //! HE analysis: multiplicative depth against a hand count, HE-unfriendly layers named, CKKS
 //! parameters worked out by hand within the published 128-bit bound (HomomorphicEncryption.org
-//! standard), observed ranges against the values a hand-built network must produce, and the
-//! exported ONNX graph run on the CPU against heft's own logits.
+//! standard), observed ranges and each image's peak against the values a hand-built network must
+//! produce, and the exported ONNX graph run on the CPU against heft's own logits.
 
 mod common;
 #[path = "he/onnx_cpu.rs"]
@@ -159,6 +159,23 @@ fn observed_ranges_are_those_of_the_data() {
         assert_close(&g.0, &[g.1, g.2, g.3], &[w.1, w.2, w.3], 1e-6, 1e-5);
     }
     assert_close("largest |value|", &[s.max_abs as f64], &[-range(&v).0], 1e-6, 1e-5);
+    // each image's peak: the larger of its max |u| (at a1) and max u² (at a2)
+    let mut peaks: Vec<(f64, &str, String)> = u
+        .chunks(64 * 64)
+        .enumerate()
+        .map(|(i, u)| {
+            let top = u.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+            let (abs, act) = if top * top > top { (top * top, "a2") } else { (top, "a1") };
+            (abs, act, ds.samples[i].path.display().to_string())
+        })
+        .collect();
+    peaks.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let got: Vec<(String, String)> = s.worst_images.iter().map(|w| (w.activation.clone(), w.path.clone())).collect();
+    let want: Vec<(String, String)> = peaks[..3].iter().map(|p| (p.1.to_string(), p.2.clone())).collect();
+    assert_eq!(got, want);
+    assert_close("worst peaks", &s.worst_images.iter().map(|w| w.abs as f64).collect::<Vec<_>>(), &peaks[..3].iter().map(|p| p.0).collect::<Vec<_>>(), 1e-6, 1e-5);
+    // ascending, the median is the 4th of 6 and the 99th percentile the 6th
+    assert_close("image peaks", &s.image_peaks.map(|p| p as f64), &[peaks[2].0, peaks[0].0, peaks[0].0], 1e-6, 1e-5);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

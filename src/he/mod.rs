@@ -227,6 +227,11 @@ pub struct DataStats {
     /// Largest |value| of any layer output (fire modules: their concatenated output) and of
     /// any activation input.
     pub max_abs: f32,
+    /// Each image's largest |activation input|: median, 99th percentile and largest over the
+    /// images (a few unusual images can lie far beyond the rest).
+    pub image_peaks: [f32; 3],
+    /// The (up to) 3 images with the largest peaks, largest first.
+    pub worst_images: Vec<crate::nn::eval::NamedPeak>,
 }
 
 /// Run `model` (eval mode) over up to `max_batches` batches of `ds` and collect activation input
@@ -257,6 +262,11 @@ pub fn observe(
     if pass.images == 0 {
         return Err(crate::Error::Invalid("no image of the dataset could be read".into()));
     }
+    let mut sorted: Vec<f32> = pass.peaks.iter().map(|p| p.abs).collect();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| sorted.get(((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1))).copied().unwrap_or(0.0);
+    let image_peaks = [at(0.5), at(0.99), sorted.last().copied().unwrap_or(0.0)];
+    let worst_images = crate::nn::eval::beyond(&pass.peaks, 0.0).iter().take(3).map(|p| crate::nn::eval::NamedPeak::of(p, ds, &pass.ranges)).collect();
     let mut max_abs = pass.max_abs_output;
     let acts = pass
         .ranges
@@ -269,5 +279,5 @@ pub fn observe(
             ActStats { name: r.name, min: r.min, max: r.max, p999_abs }
         })
         .collect();
-    Ok(DataStats { images: pass.images, acts, max_abs })
+    Ok(DataStats { images: pass.images, acts, max_abs, image_peaks, worst_images })
 }

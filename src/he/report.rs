@@ -41,6 +41,11 @@ pub fn format(r: &Report) -> String {
             s += &format!("activation {:<36} input [{:>9.3}, {:>9.3}]  p99.9 |x| {:>8.3}\n", a.name, a.min, a.max, a.p999_abs);
         }
         s += &format!("largest |intermediate value|: {:.3}\n", d.max_abs);
+        let [median, p99, max] = d.image_peaks;
+        s += &format!("per image, its largest |activation input|: median {median:.3}, 99th percentile {p99:.3}, largest {max:.3}\n");
+        for w in &d.worst_images {
+            s += &format!("  {:.3} at {} in {}\n", w.abs, w.activation, w.path);
+        }
     }
     let c = &r.ckks;
     s += &format!(

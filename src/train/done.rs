@@ -97,7 +97,8 @@ pub(super) fn read(files: &RunFiles, fingerprint: &str, model: &mut Model) -> Re
     Ok(Some(RunResult {
         best_epoch: done.best_epoch,
         best_val: summary(done.best_val),
-        test: Eval { summary: summary(done.test), loss: f64::from_bits(done.test_loss), ranges },
+        // the done marker keeps no per-image peaks (nothing reads a finished run's)
+        test: Eval { summary: summary(done.test), loss: f64::from_bits(done.test_loss), ranges, peaks: Vec::new() },
         checkpoint: ckpt,
         seconds: f64::from_bits(done.seconds),
     }))

@@ -1,11 +1,11 @@
-//! Evaluation: accuracy, per-class metrics, mean cross-entropy and the observed input range of
-//! every activation of a model on a dataset (eval mode, no gradients; the pass is
+//! Evaluation: accuracy, per-class metrics, mean cross-entropy, the observed input range of
+//! every activation and each image's peak |activation input| of a model on a dataset (eval mode, no gradients; the pass is
 //! `nn::eval::forward_batches`).
 
 use super::data::{class_weights, Data};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-pub use crate::nn::eval::ActRange;
+pub use crate::nn::eval::{ActRange, Peak};
 use crate::nn::eval::{forward_batches, Keep};
 use crate::nn::model::Model;
 use crate::report::metrics::{Confusion, Summary};
@@ -15,6 +15,8 @@ pub struct Eval {
     pub summary: Summary,
     pub loss: f64,
     pub ranges: Vec<ActRange>,
+    /// Each image's largest |activation input| (`nn::eval::Peak`), in dataset order.
+    pub peaks: Vec<Peak>,
 }
 
 /// Accuracy, per-class metrics, mean CE and activation input ranges of `model` on `ds`.
@@ -35,5 +37,5 @@ pub fn evaluate(model: &Model, data: &Data, ds: &Dataset, batch: usize) -> Resul
     if pass.images == 0 {
         return Err(Error::Invalid("evaluation set is empty (or every image in it was unreadable)".into()));
     }
-    Ok(Eval { summary: conf.summary(), loss: loss_sum / pass.images as f64, ranges: pass.ranges })
+    Ok(Eval { summary: conf.summary(), loss: loss_sum / pass.images as f64, ranges: pass.ranges, peaks: pass.peaks })
 }

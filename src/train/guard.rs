@@ -232,7 +232,14 @@ impl Guard {
         let Some(bound) = self.cfg.max_range else { return Ok(None) };
         match val.ranges.iter().find(|r| !r.within(bound)) {
             Some(r) => {
-                let reason = format!("on validation, the input of {} reached [{:.4e}, {:.4e}], beyond ±{bound}", r.name, r.min, r.max);
+                let images = crate::nn::eval::beyond(&val.peaks, bound).len();
+                let reason = format!(
+                    "on validation, the input of {} reached [{:.4e}, {:.4e}], beyond ±{bound} (some activation input of {images} of the {} images passes it)",
+                    r.name,
+                    r.min,
+                    r.max,
+                    val.peaks.len()
+                );
                 Ok(Some(self.roll_back(model, trainer, at, reason, Some(r.name.clone()))?))
             }
             None => Ok(None),

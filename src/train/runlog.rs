@@ -4,6 +4,7 @@
 //! run's log ends as an uninterrupted run's would.
 
 use super::eval::{ActRange, Eval};
+use crate::nn::eval::NamedPeak;
 use crate::error::Result;
 use crate::report::log::MetricsLog;
 use crate::report::metrics::Confusion;
@@ -25,6 +26,12 @@ pub struct EpochRecord {
     /// ReLU→polynomial blend ratio of each activation (student).
     pub ratios: Vec<f32>,
     pub act_ranges: Vec<ActRange>,
+    /// Student: how many validation images have an activation input beyond ±R (the range
+    /// loss's bound), and the image with the largest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_images_beyond_range: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_worst_image: Option<NamedPeak>,
     pub images_per_s: f64,
     pub seconds: f64,
     pub skipped_images: usize,
