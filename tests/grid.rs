@@ -37,7 +37,7 @@ fn finish(dir: &Path, phase: Phase) -> RunResult {
     let line = serde_json::json!({ "phase": phase.name(), "test": summary, "best_epoch": 1 });
     std::fs::write(files.metrics(), format!("{line}\n")).unwrap();
     std::fs::write(files.done(), "{}").unwrap();
-    RunResult { best_epoch: 1, best_val: summary.clone(), test: Eval { summary, loss: 0.5, ranges: vec![] }, checkpoint: files.checkpoint(), seconds: 1.0 }
+    RunResult { best_epoch: 1, best_val: summary.clone(), test: Eval { summary, loss: 0.5, ranges: vec![], peaks: vec![] }, checkpoint: files.checkpoint(), seconds: 1.0 }
 }
 
 #[test]

@@ -98,7 +98,7 @@ impl NamedPeak {
 
 /// The images of `peaks` whose peak passes ±`bound` (NaN counts), largest first.
 pub fn beyond(peaks: &[Peak], bound: f32) -> Vec<Peak> {
-    let mut out: Vec<Peak> = peaks.iter().copied().filter(|p| !(p.abs <= bound)).collect();
+    let mut out: Vec<Peak> = peaks.iter().copied().filter(|p| p.abs > bound || p.abs.is_nan()).collect();
     out.sort_by(|a, b| b.abs.total_cmp(&a.abs));
     out
 }
@@ -136,7 +136,7 @@ pub fn forward_batches(model: &Model, batches: impl IntoIterator<Item = Result<B
             }
             for (j, p) in pass.peaks[first..].iter_mut().enumerate() {
                 let abs = nan_max(mm[j].abs(), mm[n + j].abs());
-                if !(abs <= p.abs) && !p.abs.is_nan() {
+                if (abs > p.abs || abs.is_nan()) && !p.abs.is_nan() {
                     (p.abs, p.act) = (abs, i);
                 }
             }
