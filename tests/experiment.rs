@@ -147,9 +147,11 @@ fn the_paper_grid_has_the_method_its_ablations_and_the_scratch_baseline() {
         // SqueezeNet's students (the scratch baseline too) carry the range loss; AlexNet's not
         for s in ["method", "no-kd", "approx-relu", "scratch"] {
             assert_eq!(student(s).3.range_weight > 0.0, p != "alexnet", "{p}-{s}");
+            // and IBM's stopping rule; AlexNet's students keep heft's default bound
+            assert_eq!(student(s).3.max_range, (p != "alexnet").then_some(1e30), "{p}-{s}");
         }
         assert_eq!(heft::experiment::results::setup(run("method")).contains("range loss 0.001 (R 10)"), p != "alexnet");
-        assert!(!heft::experiment::results::setup(run("method")).contains("guard bound"), "{p}: the default bound is not named");
+        assert_eq!(heft::experiment::results::setup(run("method")).contains("guard bound ±1e30"), p != "alexnet");
         assert_eq!(student("square").1.act, ActKind::Square);
         assert_eq!(student("approx-relu").1.act, ActKind::ApproxRelu);
         // the schedules get one epoch per activation and one more
