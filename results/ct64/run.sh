@@ -23,7 +23,7 @@ main() {
     # bound (2 of 3 seeds finished); squeezenet1_1-method-nobound is the method under IBM's
     # stopping rule.
     local three="alexnet-teacher alexnet-method squeezenet1_1-teacher alexnet-scratch squeezenet1_1-scratch
-                 squeezenet1_1-method-nobound alexnet-no-kd"
+                 squeezenet1_1-method-nobound squeezenet1_1-scratch-nobound alexnet-no-kd"
     local one="alexnet-square alexnet-approx-relu alexnet-layer alexnet-smooth squeezenet1_1-no-kd squeezenet1_1-approx-relu"
     for r in $three; do train experiment.toml "$r"; done
     for r in $one; do train seed1.toml "$r"; done
