@@ -111,7 +111,8 @@ impl Recipe {
             ("clip-value", self.clip_value), ("clip-norm", self.clip_norm), ("alpha", Some(self.alpha)), ("temperature", Some(self.temperature)),
             ("range-weight", Some(self.range_weight)), ("range", Some(self.range)), ("max-range", self.max_range)];
         if let Some((name, v)) = floats.iter().find_map(|&(n, v)| v.filter(|v| !v.is_finite()).map(|v| (n, v))) {
-            return Err(Error::Invalid(format!("{name} must be a finite number, not {v} (for no bound in practice, give a large one such as 1e30)")));
+            let hint = if name.starts_with("max-range") || name.starts_with("clip") { " (for no bound in practice, give a large one such as 1e30)" } else { "" };
+            return Err(Error::Invalid(format!("{name} must be a finite number, not {v}{hint}")));
         }
         if self.epochs == 0 || self.batch == 0 {
             return Err(Error::Invalid("epochs and batch must be at least 1".into()));
@@ -119,7 +120,7 @@ impl Recipe {
         if !(self.lr > 0.0 && self.coef_lr >= 0.0 && self.weight_decay >= 0.0 && (0.0..1.0).contains(&self.momentum)) {
             return Err(Error::Invalid("learning rates must be positive, the weight decay non-negative and the momentum in [0, 1)".into()));
         }
-        if self.max_range.is_some_and(|m| m.is_nan() || m <= 0.0) {
+        if self.max_range.is_some_and(|m| m <= 0.0) {
             return Err(Error::Invalid("max-range must be positive".into()));
         }
         if !(self.temperature > 0.0 && self.range > 0.0 && self.alpha >= 0.0 && self.range_weight >= 0.0) {

@@ -35,4 +35,4 @@ train() {
     "$BIN" experiment "ct64/$1" --run "$2" --quiet
     echo "   exit $?"
 }
-main "$@"
+main "$@"; exit

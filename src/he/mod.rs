@@ -244,7 +244,7 @@ pub fn observe(
     max_batches: usize,
 ) -> crate::Result<DataStats> {
     use crate::data::loader::{Loader, LoaderCfg};
-    use crate::nn::eval::{forward_batches, Keep};
+    use crate::nn::eval::{beyond, forward_batches, Keep, NamedPeak};
     let cfg = LoaderCfg::inference(model.config.input, model.config.in_channels, batch, norm);
     // every activation input's |values|, for the percentile
     let mut abs: Vec<Vec<f32>> = Vec::new();
@@ -262,11 +262,10 @@ pub fn observe(
     if pass.images == 0 {
         return Err(crate::Error::Invalid("no image of the dataset could be read".into()));
     }
-    let mut sorted: Vec<f32> = pass.peaks.iter().map(|p| p.abs).collect();
-    sorted.sort_by(|a, b| a.total_cmp(b));
-    let at = |q: f64| sorted.get(((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1))).copied().unwrap_or(0.0);
-    let image_peaks = [at(0.5), at(0.99), sorted.last().copied().unwrap_or(0.0)];
-    let worst_images = crate::nn::eval::beyond(&pass.peaks, 0.0).iter().take(3).map(|p| crate::nn::eval::NamedPeak::of(p, ds, &pass.ranges)).collect();
+    let mut peaks: Vec<f32> = pass.peaks.iter().map(|p| p.abs).collect();
+    peaks.sort_by(|a, b| a.total_cmp(b));
+    let image_peaks = [quantile(&peaks, 0.5), quantile(&peaks, 0.99), quantile(&peaks, 1.0)];
+    let worst_images = beyond(&pass.peaks, 0.0).iter().take(3).map(|p| NamedPeak::of(p, ds, &pass.ranges)).collect();
     let mut max_abs = pass.max_abs_output;
     let acts = pass
         .ranges
@@ -274,10 +273,15 @@ pub fn observe(
         .zip(abs)
         .map(|(r, mut abs)| {
             abs.sort_by(|a, b| a.total_cmp(b));
-            let p999_abs = abs[((abs.len() as f64 * 0.999) as usize).min(abs.len() - 1)];
+            let p999_abs = quantile(&abs, 0.999);
             max_abs = max_abs.max(r.min.abs()).max(r.max.abs());
             ActStats { name: r.name, min: r.min, max: r.max, p999_abs }
         })
         .collect();
     Ok(DataStats { images: pass.images, acts, max_abs, image_peaks, worst_images })
+}
+
+/// The value at fraction `q` of the ascending `sorted` (q = 1: the last; 0 when empty).
+fn quantile(sorted: &[f32], q: f64) -> f32 {
+    sorted.get(((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1))).copied().unwrap_or(0.0)
 }

@@ -42,7 +42,9 @@ pub fn format(r: &Report) -> String {
         }
         s += &format!("largest |intermediate value|: {:.3}\n", d.max_abs);
         let [median, p99, max] = d.image_peaks;
-        s += &format!("per image, its largest |activation input|: median {median:.3}, 99th percentile {p99:.3}, largest {max:.3}\n");
+        if !d.acts.is_empty() {
+            s += &format!("per image, its largest |activation input|: median {median:.3}, 99th percentile {p99:.3}, largest {max:.3}\n");
+        }
         for w in &d.worst_images {
             s += &format!("  {:.3} at {} in {}\n", w.abs, w.activation, w.path);
         }

@@ -31,7 +31,9 @@ impl ActRange {
     }
 }
 
-/// One image's largest |activation input| (NaN if any was NaN) and the activation it was at.
+/// One image's largest |activation input| and the activation it was at. (A NaN the reductions
+/// return is kept, never dropped; whether WGSL's max and min return one for a NaN input is the
+/// adapter's choice.)
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Peak {
     /// The image's index in its dataset.
@@ -54,7 +56,8 @@ fn nan_min(a: f32, b: f32) -> f32 {
 /// What a pass keeps beside the logits.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Keep {
-    /// Every activation's input: given to the caller per batch, folded into `Pass::ranges`.
+    /// Every activation's input: given to the caller per batch, folded into `Pass::ranges` and
+    /// each image's `Pass::peaks`.
     pub act_inputs: bool,
     /// The largest |value| of every leaf's and join's output, into `Pass::max_abs_output`.
     pub outputs: bool,
@@ -96,7 +99,7 @@ impl NamedPeak {
     }
 }
 
-/// The images of `peaks` whose peak passes ±`bound` (NaN counts), largest first.
+/// The images of `peaks` whose peak passes ±`bound` (a NaN peak does), largest first.
 pub fn beyond(peaks: &[Peak], bound: f32) -> Vec<Peak> {
     let mut out: Vec<Peak> = peaks.iter().copied().filter(|p| p.abs > bound || p.abs.is_nan()).collect();
     out.sort_by(|a, b| b.abs.total_cmp(&a.abs));

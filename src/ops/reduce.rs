@@ -113,6 +113,19 @@ pub fn reduce_into(
         return Err(Error::shape(OP, format!("output {:?} too small for {c} values at {off}", out.shape())));
     }
     let gpu = x.gpu();
+    if x.bytes() > gpu.max_binding() && outer == 1 && c > 1 {
+        // over the binding limit with one outer slice (per-image reductions, [1, N, rest]):
+        // whole channels per chunk, each chunk's results straight into out
+        let per: &[usize] = if aux.is_some() { &[inner, 1] } else { &[inner] };
+        for (c0, m) in super::item_chunks(gpu, OP, c, per)? {
+            let (start, len) = (c0 * inner, m * inner);
+            let xv = x.view(start, &[len])?;
+            let yv = y.map(|y| y.view(start, &[len])).transpose()?;
+            let av = aux.map(|a| a.view(c0, &[m])).transpose()?;
+            reduce_into(&xv, yv.as_ref(), av.as_ref(), (1, m, inner), mode, scale, out, off + c0)?;
+        }
+        return Ok(());
+    }
     if x.bytes() > gpu.max_binding() {
         // over the binding limit: reduce chunks (of the elements for a whole-tensor reduction,
         // of whole outer slices otherwise) into tmp[chunk, c], then combine the chunks

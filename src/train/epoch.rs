@@ -8,7 +8,7 @@ use super::guard::{Rollback, Verdict};
 use super::progress::Best;
 use super::run::Run;
 use super::runlog::EpochRecord;
-use crate::nn::eval::NamedPeak;
+use crate::nn::eval::{beyond, NamedPeak};
 use super::state;
 use crate::data::augment::Augment;
 use crate::data::loader::Batch as LoadedBatch;
@@ -85,8 +85,10 @@ impl Run<'_> {
         self.progress.plateau.update(val.loss, self.recipe, &mut self.trainer);
         (self.progress.epochs_done, self.progress.seconds) = (epoch + 1, self.seconds());
         let memory = self.model.params()[0].value.gpu().memory();
+        // a student's: the validation images beyond R, and the one furthest out
         let student = self.model.config.student.is_some();
-        let worst = crate::nn::eval::beyond(&val.peaks, 0.0).first().map(|p| NamedPeak::of(p, &self.data.val, &val.ranges));
+        let beyond_range = student.then(|| beyond(&val.peaks, self.recipe.range).len());
+        let worst = beyond(&val.peaks, 0.0).first().filter(|_| student).map(|p| NamedPeak::of(p, &self.data.val, &val.ranges));
         self.log.epoch(&EpochRecord {
             phase: self.files.phase.to_string(),
             epoch: epoch + 1,
@@ -97,8 +99,8 @@ impl Run<'_> {
             val_accuracy: val.summary.accuracy,
             val_macro_f1: val.summary.macro_f1,
             ratios,
-            val_images_beyond_range: student.then(|| crate::nn::eval::beyond(&val.peaks, self.recipe.range).len()),
-            val_worst_image: worst.filter(|_| student),
+            val_images_beyond_range: beyond_range,
+            val_worst_image: worst,
             act_ranges: val.ranges,
             images_per_s: steps.images as f64 / steps.seconds,
             seconds: self.progress.seconds,

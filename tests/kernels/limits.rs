@@ -75,8 +75,8 @@ fn work_over_the_binding_limit_is_split_or_refused_clearly() {
     assert!(e.contains("zero-sized"), "{e}");
 }
 
-/// Pooling, batch norm, concatenation, convolution and per-channel reductions over the
-/// storage-binding limit run in chunks of whole planes or images. x is [N, 309, 33, 33] with N
+/// Pooling, batch norm, concatenation, per-image maxima, convolution and per-channel reductions
+/// over the storage-binding limit run in chunks of whole planes or images. x is [N, 309, 33, 33] with N
 /// chosen so that x is just over the limit; the odd plane size makes the chunks' alignment matter.
 #[test]
 fn image_ops_over_the_binding_limit_run_in_chunks() {
@@ -144,6 +144,15 @@ fn image_ops_over_the_binding_limit_run_in_chunks() {
     let parts = concat::backward(&y, &[c, c]).unwrap();
     assert_close("big split", &download(&parts[1]), &x, 0.0, 0.0);
     drop((y, parts));
+
+    // per-image maxima and minima (the eval pass's peaks): [1, N, C·H·W], chunks of whole images
+    let mm = heft::ops::elementwise::full(&gpu, &[2 * n], 0.0).unwrap();
+    let dims = (1, n, c * hw);
+    reduce::reduce_into(&xt, None, None, dims, reduce::Mode::Max, 1.0, &mm, 0).unwrap();
+    reduce::reduce_into(&xt, None, None, dims, reduce::Mode::Min, 1.0, &mm, n).unwrap();
+    let images = x.chunks(c * hw);
+    let want: Vec<f64> = images.clone().map(|v| v.iter().fold(f64::MIN, |a, &b| a.max(b))).chain(images.map(|v| v.iter().fold(f64::MAX, |a, &b| a.min(b)))).collect();
+    assert_close("big per-image max, min", &download(&mm), &want, 0.0, 0.0);
 
     // convolution 3x3, stride 2, padding 1, two output channels
     let g = reference::conv2d::Geom { n, c, h, w, co: 2, kh: 3, kw: 3, stride: 2, pad: 1 };
