@@ -255,7 +255,8 @@ impl Guard {
             return Err(Error::Invalid(format!(
                 "training diverged at epoch {} {step}: {reason}, after {} rollbacks that each halved the learning rates \
                  (now {:e}). Lower --lr, raise --range-weight, clip gradients (--clip-value 1), or start the polynomial \
-                 nearer ReLU (--init 0,0.5,0.05)",
+                 nearer ReLU (--init 0,0.5,0.05); if the bound was passed on a few validation images only, --max-range 1e30 \
+                 leaves only non-finite values to the guard (IBM's rule)",
                 at.0 + 1,
                 self.rollbacks - 1,
                 trainer.lr
