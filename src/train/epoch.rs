@@ -88,7 +88,7 @@ impl Run<'_> {
         // a student's: the validation images beyond R, and the one furthest out
         let student = self.model.config.student.is_some();
         let beyond_range = student.then(|| beyond(&val.peaks, self.recipe.range).len());
-        let worst = beyond(&val.peaks, 0.0).first().filter(|_| student).map(|p| NamedPeak::of(p, &self.data.val, &val.ranges));
+        let worst = student.then(|| beyond(&val.peaks, 0.0).first().map(|p| NamedPeak::of(p, &self.data.val, &val.ranges))).flatten();
         self.log.epoch(&EpochRecord {
             phase: self.files.phase.to_string(),
             epoch: epoch + 1,

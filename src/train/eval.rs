@@ -1,6 +1,6 @@
 //! Evaluation: accuracy, per-class metrics, mean cross-entropy, the observed input range of
-//! every activation and each image's peak |activation input| of a model on a dataset (eval mode, no gradients; the pass is
-//! `nn::eval::forward_batches`).
+//! every activation and each image's peak |activation input| of a model on a dataset (eval
+//! mode, no gradients; the pass is `nn::eval::forward_batches`).
 
 use super::data::{class_weights, Data};
 use crate::data::Dataset;
