@@ -1,7 +1,8 @@
 //! The experiment grid's logic without a GPU (`Grid::train_with` with a stand-in trainer): the
 //! order (teachers first, file order, every seed), the seed each run gets, a failed (run, seed)
-//! recorded while the others go on, a student refused until its teacher finished that seed, and
-//! a failure forgotten when the pair is tried again.
+//! recorded while the others go on, a student refused until its teacher finished that seed or
+//! when that seed's teacher checkpoint is gone, and a failure forgotten when the pair is tried
+//! again.
 
 mod common;
 
@@ -28,8 +29,8 @@ name = "t"
 epochs = 7
 "#;
 
-/// A finished run as `train` leaves it for `layout::finished`: the done marker and the test
-/// line of the metrics log (accuracy 3/4).
+/// A finished run as `train` leaves it for `layout::finished`: the done marker, the test line
+/// of the metrics log (accuracy 3/4) and a checkpoint file (its students' start; never read).
 fn finish(dir: &Path, phase: Phase) -> RunResult {
     let files = RunFiles::new(dir, phase);
     std::fs::create_dir_all(dir).unwrap();
@@ -37,6 +38,7 @@ fn finish(dir: &Path, phase: Phase) -> RunResult {
     let line = serde_json::json!({ "phase": phase.name(), "test": summary, "best_epoch": 1 });
     std::fs::write(files.metrics(), format!("{line}\n")).unwrap();
     std::fs::write(files.done(), "{}").unwrap();
+    std::fs::write(files.checkpoint(), "").unwrap();
     RunResult { best_epoch: 1, best_val: summary.clone(), test: Eval { summary, loss: 0.5, ranges: vec![], peaks: vec![] }, checkpoint: files.checkpoint(), seconds: 1.0 }
 }
 
@@ -78,5 +80,24 @@ fn the_grid_orders_seeds_records_failures_and_waits_for_teachers() {
     assert_eq!(calls, 3);
     assert_eq!(layout::failure(&out, "t", 2), None);
     assert!(layout::finished(&out, exp.run("t").unwrap(), 2).unwrap().is_some());
+
+    // a results folder kept without the teacher's checkpoints: a finished student (seed 1) goes
+    // to the trainer, which skips it; one still to train (seed 2) is refused naming the missing
+    // checkpoint; nothing is deleted
+    let teacher = |seed| RunFiles::new(&layout::seed_dir(&out, "t", seed), Phase::Teacher);
+    for seed in [1, 2] {
+        std::fs::remove_file(teacher(seed).checkpoint()).unwrap();
+    }
+    let mut trained = Vec::new();
+    let mut trainer = |run: &Run, seed: u64, _: &heft::recipe::Recipe, dir: &Path| -> Result<RunResult> {
+        trained.push(seed);
+        Ok(finish(dir, run.phase()))
+    };
+    let e = grid.train_with(&[exp.select("s").unwrap()], &mut trainer).expect_err("seed 2 is refused").to_string();
+    assert_eq!(trained, [1, 3]);
+    assert!(e.starts_with("1 of 3 (run, seed) pairs failed (s seed 2)"), "{e}");
+    let refused = layout::failure(&out, "s", 2).unwrap();
+    assert!(refused.contains("finished but whose checkpoint") && refused.contains(&teacher(2).checkpoint().display().to_string()), "{refused}");
+    assert!(teacher(1).finished() && teacher(2).finished(), "the teachers' results stay");
     std::fs::remove_dir_all(&out).unwrap();
 }

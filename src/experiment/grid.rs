@@ -108,12 +108,24 @@ impl Grid<'_> {
     }
 
     /// Refuse a student whose teacher run has not finished `seed` (it does not wait: a
-    /// scheduler orders them).
+    /// scheduler orders them), or, unless the student has finished, whose teacher checkpoint of
+    /// that seed is gone (a results folder kept without its checkpoints).
     fn teacher_finished(&self, run: &Run, seed: u64) -> Result<()> {
         let Some(t) = run.needs() else { return Ok(()) };
         let teacher = self.exp.run(t).ok_or_else(|| Error::Invalid(format!("no teacher run {t}")))?;
         if layout::finished(self.out, teacher, seed)?.is_some() {
-            return Ok(());
+            let checkpoint = layout::run_files(self.out, teacher, seed).checkpoint();
+            if checkpoint.exists() || layout::run_files(self.out, run, seed).finished() {
+                return Ok(());
+            }
+            return Err(Error::Invalid(format!(
+                "run {} starts from teacher run {t} seed {seed}, which finished but whose checkpoint {} is missing; \
+                 to train that seed again, move {} elsewhere (it keeps the old results) and run `heft experiment {} --run {t}`",
+                run.name,
+                checkpoint.display(),
+                seed_dir(self.out, t, seed).display(),
+                self.exp.file.display()
+            )));
         }
         Err(Error::Invalid(format!(
             "run {} distils teacher run {t}, which has not finished seed {seed} in {} (no test results in {}); \
