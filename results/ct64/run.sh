@@ -5,9 +5,11 @@
 #   GRID=/work/grid bash results/ct64/run.sh        train what is left, then write the report
 #   GRID=/work/grid bash results/ct64/run.sh save   report, and copy every finished seed back here
 #
-# It runs in $GRID (default /work/grid, outside the work tree) with the heft binary $GRID/heft
-# (cargo build --release, copied there; $GRID/heft.commit names its commit). The experiment file
-# is copied there as ct64/experiment.toml (runs whose settings it keeps are skipped).
+# It runs in $GRID (default /work/grid, outside the work tree) with one fixed build, heft at
+# commit 77c25a3 (cargo build --release at that commit, copied to $GRID/heft-77c25a3); the report
+# is written by $GRID/heft-report (a newer heft: its table has each student's HE depth and ring
+# dimension), else by the fixed build. The experiment file is copied there as
+# ct64/experiment.toml (runs whose settings it keeps are skipped).
 #
 # A machine whose $GRID was wiped loses only the runs in progress: every finished seed kept here
 # (metrics, done marker, failed.txt, checkpoints) is copied into $GRID when it has no such folder.
@@ -26,8 +28,10 @@ set -u
 main() {
     HERE=$(cd "$(dirname "$0")" && pwd)
     GRID=${GRID:-/work/grid}
-    BIN=$GRID/heft
-    [ -x "$BIN" ] || { echo "no $BIN: build heft (cargo build --release), copy target/release/heft there and its commit into $GRID/heft.commit"; exit 2; }
+    BIN=$GRID/heft-77c25a3
+    [ -x "$BIN" ] || { echo "no $BIN: build heft at commit 77c25a3 (cargo build --release) and copy it there"; exit 2; }
+    REPORT=$GRID/heft-report
+    [ -x "$REPORT" ] || REPORT=$BIN
     mkdir -p "$GRID/ct64"
     cp "$HERE/experiment.toml" "$GRID/ct64/experiment.toml"
     cd "$GRID"
@@ -50,7 +54,7 @@ main() {
     train experiment.toml alexnet-no-kd
     train experiment.toml squeezenet1_1-scratch-nobound # seeds 1 and 3: rolled back on NaN only
     for r in $one; do train experiment.toml "$r"; done
-    "$BIN" experiment ct64/experiment.toml --report
+    "$REPORT" experiment ct64/experiment.toml --report
 }
 train() {
     echo "== $(date -u +%FT%TZ) $2 ($1)"
@@ -71,7 +75,7 @@ restore() {
 # marker, failed.txt, every teacher's checkpoint (the students start from it) and seed 1's
 # method-student checkpoints (tools/he encrypts them). Runs in progress are not copied.
 save() {
-    "$BIN" experiment ct64/experiment.toml --report || exit 1
+    "$REPORT" experiment ct64/experiment.toml --report || exit 1
     cp ct64/results.md ct64/results.json ct64/comparison.png "$HERE/"
     local d rel f
     for d in ct64/*/seed-*; do
