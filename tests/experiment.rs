@@ -262,6 +262,23 @@ fn a_reduced_paper_grid_trains_and_reports() {
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("2 of 2 (run, seed) pairs have finished before"), "{stdout}");
     assert_eq!(err.matches("holds this run, finished").count(), 2, "{err}");
+    // the results kept without the students' checkpoints and configs: the HE column comes from
+    // the network each done marker records
+    let mut kept = 0;
+    for r in runs.iter().filter(|r| r["he"].is_object()) {
+        let seed = out.join(r["name"].as_str().unwrap()).join("seed-1");
+        std::fs::remove_file(seed.join("student.safetensors")).unwrap();
+        std::fs::remove_file(seed.join("student.json")).unwrap();
+        kept += 1;
+    }
+    assert!(kept >= 5, "{kept} students with an HE cost");
+    let (code, _, err) = common::heft(&["experiment", &format!("{o}/experiment.toml"), "--report"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("no HE depth"), "{err}");
+    let again: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    for (before, after) in runs.iter().zip(again["runs"].as_array().unwrap()) {
+        assert_eq!(after["he"], before["he"], "{}", before["name"]);
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -7,6 +7,7 @@ use super::spec::{Experiment, RunKind};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::report::bars::{bar_chart, BarRow};
+use crate::train::{trained_config, RunFiles};
 use std::path::Path;
 
 /// Write the report into `out` and return its table (Markdown). `open` gives a GPU to build
@@ -28,12 +29,13 @@ pub fn write(exp: &Experiment, out: &Path, open: &dyn Fn() -> Result<Gpu>) -> Re
     Ok(results::markdown(exp, &rows))
 }
 
-/// Fill in each finished student's CKKS cost from its first finished seed's checkpoint (depth
-/// depends on the architecture only).
+/// Fill in each finished student's CKKS cost (depth depends on the architecture only): from the
+/// first finished seed whose checkpoint is there, else from the network the first seed's done
+/// marker records (a results folder kept without its checkpoints).
 fn he_costs(exp: &Experiment, out: &Path, open: &dyn Fn() -> Result<Gpu>, rows: &mut [Row]) {
-    let students: Vec<(usize, std::path::PathBuf)> = (exp.runs.iter().zip(rows.iter()).enumerate())
+    let students: Vec<(usize, Vec<RunFiles>)> = (exp.runs.iter().zip(rows.iter()).enumerate())
         .filter(|(_, (run, row))| matches!(run.kind, RunKind::Student { .. }) && !row.seeds.is_empty())
-        .map(|(i, (run, row))| (i, layout::run_files(out, run, row.seeds[0].seed).checkpoint()))
+        .map(|(i, (run, row))| (i, row.seeds.iter().map(|s| layout::run_files(out, run, s.seed)).collect()))
         .collect();
     if students.is_empty() {
         return;
@@ -42,8 +44,15 @@ fn he_costs(exp: &Experiment, out: &Path, open: &dyn Fn() -> Result<Gpu>, rows: 
         Ok(g) => g,
         Err(e) => return eprintln!("warning: no HE depth column ({e})"),
     };
-    for (i, path) in students {
-        match crate::nn::checkpoint::load(&gpu, &path) {
+    for (i, seeds) in students {
+        let model = match seeds.iter().find(|f| f.checkpoint().exists()) {
+            Some(f) => crate::nn::checkpoint::load(&gpu, &f.checkpoint()),
+            None => trained_config(&seeds[0]).and_then(|c| {
+                let c = c.ok_or_else(|| Error::Invalid(format!("{} has no done marker", seeds[0].dir.display())))?;
+                crate::nn::checkpoint::build(&gpu, c)
+            }),
+        };
+        match model {
             Ok(m) => {
                 let r = crate::he::report::report(&m, None);
                 rows[i].he = Some(HeCost { depth: r.depth, ring_dim: r.ckks.ring_dim });

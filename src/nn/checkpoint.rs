@@ -55,15 +55,22 @@ pub fn load(gpu: &Gpu, path: &Path) -> Result<Model> {
         Error::Invalid(m) => Error::Invalid(format!("{}: {m}", cfg_path.display())),
         e => e,
     };
+    let mut model = build(gpu, config).map_err(named)?;
+    apply_state(&mut model, &st, path, Some(&cfg_path), LoadMode::Strict)?;
+    Ok(model)
+}
+
+/// The network `config` describes (a student built from its teacher's layout), with seed-0
+/// weights: what `load` fills, or all an architecture question (HE depth) needs.
+pub fn build(gpu: &Gpu, config: ModelConfig) -> Result<Model> {
     let mut teacher_cfg = config.clone();
     teacher_cfg.student = None;
-    let teacher = Model::teacher(gpu, teacher_cfg, 0).map_err(named)?;
+    let teacher = Model::teacher(gpu, teacher_cfg, 0)?;
     let mut model = match &config.student {
-        Some(s) => to_student(&teacher, s).map_err(named)?,
+        Some(s) => to_student(&teacher, s)?,
         None => teacher,
     };
     model.config = config;
-    apply_state(&mut model, &st, path, Some(&cfg_path), LoadMode::Strict)?;
     Ok(model)
 }
 

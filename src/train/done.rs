@@ -12,7 +12,7 @@ use super::state;
 use crate::error::{Error, Result};
 use crate::fsx;
 use crate::nn::checkpoint::{self, LoadMode};
-use crate::nn::model::Model;
+use crate::nn::model::{Model, ModelConfig};
 use crate::report::metrics::Confusion;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -69,16 +69,8 @@ pub(super) fn write(files: &RunFiles, fingerprint: &str, result: &RunResult) -> 
 /// `model` (as after training); None when there is none. A finished run of other settings,
 /// or whose checkpoint has changed since, is an error.
 pub(super) fn read(files: &RunFiles, fingerprint: &str, model: &mut Model) -> Result<Option<RunResult>> {
-    let (p, phase) = (files.done(), files.phase);
-    let text = match std::fs::read_to_string(&p) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io(&p)(e)),
-    };
-    let done: Done = serde_json::from_str(&text).map_err(|e| Error::Invalid(format!("{}: not a heft done marker ({e}); pass --fresh to train the run again", p.display())))?;
-    if done.format != FORMAT {
-        return Err(Error::Invalid(format!("{}: format {} of another heft version; pass --fresh to train the run again", p.display(), done.format)));
-    }
+    let phase = files.phase;
+    let Some(done) = marker(files)? else { return Ok(None) };
     if done.fingerprint != fingerprint {
         return Err(Error::Invalid(format!(
             "{} holds a finished {phase} run with other settings (they differ in {}); pass --fresh to train again over it, or choose another --out",
@@ -102,4 +94,29 @@ pub(super) fn read(files: &RunFiles, fingerprint: &str, model: &mut Model) -> Re
         checkpoint: ckpt,
         seconds: f64::from_bits(done.seconds),
     }))
+}
+
+/// The done marker of `files`; None when the run has not finished.
+fn marker(files: &RunFiles) -> Result<Option<Done>> {
+    let p = files.done();
+    let text = match std::fs::read_to_string(&p) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(&p)(e)),
+    };
+    let done: Done = serde_json::from_str(&text).map_err(|e| Error::Invalid(format!("{}: not a heft done marker ({e}); pass --fresh to train the run again", p.display())))?;
+    if done.format != FORMAT {
+        return Err(Error::Invalid(format!("{}: format {} of another heft version; pass --fresh to train the run again", p.display(), done.format)));
+    }
+    Ok(Some(done))
+}
+
+/// The config of the network the finished run of `files` trained, as its done marker's
+/// fingerprint records it (None when it has not finished): the architecture of a run whose
+/// checkpoint is gone.
+pub fn trained_config(files: &RunFiles) -> Result<Option<ModelConfig>> {
+    let Some(done) = marker(files)? else { return Ok(None) };
+    let bad = |e: serde_json::Error| Error::Invalid(format!("{}: the fingerprint has no model config ({e})", files.done().display()));
+    let fingerprint: serde_json::Value = serde_json::from_str(&done.fingerprint).map_err(bad)?;
+    serde_json::from_value(fingerprint["model"].clone()).map(Some).map_err(bad)
 }

@@ -20,6 +20,7 @@ mod state;
 
 pub use budget::{depth_of, fit_budget, Choice};
 pub use data::{same_classes, Data, Source};
+pub use done::trained_config;
 pub(crate) use data::class_weights;
 pub use eval::{evaluate, ActRange, Eval};
 pub use files::{Phase, RunFiles};
