@@ -47,7 +47,7 @@ main() {
     # under IBM's stopping rule.
     train seeds-1.toml alexnet-no-kd
     train seeds-2.toml squeezenet1_1-scratch-nobound    # seed 2 rolled back twice by the bound
-    for r in alexnet-square alexnet-approx-relu alexnet-layer alexnet-smooth; do train seeds-1.toml "$r"; done
+    for r in alexnet-square alexnet-approx-relu alexnet-layer alexnet-smooth alexnet-square-nobound; do train seeds-1.toml "$r"; done
     retrain alexnet-teacher 2; retrain alexnet-teacher 3
     train experiment.toml alexnet-no-kd
     retrain squeezenet1_1-teacher 3
