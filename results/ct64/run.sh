@@ -67,7 +67,7 @@ train() {
     "$BIN" experiment "ct64/$1" --run "$2" --quiet
     echo "   exit $?"
 }
-# Every seed and tuning cache kept in the work tree that $GRID lacks.
+# Every seed and tuning cache kept in the work tree that $GRID lacks (but a superseded seed).
 restore() {
     local d rel
     mkdir -p cache
@@ -76,7 +76,7 @@ restore() {
     done
     for d in "$HERE"/*/seed-*; do
         rel=${d#"$HERE"/}
-        [ -e "ct64/$rel" ] || { mkdir -p "ct64/$(dirname "$rel")" && cp -r "$d" "ct64/$rel"; }
+        [ -e "ct64/$rel" ] || [ -e "superseded/$rel" ] || { mkdir -p "ct64/$(dirname "$rel")" && cp -r "$d" "ct64/$rel"; }
     done
 }
 # Teacher run $1's seed $2 trained again if its checkpoint is missing, beside the kept seed, which
@@ -115,6 +115,10 @@ save() {
         case $rel in
             alexnet-method/seed-1 | squeezenet1_1-method/seed-1) cp "$d"/student.safetensors "$d"/student.json "$HERE/$rel/" ;;
         esac
+    done
+    for d in superseded/*/seed-*; do   # not trained again yet: its old files leave the work tree
+        rel=${d#superseded/}
+        [ -e "$d" ] && ! ls "ct64/$rel"/*_done.json >/dev/null 2>&1 && rm -rf "${HERE:?}/$rel" && echo "$rel: superseded, removed here (git keeps it)"
     done
     mkdir -p "$HERE/tuning" && cp cache/*.json "$HERE/tuning/"
     echo "saved into $HERE; git status shows what changed"
