@@ -106,7 +106,7 @@ save() {
     cp ct64/results.md ct64/results.json ct64/comparison.png "$HERE/"
     local d rel f
     for d in ct64/*/seed-*; do
-        ls "$d"/*_done.json "$d"/failed.txt >/dev/null 2>&1 || continue
+        ls "$d"/*_done.json >/dev/null 2>&1 || [ -e "$d/failed.txt" ] || continue
         rel=${d#ct64/}
         mkdir -p "$HERE/$rel"
         for f in "$d"/*_metrics.jsonl "$d"/*_done.json "$d"/failed.txt "$d"/teacher.safetensors "$d"/teacher.json; do
